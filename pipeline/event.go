@@ -1,0 +1,53 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+)
+
+// Event types produced by change detection; rule events carry the rule's name.
+const (
+	EventCreated = "created"
+	EventUpdated = "updated"
+	EventDeleted = "deleted"
+)
+
+// Event is one detected change, as delivered to sinks.
+type Event struct {
+	ID         string         `json:"id"`
+	Type       string         `json:"type"`
+	Rule       string         `json:"rule,omitempty"`
+	Source     string         `json:"source"`
+	Entity     string         `json:"entity"`
+	Key        string         `json:"key"`
+	Agency     string         `json:"agency,omitempty"`
+	Version    int64          `json:"version"`
+	Snapshot   bool           `json:"snapshot,omitempty"`
+	Changed    []string       `json:"changed,omitempty"`
+	Before     map[string]any `json:"before,omitempty"`
+	After      map[string]any `json:"after,omitempty"`
+	Message    *Message       `json:"message,omitempty"`
+	DetectedAt time.Time      `json:"detected_at"`
+}
+
+// Message is a rendered notification attached to a rule event.
+type Message struct {
+	Template string `json:"template,omitempty"`
+	Text     string `json:"text"`
+	Phone    string `json:"phone,omitempty"`
+}
+
+// EventID is deterministic: the same change of the same record always gets the same
+// id, so a batch replayed after a crash cannot mint a second identity for a change,
+// and sinks can use the id as their idempotency key. 32 hex characters fit Zalo's
+// 48-character tracking_id.
+func EventID(source, entity, key string, version int64, typ string) string {
+	h := sha256.New()
+	for _, s := range []string{source, entity, key, strconv.FormatInt(version, 10), typ} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,0 +1,106 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Env is what the engine hands a connector when it builds one.
+type Env struct {
+	Name    string // the source's or sink's name from the config
+	Logger  *slog.Logger
+	Clock   Clock
+	Zone    *time.Location           // zone for zone-less times; the province's unless set
+	Resolve func(path string) string // makes a config-relative path usable
+}
+
+// Reporter records a config mistake against a field of the connector's own options,
+// e.g. report("cursor.column", "must not be empty").
+type Reporter func(field, format string, args ...any)
+
+// Validator is implemented by option structs that check themselves after decoding.
+type Validator interface {
+	Validate(report Reporter)
+}
+
+// SourceSpec describes a source connector: its options and how to build it.
+type SourceSpec struct {
+	// Summary is one line for `egov-bridge connectors`.
+	Summary string
+	// Config returns a fresh options struct with defaults set; the connector's keys in
+	// the config file are decoded into it strictly.
+	Config func() any
+	// Build opens the source from decoded, validated options.
+	Build func(ctx context.Context, env Env, cfg any) (Source, error)
+}
+
+// SinkSpec describes a sink connector.
+type SinkSpec struct {
+	Summary string
+	Config  func() any
+	Build   func(ctx context.Context, env Env, cfg any) (Sink, error)
+}
+
+// The registry is the one piece of global state: connectors add themselves from init.
+var (
+	regMu   sync.RWMutex
+	sources = map[string]SourceSpec{}
+	sinks   = map[string]SinkSpec{}
+)
+
+// RegisterSource adds a source type; registering a name twice is a programming error.
+func RegisterSource(name string, spec SourceSpec) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := sources[name]; dup {
+		panic(fmt.Sprintf("pipeline: source type %q registered twice", name))
+	}
+	sources[name] = spec
+}
+
+// RegisterSink adds a sink type.
+func RegisterSink(name string, spec SinkSpec) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := sinks[name]; dup {
+		panic(fmt.Sprintf("pipeline: sink type %q registered twice", name))
+	}
+	sinks[name] = spec
+}
+
+// LookupSource finds a registered source type.
+func LookupSource(name string) (SourceSpec, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	s, ok := sources[name]
+	return s, ok
+}
+
+// LookupSink finds a registered sink type.
+func LookupSink(name string) (SinkSpec, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	s, ok := sinks[name]
+	return s, ok
+}
+
+// SourceTypes lists registered source type names, sorted.
+func SourceTypes() []string { return sortedKeys(sources) }
+
+// SinkTypes lists registered sink type names, sorted.
+func SinkTypes() []string { return sortedKeys(sinks) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

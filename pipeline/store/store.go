@@ -1,0 +1,135 @@
+// Package store defines the daemon's state store: cursors, the snapshot used for change
+// detection and look-ups, the outbox, deliveries, dead letters and quarantine. Two
+// backends implement it (sqlite, the embedded default, and postgres) and both pass the
+// one suite in storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+)
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// CursorState is what the store keeps per source.
+type CursorState struct {
+	Source      string
+	Position    pipeline.Position // nil before the first committed batch
+	InitialDone bool              // the first full sync (the snapshot) has completed
+	UpdatedAt   time.Time
+}
+
+// SnapshotEntry is the last known state of one record.
+type SnapshotEntry struct {
+	Entity  string
+	Key     string
+	Hash    string
+	Version int64          // grows by one with every change of the record
+	Fields  map[string]any // as stored: JSON-decoded, numbers as json.Number, times as RFC 3339 strings
+	Deleted bool
+}
+
+// OutboxEvent is an event to commit together with the sinks it is routed to.
+type OutboxEvent struct {
+	Event *pipeline.Event
+	Sinks []string
+}
+
+// QuarantineEntry is a row that its mapping rejected, kept with the reason.
+type QuarantineEntry struct {
+	ID       int64
+	Source   string
+	Entity   string
+	RowKey   string            // best-effort identity of the row (key column), may be empty
+	Reason   string            // every field error, one per line
+	Raw      map[string]string // the raw row, values as text
+	Count    int               // how many times this same row was rejected
+	FirstAt  time.Time
+	LastAt   time.Time
+}
+
+// Batch is everything one source batch produced; Commit stores it atomically so the
+// cursor never advances past changes that were not recorded.
+type Batch struct {
+	Source      string
+	Position    pipeline.Position // the new cursor
+	InitialDone bool              // set the source's InitialDone flag
+	Snapshot    []SnapshotEntry
+	Events      []OutboxEvent
+	Quarantine  []QuarantineEntry
+	At          time.Time
+}
+
+// Pending is one outbox row waiting for a sink.
+type Pending struct {
+	Seq      int64 // commit order; delivery order per sink follows it
+	Sink     string
+	Event    pipeline.Event
+	Attempts int
+	NextAt   time.Time
+	LastErr  string
+}
+
+// DeadLetter is a delivery that was given up on, with the reason.
+type DeadLetter struct {
+	ID       int64
+	Sink     string
+	Seq      int64
+	Event    pipeline.Event
+	Attempts int
+	Reason   string
+	At       time.Time
+}
+
+// Stats is the operator's overview.
+type Stats struct {
+	Cursors     []CursorState
+	Outbox      map[string]int // pending rows per sink
+	DeadLetters map[string]int // per sink
+	Quarantined map[string]int // per source
+	Events      int64
+	Deliveries  int64
+}
+
+// Store is the state store. Every method is safe for concurrent use.
+type Store interface {
+	// Cursor returns the source's cursor state; a zero CursorState (nil Position) when
+	// the source has never committed.
+	Cursor(ctx context.Context, source string) (CursorState, error)
+	// ResetCursor forgets the source's position so the next run re-reads from the start;
+	// the snapshot is kept, so unchanged records produce no events.
+	ResetCursor(ctx context.Context, source string) error
+
+	// Snapshot returns the stored entries for the given keys; absent keys are absent.
+	Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]SnapshotEntry, error)
+
+	// Commit stores a batch in one transaction: snapshot upserts, events and their
+	// outbox rows, quarantine entries and the cursor. Events whose id already exists
+	// are skipped (with their outbox rows), which keeps a replayed batch idempotent.
+	Commit(ctx context.Context, b Batch) error
+
+	// Pending returns up to limit outbox rows for the sink that are due at now, in Seq order.
+	Pending(ctx context.Context, sink string, now time.Time, limit int) ([]Pending, error)
+	// Delivered removes an outbox row and records the delivery.
+	Delivered(ctx context.Context, sink string, seq int64, attempts int, at time.Time) error
+	// Retry records a failed attempt and when to try again.
+	Retry(ctx context.Context, sink string, seq int64, attempts int, nextAt time.Time, errMsg string) error
+	// Dead moves an outbox row to dead letters with the reason.
+	Dead(ctx context.Context, sink string, seq int64, attempts int, reason string, at time.Time) error
+	// DeadLetters lists dead letters, newest last; sink "" means every sink.
+	DeadLetters(ctx context.Context, sink string, limit int) ([]DeadLetter, error)
+	// Replay moves the given dead letters back into the outbox with zero attempts.
+	Replay(ctx context.Context, ids []int64, at time.Time) (int, error)
+
+	// Quarantined lists quarantine entries of a source ("" for all), newest last.
+	Quarantined(ctx context.Context, source string, limit int) ([]QuarantineEntry, error)
+
+	// Stats summarises the store for `egov-bridge state`.
+	Stats(ctx context.Context) (Stats, error)
+
+	Close() error
+}
