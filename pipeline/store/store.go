@@ -41,15 +41,15 @@ type OutboxEvent struct {
 
 // QuarantineEntry is a row that its mapping rejected, kept with the reason.
 type QuarantineEntry struct {
-	ID       int64
-	Source   string
-	Entity   string
-	RowKey   string            // best-effort identity of the row (key column), may be empty
-	Reason   string            // every field error, one per line
-	Raw      map[string]string // the raw row, values as text
-	Count    int               // how many times this same row was rejected
-	FirstAt  time.Time
-	LastAt   time.Time
+	ID      int64
+	Source  string
+	Entity  string
+	RowKey  string            // best-effort identity of the row (key column), may be empty
+	Reason  string            // every field error, one per line
+	Raw     map[string]string // the raw row, values as text
+	Count   int               // how many times this same row was rejected
+	FirstAt time.Time
+	LastAt  time.Time
 }
 
 // Batch is everything one source batch produced; Commit stores it atomically so the

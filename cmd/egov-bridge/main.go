@@ -1,0 +1,63 @@
+// Command egov-bridge is the integration daemon between a province's agency systems
+// and its Zalo Official Account and dashboards.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // Asia/Ho_Chi_Minh must resolve on machines without a zoneinfo database
+
+	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"
+	_ "github.com/egov-bridge/egov-bridge/connectors/sql"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `egov-bridge — syncs agency systems into change events for Zalo OA and dashboards.
+
+Usage:
+  egov-bridge run [-c FILE] [--once]    run the daemon (default config: the embedded demo)
+  egov-bridge validate [-c FILE]        check a config and its mappings; every mistake with file:line
+  egov-bridge state [-c FILE]           cursors, outbox depth, dead letters, quarantine
+  egov-bridge state reset-cursor -c FILE SOURCE
+                                        re-read SOURCE from the start on its next run
+  egov-bridge version                   print the version
+
+Run 'egov-bridge COMMAND --help' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: tests call it directly.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "state":
+		return cmdState(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "egov-bridge %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "egov-bridge: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	egovbridge "github.com/egov-bridge/egov-bridge"
+	"github.com/egov-bridge/egov-bridge/internal/demo"
+	"github.com/egov-bridge/egov-bridge/pipeline/engine"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, cfgFlag := newFlags("run", "run [-c FILE] [--once]", stderr)
+	once := fs.Bool("once", false, "sync every source once, deliver what is due, and exit (backfills, cron-driven deployments)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	path, err := configPath(*cfgFlag, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
+	cfg, ok := loadConfig(path, stderr)
+	if !ok {
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	var demoWG sync.WaitGroup
+	demoCtx, stopDemo := context.WithCancel(ctx)
+	defer func() { stopDemo(); demoWG.Wait() }()
+	if cfg.Demo != nil {
+		if err := startDemo(demoCtx, cfg, *once, log, &demoWG); err != nil {
+			fmt.Fprintln(stderr, "egov-bridge:", err)
+			return 1
+		}
+	}
+
+	d, err := engine.New(ctx, cfg, engine.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
+	defer d.Close()
+
+	if *once {
+		return runOnce(ctx, d, stdout, stderr)
+	}
+	if err := d.Run(ctx); err != nil {
+		log.Error("stopped with an error", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func startDemo(ctx context.Context, cfg *engine.Config, once bool, log *slog.Logger, wg *sync.WaitGroup) error {
+	seed, err := egovbridge.Files.ReadFile("testdata/demo/seed.sql")
+	if err != nil {
+		return err
+	}
+	created, err := demo.Prepare(ctx, cfg.Demo.Database, seed)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("demo agency database created and seeded", "path", cfg.Demo.Database)
+	}
+	if once || cfg.Demo.Activity == 0 {
+		return nil
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := demo.Activity(ctx, cfg.Demo.Database, cfg.Demo.Activity.D(), cfg.Demo.Changes, cfg.Zone, time.Now, log.With("component", "demo"))
+		if err != nil {
+			log.Error("demo activity stopped", "err", err)
+		}
+	}()
+	log.Info("demo activity generator on: dossiers advance every " + cfg.Demo.Activity.D().String())
+	return nil
+}
+
+// runOnce syncs everything once with a progress bar on a terminal and a summary.
+func runOnce(ctx context.Context, d *engine.Daemon, stdout, stderr io.Writer) int {
+	tty := false
+	if f, ok := stderr.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	var bars []*progressbar.ProgressBar
+	progress := func(source string) func(engine.RunStats) {
+		if !tty {
+			return nil
+		}
+		bar := progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription(source),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetItsString("rows"),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSpinnerType(14),
+			progressbar.OptionClearOnFinish(),
+		)
+		bars = append(bars, bar)
+		return func(st engine.RunStats) { _ = bar.Set(st.Rows) }
+	}
+	stats, err := d.RunOnce(ctx, progress)
+	for _, b := range bars {
+		_ = b.Finish()
+	}
+	names := make([]string, 0, len(stats))
+	for n := range stats {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		st := stats[n]
+		fmt.Fprintf(stdout, "%s: %d rows in %d batches, %d events, %d quarantined\n", n, st.Rows, st.Batches, st.Events, st.Quarantined)
+	}
+	if errors.Is(err, engine.ErrUndelivered) {
+		fmt.Fprintln(stderr, "egov-bridge: some deliveries failed and wait in the outbox for the next run; see 'egov-bridge state'")
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,239 @@
+package sqlsource
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+)
+
+// positionVersion is written into every position so the format can change later
+// without misreading what an older daemon stored.
+const positionVersion = 1
+
+// position is the JSON document kept as pipeline.Position. Exactly one of After and
+// From is set once anything has been read; neither means "from the start".
+//
+//	{"v":1,
+//	 "after":{"cursor":{"type":"time","value":"2025-03-10T08:59:00Z"},"key":{"type":"int","value":"42"}},
+//	 "high": {"cursor":{"type":"time","value":"2025-03-10T08:59:00Z"},"key":{"type":"int","value":"42"}}}
+type position struct {
+	V int `json:"v"`
+	// After is the last row read: the next batch starts strictly after it in
+	// (cursor, key) order.
+	After *point `json:"after,omitempty"`
+	// From, written by Rewind, starts the next batch at this cursor value inclusive,
+	// from the lowest key.
+	From *value `json:"from,omitempty"`
+	// High is the greatest (cursor, key) ever read. It survives every batch because
+	// Rewind measures the lookback window from it, not from the read point, which
+	// is itself inside the window while a re-read is under way.
+	High *point `json:"high,omitempty"`
+}
+
+// point is one row's place in (cursor, key) order.
+type point struct {
+	Cursor value `json:"cursor"`
+	Key    value `json:"key"`
+}
+
+// value is a cursor or key value with its Go type, so it binds back exactly as the
+// driver returned it.
+type value struct {
+	Type  string `json:"type"`  // time | int | string | bytes
+	Value string `json:"value"` // RFC 3339 with nanoseconds | decimal | text | hex
+}
+
+func decodePosition(b pipeline.Position) (position, error) {
+	var p position
+	if len(b) == 0 {
+		return p, nil
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return position{}, fmt.Errorf("stored position is not valid JSON: %w", err)
+	}
+	if p.V != positionVersion {
+		return position{}, fmt.Errorf("stored position has version %d, this build reads version %d", p.V, positionVersion)
+	}
+	for _, v := range p.values() {
+		if _, err := v.decode(); err != nil {
+			return position{}, fmt.Errorf("stored position: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func (p position) values() []value {
+	var out []value
+	for _, pt := range []*point{p.After, p.High} {
+		if pt != nil {
+			out = append(out, pt.Cursor, pt.Key)
+		}
+	}
+	if p.From != nil {
+		out = append(out, *p.From)
+	}
+	return out
+}
+
+func (p position) encode() (pipeline.Position, error) {
+	p.V = positionVersion
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode position: %w", err)
+	}
+	return b, nil
+}
+
+// encodeValue tags a driver value with its type. Types that cannot round-trip
+// exactly (floats, booleans, NULL) are refused: a cursor must compare exactly.
+func encodeValue(v any) (value, error) {
+	switch v := v.(type) {
+	case time.Time:
+		return value{"time", v.Format(time.RFC3339Nano)}, nil
+	case int64:
+		return value{"int", strconv.FormatInt(v, 10)}, nil
+	case int:
+		return value{"int", strconv.FormatInt(int64(v), 10)}, nil
+	case int32:
+		return value{"int", strconv.FormatInt(int64(v), 10)}, nil
+	case int16:
+		return value{"int", strconv.FormatInt(int64(v), 10)}, nil
+	case int8:
+		return value{"int", strconv.FormatInt(int64(v), 10)}, nil
+	case uint32:
+		return value{"int", strconv.FormatInt(int64(v), 10)}, nil
+	case uint16:
+		return value{"int", strconv.FormatInt(int64(v), 10)}, nil
+	case uint8:
+		return value{"int", strconv.FormatInt(int64(v), 10)}, nil
+	case uint64:
+		if v > math.MaxInt64 {
+			return value{}, fmt.Errorf("unsigned value %d does not fit int64", v)
+		}
+		return value{"int", strconv.FormatInt(int64(v), 10)}, nil
+	case string:
+		return value{"string", v}, nil
+	case []byte:
+		return value{"bytes", hex.EncodeToString(v)}, nil
+	case nil:
+		return value{}, fmt.Errorf("value is NULL")
+	}
+	return value{}, fmt.Errorf("a %T value cannot be a cursor (want a time, integer, string or binary column)", v)
+}
+
+// decode returns the Go value that was encoded.
+func (v value) decode() (any, error) {
+	switch v.Type {
+	case "time":
+		t, err := time.Parse(time.RFC3339Nano, v.Value)
+		if err != nil {
+			return nil, fmt.Errorf("bad time %q: %w", v.Value, err)
+		}
+		return t, nil
+	case "int":
+		n, err := strconv.ParseInt(v.Value, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad integer %q: %w", v.Value, err)
+		}
+		return n, nil
+	case "string":
+		return v.Value, nil
+	case "bytes":
+		b, err := hex.DecodeString(v.Value)
+		if err != nil {
+			return nil, fmt.Errorf("bad hex %q: %w", v.Value, err)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("unknown value type %q", v.Type)
+}
+
+// compareValues orders two values of the same type; ok is false when they cannot be
+// compared (different types, e.g. after the column changed type). Strings compare
+// bytewise, which may differ from the database's collation; only the cursor half of
+// the high-water mark drives Rewind, and cursors are times.
+func compareValues(a, b value) (c int, ok bool) {
+	if a.Type != b.Type {
+		return 0, false
+	}
+	x, err1 := a.decode()
+	y, err2 := b.decode()
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	switch x := x.(type) {
+	case time.Time:
+		return x.Compare(y.(time.Time)), true
+	case int64:
+		y := y.(int64)
+		switch {
+		case x < y:
+			return -1, true
+		case x > y:
+			return 1, true
+		}
+		return 0, true
+	case string:
+		return compareStrings(x, y.(string)), true
+	case []byte:
+		return bytes.Compare(x, y.([]byte)), true
+	}
+	return 0, false
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// higher returns the greater of the stored high-water mark and the last row read.
+// When they cannot be compared the row just read wins: it is the newest fact.
+func higher(high *point, last point) *point {
+	if high == nil {
+		return &last
+	}
+	c, ok := compareValues(high.Cursor, last.Cursor)
+	if ok && c == 0 {
+		c, ok = compareValues(high.Key, last.Key)
+	}
+	if ok && c > 0 {
+		return high
+	}
+	return &last
+}
+
+// rewind moves the read point back to the lookback window before the high-water
+// mark, never forward: a read point already before the window start stays.
+func (p position) rewind(lookback time.Duration) (position, bool) {
+	if lookback <= 0 || p.High == nil || p.High.Cursor.Type != "time" {
+		return p, false
+	}
+	hv, err := p.High.Cursor.decode()
+	if err != nil {
+		return p, false
+	}
+	// Add on the raw value keeps its location, so zone-less values stay wall clock.
+	start := hv.(time.Time).Add(-lookback)
+	from, _ := encodeValue(start)
+	at := p.From
+	if p.After != nil {
+		at = &p.After.Cursor
+	}
+	if at != nil {
+		if c, ok := compareValues(*at, from); ok && c < 0 {
+			return p, false
+		}
+	}
+	return position{From: &from, High: p.High}, true
+}

@@ -1,0 +1,111 @@
+package sqlsource
+
+import (
+	"strings"
+)
+
+// stmt is a statement and its bound arguments; values never enter the SQL text.
+type stmt struct {
+	SQL  string
+	Args []any
+}
+
+// queries builds the statements of one source. Every identifier in it was
+// validated by Options.Validate and is quoted here.
+type queries struct {
+	d      dialect
+	list   string // select list
+	from   string // quoted table, or the custom query as a derived table
+	cursor string // quoted cursor column
+	key    string // quoted key column
+}
+
+func newQueries(d dialect, o *Options) queries {
+	q := queries{d: d, cursor: d.quote(o.Cursor.Column), key: d.quote(o.Cursor.Key)}
+	if o.Table != "" {
+		parts := strings.Split(o.Table, ".")
+		for i, p := range parts {
+			parts[i] = d.quote(p)
+		}
+		q.from = strings.Join(parts, ".")
+	} else {
+		// Newlines keep a trailing "-- comment" in the query from swallowing the
+		// closing parenthesis.
+		q.from = "(\n" + strings.TrimRight(strings.TrimSpace(o.Query), "; \t\r\n") + "\n) AS " + d.quote("src")
+	}
+	q.list = "*"
+	if len(o.Columns) > 0 {
+		cols := make([]string, 0, len(o.Columns)+2)
+		has := map[string]bool{}
+		for _, c := range o.Columns {
+			cols = append(cols, d.quote(c))
+			has[strings.ToLower(c)] = true
+		}
+		// The cursor and key are read even when not listed: the position is made
+		// of them.
+		for _, c := range []string{o.Cursor.Column, o.Cursor.Key} {
+			if !has[strings.ToLower(c)] {
+				cols = append(cols, d.quote(c))
+			}
+		}
+		q.list = strings.Join(cols, ", ")
+	}
+	return q
+}
+
+// describe returns no rows but the result's column types, from which the source
+// learns the cursor column's type before its first batch.
+func (q queries) describe() stmt {
+	return stmt{SQL: "SELECT " + q.list + " FROM " + q.from + " WHERE 1 = 0"}
+}
+
+// window is where a batch starts and ends, in bound values; nil means unset.
+type window struct {
+	afterCursor, afterKey any // rows strictly after (cursor, key)
+	from                  any // rows with cursor >= from (after Rewind)
+	upper                 any // rows with cursor <= upper (now - lag)
+}
+
+// batch builds the keyset query for one batch:
+//
+//	SELECT ... WHERE c >= :c AND (c > :c OR k > :k) AND c <= :upper ORDER BY c, k LIMIT :n
+//
+// The first two conditions are (c > :c OR (c = :c AND k > :k)) written so that the
+// leading c >= :c is an index range seek on every database; the plain OR form makes
+// PostgreSQL and SQL Server scan. Comparisons exclude rows whose cursor is NULL.
+func (q queries) batch(w window, limit int) stmt {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return q.d.placeholder(len(args))
+	}
+	var cond []string
+	switch {
+	case w.afterCursor != nil:
+		cond = append(cond, q.cursor+" >= "+arg(w.afterCursor)+
+			" AND ("+q.cursor+" > "+arg(w.afterCursor)+" OR "+q.key+" > "+arg(w.afterKey)+")")
+	case w.from != nil:
+		cond = append(cond, q.cursor+" >= "+arg(w.from))
+	}
+	if w.upper != nil {
+		cond = append(cond, q.cursor+" <= "+arg(w.upper))
+	}
+	if len(cond) == 0 {
+		cond = append(cond, q.cursor+" IS NOT NULL")
+	}
+	// The limit is the last argument even where its text comes first (TOP), so
+	// positional placeholders (SQLite's ?) stay in text order.
+	top, tail := q.d.limit(arg(limit))
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	b.WriteString(top)
+	b.WriteString(q.list)
+	b.WriteString(" FROM ")
+	b.WriteString(q.from)
+	b.WriteString(" WHERE ")
+	b.WriteString(strings.Join(cond, " AND "))
+	b.WriteString(" ORDER BY ")
+	b.WriteString(q.cursor + ", " + q.key)
+	b.WriteString(tail)
+	return stmt{SQL: b.String(), Args: args}
+}

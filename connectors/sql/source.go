@@ -1,0 +1,374 @@
+package sqlsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"               // postgres
+	_ "github.com/microsoft/go-mssqldb" // sqlserver
+	_ "modernc.org/sqlite"              // sqlite
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+)
+
+func init() {
+	pipeline.RegisterSource("sql", pipeline.SourceSpec{
+		Summary: "a PostgreSQL, SQL Server or SQLite table or query, read incrementally by a (cursor, key) keyset",
+		Config:  func() any { return NewOptions() },
+		Build: func(ctx context.Context, env pipeline.Env, cfg any) (pipeline.Source, error) {
+			o, ok := cfg.(*Options)
+			if !ok {
+				return nil, fmt.Errorf("sql source %q: options are %T, want *sqlsource.Options", env.Name, cfg)
+			}
+			return Open(ctx, env, o)
+		},
+	})
+}
+
+// Source reads one table or query of an agency database. ReadBatch and Rewind are
+// safe to call from one goroutine at a time, which is how the engine runs a source.
+type Source struct {
+	name  string // the source's name, for messages
+	what  string // the table, or "query", for messages
+	opts  Options
+	d     dialect
+	q     queries
+	db    *sqlx.DB
+	zone  *time.Location
+	log   *slog.Logger
+	red   redactor
+	file  string // the SQLite file that must exist before connecting; "" otherwise
+	clock pipeline.Clock
+
+	// now returns the instant the lag is measured from: the database's clock for
+	// PostgreSQL and SQL Server (the rows' timestamps were written by it), Env.Clock
+	// for SQLite (same machine). Tests replace it.
+	now func(ctx context.Context) (time.Time, error)
+
+	mu   sync.Mutex
+	info *cursorInfo // learned from the first describe
+}
+
+// cursorInfo is what the source learns about its cursor and key columns before
+// the first batch.
+type cursorInfo struct {
+	cursorType, keyType string
+	cursorKind, keyKind colKind
+}
+
+var (
+	_ pipeline.Source   = (*Source)(nil)
+	_ pipeline.Rewinder = (*Source)(nil)
+)
+
+// Open builds a source from options. It does not connect: an agency database that
+// is down when the daemon starts is an error of the run that reads it, not of startup.
+func Open(_ context.Context, env pipeline.Env, o *Options) (*Source, error) {
+	var problems []string
+	o.Validate(func(field, format string, args ...any) {
+		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
+	})
+	if len(problems) > 0 {
+		return nil, pipeline.Permanentf("sql source %q: invalid options: %s", env.Name, strings.Join(problems, "; "))
+	}
+	s := &Source{
+		name:  env.Name,
+		what:  o.Table,
+		opts:  *o,
+		d:     dialects[o.Driver],
+		zone:  env.Zone,
+		log:   env.Logger,
+		clock: env.Clock,
+	}
+	if s.what == "" {
+		s.what = "query"
+	}
+	if s.zone == nil {
+		s.zone = time.UTC
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	s.q = newQueries(s.d, o)
+
+	dsn := o.DSN
+	if o.Driver == "sqlite" {
+		dsn, s.file = sqliteDSN(dsn, env.Resolve)
+	}
+	s.red = newRedactor(o.DSN, dsn)
+
+	db, err := sqlx.Open(s.d.driverName(), dsn)
+	if err != nil {
+		return nil, s.errorf("open: %w", s.red.err(err))
+	}
+	db.SetMaxOpenConns(o.MaxOpenConns)
+	db.SetMaxIdleConns(o.MaxIdleConns)
+	db.SetConnMaxLifetime(o.ConnMaxLifetime.D())
+	s.db = db
+
+	if s.d.nowQuery() == "" {
+		s.now = func(context.Context) (time.Time, error) { return s.clock(), nil }
+	} else {
+		s.now = s.dbNow
+	}
+	return s, nil
+}
+
+// ReadBatch streams the next batch after pos to emit. See the package doc for the
+// cursor model. An error from emit is returned unchanged.
+func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, emit func(pipeline.Row) error) (pipeline.Position, bool, error) {
+	p, err := decodePosition(pos)
+	if err != nil {
+		return nil, false, pipeline.Permanent(s.errorf("%w", err))
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout.D())
+	defer cancel()
+
+	info, err := s.describe(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	w, err := s.window(ctx, p, info)
+	if err != nil {
+		return nil, false, err
+	}
+	st := s.q.batch(w, s.opts.BatchSize)
+	start := time.Now()
+	rows, err := s.db.QueryxContext(ctx, st.SQL, st.Args...)
+	if err != nil {
+		return nil, false, s.errorf("read batch: %w", s.red.err(err))
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, false, s.errorf("read batch: %w", s.red.err(err))
+	}
+	l, err := newLayout(s.d, types, s.opts.Cursor.Column, s.opts.Cursor.Key)
+	if err != nil {
+		return nil, false, pipeline.Permanent(s.errorf("%w", err))
+	}
+
+	n := 0
+	var last point
+	for rows.Next() {
+		vals, err := rows.SliceScan()
+		if err != nil {
+			return nil, false, s.errorf("read row: %w", s.red.err(err))
+		}
+		pt, err := l.point(vals)
+		if err != nil {
+			return nil, false, s.errorf("%w", err)
+		}
+		if p.After != nil && pt == *p.After {
+			// The database says the row the position points at comes after it: the
+			// bound value did not compare equal to the stored one. Reading on would
+			// return this batch forever.
+			return nil, false, pipeline.Permanent(s.errorf(
+				"the row at the stored position (cursor %s, key %s) was returned again: its cursor value does not bind back exactly; for SQLite the column must hold text as \"2006-01-02 15:04:05[.fraction]\"",
+				pt.Cursor.Value, pt.Key.Value))
+		}
+		if err := emit(l.row(vals, s.zone)); err != nil {
+			return nil, false, err
+		}
+		last = pt
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, s.errorf("read batch: %w", s.red.err(err))
+	}
+	done := n < s.opts.BatchSize
+	s.log.Debug("sql batch read", "source", s.name, "rows", n, "done", done, "took", time.Since(start))
+	if n == 0 {
+		return pos, true, nil
+	}
+	next, err := position{After: &last, High: higher(p.High, last)}.encode()
+	if err != nil {
+		return nil, false, s.errorf("%w", err)
+	}
+	return next, done, nil
+}
+
+// Rewind moves the stored position back to the lookback window: re-read from the
+// high-water cursor minus lookback, inclusive and from the lowest key, keeping the
+// high-water mark. With lookback 0, a non-time cursor, or a read point already
+// before the window, it returns stored unchanged.
+func (s *Source) Rewind(stored pipeline.Position) pipeline.Position {
+	p, err := decodePosition(stored)
+	if err != nil {
+		return stored // ReadBatch reports it
+	}
+	r, moved := p.rewind(s.opts.Lookback.D())
+	if !moved {
+		return stored
+	}
+	b, err := r.encode()
+	if err != nil {
+		return stored
+	}
+	return b
+}
+
+// Close closes the connection pool.
+func (s *Source) Close() error {
+	return s.red.err(s.db.Close())
+}
+
+// describe learns the cursor and key column types once, from a query that returns
+// no rows, and checks that the configuration fits them.
+func (s *Source) describe(ctx context.Context) (cursorInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.info != nil {
+		return *s.info, nil
+	}
+	if s.file != "" {
+		// modernc creates a missing file on connect; a typo in the path would read
+		// an empty database forever.
+		if _, err := os.Stat(s.file); err != nil {
+			return cursorInfo{}, s.errorf("the SQLite database file cannot be opened: %w", s.red.err(err))
+		}
+	}
+	st := s.q.describe()
+	rows, err := s.db.QueryxContext(ctx, st.SQL, st.Args...)
+	if err != nil {
+		return cursorInfo{}, s.errorf("describe columns: %w", s.red.err(err))
+	}
+	types, err := rows.ColumnTypes()
+	rows.Close()
+	if err != nil {
+		return cursorInfo{}, s.errorf("describe columns: %w", s.red.err(err))
+	}
+	l, err := newLayout(s.d, types, s.opts.Cursor.Column, s.opts.Cursor.Key)
+	if err != nil {
+		return cursorInfo{}, pipeline.Permanent(s.errorf("%w", err))
+	}
+	c, k := l.cols[l.cursor], l.cols[l.key]
+	info := cursorInfo{cursorType: c.dbType, keyType: k.dbType, cursorKind: c.kind, keyKind: k.kind}
+	if s.opts.Lookback > 0 && !c.kind.isTime() {
+		return cursorInfo{}, pipeline.Permanent(s.errorf(
+			"lookback needs a time cursor, but cursor.column %q is %s: set lookback: 0", c.name, typeOrUnknown(c.dbType)))
+	}
+	if !c.kind.isTime() {
+		s.log.Info("sql cursor is not a time: lag does not apply", "source", s.name, "column", c.name, "type", typeOrUnknown(c.dbType))
+	}
+	s.info = &info
+	return info, nil
+}
+
+func typeOrUnknown(t string) string {
+	if t == "" {
+		return "of no declared type"
+	}
+	return t
+}
+
+// window turns the position into bound values for the batch query.
+func (s *Source) window(ctx context.Context, p position, info cursorInfo) (window, error) {
+	var w window
+	if info.cursorKind.isTime() {
+		now, err := s.now(ctx)
+		if err != nil {
+			return window{}, err
+		}
+		// In the source zone: zone-less columns compare by wall clock there (see the
+		// dialects' bind), zone-aware ones by instant, which In does not change.
+		w.upper = s.d.bind(now.Add(-s.opts.Lag.D()).In(s.zone), info.cursorType)
+	}
+	switch {
+	case p.After != nil:
+		c, err1 := p.After.Cursor.decode()
+		k, err2 := p.After.Key.decode()
+		if err := errors.Join(err1, err2); err != nil {
+			return window{}, pipeline.Permanent(s.errorf("stored position: %w", err))
+		}
+		w.afterCursor = s.d.bind(c, info.cursorType)
+		w.afterKey = s.d.bind(k, info.keyType)
+	case p.From != nil:
+		c, err := p.From.decode()
+		if err != nil {
+			return window{}, pipeline.Permanent(s.errorf("stored position: %w", err))
+		}
+		w.from = s.d.bind(c, info.cursorType)
+	}
+	return w, nil
+}
+
+// dbNow asks the database for its current instant. Only the instant is taken from
+// the database; the source zone is applied in Go with the tz database, which is
+// right across daylight-saving changes (a fixed SWITCHOFFSET is not) and does not
+// depend on the server's own zone setting, which agencies often leave at UTC while
+// their application writes local time.
+func (s *Source) dbNow(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	if err := s.db.QueryRowxContext(ctx, s.d.nowQuery()).Scan(&t); err != nil {
+		return time.Time{}, s.errorf("read the database clock: %w", s.red.err(err))
+	}
+	return t, nil
+}
+
+func (s *Source) errorf(format string, args ...any) error {
+	return fmt.Errorf("sql source %q (%s): "+format, append([]any{s.name, s.what}, args...)...)
+}
+
+// point reads a row's place in cursor order, refusing values that cannot be
+// stored exactly.
+func (l layout) point(vals []any) (point, error) {
+	kc, cc := l.cols[l.key], l.cols[l.cursor]
+	kv := keyValue(vals[l.key], kc.kind)
+	key, err := encodeValue(kv)
+	if err != nil {
+		return point{}, fmt.Errorf("row with cursor %v: key column %q: %w (the key must be unique and NOT NULL)", vals[l.cursor], kc.name, err)
+	}
+	cur, err := encodeValue(keyValue(vals[l.cursor], cc.kind))
+	if err != nil {
+		return point{}, fmt.Errorf("row with key %v: cursor column %q: %w", kv, cc.name, err)
+	}
+	return point{Cursor: cur, Key: key}, nil
+}
+
+// sqliteDSN resolves a relative database path against the config's folder and sets
+// a busy timeout, so a read during the agency application's write waits instead of
+// failing with SQLITE_BUSY. It also returns the file that must exist.
+func sqliteDSN(dsn string, resolve func(string) string) (string, string) {
+	if resolve == nil {
+		resolve = func(p string) string { return p }
+	}
+	rest := ""
+	if i := strings.IndexByte(dsn, '?'); i >= 0 {
+		dsn, rest = dsn[:i], dsn[i:]
+	}
+	file := ""
+	switch {
+	case dsn == ":memory:" || strings.HasPrefix(dsn, "file::memory:"):
+	case strings.HasPrefix(dsn, "file:"):
+		// file:///abs and file:rel; SQLite checks existence itself with mode=ro|rw.
+		if p := strings.TrimPrefix(dsn, "file:"); !strings.HasPrefix(p, "/") {
+			dsn = "file:" + resolve(p)
+		}
+	default:
+		if !filepath.IsAbs(dsn) {
+			dsn = resolve(dsn)
+		}
+		file = dsn
+	}
+	if !strings.Contains(rest, "busy_timeout") && !strings.Contains(rest, "_timeout=") {
+		if rest == "" {
+			rest = "?"
+		} else {
+			rest += "&"
+		}
+		rest += "_busy_timeout=5000"
+	}
+	return dsn + rest, file
+}

@@ -1,0 +1,390 @@
+// Package engine runs egov-bridge: it loads the config, syncs each source on its
+// schedule into change events committed with the cursor, and dispatches the outbox
+// to sinks. It depends only on the pipeline interfaces; connectors register
+// themselves and are found by type name.
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/config"
+	"github.com/egov-bridge/egov-bridge/pipeline/mapping"
+	"github.com/egov-bridge/egov-bridge/pipeline/store"
+)
+
+// DefaultZone is the province's zone, used wherever the config names none.
+const DefaultZone = "Asia/Ho_Chi_Minh"
+
+// Config is the whole daemon configuration.
+type Config struct {
+	Timezone        string          `yaml:"timezone"`
+	Store           store.Config    `yaml:"store"`
+	HTTP            HTTPConfig      `yaml:"http"`
+	Log             LogConfig       `yaml:"log"`
+	Delivery        DeliveryConfig  `yaml:"delivery"`
+	ShutdownTimeout config.Duration `yaml:"shutdown_timeout"`
+	Demo            *DemoConfig     `yaml:"demo"`
+	Sources         []SourceConfig  `yaml:"-"`
+	Sinks           []SinkConfig    `yaml:"-"`
+	Routes          []Route         `yaml:"routes"`
+
+	File string         `yaml:"-"` // where it was loaded from
+	Zone *time.Location `yaml:"-"`
+}
+
+// HTTPConfig is the operations endpoint (/healthz, /readyz, /metrics).
+type HTTPConfig struct {
+	Listen string `yaml:"listen"` // "" disables the server
+}
+
+// LogConfig sets the daemon's own log.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// DeliveryConfig tunes the outbox dispatcher.
+type DeliveryConfig struct {
+	MaxAttempts int             `yaml:"max_attempts"` // then dead letters; default 20
+	BackoffMin  config.Duration `yaml:"backoff_min"`  // default 1s
+	BackoffMax  config.Duration `yaml:"backoff_max"`  // default 5m
+	Poll        config.Duration `yaml:"poll"`         // outbox poll when idle; default 1s
+	Batch       int             `yaml:"batch"`        // rows fetched per poll; default 100
+}
+
+// DemoConfig turns on the demo agency database and its activity generator.
+type DemoConfig struct {
+	Database string          `yaml:"database" required:"true"` // SQLite file created and seeded on first start
+	Activity config.Duration `yaml:"activity"`                 // how often dossiers advance; 0 disables
+	Changes  int             `yaml:"changes"`                  // dossiers advanced per tick
+}
+
+// SourceConfig is one source: the keys every source has, plus its connector's options.
+type SourceConfig struct {
+	Name     string `yaml:"name" required:"true"`
+	Type     string `yaml:"type" required:"true"`
+	Schedule string `yaml:"schedule"` // cron spec; default "@every 1m"
+	Mapping  string `yaml:"mapping" required:"true"`
+	Agency   string `yaml:"agency"`
+	Zone     string `yaml:"zone"`
+
+	Options  any                 `yaml:"-"`
+	Spec     pipeline.SourceSpec `yaml:"-"`
+	Map      *mapping.Mapping    `yaml:"-"`
+	Location *time.Location      `yaml:"-"`
+}
+
+// SinkConfig is one sink and its connector's options.
+type SinkConfig struct {
+	Name string `yaml:"name" required:"true"`
+	Type string `yaml:"type" required:"true"`
+
+	Options any               `yaml:"-"`
+	Spec    pipeline.SinkSpec `yaml:"-"`
+}
+
+// Route sends matching events to sinks. Empty filters match everything.
+type Route struct {
+	Events   []string `yaml:"events"`   // event types or rule names, globs: "*", "created", "dossier.*"
+	Sources  []string `yaml:"sources"`  // source names
+	Entities []string `yaml:"entities"` // entity names
+	To       []string `yaml:"to" required:"true"`
+}
+
+var commonSourceKeys = map[string]bool{"name": true, "type": true, "schedule": true, "mapping": true, "agency": true, "zone": true}
+var commonSinkKeys = map[string]bool{"name": true, "type": true}
+
+// CronParser accepts standard five-field specs, an optional leading seconds field,
+// and descriptors such as @every 30s and @daily.
+var CronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+
+// LoadFile reads and validates a config file; see Load.
+func LoadFile(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, config.Errors{{File: file, Msg: fmt.Sprintf("cannot read config: %v", err)}}
+	}
+	return Load(file, data, nil)
+}
+
+// Load decodes and validates a config, compiling every mapping it names. It returns
+// all mistakes at once as config.Errors (file:line: path: message). Nothing is
+// opened or connected.
+func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
+	d := config.NewDecoder(file)
+	d.Env = env
+	root := d.Parse(data)
+	if root == nil {
+		return nil, d.Err()
+	}
+	if root.Kind != yaml.MappingNode {
+		d.Errorf("", "the config must be a mapping of keys")
+		return nil, d.Err()
+	}
+	cfg := &Config{File: file}
+	var sourceNodes, sinkNodes *yaml.Node
+	top := &yaml.Node{Kind: yaml.MappingNode}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "sources":
+			sourceNodes = root.Content[i+1]
+		case "sinks":
+			sinkNodes = root.Content[i+1]
+		default:
+			top.Content = append(top.Content, root.Content[i], root.Content[i+1])
+		}
+	}
+	d.Decode(top, "", cfg)
+	cfg.applyDefaults()
+
+	zone, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		d.Errorf("timezone", "unknown time zone %q", cfg.Timezone)
+		zone = time.UTC
+	}
+	cfg.Zone = zone
+	if v, ok := any(&cfg.Store).(pipeline.Validator); ok {
+		v.Validate(func(field, format string, args ...any) { d.Errorf("store."+field, format, args...) })
+	}
+	if cfg.Store.Path != "" {
+		cfg.Store.Path = d.Resolve(cfg.Store.Path)
+	}
+	if cfg.Demo != nil {
+		cfg.Demo.Database = d.Resolve(cfg.Demo.Database)
+	}
+	if cfg.Log.Level != "" && !oneOf(cfg.Log.Level, "debug", "info", "warn", "error") {
+		d.Errorf("log.level", "unknown level %q (want debug, info, warn or error)", cfg.Log.Level)
+	}
+	if cfg.Log.Format != "" && !oneOf(cfg.Log.Format, "text", "json") {
+		d.Errorf("log.format", "unknown format %q (want text or json)", cfg.Log.Format)
+	}
+
+	cfg.Sources = loadSources(d, sourceNodes, cfg.Zone)
+	cfg.Sinks = loadSinks(d, sinkNodes)
+	checkRoutes(d, cfg)
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Timezone == "" {
+		c.Timezone = DefaultZone
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = config.Duration(20 * time.Second)
+	}
+	dl := &c.Delivery
+	if dl.MaxAttempts == 0 {
+		dl.MaxAttempts = 20
+	}
+	if dl.BackoffMin == 0 {
+		dl.BackoffMin = config.Duration(time.Second)
+	}
+	if dl.BackoffMax == 0 {
+		dl.BackoffMax = config.Duration(5 * time.Minute)
+	}
+	if dl.Poll == 0 {
+		dl.Poll = config.Duration(time.Second)
+	}
+	if dl.Batch == 0 {
+		dl.Batch = 100
+	}
+	if c.Demo != nil && c.Demo.Changes == 0 {
+		c.Demo.Changes = 3
+	}
+}
+
+// splitNode separates the keys every connector shares from the connector's own.
+func splitNode(n *yaml.Node, common map[string]bool) (shared, own *yaml.Node) {
+	shared = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
+	own = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if common[n.Content[i].Value] {
+			shared.Content = append(shared.Content, n.Content[i], n.Content[i+1])
+		} else {
+			own.Content = append(own.Content, n.Content[i], n.Content[i+1])
+		}
+	}
+	return shared, own
+}
+
+func loadSources(d *config.Decoder, list *yaml.Node, zone *time.Location) []SourceConfig {
+	if list == nil {
+		d.Errorf("", "no sources: add a sources: list")
+		return nil
+	}
+	if list.Kind != yaml.SequenceNode {
+		d.Add(&config.Error{File: d.File, Line: list.Line, Column: list.Column, Path: "sources", Msg: "want a list of sources"})
+		return nil
+	}
+	var out []SourceConfig
+	names := map[string]bool{}
+	for i, n := range list.Content {
+		p := fmt.Sprintf("sources[%d]", i)
+		if n.Kind != yaml.MappingNode {
+			d.Add(&config.Error{File: d.File, Line: n.Line, Column: n.Column, Path: p, Msg: "want a mapping with name, type, mapping, …"})
+			continue
+		}
+		shared, own := splitNode(n, commonSourceKeys)
+		var sc SourceConfig
+		d.Decode(shared, p, &sc)
+		if sc.Name != "" {
+			if !nameRE.MatchString(sc.Name) {
+				d.Errorf(p+".name", "name %q must be lower-case letters, digits, '-', '_' or '.'", sc.Name)
+			}
+			if names[sc.Name] {
+				d.Errorf(p+".name", "another source is already named %q", sc.Name)
+			}
+			names[sc.Name] = true
+		}
+		if sc.Schedule == "" {
+			sc.Schedule = "@every 1m"
+		} else if _, err := CronParser.Parse(sc.Schedule); err != nil {
+			d.Errorf(p+".schedule", "bad cron expression %q: %v (examples: \"@every 30s\", \"*/5 * * * *\", \"0 */10 * * * *\")", sc.Schedule, err)
+		}
+		sc.Location = zone
+		if sc.Zone != "" {
+			z, err := time.LoadLocation(sc.Zone)
+			if err != nil {
+				d.Errorf(p+".zone", "unknown time zone %q", sc.Zone)
+			} else {
+				sc.Location = z
+			}
+		}
+		if sc.Mapping != "" {
+			m, err := mapping.Load(d.Resolve(sc.Mapping), mapping.Options{Zone: sc.Location})
+			if errs, ok := err.(config.Errors); ok {
+				if len(errs) == 1 && errs[0].Line == 0 { // unreadable file: point at the config line
+					d.Errorf(p+".mapping", "%s", errs[0].Msg)
+				} else {
+					d.Add(errs...)
+				}
+			} else if err != nil {
+				d.Errorf(p+".mapping", "%v", err)
+			}
+			sc.Map = m
+		}
+		if sc.Type != "" {
+			spec, ok := pipeline.LookupSource(sc.Type)
+			if !ok {
+				d.Errorf(p+".type", "unknown source type %q (known: %s)", sc.Type, strings.Join(pipeline.SourceTypes(), ", "))
+			} else {
+				sc.Spec = spec
+				sc.Options = decodeOptions(d, own, p, spec.Config)
+			}
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
+func loadSinks(d *config.Decoder, list *yaml.Node) []SinkConfig {
+	if list == nil {
+		return nil
+	}
+	if list.Kind != yaml.SequenceNode {
+		d.Add(&config.Error{File: d.File, Line: list.Line, Column: list.Column, Path: "sinks", Msg: "want a list of sinks"})
+		return nil
+	}
+	var out []SinkConfig
+	names := map[string]bool{}
+	for i, n := range list.Content {
+		p := fmt.Sprintf("sinks[%d]", i)
+		if n.Kind != yaml.MappingNode {
+			d.Add(&config.Error{File: d.File, Line: n.Line, Column: n.Column, Path: p, Msg: "want a mapping with name and type"})
+			continue
+		}
+		shared, own := splitNode(n, commonSinkKeys)
+		var sc SinkConfig
+		d.Decode(shared, p, &sc)
+		if sc.Name != "" {
+			if !nameRE.MatchString(sc.Name) {
+				d.Errorf(p+".name", "name %q must be lower-case letters, digits, '-', '_' or '.'", sc.Name)
+			}
+			if names[sc.Name] {
+				d.Errorf(p+".name", "another sink is already named %q", sc.Name)
+			}
+			names[sc.Name] = true
+		}
+		if sc.Type != "" {
+			spec, ok := pipeline.LookupSink(sc.Type)
+			if !ok {
+				d.Errorf(p+".type", "unknown sink type %q (known: %s)", sc.Type, strings.Join(pipeline.SinkTypes(), ", "))
+			} else {
+				sc.Spec = spec
+				sc.Options = decodeOptions(d, own, p, spec.Config)
+			}
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
+func decodeOptions(d *config.Decoder, n *yaml.Node, p string, newCfg func() any) any {
+	if newCfg == nil {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			d.Add(&config.Error{File: d.File, Line: n.Content[i].Line, Column: n.Content[i].Column, Path: p + "." + n.Content[i].Value, Msg: "unknown field"})
+		}
+		return nil
+	}
+	opts := newCfg()
+	d.Decode(n, p, opts)
+	if v, ok := opts.(pipeline.Validator); ok {
+		v.Validate(func(field, format string, args ...any) { d.Errorf(p+"."+field, format, args...) })
+	}
+	return opts
+}
+
+func checkRoutes(d *config.Decoder, cfg *Config) {
+	sinks := map[string]bool{}
+	for _, s := range cfg.Sinks {
+		sinks[s.Name] = true
+	}
+	sources := map[string]bool{}
+	for _, s := range cfg.Sources {
+		sources[s.Name] = true
+	}
+	if len(cfg.Sinks) > 0 && len(cfg.Routes) == 0 {
+		d.Errorf("", "sinks are configured but no routes send events to them: add routes: [{events: [\"*\"], to: [...]}]")
+	}
+	for i, r := range cfg.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		for j, to := range r.To {
+			if !sinks[to] {
+				d.Errorf(fmt.Sprintf("%s.to[%d]", p, j), "no sink is named %q", to)
+			}
+		}
+		for j, s := range r.Sources {
+			if !sources[s] {
+				d.Errorf(fmt.Sprintf("%s.sources[%d]", p, j), "no source is named %q", s)
+			}
+		}
+		for j, pat := range r.Events {
+			if _, err := path.Match(pat, ""); err != nil {
+				d.Errorf(fmt.Sprintf("%s.events[%d]", p, j), "bad pattern %q: %v", pat, err)
+			}
+		}
+	}
+}
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}

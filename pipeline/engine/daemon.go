@@ -1,0 +1,259 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/store"
+)
+
+// Options are the daemon's injected collaborators.
+type Options struct {
+	Logger *slog.Logger
+	Clock  pipeline.Clock
+}
+
+// Daemon is a configured egov-bridge: store, jobs, sinks, dispatcher, HTTP.
+type Daemon struct {
+	Config     *Config
+	Store      store.Store
+	Jobs       []*Job
+	Sinks      map[string]pipeline.Sink
+	Dispatcher *Dispatcher
+	Metrics    *Metrics
+	Logger     *slog.Logger
+	Clock      pipeline.Clock
+
+	ready    atomic.Bool
+	httpAddr atomic.Value // string
+}
+
+// New opens the store and builds every sink; sources open on their first run.
+func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	st, err := store.Open(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
+		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock,
+	}
+	for _, sc := range cfg.Sinks {
+		sink, err := sc.Spec.Build(ctx, d.env(sc.Name, cfg.Zone), sc.Options)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("sink %s: %w", sc.Name, err)
+		}
+		d.Sinks[sc.Name] = sink
+	}
+	d.Dispatcher = &Dispatcher{
+		Store: st, Sinks: d.Sinks, Config: cfg.Delivery, Clock: opts.Clock,
+		Logger: opts.Logger, Metrics: d.Metrics,
+	}
+	router := NewRouter(cfg.Routes)
+	for _, sc := range cfg.Sources {
+		sc := sc
+		d.Jobs = append(d.Jobs, &Job{
+			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router,
+			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake,
+			Open: func(ctx context.Context) (pipeline.Source, error) {
+				return sc.Spec.Build(ctx, d.env(sc.Name, sc.Location), sc.Options)
+			},
+		})
+	}
+	return d, nil
+}
+
+func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
+	resolve := func(p string) string { return p }
+	if d.Config.File != "" {
+		resolve = resolveAgainst(d.Config.File)
+	}
+	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve}
+}
+
+// Run serves until ctx is cancelled: every source runs at start and then on its
+// schedule, the dispatcher delivers, and the HTTP endpoint answers. On cancel it
+// stops scheduling, lets each run commit its batch in flight, and returns; it gives
+// up waiting after the configured shutdown_timeout.
+func (d *Daemon) Run(ctx context.Context) error {
+	srv, err := d.startHTTP()
+	if err != nil {
+		return err
+	}
+	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	var dispatchDone sync.WaitGroup
+	dispatchDone.Add(1)
+	go func() {
+		defer dispatchDone.Done()
+		d.Dispatcher.Run(dispatchCtx)
+	}()
+
+	c := cron.New(cron.WithLocation(d.Config.Zone), cron.WithParser(CronParser))
+	var runs sync.WaitGroup
+	trigger := func(j *Job) {
+		runs.Add(1)
+		defer runs.Done()
+		d.runJob(ctx, j)
+	}
+	for i, sc := range d.Config.Sources {
+		j := d.Jobs[i]
+		if _, err := c.AddFunc(sc.Schedule, func() { trigger(j) }); err != nil {
+			stopDispatch()
+			return fmt.Errorf("source %s: schedule %q: %w", sc.Name, sc.Schedule, err)
+		}
+	}
+	c.Start()
+	for _, j := range d.Jobs {
+		runs.Add(1)
+		go func() {
+			defer runs.Done()
+			d.runJob(ctx, j)
+		}()
+	}
+	d.ready.Store(true)
+	d.Logger.Info("egov-bridge running", "sources", len(d.Jobs), "sinks", len(d.Sinks), "store", d.Config.Store.Driver)
+
+	<-ctx.Done()
+	d.ready.Store(false)
+	d.Logger.Info("shutting down: finishing batches in flight")
+	cronDone := c.Stop().Done()
+	stopDispatch()
+	finished := make(chan struct{})
+	go func() {
+		<-cronDone
+		runs.Wait()
+		dispatchDone.Wait()
+		close(finished)
+	}()
+	var shutdownErr error
+	select {
+	case <-finished:
+	case <-time.After(d.Config.ShutdownTimeout.D()):
+		shutdownErr = fmt.Errorf("shutdown: runs still in flight after %s; their uncommitted batches will be re-read on the next start", d.Config.ShutdownTimeout.D())
+	}
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	return shutdownErr
+}
+
+func (d *Daemon) runJob(ctx context.Context, j *Job) {
+	if ctx.Err() != nil {
+		return
+	}
+	st, err := j.Run(ctx)
+	switch {
+	case errors.Is(err, ErrAlreadyRunning):
+		d.Logger.Info("tick skipped: the previous run is still in progress", "source", j.Name)
+	case err != nil:
+		d.Logger.Error("sync failed", "source", j.Name, "err", err)
+	case st.Events > 0 || st.Quarantined > 0:
+		d.Logger.Info("synced", "source", j.Name, "rows", st.Rows, "events", st.Events, "quarantined", st.Quarantined, "snapshot", st.Snapshot)
+	default:
+		d.Logger.Debug("synced, no changes", "source", j.Name, "rows", st.Rows)
+	}
+}
+
+// RunOnce syncs every source until it has nothing more, then delivers what is due.
+// Sources run one after another, gentlest on agency servers.
+func (d *Daemon) RunOnce(ctx context.Context, progress func(source string) func(RunStats)) (map[string]RunStats, error) {
+	out := map[string]RunStats{}
+	var errs []error
+	for _, j := range d.Jobs {
+		if progress != nil {
+			j.Progress = progress(j.Name)
+		}
+		st, err := j.Run(ctx)
+		out[j.Name] = st
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if _, err := d.Dispatcher.Drain(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// HTTPAddr is the address the HTTP endpoint listens on, once Run has started it.
+func (d *Daemon) HTTPAddr() string {
+	s, _ := d.httpAddr.Load().(string)
+	return s
+}
+
+func (d *Daemon) startHTTP() (*http.Server, error) {
+	if d.Config.HTTP.Listen == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", d.Config.HTTP.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http: listen on %s: %w", d.Config.HTTP.Listen, err)
+	}
+	d.httpAddr.Store(ln.Addr().String())
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !d.ready.Load() {
+			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := d.Store.Cursor(ctx, "_readyz"); err != nil {
+			http.Error(w, "state store unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.Logger.Error("http server stopped", "err", err)
+		}
+	}()
+	d.Logger.Info("http listening", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+// Close closes sources, sinks and the store.
+func (d *Daemon) Close() error {
+	var errs []error
+	for _, j := range d.Jobs {
+		if j.Source != nil {
+			errs = append(errs, j.Source.Close())
+		}
+	}
+	for _, s := range d.Sinks {
+		errs = append(errs, s.Close())
+	}
+	if d.Store != nil {
+		errs = append(errs, d.Store.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/mapping"
+	"github.com/egov-bridge/egov-bridge/pipeline/store"
+)
+
+const testMapping = `entity: dossier
+key: [code]
+fields:
+  code:   { required: true }
+  status: { type: int, required: true, in: [1,2,3,4,5,6,7,8,9,10] }
+  name:   { }
+`
+
+type jobFixture struct {
+	src   *memSource
+	store store.Store
+	job   *Job
+	clock *fakeClock
+	sink  *recSink
+	disp  *Dispatcher
+}
+
+func newJobFixture(t *testing.T, batch int) *jobFixture {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m, err := mapping.Compile("test.yaml", []byte(testMapping), mapping.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	metrics := NewMetrics()
+	f := &jobFixture{src: newMemSource(batch), store: st, clock: clock, sink: &recSink{}}
+	f.job = &Job{
+		Name: "motcua", Source: f.src, Map: m, Agency: "UBND", Store: st,
+		Router: NewRouter([]Route{{Events: []string{"*"}, To: []string{"audit"}}}),
+		Clock:  clock.Now, Logger: log, Metrics: metrics,
+	}
+	f.disp = &Dispatcher{
+		Store: st, Sinks: map[string]pipeline.Sink{"audit": f.sink}, Clock: clock.Now, Logger: log, Metrics: metrics,
+		Config: DeliveryConfig{MaxAttempts: 3, BackoffMin: cfgDur(time.Second), BackoffMax: cfgDur(time.Minute), Batch: 10},
+	}
+	return f
+}
+
+func (f *jobFixture) run(t *testing.T) RunStats {
+	t.Helper()
+	st, err := f.job.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestJobDetectsCreatesUpdatesAndIgnoresUnchangedRows(t *testing.T) {
+	f := newJobFixture(t, 2)
+	f.src.put("A", pipeline.Row{"status": "2", "name": "An"})
+	f.src.put("B", pipeline.Row{"status": "2", "name": "Bình"})
+	f.src.put("C", pipeline.Row{"status": "4", "name": "Cường"})
+	st := f.run(t)
+	if st.Rows != 3 || st.Events != 3 || st.Batches != 2 || !st.Snapshot {
+		t.Fatalf("first run %+v: want 3 rows, 3 events, 2 batches, snapshot", st)
+	}
+	f.src.put("A", pipeline.Row{"status": "9", "name": "An"}) // changed
+	f.src.put("B", pipeline.Row{"status": "2", "name": "Bình"}) // touched, unchanged
+	st = f.run(t)
+	if st.Rows != 2 || st.Events != 1 || st.Snapshot {
+		t.Fatalf("second run %+v: want 2 rows read, 1 event, not snapshot", st)
+	}
+	snap, err := f.store.Snapshot(context.Background(), "motcua", "dossier", []string{"A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap["A"].Version != 2 {
+		t.Fatalf("A's version = %d, want 2", snap["A"].Version)
+	}
+	pend, err := f.store.Pending(context.Background(), "audit", f.clock.Now(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pend) != 4 {
+		t.Fatalf("outbox holds %d events, want 4", len(pend))
+	}
+	last := pend[3].Event
+	if last.Type != pipeline.EventUpdated || last.Key != "A" || strings.Join(last.Changed, ",") != "status" || last.Snapshot {
+		t.Fatalf("update event = %+v", last)
+	}
+	if last.ID != pipeline.EventID("motcua", "dossier", "A", 2, pipeline.EventUpdated) {
+		t.Fatalf("event id %s is not the deterministic id", last.ID)
+	}
+}
+
+func TestJobQuarantinesBadRowsWithoutBlockingGoodOnes(t *testing.T) {
+	f := newJobFixture(t, 10)
+	f.src.put("A", pipeline.Row{"status": "2"})
+	f.src.put("B", pipeline.Row{"status": "bảy"})
+	f.src.put("C", pipeline.Row{"status": "42"})
+	f.src.put("D", pipeline.Row{"status": "4"})
+	st := f.run(t)
+	if st.Events != 2 || st.Quarantined != 2 {
+		t.Fatalf("run %+v: want 2 events and 2 quarantined", st)
+	}
+	q, err := f.store.Quarantined(context.Background(), "motcua", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, e := range q {
+		reasons[e.RowKey] = e.Reason
+	}
+	if !strings.Contains(reasons["B"], `"bảy" is not a whole number`) || !strings.Contains(reasons["C"], "value 42 is not one of") {
+		t.Fatalf("quarantine reasons = %v", reasons)
+	}
+	// The same bad row read again is counted, not stored twice.
+	f.job.Store.ResetCursor(context.Background(), "motcua")
+	f.run(t)
+	q, _ = f.store.Quarantined(context.Background(), "motcua", 10)
+	if len(q) != 2 {
+		t.Fatalf("quarantine holds %d entries after a re-read, want 2", len(q))
+	}
+}
+
+func TestSlowRunIsNotOverlapped(t *testing.T) {
+	f := newJobFixture(t, 10)
+	f.src.put("A", pipeline.Row{"status": "2"})
+	f.src.block = make(chan struct{})
+	done := make(chan error, 1)
+	go func() { _, err := f.job.Run(context.Background()); done <- err }()
+	waitUntil(t, func() bool { return f.job.running.Load() })
+	if _, err := f.job.Run(context.Background()); err != ErrAlreadyRunning {
+		t.Fatalf("second run while the first is in flight: err = %v, want ErrAlreadyRunning", err)
+	}
+	close(f.src.block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCancelledRunCommitsTheBatchInFlight(t *testing.T) {
+	f := newJobFixture(t, 1)
+	for _, k := range []string{"A", "B", "C"} {
+		f.src.put(k, pipeline.Row{"status": "2"})
+	}
+	f.src.block = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan RunStats, 1)
+	go func() { st, _ := f.job.Run(ctx); done <- st }()
+	waitUntil(t, func() bool { return f.job.running.Load() })
+	cancel() // SIGTERM arrives while the first batch is being read
+	close(f.src.block)
+	st := <-done
+	if st.Batches != 1 || st.Events != 1 {
+		t.Fatalf("run after cancel = %+v, want exactly the batch in flight committed", st)
+	}
+	cur, _ := f.store.Cursor(context.Background(), "motcua")
+	if cur.Position == nil {
+		t.Fatal("cursor not committed with the batch in flight")
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,57 @@
+package engine
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the daemon's Prometheus series. Each daemon has its own registry, so
+// tests can run several daemons in one process.
+type Metrics struct {
+	Registry     *prometheus.Registry
+	rowsRead     *prometheus.CounterVec
+	events       *prometheus.CounterVec
+	quarantined  *prometheus.CounterVec
+	syncErrors   *prometheus.CounterVec
+	syncDuration *prometheus.HistogramVec
+	lastSync     *prometheus.GaugeVec
+	deliveries   *prometheus.CounterVec
+	deliveryTime *prometheus.HistogramVec
+}
+
+// NewMetrics registers the series on a fresh registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		rowsRead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egov_source_rows_read_total", Help: "Rows read from a source.",
+		}, []string{"source"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egov_events_total", Help: "Change events committed to the outbox.",
+		}, []string{"source", "type"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egov_quarantined_rows_total", Help: "Rows rejected by their mapping and quarantined.",
+		}, []string{"source"}),
+		syncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egov_sync_errors_total", Help: "Source runs that failed.",
+		}, []string{"source"}),
+		syncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "egov_sync_duration_seconds", Help: "Duration of completed source runs.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 8),
+		}, []string{"source"}),
+		lastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "egov_last_sync_timestamp_seconds", Help: "Unix time of the last completed run of a source.",
+		}, []string{"source"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egov_deliveries_total", Help: "Delivery attempts by result (ok, retry, dead).",
+		}, []string{"sink", "result"}),
+		deliveryTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "egov_delivery_duration_seconds", Help: "Duration of delivery attempts.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+		}, []string{"sink"}),
+	}
+	m.Registry.MustRegister(m.rowsRead, m.events, m.quarantined, m.syncErrors, m.syncDuration,
+		m.lastSync, m.deliveries, m.deliveryTime,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

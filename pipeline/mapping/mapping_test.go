@@ -1,0 +1,172 @@
+package mapping
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/config"
+)
+
+const dossierYAML = `entity: dossier
+key: [code]
+agency_field: unit
+fields:
+  code:     { from: MaHoSo, required: true, transform: [trim, upper] }
+  citizen:  { from: ChuHoSo, required: true }
+  unit:     { from: DonViXuLy }
+  status:   { from: TrangThaiHoSo, type: int, required: true, in: [1,2,3,4,5,6,7,8,9,10] }
+  received: { from: NgayTiepNhan, type: time, layout: yyyyMMddHHmmss }
+  due_at:   { from: NgayHenTra, type: time }
+  fee:      { from: LePhi, type: decimal, default: 0 }
+  online:   { from: KenhThucHien, type: bool, map: { "1": false, "2": true } }
+`
+
+func mustCompile(t *testing.T, src string) *Mapping {
+	t.Helper()
+	m, err := Compile("dossier.yaml", []byte(src), Options{})
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	return m
+}
+
+func TestApplyTypesAFullRow(t *testing.T) {
+	m := mustCompile(t, dossierYAML)
+	rec, err := m.Apply(pipeline.Row{
+		"MaHoSo":        " 000.00.12.h12-241127-0001 ",
+		"ChuHoSo":       "Nguyê\u0303n Văn An", // decomposed ễ must come out NFC
+		"DonViXuLy":     "UBND-CG",
+		"TrangThaiHoSo": int64(9),
+		"NgayTiepNhan":  "20261120083000",
+		"NgayHenTra":    "27/11/2026",
+		"LePhi":         "15000,5",
+		"KenhThucHien":  "2",
+	}, "DEFAULT")
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	want := map[string]any{
+		"code":     "000.00.12.H12-241127-0001",
+		"citizen":  "Nguyễn Văn An",
+		"unit":     "UBND-CG",
+		"status":   int64(9),
+		"received": time.Date(2026, 11, 20, 1, 30, 0, 0, time.UTC),
+		"due_at":   time.Date(2026, 11, 26, 17, 0, 0, 0, time.UTC),
+		"fee":      15000.5,
+		"online":   true,
+	}
+	for k, w := range want {
+		if got := rec.Fields[k]; got != w {
+			t.Errorf("field %s = %#v, want %#v", k, got, w)
+		}
+	}
+	if rec.Key != "000.00.12.H12-241127-0001" || rec.Agency != "UBND-CG" || rec.Entity != "dossier" {
+		t.Errorf("record identity = %q/%q/%q", rec.Entity, rec.Key, rec.Agency)
+	}
+}
+
+func TestApplyRejectsBadRowsNamingEveryField(t *testing.T) {
+	m := mustCompile(t, dossierYAML)
+	tests := []struct {
+		name string
+		row  pipeline.Row
+		want []string
+	}{
+		{"missing required", pipeline.Row{"MaHoSo": "A1", "TrangThaiHoSo": "2"}, []string{"citizen (column ChuHoSo): required value is missing"}},
+		{"status out of range", pipeline.Row{"MaHoSo": "A1", "ChuHoSo": "x", "TrangThaiHoSo": "11"}, []string{"value 11 is not one of"}},
+		{"not a number and bad date", pipeline.Row{"MaHoSo": "A1", "ChuHoSo": "x", "TrangThaiHoSo": "hai", "NgayTiepNhan": "2026-11-20"}, []string{`"hai" is not a whole number`, "does not match layout 20060102150405"}},
+		{"blank key", pipeline.Row{"MaHoSo": "  ", "ChuHoSo": "x", "TrangThaiHoSo": 1}, []string{"code (column MaHoSo): required value is missing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := m.Apply(tt.row, "")
+			var re *RowError
+			if !errors.As(err, &re) {
+				t.Fatalf("want *RowError, got %v", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if len(re.Fields) != len(tt.want) {
+				t.Errorf("got %d field errors, want %d: %v", len(re.Fields), len(tt.want), err)
+			}
+		})
+	}
+}
+
+func TestCompileReportsEveryMistakeWithLine(t *testing.T) {
+	src := `entity: dossier
+key: [code, nope]
+fields:
+  code: { from: MaHoSo }
+  status: { from: TrangThai, type: integer }
+  due: { from: Han, type: time, zone: Mars/Olympus }
+  fee: { from: Phi, type: decimal, default: abc }
+  name: { from: Ten, transform: [trim, shout] }
+  extra: { form: X }
+`
+	_, err := Compile("bad.yaml", []byte(src), Options{})
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("want config.Errors, got %v", err)
+	}
+	want := []string{
+		"bad.yaml:9:12: fields.extra.form: unknown field \"form\" (did you mean \"from\"?)",
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("errors lack %q:\n%v", w, err)
+		}
+	}
+	// The unknown key stops compilation after decoding; fix it and the semantic
+	// mistakes all surface together.
+	src = strings.Replace(src, "form: X", "from: X", 1)
+	_, err = Compile("bad.yaml", []byte(src), Options{})
+	for _, w := range []string{
+		"bad.yaml:2:", `key field "nope" is not among the fields`,
+		"bad.yaml:5:", `unknown type "integer"`,
+		"bad.yaml:6:", `unknown time zone "Mars/Olympus"`,
+		"bad.yaml:7:", `default abc is not a valid decimal`,
+		"bad.yaml:8:", `unknown transform "shout"`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("errors lack %q:\n%v", w, err)
+		}
+	}
+}
+
+func TestHashIgnoresFieldOrderAndDetectsChange(t *testing.T) {
+	m := mustCompile(t, dossierYAML)
+	row := pipeline.Row{"MaHoSo": "A1", "ChuHoSo": "x", "TrangThaiHoSo": 2}
+	a, _ := m.Apply(row, "")
+	b, _ := m.Apply(row, "")
+	if a.Hash() != b.Hash() {
+		t.Fatal("same row hashed differently")
+	}
+	row["TrangThaiHoSo"] = 4
+	c, _ := m.Apply(row, "")
+	if c.Hash() == a.Hash() {
+		t.Fatal("changed status kept the hash")
+	}
+	if got := pipeline.ChangedFields(a.Fields, c.Fields); len(got) != 1 || got[0] != "status" {
+		t.Fatalf("changed = %v, want [status]", got)
+	}
+}
+
+func TestGoLayout(t *testing.T) {
+	for in, want := range map[string]string{
+		"yyyyMMddHHmmss":   "20060102150405",
+		"dd/MM/yyyy":       "02/01/2006",
+		"dd/MM/yyyy HH:mm": "02/01/2006 15:04",
+		"2006-01-02":       "2006-01-02",
+	} {
+		if got := GoLayout(in); got != want {
+			t.Errorf("GoLayout(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

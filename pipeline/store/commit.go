@@ -1,0 +1,297 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// maxParams bounds the bound parameters of one multi-row INSERT: far below the
+// limits of both backends (SQLite 32766, PostgreSQL 65535), large enough that a
+// batch of a thousand rows takes a handful of round trips.
+const maxParams = 4000
+
+// Commit stores the batch in one transaction; see Store.Commit. Any failure, a
+// cancelled context included, rolls everything back, so the cursor never moves
+// past changes that were not recorded.
+func (s *sqlStore) Commit(ctx context.Context, b Batch) error {
+	if err := s.commit(ctx, b); err != nil {
+		return fmt.Errorf("store: commit batch for source %q: %w", b.Source, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) commit(ctx context.Context, b Batch) error {
+	if b.Source == "" {
+		return errors.New("batch names no source")
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := s.upsertSnapshot(ctx, tx, b); err != nil {
+		return fmt.Errorf("store snapshot: %w", err)
+	}
+	events, err := s.eventRows(b)
+	if err != nil {
+		return err
+	}
+	if err := s.insertEvents(ctx, tx, b, events); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	if err := s.upsertQuarantine(ctx, tx, b); err != nil {
+		return fmt.Errorf("store quarantine: %w", err)
+	}
+	if err := s.upsertCursor(ctx, tx, b); err != nil {
+		return fmt.Errorf("store cursor: %w", err)
+	}
+	return tx.Commit()
+}
+
+func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch) error {
+	// One statement must not touch a row twice (PostgreSQL refuses), so a key that
+	// appears twice in the batch keeps its last entry, as sequential upserts would.
+	entries := make([]SnapshotEntry, 0, len(b.Snapshot))
+	at := map[[2]string]int{}
+	for _, e := range b.Snapshot {
+		id := [2]string{e.Entity, e.Key}
+		if i, dup := at[id]; dup {
+			entries[i] = e
+			continue
+		}
+		at[id] = len(entries)
+		entries = append(entries, e)
+	}
+	updatedAt := s.d.timeArg(b.At)
+	rows := make([][]any, 0, len(entries))
+	for _, e := range entries {
+		fields, err := json.Marshal(e.Fields)
+		if err != nil {
+			return fmt.Errorf("encode snapshot fields of %s %q: %w", e.Entity, e.Key, err)
+		}
+		rows = append(rows, []any{b.Source, e.Entity, e.Key, e.Hash, e.Version, s.d.jsonArg(fields), e.Deleted, updatedAt})
+	}
+	return s.insertRows(ctx, tx,
+		`INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at) VALUES `,
+		` ON CONFLICT (source, entity, key) DO UPDATE SET hash = excluded.hash, version = excluded.version,
+		  fields = excluded.fields, deleted = excluded.deleted, updated_at = excluded.updated_at`,
+		rows, nil)
+}
+
+// eventRow is an event ready to insert, with the sinks it is routed to.
+type eventRow struct {
+	id    string
+	args  []any
+	sinks []string
+}
+
+// eventRows encodes the batch's events. An id that appears twice is one event routed
+// to the union of the sinks.
+func (s *sqlStore) eventRows(b Batch) ([]eventRow, error) {
+	rows := make([]eventRow, 0, len(b.Events))
+	byID := map[string]int{}
+	createdAt := s.d.timeArg(b.At)
+	for i, oe := range b.Events {
+		ev := oe.Event
+		if ev == nil {
+			return nil, fmt.Errorf("event %d is nil", i)
+		}
+		if ev.ID == "" {
+			return nil, fmt.Errorf("event %d (%s %s %q) has no id", i, ev.Type, ev.Entity, ev.Key)
+		}
+		if j, dup := byID[ev.ID]; dup {
+			rows[j].sinks = append(rows[j].sinks, oe.Sinks...)
+			continue
+		}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return nil, fmt.Errorf("encode event %s (%s %s %q): %w", ev.ID, ev.Type, ev.Entity, ev.Key, err)
+		}
+		byID[ev.ID] = len(rows)
+		rows = append(rows, eventRow{
+			id:    ev.ID,
+			args:  []any{ev.ID, b.Source, ev.Entity, ev.Key, ev.Type, s.d.jsonArg(payload), createdAt},
+			sinks: slices.Clone(oe.Sinks),
+		})
+	}
+	for i := range rows {
+		slices.Sort(rows[i].sinks)
+		rows[i].sinks = slices.Compact(rows[i].sinks)
+	}
+	return rows, nil
+}
+
+// insertEvents inserts the events that are new and the outbox rows of exactly those:
+// an id that already exists means the batch is a replay and its events were queued
+// the first time.
+func (s *sqlStore) insertEvents(ctx context.Context, tx *sqlx.Tx, b Batch, events []eventRow) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := s.d.lockEvents(ctx, tx); err != nil {
+		return err
+	}
+	rows := make([][]any, len(events))
+	for i, e := range events {
+		rows[i] = e.args
+	}
+	seqs := make(map[string]int64, len(events))
+	err := s.insertRows(ctx, tx,
+		`INSERT INTO events (id, source, entity, key, type, payload, created_at) VALUES `,
+		` ON CONFLICT (id) DO NOTHING RETURNING seq, id`,
+		rows, func(r *sqlx.Rows) error {
+			var seq int64
+			var id string
+			if err := r.Scan(&seq, &id); err != nil {
+				return err
+			}
+			seqs[id] = seq
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	nextAt := s.d.timeArg(b.At)
+	var outbox [][]any
+	for _, e := range events {
+		seq, inserted := seqs[e.id]
+		if !inserted {
+			continue
+		}
+		for _, sink := range e.sinks {
+			outbox = append(outbox, []any{sink, seq, nextAt})
+		}
+	}
+	return s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at) VALUES `, ``, outbox, nil)
+}
+
+func (s *sqlStore) upsertQuarantine(ctx context.Context, tx *sqlx.Tx, b Batch) error {
+	if len(b.Quarantine) == 0 {
+		return nil
+	}
+	// One row per statement: the same bad row may well appear twice in a batch, and
+	// each occurrence must bump the count of the first.
+	stmt, err := tx.PreparexContext(ctx, s.q(`INSERT INTO quarantine
+		(source, entity, row_key, reason, raw, dedupe, count, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
+		ON CONFLICT (source, entity, dedupe) DO UPDATE SET
+		count = quarantine.count + 1, last_at = excluded.last_at, raw = excluded.raw`))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	at := s.d.timeArg(b.At)
+	for _, e := range b.Quarantine {
+		source := e.Source
+		if source == "" {
+			source = b.Source
+		}
+		raw, err := json.Marshal(e.Raw)
+		if err != nil {
+			return fmt.Errorf("encode quarantined row: %w", err)
+		}
+		rowKey, reason := cleanText(e.RowKey), cleanText(e.Reason)
+		if _, err := stmt.ExecContext(ctx, source, cleanText(e.Entity), rowKey, reason,
+			s.d.jsonArg(raw), quarantineDedupe(rowKey, reason, raw), at, at); err != nil {
+			return fmt.Errorf("row %q of %s: %w", rowKey, e.Entity, err)
+		}
+	}
+	return nil
+}
+
+// quarantineDedupe identifies the same bad row rejected for the same reason: by its
+// key when it has one, otherwise by its raw content (encoding/json sorts map keys,
+// so equal rows encode equally).
+func quarantineDedupe(rowKey, reason string, raw []byte) string {
+	h := sha256.New()
+	if rowKey != "" {
+		h.Write([]byte("key\x00" + rowKey))
+	} else {
+		h.Write([]byte("raw\x00"))
+		h.Write(raw)
+	}
+	h.Write([]byte("\x00" + reason))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// cleanText makes text storable in any text column: quarantine exists to keep bad
+// data, so invalid UTF-8 or a NUL from an agency's row must not fail the batch.
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+func (s *sqlStore) upsertCursor(ctx context.Context, tx *sqlx.Tx, b Batch) error {
+	// A nil Position leaves the stored one alone: a batch may finish the initial sync
+	// or record quarantine without moving the cursor.
+	set := `position = excluded.position, `
+	var pos any
+	if b.Position != nil {
+		pos = []byte(b.Position)
+	} else {
+		set = ``
+	}
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO cursors (source, position, initial_done, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (source) DO UPDATE SET `+set+`initial_done = (cursors.initial_done OR excluded.initial_done),
+		updated_at = excluded.updated_at`), b.Source, pos, b.InitialDone, s.d.timeArg(b.At))
+	return err
+}
+
+// insertRows inserts rows with multi-row VALUES statements of at most maxParams
+// parameters; head ends with "VALUES ", tail holds ON CONFLICT and RETURNING. When
+// scan is set, the statement's RETURNING rows are passed to it.
+func (s *sqlStore) insertRows(ctx context.Context, tx *sqlx.Tx, head, tail string, rows [][]any, scan func(*sqlx.Rows) error) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols := len(rows[0])
+	per := max(1, maxParams/cols)
+	tuple := "(" + placeholders(cols) + ")"
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(start+per, len(rows))]
+		var sb strings.Builder
+		sb.WriteString(head)
+		args := make([]any, 0, len(chunk)*cols)
+		for i, r := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(tuple)
+			args = append(args, r...)
+		}
+		sb.WriteString(tail)
+		query := s.q(sb.String())
+		if scan == nil {
+			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := queryEach(ctx, tx, query, args, scan); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queryEach runs a query and passes each row to fn, closing the rows before it
+// returns so the connection is free for the next statement.
+func queryEach(ctx context.Context, q sqlx.QueryerContext, query string, args []any, fn func(*sqlx.Rows) error) error {
+	rows, err := q.QueryxContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// dialect is what differs between the two backends. Everything else is one SQL text
+// written with '?' placeholders and rebound per dialect.
+type dialect int
+
+const (
+	sqliteDialect dialect = iota
+	postgresDialect
+)
+
+// sqliteTime is the fixed-width layout SQLite stores times in: always UTC, always
+// nine fractional digits, so text order is time order.
+const sqliteTime = "2006-01-02T15:04:05.000000000Z"
+
+func (d dialect) String() string {
+	if d == postgresDialect {
+		return DriverPostgres
+	}
+	return DriverSQLite
+}
+
+// bindType is explicit rather than looked up by driver name: sqlx does not know the
+// name "sqlite" that modernc.org/sqlite registers.
+func (d dialect) bindType() int {
+	if d == postgresDialect {
+		return sqlx.DOLLAR
+	}
+	return sqlx.QUESTION
+}
+
+// timeArg turns a time into a bind value: timestamptz takes a time.Time, SQLite's
+// TEXT columns take the fixed-width UTC text.
+func (d dialect) timeArg(t time.Time) any {
+	if d == postgresDialect {
+		return t.UTC()
+	}
+	return t.UTC().Format(sqliteTime)
+}
+
+// jsonArg turns encoded JSON into a bind value. It is bound as a string because
+// lib/pq would send []byte as bytea. PostgreSQL's jsonb cannot hold the NUL
+// character, which agency data does contain now and then, so on PostgreSQL it is
+// replaced by U+FFFD rather than failing the whole batch.
+func (d dialect) jsonArg(b []byte) any {
+	if d == postgresDialect {
+		return string(replaceJSONNul(b))
+	}
+	return string(b)
+}
+
+// replaceJSONNul rewrites the escape \u0000 in JSON text as \ufffd. Every backslash
+// in valid JSON starts a two-character escape, so skipping pairs finds exactly the
+// escapes and never a backslash that is itself escaped.
+func replaceJSONNul(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			continue
+		}
+		if b[i+1] == 'u' && i+6 <= len(b) && string(b[i+2:i+6]) == "0000" {
+			if out == nil {
+				out = append([]byte(nil), b...)
+			}
+			copy(out[i+2:i+6], "fffd")
+		}
+		i++ // skip the escaped character
+	}
+	if out == nil {
+		return b
+	}
+	return out
+}
+
+// lockEvents makes seq order commit order. PostgreSQL hands out bigserial values
+// when rows are inserted, not when they commit, so without it a transaction holding
+// seq 9 could commit after one holding seq 10 was read and delivered, and a reader
+// that has seen 10 would never look back for 9. The lock is taken just before the
+// events are inserted and held to the end of the transaction, so transactions that
+// insert events commit one at a time, in the order of their seqs. SQLite has one
+// writer and needs nothing.
+func (d dialect) lockEvents(ctx context.Context, tx *sqlx.Tx) error {
+	if d != postgresDialect {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx,
+		`SELECT pg_advisory_xact_lock(hashtext('egov-bridge/events/' || coalesce(current_schema(), '')))`)
+	if err != nil {
+		return fmt.Errorf("take events lock: %w", err)
+	}
+	return nil
+}
+
+// dbTime scans a time column from either backend: lib/pq returns time.Time,
+// SQLite returns the text timeArg wrote.
+type dbTime struct{ time.Time }
+
+func (t *dbTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		t.Time = time.Time{}
+	case time.Time:
+		t.Time = v.UTC()
+	case string:
+		return t.parse(v)
+	case []byte:
+		return t.parse(string(v))
+	default:
+		return fmt.Errorf("cannot scan %T into a time", src)
+	}
+	return nil
+}
+
+func (t *dbTime) parse(s string) error {
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("cannot parse stored time %q: %w", s, err)
+	}
+	t.Time = v.UTC()
+	return nil
+}
+
+var _ sql.Scanner = (*dbTime)(nil)

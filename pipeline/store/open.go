@@ -1,0 +1,92 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"  // driver "postgres"
+	_ "modernc.org/sqlite" // driver "sqlite", pure Go
+)
+
+// sqliteOptions configure every SQLite connection: WAL so readers do not block the
+// writer, a busy timeout instead of immediate SQLITE_BUSY when another process holds
+// the lock, foreign keys enforced, NORMAL sync (durable in WAL mode except for the
+// last transactions on power loss, never corrupt), and IMMEDIATE transactions so a
+// transaction that will write takes the lock when it begins instead of failing to
+// upgrade it half-way.
+const sqliteOptions = "_pragma=busy_timeout(10000)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=foreign_keys(1)" +
+	"&_pragma=synchronous(NORMAL)" +
+	"&_txlock=immediate"
+
+// Open connects to the configured store, applies pending migrations and returns it.
+// Zero fields of cfg take their defaults. Errors never contain the DSN.
+func Open(ctx context.Context, cfg Config) (Store, error) {
+	cfg = cfg.withDefaults()
+	var problems []string
+	cfg.Validate(func(field, format string, args ...any) {
+		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
+	})
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("store: invalid config: %s", strings.Join(problems, "; "))
+	}
+	var (
+		s   *sqlStore
+		err error
+	)
+	switch cfg.Driver {
+	case DriverPostgres:
+		s, err = openPostgres(ctx, cfg)
+	default:
+		s, err = openSQLite(ctx, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, s.db, s.d); err != nil {
+		s.db.Close()
+		return nil, redactErr(err, cfg.DSN)
+	}
+	return s, nil
+}
+
+func openSQLite(ctx context.Context, cfg Config) (*sqlStore, error) {
+	if dir := filepath.Dir(cfg.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("store: create folder for sqlite database: %w", err)
+		}
+	}
+	db, err := sqlx.Open(DriverSQLite, cfg.Path+"?"+sqliteOptions)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite %s: %w", cfg.Path, err)
+	}
+	// One connection: SQLite has one writer anyway, and a single connection means
+	// the pool never hands out a second one that would wait on the busy timeout.
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", cfg.Path, err)
+	}
+	return &sqlStore{db: db, d: sqliteDialect}, nil
+}
+
+func openPostgres(ctx context.Context, cfg Config) (*sqlStore, error) {
+	db, err := sqlx.Open(DriverPostgres, cfg.DSN)
+	if err != nil {
+		return nil, redactErr(fmt.Errorf("store: open postgres: %w", err), cfg.DSN)
+	}
+	db.SetMaxOpenConns(cfg.MaxOpenConns)
+	db.SetMaxIdleConns(cfg.MaxOpenConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, redactErr(fmt.Errorf("store: connect to postgres: %w", err), cfg.DSN)
+	}
+	return &sqlStore{db: db, d: postgresDialect}, nil
+}

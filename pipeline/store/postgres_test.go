@@ -1,0 +1,79 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/egov-bridge/egov-bridge/internal/testpg"
+	"github.com/egov-bridge/egov-bridge/pipeline/store"
+	"github.com/egov-bridge/egov-bridge/pipeline/store/storetest"
+)
+
+func openPostgres(t testing.TB, dsn string) store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), store.Config{Driver: store.DriverPostgres, DSN: dsn, MaxOpenConns: 4})
+	if err != nil {
+		t.Fatalf("Open postgres: %v", err)
+	}
+	return s
+}
+
+func TestPostgres(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		dsn, _ := testpg.Schema(t)
+		return openPostgres(t, dsn)
+	})
+}
+
+func TestPostgresMigrationsAreIdempotent(t *testing.T) {
+	dsn, _ := testpg.Schema(t)
+	s := openPostgres(t, dsn)
+	if err := s.Commit(t.Context(), store.Batch{Source: "src", Position: []byte("p1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openPostgres(t, dsn)
+	defer s.Close()
+	c, err := s.Cursor(t.Context(), "src")
+	if err != nil || string(c.Position) != "p1" {
+		t.Fatalf("after reopening: cursor %+v, %v; want position p1", c, err)
+	}
+	assertMigrations(t, testpg.Open(t, dsn), 1)
+}
+
+// Two replicas starting together on a fresh database must both come up, with the
+// schema applied once.
+func TestPostgresConcurrentOpen(t *testing.T) {
+	dsn, schema := testpg.Schema(t)
+	const replicas = 4
+	var wg sync.WaitGroup
+	errs := make([]error, replicas)
+	stores := make([]store.Store, replicas)
+	for i := range replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = store.Open(t.Context(), store.Config{Driver: store.DriverPostgres, DSN: dsn})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("replica %d: Open: %v", i, err)
+			continue
+		}
+		defer stores[i].Close()
+	}
+	db := testpg.Open(t, dsn)
+	assertMigrations(t, db, 1)
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, schema).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 9 { // schema_migrations and the eight tables of 0001_init
+		t.Errorf("schema %s has %d tables, want 9", schema, tables)
+	}
+}

@@ -1,0 +1,174 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+)
+
+// sqlStore is the one Store implementation; d says which SQL backend it talks to.
+type sqlStore struct {
+	db *sqlx.DB
+	d  dialect
+}
+
+var _ Store = (*sqlStore)(nil)
+
+// sqliteChunk bounds an IN (...) list on SQLite, well below its limit on bound
+// parameters, so a look-up of any number of keys runs in a few statements.
+const sqliteChunk = 500
+
+// q rebinds a query written with '?' placeholders for the dialect.
+func (s *sqlStore) q(query string) string { return sqlx.Rebind(s.d.bindType(), query) }
+
+func (s *sqlStore) Close() error { return s.db.Close() }
+
+type cursorRow struct {
+	Source      string `db:"source"`
+	Position    []byte `db:"position"`
+	InitialDone bool   `db:"initial_done"`
+	UpdatedAt   dbTime `db:"updated_at"`
+}
+
+func (r cursorRow) state() CursorState {
+	var pos pipeline.Position
+	if r.Position != nil {
+		pos = pipeline.Position(r.Position)
+	}
+	return CursorState{Source: r.Source, Position: pos, InitialDone: r.InitialDone, UpdatedAt: r.UpdatedAt.Time}
+}
+
+// Cursor returns the source's cursor; for a source that never committed it is
+// CursorState{Source: source}, with a nil Position.
+func (s *sqlStore) Cursor(ctx context.Context, source string) (CursorState, error) {
+	var r cursorRow
+	err := s.db.GetContext(ctx, &r, s.q(`SELECT source, position, initial_done, updated_at FROM cursors WHERE source = ?`), source)
+	if errors.Is(err, sql.ErrNoRows) {
+		return CursorState{Source: source}, nil
+	}
+	if err != nil {
+		return CursorState{}, fmt.Errorf("store: read cursor of source %q: %w", source, err)
+	}
+	return r.state(), nil
+}
+
+// ResetCursor clears the position only: InitialDone stays set, so the re-read is not
+// treated as a first sync, and the snapshot stays, so unchanged records produce no
+// events. updated_at keeps the time of the last commit.
+func (s *sqlStore) ResetCursor(ctx context.Context, source string) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE cursors SET position = NULL WHERE source = ?`), source)
+	if err == nil {
+		err = oneRow(res)
+	}
+	if err != nil {
+		return fmt.Errorf("store: reset cursor of source %q: %w", source, err)
+	}
+	return nil
+}
+
+type snapshotRow struct {
+	Key     string `db:"key"`
+	Hash    string `db:"hash"`
+	Version int64  `db:"version"`
+	Fields  []byte `db:"fields"`
+	Deleted bool   `db:"deleted"`
+}
+
+// Snapshot looks keys up in bounded statements (see forEachIn).
+func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]SnapshotEntry, error) {
+	out := make(map[string]SnapshotEntry, len(keys))
+	err := forEachIn(s.d, "key", keys, func(cond string, in []any) error {
+		var rows []snapshotRow
+		q := s.q(`SELECT key, hash, version, fields, deleted FROM snapshot WHERE source = ? AND entity = ? AND ` + cond)
+		if err := s.db.SelectContext(ctx, &rows, q, append([]any{source, entity}, in...)...); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			fields, err := decodeFields(r.Fields)
+			if err != nil {
+				return fmt.Errorf("key %q: %w", r.Key, err)
+			}
+			out[r.Key] = SnapshotEntry{Entity: entity, Key: r.Key, Hash: r.Hash, Version: r.Version, Fields: fields, Deleted: r.Deleted}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read snapshot of %s/%s: %w", source, entity, err)
+	}
+	return out, nil
+}
+
+// forEachIn calls fn with a condition "col matches one of values" and its bind
+// arguments, in as few statements as the dialect allows: one `col = ANY(?)` with an
+// array on PostgreSQL, IN (...) lists of at most sqliteChunk on SQLite. The
+// condition's placeholders come last in the statement's arguments.
+func forEachIn[T string | int64](d dialect, col string, values []T, fn func(cond string, args []any) error) error {
+	if len(values) == 0 {
+		return nil
+	}
+	if d == postgresDialect {
+		return fn(col+" = ANY(?)", []any{pq.Array(values)})
+	}
+	for start := 0; start < len(values); start += sqliteChunk {
+		chunk := values[start:min(start+sqliteChunk, len(values))]
+		args := make([]any, len(chunk))
+		for i, v := range chunk {
+			args[i] = v
+		}
+		if err := fn(col+" IN ("+placeholders(len(chunk))+")", args); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeFields decodes stored fields with numbers as json.Number, so an int64 or a
+// decimal comes back exactly as it was written.
+func decodeFields(b []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := decodeJSON(b, &m); err != nil {
+		return nil, fmt.Errorf("decode fields: %w", err)
+	}
+	return m, nil
+}
+
+func decodeJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
+// placeholders returns "?, ?, ..." with n marks.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	b := make([]byte, 0, 3*n)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, '?')
+	}
+	return string(b)
+}
+
+// oneRow turns "no row was affected" into ErrNotFound.
+func oneRow(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+type quarantineRow struct {
+	ID      int64  `db:"id"`
+	Source  string `db:"source"`
+	Entity  string `db:"entity"`
+	RowKey  string `db:"row_key"`
+	Reason  string `db:"reason"`
+	Raw     []byte `db:"raw"`
+	Count   int    `db:"count"`
+	FirstAt dbTime `db:"first_at"`
+	LastAt  dbTime `db:"last_at"`
+}
+
+// Quarantined returns the limit most recently rejected rows (all when limit <= 0)
+// of the source ("" for every source), oldest first.
+func (s *sqlStore) Quarantined(ctx context.Context, source string, limit int) ([]QuarantineEntry, error) {
+	where, args := "", []any{}
+	if source != "" {
+		where, args = " WHERE source = ?", append(args, source)
+	}
+	var rows []quarantineRow
+	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT id, source, entity, row_key, reason, raw, count, first_at, last_at
+		FROM quarantine`+where+` ORDER BY last_at DESC, id DESC`+limitClause(limit)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list quarantine: %w", err)
+	}
+	out := make([]QuarantineEntry, len(rows))
+	for i, r := range rows {
+		e := QuarantineEntry{ID: r.ID, Source: r.Source, Entity: r.Entity, RowKey: r.RowKey, Reason: r.Reason,
+			Count: r.Count, FirstAt: r.FirstAt.Time, LastAt: r.LastAt.Time}
+		if err := json.Unmarshal(r.Raw, &e.Raw); err != nil {
+			return nil, fmt.Errorf("store: list quarantine: decode row %d: %w", r.ID, err)
+		}
+		out[len(rows)-1-i] = e
+	}
+	return out, nil
+}
+
+// Stats counts what the operator overview shows. The counts are read one after the
+// other, not in one snapshot: it is an overview, not a ledger.
+func (s *sqlStore) Stats(ctx context.Context) (Stats, error) {
+	st := Stats{Cursors: []CursorState{}}
+	var cursors []cursorRow
+	if err := s.db.SelectContext(ctx, &cursors, `SELECT source, position, initial_done, updated_at FROM cursors ORDER BY source`); err != nil {
+		return Stats{}, fmt.Errorf("store: stats: cursors: %w", err)
+	}
+	for _, c := range cursors {
+		st.Cursors = append(st.Cursors, c.state())
+	}
+	var err error
+	if st.Outbox, err = s.countBy(ctx, "outbox", "sink"); err != nil {
+		return Stats{}, err
+	}
+	if st.DeadLetters, err = s.countBy(ctx, "dead_letters", "sink"); err != nil {
+		return Stats{}, err
+	}
+	if st.Quarantined, err = s.countBy(ctx, "quarantine", "source"); err != nil {
+		return Stats{}, err
+	}
+	if err := s.db.GetContext(ctx, &st.Events, `SELECT COUNT(*) FROM events`); err != nil {
+		return Stats{}, fmt.Errorf("store: stats: events: %w", err)
+	}
+	if err := s.db.GetContext(ctx, &st.Deliveries, `SELECT COUNT(*) FROM deliveries`); err != nil {
+		return Stats{}, fmt.Errorf("store: stats: deliveries: %w", err)
+	}
+	return st, nil
+}
+
+// countBy counts a table's rows per value of col; table and col are constants of
+// this package, never input.
+func (s *sqlStore) countBy(ctx context.Context, table, col string) (map[string]int, error) {
+	out := map[string]int{}
+	err := queryEach(ctx, s.db, `SELECT `+col+`, COUNT(*) FROM `+table+` GROUP BY `+col, nil, func(r *sqlx.Rows) error {
+		var k string
+		var n int
+		if err := r.Scan(&k, &n); err != nil {
+			return err
+		}
+		out[k] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: stats: %s: %w", table, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,144 @@
+// Package storetest is the conformance suite every state store backend runs: it
+// states, as tests, what the rest of the daemon relies on the store for.
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/store"
+)
+
+// Run runs the suite. open must return a fresh, empty store for each call; the suite
+// closes it when the subtest ends. Subtests run in parallel.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"cursor of a source that never committed has no position", testCursorUnknown},
+		{"cursor round trip", testCursorRoundTrip},
+		{"reset cursor forgets position but keeps initial done and snapshot", testResetCursor},
+		{"reset cursor of unknown source is not found", testResetUnknown},
+
+		{"snapshot round trip keeps fields exactly", testSnapshotRoundTrip},
+		{"snapshot upsert replaces and last duplicate wins", testSnapshotUpsert},
+		{"snapshot look-up of many keys", testSnapshotManyKeys},
+		{"snapshot stores text with NUL", testSnapshotNul},
+
+		{"failed commit changes nothing", testCommitAtomicPayload},
+		{"commit cancelled part-way changes nothing", testCommitAtomicCancel},
+		{"commit with cancelled context fails", testCommitCancelledBefore},
+		{"replayed batch creates no second event or outbox row", testCommitReplay},
+
+		{"pending follows seq across commits and sinks", testPendingOrder},
+		{"pending returns only rows due now", testPendingDue},
+		{"delivered removes the row and records the delivery", testDelivered},
+		{"retry records attempt, error and next time", testRetry},
+		{"dead letters and replay", testDeadAndReplay},
+		{"dead letters list newest last by sink", testDeadLettersList},
+
+		{"quarantine counts the same bad row once", testQuarantineDedupe},
+		{"quarantine lists newest last by source", testQuarantineList},
+
+		{"stats fills every field", testStats},
+		{"concurrent commits and deliveries lose nothing", testConcurrent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("close store: %v", err)
+				}
+			})
+			tc.fn(t, s)
+		})
+	}
+}
+
+// t0 has microsecond precision, what PostgreSQL keeps.
+var t0 = time.Date(2025, 3, 1, 0, 30, 0, 123456000, time.UTC)
+
+// event builds an event the way change detection does, with a deterministic id.
+func event(source, entity, key string, version int64, after map[string]any) *pipeline.Event {
+	typ := pipeline.EventUpdated
+	if version == 1 {
+		typ = pipeline.EventCreated
+	}
+	return &pipeline.Event{
+		ID: pipeline.EventID(source, entity, key, version, typ), Type: typ,
+		Source: source, Entity: entity, Key: key, Version: version,
+		After: after, DetectedAt: t0,
+	}
+}
+
+func commit(t *testing.T, s store.Store, b store.Batch) {
+	t.Helper()
+	if err := s.Commit(t.Context(), b); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+}
+
+func pending(t *testing.T, s store.Store, sink string, now time.Time) []store.Pending {
+	t.Helper()
+	p, err := s.Pending(t.Context(), sink, now, 0)
+	if err != nil {
+		t.Fatalf("Pending(%s): %v", sink, err)
+	}
+	return p
+}
+
+func stats(t *testing.T, s store.Store) store.Stats {
+	t.Helper()
+	st, err := s.Stats(t.Context())
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	return st
+}
+
+func cursor(t *testing.T, s store.Store, source string) store.CursorState {
+	t.Helper()
+	c, err := s.Cursor(t.Context(), source)
+	if err != nil {
+		t.Fatalf("Cursor(%s): %v", source, err)
+	}
+	return c
+}
+
+// sameEvent compares events by their JSON: what the store returns is decoded with
+// numbers as json.Number, which encode exactly like the ints they were.
+func sameEvent(t *testing.T, got pipeline.Event, want *pipeline.Event) {
+	t.Helper()
+	g, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(g) != string(w) {
+		t.Errorf("event differs:\n got  %s\n want %s", g, w)
+	}
+}
+
+func wantNotFound(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("%s: got error %v, want ErrNotFound", what, err)
+	}
+}
+
+func seqs(ps []store.Pending) []int64 {
+	out := make([]int64, len(ps))
+	for i, p := range ps {
+		out[i] = p.Seq
+	}
+	return out
+}
