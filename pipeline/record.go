@@ -55,8 +55,9 @@ func ChangedFields(before, after map[string]any) []string {
 
 func sameValue(a, b any) bool {
 	if ta, ok := a.(time.Time); ok {
-		tb, ok := b.(time.Time)
-		return ok && ta.Equal(tb)
+		if tb, ok := b.(time.Time); ok {
+			return ta.Equal(tb)
+		}
 	}
 	// Values coming back from the store are JSON-decoded, so compare canonical JSON.
 	ja, _ := json.Marshal(a)

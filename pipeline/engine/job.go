@@ -175,6 +175,9 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 		if known && prev.Hash == hash && !prev.Deleted {
 			continue
 		}
+		if known {
+			prev.Fields = j.Map.Typed(prev.Fields) // stored values come back through JSON
+		}
 		ev := &pipeline.Event{
 			Type: pipeline.EventCreated, Source: j.Name, Entity: rec.Entity, Key: rec.Key,
 			Agency: rec.Agency, Version: 1, Snapshot: snapshotMode, After: rec.Fields, DetectedAt: now,

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -20,6 +21,7 @@ fields:
   code:   { required: true }
   status: { type: int, required: true, in: [1,2,3,4,5,6,7,8,9,10] }
   name:   { }
+  due:    { type: time }
 `
 
 type jobFixture struct {
@@ -69,15 +71,15 @@ func (f *jobFixture) run(t *testing.T) RunStats {
 
 func TestJobDetectsCreatesUpdatesAndIgnoresUnchangedRows(t *testing.T) {
 	f := newJobFixture(t, 2)
-	f.src.put("A", pipeline.Row{"status": "2", "name": "An"})
+	f.src.put("A", pipeline.Row{"status": "2", "name": "An", "due": "20261130170000"})
 	f.src.put("B", pipeline.Row{"status": "2", "name": "Bình"})
 	f.src.put("C", pipeline.Row{"status": "4", "name": "Cường"})
 	st := f.run(t)
 	if st.Rows != 3 || st.Events != 3 || st.Batches != 2 || !st.Snapshot {
 		t.Fatalf("first run %+v: want 3 rows, 3 events, 2 batches, snapshot", st)
 	}
-	f.src.put("A", pipeline.Row{"status": "9", "name": "An"}) // changed
-	f.src.put("B", pipeline.Row{"status": "2", "name": "Bình"}) // touched, unchanged
+	f.src.put("A", pipeline.Row{"status": "9", "name": "An", "due": "20261130170000"}) // changed
+	f.src.put("B", pipeline.Row{"status": "2", "name": "Bình"})                        // touched, unchanged
 	st = f.run(t)
 	if st.Rows != 2 || st.Events != 1 || st.Snapshot {
 		t.Fatalf("second run %+v: want 2 rows read, 1 event, not snapshot", st)
@@ -99,6 +101,9 @@ func TestJobDetectsCreatesUpdatesAndIgnoresUnchangedRows(t *testing.T) {
 	last := pend[3].Event
 	if last.Type != pipeline.EventUpdated || last.Key != "A" || strings.Join(last.Changed, ",") != "status" || last.Snapshot {
 		t.Fatalf("update event = %+v", last)
+	}
+	if fmt.Sprint(last.Before["status"]) != "2" || fmt.Sprint(last.After["status"]) != "9" || last.Before["due"] != last.After["due"] {
+		t.Fatalf("before/after = %v / %v", last.Before, last.After)
 	}
 	if last.ID != pipeline.EventID("motcua", "dossier", "A", 2, pipeline.EventUpdated) {
 		t.Fatalf("event id %s is not the deterministic id", last.ID)

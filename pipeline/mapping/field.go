@@ -118,6 +118,27 @@ func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Opt
 	return f, true
 }
 
+// retype converts a stored value back to the field's type without transforms, maps
+// or checks: it was valid when it was stored.
+func (f *field) retype(v any) (any, error) {
+	switch f.typ {
+	case TypeString:
+		return toString(v), nil
+	case TypeInt:
+		return toInt(v)
+	case TypeDecimal:
+		return toDecimal(v)
+	case TypeBool:
+		return toBool(v)
+	case TypeTime:
+		if s, ok := v.(string); ok {
+			return time.Parse(time.RFC3339Nano, s)
+		}
+		return f.toTime(v)
+	}
+	return v, nil
+}
+
 var errMissing = errors.New("required value is missing")
 
 func (f *field) value(row map[string]any) (any, error) {

@@ -5,6 +5,7 @@
 package mapping
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -246,4 +247,27 @@ func defaultZone() *time.Location {
 		return time.FixedZone("ICT", 7*3600) // Vietnam has no daylight saving time
 	}
 	return z
+}
+
+// Typed restores field values that went through JSON (the stored snapshot) to the
+// types the mapping gives them, so that a stored "before" compares and renders like a
+// freshly mapped "after". Unknown fields are kept as they are.
+func (m *Mapping) Typed(fields map[string]any) map[string]any {
+	out := make(map[string]any, len(fields))
+	for k, v := range fields {
+		out[k] = v
+	}
+	for _, f := range m.fields {
+		v, ok := out[f.name]
+		if !ok || v == nil {
+			continue
+		}
+		if n, isNum := v.(json.Number); isNum {
+			v = string(n)
+		}
+		if tv, err := f.retype(v); err == nil {
+			out[f.name] = tv
+		}
+	}
+	return out
 }

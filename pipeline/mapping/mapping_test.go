@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -168,5 +170,30 @@ func TestGoLayout(t *testing.T) {
 		if got := GoLayout(in); got != want {
 			t.Errorf("GoLayout(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestTypedRestoresStoredValues(t *testing.T) {
+	m := mustCompile(t, dossierYAML)
+	rec, err := m.Apply(pipeline.Row{"MaHoSo": "A1", "ChuHoSo": "x", "TrangThaiHoSo": 4, "NgayHenTra": "27/11/2026", "LePhi": "8,75", "KenhThucHien": "2"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(rec.Fields)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var stored map[string]any
+	if err := dec.Decode(&stored); err != nil {
+		t.Fatal(err)
+	}
+	typed := m.Typed(stored)
+	if changed := pipeline.ChangedFields(typed, rec.Fields); len(changed) != 0 {
+		t.Fatalf("stored and fresh values differ in %v", changed)
+	}
+	if typed["status"] != int64(4) || typed["fee"] != 8.75 || typed["online"] != true {
+		t.Fatalf("typed = %#v", typed)
+	}
+	if _, ok := typed["due_at"].(time.Time); !ok {
+		t.Fatalf("due_at = %T, want time.Time", typed["due_at"])
 	}
 }

@@ -28,12 +28,19 @@ func limitClause(limit int) string {
 }
 
 // Pending returns the sink's due outbox rows in seq order; limit <= 0 means all.
+//
+// A row that is not yet due (waiting for its retry, or committed for later) holds
+// back every later row of its sink, even due ones: delivery order per sink follows
+// seq, so an event never overtakes an earlier one that failed, and that holds
+// across restarts because it is the store, not the dispatcher, that remembers.
 func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limit int) ([]Pending, error) {
 	var rows []pendingRow
+	at := s.d.timeArg(now)
 	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT o.seq, o.sink, o.attempts, o.next_at, o.last_error, e.payload
 		FROM outbox o JOIN events e ON e.seq = o.seq
 		WHERE o.sink = ? AND o.next_at <= ?
-		ORDER BY o.seq`+limitClause(limit)), sink, s.d.timeArg(now))
+		  AND o.seq < COALESCE((SELECT MIN(h.seq) FROM outbox h WHERE h.sink = ? AND h.next_at > ?), 9223372036854775807)
+		ORDER BY o.seq`+limitClause(limit)), sink, at, sink, at)
 	if err != nil {
 		return nil, fmt.Errorf("store: read outbox of sink %q: %w", sink, err)
 	}

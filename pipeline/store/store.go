@@ -113,6 +113,8 @@ type Store interface {
 	Commit(ctx context.Context, b Batch) error
 
 	// Pending returns up to limit outbox rows for the sink that are due at now, in Seq order.
+	// A row not yet due (waiting for a retry) holds back the sink's later rows, so
+	// delivery to a sink follows Seq even across restarts.
 	Pending(ctx context.Context, sink string, now time.Time, limit int) ([]Pending, error)
 	// Delivered removes an outbox row and records the delivery.
 	Delivered(ctx context.Context, sink string, seq int64, attempts int, at time.Time) error

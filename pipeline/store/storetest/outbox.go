@@ -66,19 +66,24 @@ func testPendingOrder(t *testing.T, s store.Store) {
 }
 
 func testPendingDue(t *testing.T, s store.Store) {
-	e1, e2 := event("src", "d", "1", 1, nil), event("src", "d", "2", 1, nil)
+	e1, e2, e3 := event("src", "d", "1", 1, nil), event("src", "d", "2", 1, nil), event("src", "d", "3", 1, nil)
 	queue(t, s, t0, routed(e1, "a"))
 	queue(t, s, t0.Add(time.Hour), routed(e2, "a"))
+	queue(t, s, t0, routed(e3, "a", "b"))
 	if p := pending(t, s, "a", t0.Add(-time.Microsecond)); len(p) != 0 {
 		t.Errorf("rows due before they were queued: %v", seqs(p))
 	}
+	// e3 is due, but e2 before it is not, and a sink's events never overtake.
 	if p := pending(t, s, "a", t0); len(p) != 1 || p[0].Event.ID != e1.ID {
-		t.Errorf("Pending at t0 = %v, want only the first event", seqs(p))
+		t.Errorf("Pending(a) at t0 = %v, want only the first event", seqs(p))
+	}
+	if p := pending(t, s, "b", t0); len(p) != 1 || p[0].Event.ID != e3.ID {
+		t.Errorf("Pending(b) at t0 = %v, want e3: other sinks are not held back", seqs(p))
 	}
 	// Due is inclusive, and "now" given in another zone is the same instant.
 	now := t0.Add(time.Hour).In(time.FixedZone("ICT", 7*3600))
-	if p := pending(t, s, "a", now); len(p) != 2 {
-		t.Errorf("Pending at t0+1h = %v, want both events", seqs(p))
+	if p := pending(t, s, "a", now); len(p) != 3 {
+		t.Errorf("Pending(a) at t0+1h = %v, want all three events", seqs(p))
 	}
 }
 
@@ -107,20 +112,24 @@ func testDelivered(t *testing.T, s store.Store) {
 
 func testRetry(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	queue(t, s, t0, routed(event("src", "d", "1", 1, nil), "a"))
-	seq := pending(t, s, "a", t0)[0].Seq
+	queue(t, s, t0, routed(event("src", "d", "1", 1, nil), "a"), routed(event("src", "d", "2", 1, nil), "a"))
+	p := pending(t, s, "a", t0)
+	seq1, seq2 := p[0].Seq, p[1].Seq
 	next := t0.Add(10 * time.Minute)
-	if err := s.Retry(ctx, "a", seq, 3, next, "HTTP 503: máy chủ bận"); err != nil {
+	if err := s.Retry(ctx, "a", seq1, 3, next, "HTTP 503: máy chủ bận"); err != nil {
 		t.Fatalf("Retry: %v", err)
 	}
 	if p := pending(t, s, "a", t0); len(p) != 0 {
-		t.Errorf("row retried later is still due now: %v", seqs(p))
+		t.Errorf("before the retry time Pending = %v, want nothing: the later event waits behind the failed one", seqs(p))
 	}
-	p := pending(t, s, "a", next)
-	if len(p) != 1 || p[0].Attempts != 3 || p[0].LastErr != "HTTP 503: máy chủ bận" || !p[0].NextAt.Equal(next) {
-		t.Errorf("after retry: %+v", p)
+	p = pending(t, s, "a", next)
+	if !slices.Equal(seqs(p), []int64{seq1, seq2}) {
+		t.Fatalf("at the retry time Pending = %v, want %v", seqs(p), []int64{seq1, seq2})
 	}
-	wantNotFound(t, "Retry of unknown row", s.Retry(ctx, "a", seq+100, 1, next, "x"))
+	if r := p[0]; r.Attempts != 3 || r.LastErr != "HTTP 503: máy chủ bận" || !r.NextAt.Equal(next) {
+		t.Errorf("retried row = attempts %d err %q next %v", r.Attempts, r.LastErr, r.NextAt)
+	}
+	wantNotFound(t, "Retry of unknown row", s.Retry(ctx, "a", seq2+100, 1, next, "x"))
 }
 
 func testDeadAndReplay(t *testing.T, s store.Store) {
@@ -162,8 +171,8 @@ func testDeadAndReplay(t *testing.T, s store.Store) {
 	if dl, _ := s.DeadLetters(ctx, "", 0); len(dl) != 0 {
 		t.Errorf("dead letters left after replay: %+v", dl)
 	}
-	if got := pending(t, s, "a", replayAt.Add(-time.Second)); !slices.Equal(seqs(got), []int64{seq2}) {
-		t.Errorf("replayed row due before the replay time: %v", seqs(got))
+	if got := pending(t, s, "a", replayAt.Add(-time.Second)); len(got) != 0 {
+		t.Errorf("before the replay time Pending(a) = %v, want nothing (the replayed row is first in line)", seqs(got))
 	}
 	got := pending(t, s, "a", replayAt)
 	if !slices.Equal(seqs(got), []int64{seq1, seq2}) {
