@@ -36,7 +36,8 @@ type Event struct {
 type Message struct {
 	Template string `json:"template,omitempty"`
 	Text     string `json:"text"`
-	Phone    string `json:"phone,omitempty"`
+	Phone    string `json:"phone,omitempty"`   // 84xxxxxxxxx, for ZNS by phone
+	UserID   string `json:"user_id,omitempty"` // a Zalo follower, for an OA message
 }
 
 // EventID is deterministic: the same change of the same record always gets the same

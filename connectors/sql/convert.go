@@ -70,6 +70,22 @@ func (l layout) find(name, field string) (int, error) {
 	return found, nil
 }
 
+// point reads a row's place in cursor order, refusing values that cannot be
+// stored exactly.
+func (l layout) point(vals []any) (point, error) {
+	kc, cc := l.cols[l.key], l.cols[l.cursor]
+	kv := keyValue(vals[l.key], kc.kind)
+	key, err := encodeValue(kv)
+	if err != nil {
+		return point{}, fmt.Errorf("row with cursor %v: key column %q: %w (the key must be unique and NOT NULL)", vals[l.cursor], kc.name, err)
+	}
+	cur, err := encodeValue(keyValue(vals[l.cursor], cc.kind))
+	if err != nil {
+		return point{}, fmt.Errorf("row with key %v: cursor column %q: %w", kv, cc.name, err)
+	}
+	return point{Cursor: cur, Key: key}, nil
+}
+
 // row converts scanned values into the row handed to the engine.
 func (l layout) row(vals []any, zone *time.Location) pipeline.Row {
 	r := make(pipeline.Row, len(vals))

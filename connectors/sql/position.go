@@ -2,11 +2,13 @@ package sqlsource
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
@@ -171,30 +173,13 @@ func compareValues(a, b value) (c int, ok bool) {
 	case time.Time:
 		return x.Compare(y.(time.Time)), true
 	case int64:
-		y := y.(int64)
-		switch {
-		case x < y:
-			return -1, true
-		case x > y:
-			return 1, true
-		}
-		return 0, true
+		return cmp.Compare(x, y.(int64)), true
 	case string:
-		return compareStrings(x, y.(string)), true
+		return strings.Compare(x, y.(string)), true
 	case []byte:
 		return bytes.Compare(x, y.([]byte)), true
 	}
 	return 0, false
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // higher returns the greater of the stored high-water mark and the last row read.

@@ -151,7 +151,7 @@ func TestNowQueryPerDialect(t *testing.T) {
 func TestBindPerDialectAndColumnType(t *testing.T) {
 	ict := time.FixedZone("ICT", 7*3600)
 	bound := time.Date(2025, 3, 10, 2, 0, 0, 0, time.UTC).In(ict) // 09:00 wall clock
-	raw := time.Date(2025, 3, 10, 8, 59, 0, 3_000_000, time.UTC)   // as a driver returns a zone-less value
+	raw := time.Date(2025, 3, 10, 8, 59, 0, 3_000_000, time.UTC)  // as a driver returns a zone-less value
 
 	tests := []struct {
 		name   string

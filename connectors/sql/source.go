@@ -6,32 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq"               // postgres
-	_ "github.com/microsoft/go-mssqldb" // sqlserver
-	_ "modernc.org/sqlite"              // sqlite
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
-
-func init() {
-	pipeline.RegisterSource("sql", pipeline.SourceSpec{
-		Summary: "a PostgreSQL, SQL Server or SQLite table or query, read incrementally by a (cursor, key) keyset",
-		Config:  func() any { return NewOptions() },
-		Build: func(ctx context.Context, env pipeline.Env, cfg any) (pipeline.Source, error) {
-			o, ok := cfg.(*Options)
-			if !ok {
-				return nil, fmt.Errorf("sql source %q: options are %T, want *sqlsource.Options", env.Name, cfg)
-			}
-			return Open(ctx, env, o)
-		},
-	})
-}
 
 // Source reads one table or query of an agency database. ReadBatch and Rewind are
 // safe to call from one goroutine at a time, which is how the engine runs a source.
@@ -60,8 +42,8 @@ type Source struct {
 // cursorInfo is what the source learns about its cursor and key columns before
 // the first batch.
 type cursorInfo struct {
-	cursorType, keyType string
-	cursorKind, keyKind colKind
+	cursorType, keyType string // DatabaseTypeName, which decides how values bind
+	cursorKind          colKind
 }
 
 var (
@@ -168,15 +150,16 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, emit func
 		}
 		pt, err := l.point(vals)
 		if err != nil {
-			return nil, false, s.errorf("%w", err)
+			// The same row would stop every later run too.
+			return nil, false, pipeline.Permanent(s.errorf("%w", err))
 		}
 		if p.After != nil && pt == *p.After {
 			// The database says the row the position points at comes after it: the
 			// bound value did not compare equal to the stored one. Reading on would
 			// return this batch forever.
 			return nil, false, pipeline.Permanent(s.errorf(
-				"the row at the stored position (cursor %s, key %s) was returned again: its cursor value does not bind back exactly; for SQLite the column must hold text as \"2006-01-02 15:04:05[.fraction]\"",
-				pt.Cursor.Value, pt.Key.Value))
+				"the row at the stored position (cursor %s, key %s) was returned again: its values do not bind back exactly%s",
+				pt.Cursor.Value, pt.Key.Value, s.bindHint()))
 		}
 		if err := emit(l.row(vals, s.zone)); err != nil {
 			return nil, false, err
@@ -254,7 +237,7 @@ func (s *Source) describe(ctx context.Context) (cursorInfo, error) {
 		return cursorInfo{}, pipeline.Permanent(s.errorf("%w", err))
 	}
 	c, k := l.cols[l.cursor], l.cols[l.key]
-	info := cursorInfo{cursorType: c.dbType, keyType: k.dbType, cursorKind: c.kind, keyKind: k.kind}
+	info := cursorInfo{cursorType: c.dbType, keyType: k.dbType, cursorKind: c.kind}
 	if s.opts.Lookback > 0 && !c.kind.isTime() {
 		return cursorInfo{}, pipeline.Permanent(s.errorf(
 			"lookback needs a time cursor, but cursor.column %q is %s: set lookback: 0", c.name, typeOrUnknown(c.dbType)))
@@ -317,58 +300,13 @@ func (s *Source) dbNow(ctx context.Context) (time.Time, error) {
 	return t, nil
 }
 
+func (s *Source) bindHint() string {
+	if s.opts.Driver == "sqlite" {
+		return "; a SQLite time cursor must hold text as \"2006-01-02 15:04:05\" with a fraction only when non-zero and no trailing zeros"
+	}
+	return ""
+}
+
 func (s *Source) errorf(format string, args ...any) error {
 	return fmt.Errorf("sql source %q (%s): "+format, append([]any{s.name, s.what}, args...)...)
-}
-
-// point reads a row's place in cursor order, refusing values that cannot be
-// stored exactly.
-func (l layout) point(vals []any) (point, error) {
-	kc, cc := l.cols[l.key], l.cols[l.cursor]
-	kv := keyValue(vals[l.key], kc.kind)
-	key, err := encodeValue(kv)
-	if err != nil {
-		return point{}, fmt.Errorf("row with cursor %v: key column %q: %w (the key must be unique and NOT NULL)", vals[l.cursor], kc.name, err)
-	}
-	cur, err := encodeValue(keyValue(vals[l.cursor], cc.kind))
-	if err != nil {
-		return point{}, fmt.Errorf("row with key %v: cursor column %q: %w", kv, cc.name, err)
-	}
-	return point{Cursor: cur, Key: key}, nil
-}
-
-// sqliteDSN resolves a relative database path against the config's folder and sets
-// a busy timeout, so a read during the agency application's write waits instead of
-// failing with SQLITE_BUSY. It also returns the file that must exist.
-func sqliteDSN(dsn string, resolve func(string) string) (string, string) {
-	if resolve == nil {
-		resolve = func(p string) string { return p }
-	}
-	rest := ""
-	if i := strings.IndexByte(dsn, '?'); i >= 0 {
-		dsn, rest = dsn[:i], dsn[i:]
-	}
-	file := ""
-	switch {
-	case dsn == ":memory:" || strings.HasPrefix(dsn, "file::memory:"):
-	case strings.HasPrefix(dsn, "file:"):
-		// file:///abs and file:rel; SQLite checks existence itself with mode=ro|rw.
-		if p := strings.TrimPrefix(dsn, "file:"); !strings.HasPrefix(p, "/") {
-			dsn = "file:" + resolve(p)
-		}
-	default:
-		if !filepath.IsAbs(dsn) {
-			dsn = resolve(dsn)
-		}
-		file = dsn
-	}
-	if !strings.Contains(rest, "busy_timeout") && !strings.Contains(rest, "_timeout=") {
-		if rest == "" {
-			rest = "?"
-		} else {
-			rest += "&"
-		}
-		rest += "_busy_timeout=5000"
-	}
-	return dsn + rest, file
 }

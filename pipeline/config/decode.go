@@ -335,7 +335,7 @@ func (d *Decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 			}
 		}
 		msg := fmt.Sprintf("unknown field %q", key)
-		if s := closest(key, names); s != "" {
+		if s := Suggest(key, names); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		d.errAt(kn, fpath, "%s", msg)
@@ -377,8 +377,9 @@ func (d *Decoder) Resolve(p string) string {
 	return filepath.Join(d.BaseDir, p)
 }
 
-// closest suggests a known name within edit distance 2, for typos.
-func closest(key string, names []string) string {
+// Suggest returns the known name within edit distance 2 of key, for "did you
+// mean" hints on typos; "" when none is close.
+func Suggest(key string, names []string) string {
 	best, bestD := "", 3
 	sorted := append([]string(nil), names...)
 	sort.Strings(sorted)

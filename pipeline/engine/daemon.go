@@ -70,6 +70,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	router := NewRouter(cfg.Routes)
 	for _, sc := range cfg.Sources {
 		sc := sc
+		sc.Map.SetClock(opts.Clock)
 		d.Jobs = append(d.Jobs, &Job{
 			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router,
 			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake,

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -27,6 +28,12 @@ type File struct {
 	// source's static agency (one source may serve several agencies).
 	AgencyField string               `yaml:"agency_field"`
 	Fields      map[string]FieldSpec `yaml:"fields" required:"true"`
+	// Computed fields are expressions over the fields (and earlier computed fields),
+	// evaluated in file order, e.g. overdue: 'status in [2, 4] && due_at < now()'.
+	Computed map[string]string `yaml:"computed"`
+	// Rules fire named events on changes; Templates are their messages.
+	Rules     []RuleSpec        `yaml:"rules"`
+	Templates map[string]string `yaml:"templates"`
 }
 
 // FieldSpec describes one field of the record.
@@ -44,7 +51,8 @@ type FieldSpec struct {
 
 // Options are what the source contributes to a mapping.
 type Options struct {
-	Zone *time.Location // zone-less times are read in it; default Asia/Ho_Chi_Minh
+	Zone  *time.Location   // zone-less times are read in it; default Asia/Ho_Chi_Minh
+	Clock func() time.Time // now() in expressions; default time.Now
 }
 
 // Mapping is a compiled mapping, safe for concurrent use.
@@ -54,6 +62,16 @@ type Mapping struct {
 	keyIdx    []int
 	agencyIdx int
 	fields    []*field
+	computed  []*computed
+	rules     []*rule
+	zone      *time.Location
+	clock     func() time.Time
+}
+
+type computed struct {
+	name string
+	prog *program
+	typ  string // the field type its result is kept as, for Typed
 }
 
 // Load reads and compiles a mapping file. All mistakes come back together as
@@ -71,6 +89,9 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	if opts.Zone == nil {
 		opts.Zone = defaultZone()
 	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
 	d := config.NewDecoder(file)
 	root := d.Parse(data)
 	if root == nil {
@@ -81,7 +102,8 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
-	m := &Mapping{Entity: f.Entity, File: file, agencyIdx: -1}
+	m := &Mapping{Entity: f.Entity, File: file, agencyIdx: -1, zone: opts.Zone, clock: opts.Clock}
+	now := func() time.Time { return m.clock() } // read at call time: SetClock may swap it
 	names := orderedKeys(root, "fields", f.Fields)
 	index := map[string]int{}
 	for _, name := range names {
@@ -116,10 +138,56 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 		}
 		m.agencyIdx = idx
 	}
+	fieldTypes := map[string]string{}
+	sample := map[string]any{}
+	for _, fl := range m.fields {
+		fieldTypes[fl.name] = fl.typ
+		sample[fl.name] = zeroOf(fl.typ)
+	}
+	for _, name := range orderedKeys(root, "computed", f.Computed) {
+		p := "computed." + name
+		if _, clash := f.Fields[name]; clash {
+			d.Errorf(p, "%q is already a field", name)
+			continue
+		}
+		prog, err := compileExpr(f.Computed[name], sample, now, false)
+		if err != nil {
+			d.Errorf(p, "%v", err)
+			continue
+		}
+		c := &computed{name: name, prog: prog, typ: typeOfKind(prog.prog.Node().Type())}
+		m.computed = append(m.computed, c)
+		fieldTypes[name] = c.typ
+		sample[name] = zeroOf(c.typ)
+	}
+	templates := compileTemplates(d, f.Templates, sample, opts.Zone, nil)
+	m.rules = compileRules(d, f.Rules, fieldTypes, sample, templates, f.Templates, now)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// typeOfKind names the field type an expression's static result type maps to.
+func typeOfKind(t reflect.Type) string {
+	if t == nil {
+		return ""
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return TypeBool
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return TypeInt
+	case reflect.Float32, reflect.Float64:
+		return TypeDecimal
+	case reflect.String:
+		return TypeString
+	}
+	if t == reflect.TypeOf(time.Time{}) {
+		return TypeTime
+	}
+	return ""
 }
 
 // orderedKeys returns the keys of a mapping node in file order, so records and
@@ -143,6 +211,9 @@ func orderedKeys[V any](root *yaml.Node, key string, m map[string]V) []string {
 	}
 	return out
 }
+
+// SetClock replaces the clock that now() reads; call it before the mapping is used.
+func (m *Mapping) SetClock(clock func() time.Time) { m.clock = clock }
 
 // FieldNames lists the record's fields in mapping order.
 func (m *Mapping) FieldNames() []string {
@@ -207,6 +278,16 @@ func (m *Mapping) Apply(row pipeline.Row, agency string) (pipeline.Record, error
 		}
 	}
 	rec.Key = pipeline.JoinKey(parts...)
+	if rowErr == nil {
+		for _, c := range m.computed {
+			v, err := c.prog.run(rec.Fields)
+			if err != nil {
+				rowErr = &RowError{Fields: []FieldError{{Field: c.name, Msg: err.Error()}}}
+				break
+			}
+			rec.Fields[c.name] = normalise(v)
+		}
+	}
 	if rowErr != nil {
 		rowErr.Key = rec.Key
 		return rec, rowErr
@@ -258,16 +339,40 @@ func (m *Mapping) Typed(fields map[string]any) map[string]any {
 		out[k] = v
 	}
 	for _, f := range m.fields {
-		v, ok := out[f.name]
-		if !ok || v == nil {
-			continue
-		}
-		if n, isNum := v.(json.Number); isNum {
-			v = string(n)
-		}
-		if tv, err := f.retype(v); err == nil {
-			out[f.name] = tv
+		retypeInto(out, f.name, f)
+	}
+	for _, c := range m.computed {
+		if c.typ != "" {
+			retypeInto(out, c.name, &field{typ: c.typ, zone: m.zone, layouts: defaultLayouts})
 		}
 	}
 	return out
+}
+
+func retypeInto(out map[string]any, name string, f *field) {
+	v, ok := out[name]
+	if !ok || v == nil {
+		return
+	}
+	if n, isNum := v.(json.Number); isNum {
+		v = string(n)
+	}
+	if tv, err := f.retype(v); err == nil {
+		out[name] = tv
+	}
+}
+
+// normalise keeps computed values in the record's value types.
+func normalise(v any) any {
+	switch x := v.(type) {
+	case int:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case float32:
+		return float64(x)
+	case time.Time:
+		return x.UTC()
+	}
+	return v
 }

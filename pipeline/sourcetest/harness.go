@@ -7,7 +7,19 @@
 //
 // The suite works on one kind of table: a unique integer key, a time cursor and a
 // text payload (see Item). A harness creates that table in its backend and a source
-// over it, and writes the items the suite asks for.
+// over it, and writes the items the suite asks for:
+//
+//	func TestConformance(t *testing.T) {
+//		sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T, s sourcetest.Settings) sourcetest.Fixture {
+//			db := freshDatabase(t) // CREATE TABLE items (id, updated_at, payload)
+//			src := openMySource(t, db, s.BatchSize, s.Lag, s.Lookback, s.Clock)
+//			return sourcetest.Fixture{Source: src, Put: func(t *testing.T, items ...sourcetest.Item) {
+//				upsert(t, db, items) // one transaction
+//			}}
+//		}})
+//	}
+//
+// Cases that need pipeline.Rewinder are skipped for sources without it.
 package sourcetest
 
 import (

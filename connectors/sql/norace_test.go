@@ -1,0 +1,5 @@
+//go:build !race
+
+package sqlsource
+
+const raceEnabled = false

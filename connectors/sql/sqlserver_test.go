@@ -1,0 +1,124 @@
+package sqlsource
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/config"
+	"github.com/egov-bridge/egov-bridge/pipeline/sourcetest"
+)
+
+// mssqlDSN returns the SQL Server to test against, or skips: there is no SQL
+// Server in the default test environment.
+func mssqlDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("EGOV_TEST_MSSQL")
+	if dsn == "" {
+		t.Skip("EGOV_TEST_MSSQL is not set: give it a SQL Server DSN (e.g. sqlserver://sa:Passw0rd!@127.0.0.1:1433?database=tempdb) to run the SQL Server tests")
+	}
+	return dsn
+}
+
+// mssqlTable creates a uniquely named table from ddl (with %s for the name) and
+// drops it when the test ends.
+func mssqlTable(t testing.TB, dsn, ddl string) (string, *sql.DB) {
+	t.Helper()
+	db, err := sql.Open("sqlserver", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "egt_" + hex.EncodeToString(b[:])
+	mustExec(t, db, strings.ReplaceAll(ddl, "%s", name))
+	t.Cleanup(func() { _, _ = db.Exec("DROP TABLE dbo." + name) })
+	return "dbo." + name, db
+}
+
+func TestConformanceSQLServer(t *testing.T) {
+	dsn := mssqlDSN(t)
+	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T, s sourcetest.Settings) sourcetest.Fixture {
+		table, db := mssqlTable(t, dsn, `CREATE TABLE dbo.%s (id bigint PRIMARY KEY, updated_at datetime2(3) NOT NULL, payload nvarchar(200) NOT NULL)`)
+		src := openSource(t, pipeline.Env{}, suiteOptions("sqlserver", dsn, table, s))
+		src.now = func(context.Context) (time.Time, error) { return s.Clock(), nil }
+		return sourcetest.Fixture{Source: src, Put: func(t *testing.T, items ...sourcetest.Item) {
+			putAll(t, db, `UPDATE `+table+` SET updated_at = @p2, payload = @p3 WHERE id = @p1;
+				IF @@ROWCOUNT = 0 INSERT INTO `+table+` (id, updated_at, payload) VALUES (@p1, @p2, @p3)`,
+				func(it sourcetest.Item) []any {
+					return []any{it.ID, it.UpdatedAt.In(ict).Format("2006-01-02T15:04:05.000"), it.Payload}
+				}, items)
+		}}
+	}})
+}
+
+// A dossier table as one-stop-shop systems keep it: datetime2 in local time, a
+// varchar key, no rowversion. Rows are synced against SQL Server's own clock, and
+// rows sharing a legacy datetime value across batch boundaries are each read once.
+func TestSQLServerSyncsDatetime2Table(t *testing.T) {
+	dsn := mssqlDSN(t)
+	table, db := mssqlTable(t, dsn, `CREATE TABLE dbo.%s (
+		MaHoSo varchar(20) NOT NULL PRIMARY KEY,
+		NgayCapNhat datetime2(7) NOT NULL,
+		NgayNhan datetime NOT NULL,
+		TrangThai int NOT NULL,
+		GhiChu nvarchar(100) NULL)`)
+	var now time.Time
+	if err := db.QueryRow(`SELECT SYSDATETIMEOFFSET()`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	wall := func(d time.Duration) string { return now.Add(d).In(ict).Format("2006-01-02T15:04:05.0000000") }
+	received := now.Add(-3 * time.Hour).In(ict).Format("2006-01-02T15:04:05.003") // one datetime value for all
+	for i, r := range []struct {
+		key string
+		age time.Duration
+	}{
+		{"HS-001", 2 * time.Hour}, {"HS-002", 2 * time.Hour}, {"HS-003", 90 * time.Minute},
+		{"HS-004", 80 * time.Minute}, {"HS-005", 70 * time.Minute},
+		{"HS-006", 10 * time.Minute}, // inside the 1h lag: not yet
+	} {
+		mustExec(t, db, `INSERT INTO `+table+` VALUES (@p1, @p2, @p3, @p4, @p5)`, r.key, wall(-r.age), received, i, "ghi chú tiếng Việt")
+	}
+
+	t.Run("datetime2 cursor against the database clock", func(t *testing.T) {
+		o := NewOptions()
+		o.Driver, o.DSN, o.Table = "sqlserver", dsn, table
+		o.Cursor = CursorOptions{Column: "NgayCapNhat", Key: "MaHoSo"}
+		o.Lag = config.Duration(time.Hour)
+		o.BatchSize = 2
+		rows, pos := readAll(t, openSource(t, pipeline.Env{}, o), nil)
+		if got := ids(rows, "MaHoSo"); !reflect.DeepEqual(got, []any{"HS-001", "HS-002", "HS-003", "HS-004", "HS-005"}) {
+			t.Fatalf("read %v, want HS-001..HS-005", got)
+		}
+		first := rows[0]["NgayCapNhat"].(time.Time)
+		if want := now.Add(-2 * time.Hour); first.Location() != time.UTC || first.Sub(want).Abs() > time.Microsecond {
+			t.Fatalf("NgayCapNhat = %v, want %v in UTC", first, want.UTC())
+		}
+		if rows[0]["GhiChu"] != "ghi chú tiếng Việt" {
+			t.Fatalf("GhiChu = %#v", rows[0]["GhiChu"])
+		}
+		src := openSource(t, pipeline.Env{}, o)
+		if more, _ := readAll(t, src, pos); len(more) != 0 {
+			t.Fatalf("resume read %d rows, want none", len(more))
+		}
+	})
+
+	t.Run("datetime cursor with ties across batches", func(t *testing.T) {
+		o := NewOptions()
+		o.Driver, o.DSN, o.Table = "sqlserver", dsn, table
+		o.Cursor = CursorOptions{Column: "NgayNhan", Key: "MaHoSo"}
+		o.BatchSize = 2
+		rows, _ := readAll(t, openSource(t, pipeline.Env{}, o), nil)
+		if len(rows) != 6 {
+			t.Fatalf("read %d rows sharing one datetime value, want 6", len(rows))
+		}
+	})
+}
