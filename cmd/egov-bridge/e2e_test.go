@@ -339,3 +339,22 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestRunOnceSyncsDeliversAndExits(t *testing.T) {
+	e := newE2E(t, 100, "0s")
+	e.exec(`INSERT INTO hoso SELECT 'HS-' || g, 'Lý Thanh Tâm', 2, now() - interval '1 minute' FROM generate_series(1, 30) g`)
+	var out, errOut strings.Builder
+	if code := run([]string{"run", "--once", "-c", e.config}, &out, &errOut); code != 0 {
+		t.Fatalf("run --once exited %d:\n%s", code, errOut.String())
+	}
+	if want := "motcua: 30 rows in 1 batches, 30 events, 0 quarantined"; !strings.Contains(out.String(), want) {
+		t.Fatalf("summary %q lacks %q", out.String(), want)
+	}
+	if n := len(e.logged()); n != 30 {
+		t.Fatalf("log sink holds %d events after --once, want 30", n)
+	}
+	out.Reset()
+	if code := run([]string{"state", "-c", e.config}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "motcua") {
+		t.Fatalf("state exited %d:\n%s%s", code, out.String(), errOut.String())
+	}
+}
