@@ -23,6 +23,10 @@ const usage = `egov-bridge — syncs agency systems into change events for Zalo 
 Usage:
   egov-bridge run [-c FILE] [--once]    run the daemon (default config: the embedded demo)
   egov-bridge validate [-c FILE]        check a config and its mappings; every mistake with file:line
+  egov-bridge test [-v] [PATH ...]      run the mapping test cases (*.test.yaml; default: mappings)
+  egov-bridge preview -c FILE --source NAME [--limit N] [--json]
+                                        read a source once, commit nothing, show records, events
+                                        and messages that would be sent, and quarantine reasons
   egov-bridge state [-c FILE]           cursors, outbox depth, dead letters, quarantine
   egov-bridge state reset-cursor -c FILE SOURCE
                                         re-read SOURCE from the start on its next run
@@ -50,6 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "state":
 		return cmdState(ctx, args[1:], stdout, stderr)
+	case "test":
+		return cmdTest(args[1:], stdout, stderr)
+	case "preview":
+		return cmdPreview(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "egov-bridge %s\n", version)
 		return 0

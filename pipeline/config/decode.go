@@ -155,7 +155,10 @@ func joinPath(base, key string) string {
 	return base + "." + key
 }
 
-var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+var (
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	nodeType        = reflect.TypeOf(yaml.Node{})
+)
 
 // Decode decodes n into out (a pointer), recording errors under path.
 func (d *Decoder) Decode(n *yaml.Node, path string, out any) {
@@ -176,6 +179,10 @@ func (d *Decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	d.nodes[path] = n
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
+	}
+	if v.Type() == nodeType { // kept raw for the caller to interpret
+		v.Set(reflect.ValueOf(*n))
+		return
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // an explicit null leaves the default

@@ -170,27 +170,16 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, initialDone bool
 // earlier version, so the second occurrence is not lost or doubled.
 func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEntry, snapshotMode bool, now time.Time, b *store.Batch) {
 	for _, rec := range records {
-		prev, known := snap[rec.Key]
 		hash := rec.Hash()
-		if known && prev.Hash == hash && !prev.Deleted {
-			continue
-		}
-		if known {
-			prev.Fields = j.Map.Typed(prev.Fields) // stored values come back through JSON
-		}
-		ev := &pipeline.Event{
-			Type: pipeline.EventCreated, Source: j.Name, Entity: rec.Entity, Key: rec.Key,
-			Agency: rec.Agency, Version: 1, Snapshot: snapshotMode, After: rec.Fields, DetectedAt: now,
-		}
-		if known {
-			ev.Version = prev.Version + 1
-			if !prev.Deleted {
-				ev.Type = pipeline.EventUpdated
-				ev.Before = prev.Fields
-				ev.Changed = pipeline.ChangedFields(prev.Fields, rec.Fields)
+		var prior *pipeline.Prior
+		if prev, known := snap[rec.Key]; known {
+			if prev.Hash == hash && !prev.Deleted {
+				continue
 			}
+			// Stored values come back through JSON; type them like fresh ones.
+			prior = &pipeline.Prior{Hash: prev.Hash, Version: prev.Version, Fields: j.Map.Typed(prev.Fields), Deleted: prev.Deleted}
 		}
-		ev.ID = pipeline.EventID(ev.Source, ev.Entity, ev.Key, ev.Version, ev.Type)
+		ev := pipeline.Diff(j.Name, prior, rec, hash, snapshotMode, now)
 		entry := store.SnapshotEntry{Entity: rec.Entity, Key: rec.Key, Hash: hash, Version: ev.Version, Fields: rec.Fields}
 		snap[rec.Key] = entry
 		b.Snapshot = append(b.Snapshot, entry)
