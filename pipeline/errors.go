@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrPermanent marks an error that retrying cannot fix (a rejected payload, an unknown
@@ -29,3 +30,32 @@ func Permanentf(format string, args ...any) error {
 
 // IsPermanent reports whether err was marked permanent.
 func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
+
+type retryAfterError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e retryAfterError) Error() string             { return e.err.Error() }
+func (e retryAfterError) Unwrap() error             { return e.err }
+func (e retryAfterError) RetryAfter() time.Duration { return e.wait }
+
+// RetryAfter wraps a transient error with the wait the destination asked for (an
+// HTTP Retry-After, a quota window), which the dispatcher honours instead of its own
+// backoff when it is longer.
+func RetryAfter(err error, wait time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return retryAfterError{err: err, wait: wait}
+}
+
+// RetryAfterOf returns the wait carried by err, if any: any error in the chain with
+// a RetryAfter() time.Duration method, so connectors may carry their own types.
+func RetryAfterOf(err error) (time.Duration, bool) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter(), true
+	}
+	return 0, false
+}

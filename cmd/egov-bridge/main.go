@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"
 	_ "github.com/egov-bridge/egov-bridge/connectors/sql"
+	_ "github.com/egov-bridge/egov-bridge/connectors/webhook"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

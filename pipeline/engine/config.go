@@ -52,11 +52,16 @@ type LogConfig struct {
 	Format string `yaml:"format"` // text (default) or json
 }
 
-// DeliveryConfig tunes the outbox dispatcher.
+// DeliveryConfig tunes the outbox dispatcher; the top-level block sets defaults and
+// a sink's own delivery: block overrides them for that sink.
 type DeliveryConfig struct {
 	MaxAttempts int             `yaml:"max_attempts"` // then dead letters; default 20
+	MaxAge      config.Duration `yaml:"max_age"`      // then dead letters; default 72h, 0s for none
 	BackoffMin  config.Duration `yaml:"backoff_min"`  // default 1s
 	BackoffMax  config.Duration `yaml:"backoff_max"`  // default 5m
+	Rate        float64         `yaml:"rate"`         // deliveries per second; 0 = unlimited
+	Burst       int             `yaml:"burst"`        // deliveries allowed at once above rate; default 1
+	Concurrency int             `yaml:"concurrency"`  // records delivered in parallel; default 4
 	Poll        config.Duration `yaml:"poll"`         // outbox poll when idle; default 1s
 	Batch       int             `yaml:"batch"`        // rows fetched per poll; default 100
 }
@@ -85,8 +90,9 @@ type SourceConfig struct {
 
 // SinkConfig is one sink and its connector's options.
 type SinkConfig struct {
-	Name string `yaml:"name" required:"true"`
-	Type string `yaml:"type" required:"true"`
+	Name     string          `yaml:"name" required:"true"`
+	Type     string          `yaml:"type" required:"true"`
+	Delivery *DeliveryConfig `yaml:"delivery"` // overrides of the top-level delivery block
 
 	Options any               `yaml:"-"`
 	Spec    pipeline.SinkSpec `yaml:"-"`
@@ -101,7 +107,7 @@ type Route struct {
 }
 
 var commonSourceKeys = map[string]bool{"name": true, "type": true, "schedule": true, "mapping": true, "agency": true, "zone": true}
-var commonSinkKeys = map[string]bool{"name": true, "type": true}
+var commonSinkKeys = map[string]bool{"name": true, "type": true, "delivery": true}
 
 // CronParser accepts standard five-field specs, an optional leading seconds field,
 // and descriptors such as @every 30s and @daily.
@@ -154,6 +160,7 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 		zone = time.UTC
 	}
 	cfg.Zone = zone
+	checkDelivery(d, "delivery", &cfg.Delivery)
 	if v, ok := any(&cfg.Store).(pipeline.Validator); ok {
 		v.Validate(func(field, format string, args ...any) { d.Errorf("store."+field, format, args...) })
 	}
@@ -186,24 +193,77 @@ func (c *Config) applyDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = config.Duration(20 * time.Second)
 	}
-	dl := &c.Delivery
-	if dl.MaxAttempts == 0 {
-		dl.MaxAttempts = 20
-	}
-	if dl.BackoffMin == 0 {
-		dl.BackoffMin = config.Duration(time.Second)
-	}
-	if dl.BackoffMax == 0 {
-		dl.BackoffMax = config.Duration(5 * time.Minute)
-	}
-	if dl.Poll == 0 {
-		dl.Poll = config.Duration(time.Second)
-	}
-	if dl.Batch == 0 {
-		dl.Batch = 100
-	}
+	c.Delivery = c.Delivery.withDefaults(DeliveryConfig{
+		MaxAttempts: 20, MaxAge: config.Duration(72 * time.Hour),
+		BackoffMin: config.Duration(time.Second), BackoffMax: config.Duration(5 * time.Minute),
+		Burst: 1, Concurrency: 4, Poll: config.Duration(time.Second), Batch: 100,
+	})
 	if c.Demo != nil && c.Demo.Changes == 0 {
 		c.Demo.Changes = 3
+	}
+}
+
+// withDefaults fills unset fields from def. MaxAge and Rate keep an explicit zero
+// only when set on the sink itself, which is handled by the caller.
+func (c DeliveryConfig) withDefaults(def DeliveryConfig) DeliveryConfig {
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = def.MaxAttempts
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = def.MaxAge
+	}
+	if c.BackoffMin == 0 {
+		c.BackoffMin = def.BackoffMin
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = def.BackoffMax
+	}
+	if c.Rate == 0 {
+		c.Rate = def.Rate
+	}
+	if c.Burst == 0 {
+		c.Burst = def.Burst
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = def.Concurrency
+	}
+	if c.Poll == 0 {
+		c.Poll = def.Poll
+	}
+	if c.Batch == 0 {
+		c.Batch = def.Batch
+	}
+	return c
+}
+
+// DeliveryFor returns the delivery settings of a sink: its own over the top-level ones.
+func (c *Config) DeliveryFor(sink string) DeliveryConfig {
+	for _, s := range c.Sinks {
+		if s.Name == sink && s.Delivery != nil {
+			return s.Delivery.withDefaults(c.Delivery)
+		}
+	}
+	return c.Delivery
+}
+
+func checkDelivery(d *config.Decoder, p string, dc *DeliveryConfig) {
+	if dc == nil {
+		return
+	}
+	if dc.MaxAttempts < 0 {
+		d.Errorf(p+".max_attempts", "must be at least 1")
+	}
+	if dc.Rate < 0 {
+		d.Errorf(p+".rate", "must not be negative (0 means unlimited)")
+	}
+	if dc.Concurrency < 0 || dc.Concurrency > 256 {
+		d.Errorf(p+".concurrency", "must be between 1 and 256")
+	}
+	if dc.Batch < 0 || dc.Batch > 10000 {
+		d.Errorf(p+".batch", "must be between 1 and 10000")
+	}
+	if dc.BackoffMin > 0 && dc.BackoffMax > 0 && dc.BackoffMin > dc.BackoffMax {
+		d.Errorf(p+".backoff_min", "is larger than backoff_max")
 	}
 }
 
@@ -310,6 +370,7 @@ func loadSinks(d *config.Decoder, list *yaml.Node) []SinkConfig {
 		shared, own := splitNode(n, commonSinkKeys)
 		var sc SinkConfig
 		d.Decode(shared, p, &sc)
+		checkDelivery(d, p+".delivery", sc.Delivery)
 		if sc.Name != "" {
 			if !nameRE.MatchString(sc.Name) {
 				d.Errorf(p+".name", "name %q must be lower-case letters, digits, '-', '_' or '.'", sc.Name)

@@ -64,8 +64,11 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		d.Sinks[sc.Name] = sink
 	}
 	d.Dispatcher = &Dispatcher{
-		Store: st, Sinks: d.Sinks, Config: cfg.Delivery, Clock: opts.Clock,
-		Logger: opts.Logger, Metrics: d.Metrics,
+		Store: st, Sinks: d.Sinks, Default: cfg.Delivery, Delivery: map[string]DeliveryConfig{},
+		Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics,
+	}
+	for _, sc := range cfg.Sinks {
+		d.Dispatcher.Delivery[sc.Name] = cfg.DeliveryFor(sc.Name)
 	}
 	router := NewRouter(cfg.Routes)
 	for _, sc := range cfg.Sources {

@@ -9,38 +9,59 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
 
-// Dispatcher delivers the outbox to sinks: one worker per sink, events in commit
-// order, each delivery recorded. A transient error holds the sink back with
-// exponential backoff (so order is kept); a permanent error, or too many attempts,
-// moves the event to dead letters.
+// Dispatcher delivers the outbox to sinks. Each sink has its own worker; events of
+// one record are delivered in commit order (the store hands out only each record's
+// oldest waiting event), different records in parallel up to the sink's
+// concurrency, under the sink's rate limit. A transient error is retried with
+// exponential backoff and jitter (or the wait the destination asked for), holding
+// back only that record; a permanent error, too many attempts, or an event older
+// than max_age goes to dead letters with the reason.
 type Dispatcher struct {
-	Store   store.Store
-	Sinks   map[string]pipeline.Sink
-	Config  DeliveryConfig
-	Clock   pipeline.Clock
-	Logger  *slog.Logger
-	Metrics *Metrics
+	Store    store.Store
+	Sinks    map[string]pipeline.Sink
+	Delivery map[string]DeliveryConfig // per sink; a missing sink uses Default
+	Default  DeliveryConfig
+	Clock    pipeline.Clock
+	Logger   *slog.Logger
+	Metrics  *Metrics
 	// DeliverTimeout bounds one delivery attempt; default 30s.
 	DeliverTimeout time.Duration
 
-	once  sync.Once
-	wakes map[string]chan struct{}
+	once     sync.Once
+	wakes    map[string]chan struct{}
+	limiters map[string]*rate.Limiter
 }
 
 func (d *Dispatcher) init() {
 	d.once.Do(func() {
 		d.wakes = make(map[string]chan struct{}, len(d.Sinks))
+		d.limiters = make(map[string]*rate.Limiter, len(d.Sinks))
 		for name := range d.Sinks {
 			d.wakes[name] = make(chan struct{}, 1)
+			cfg := d.config(name)
+			lim := rate.Inf
+			if cfg.Rate > 0 {
+				lim = rate.Limit(cfg.Rate)
+			}
+			d.limiters[name] = rate.NewLimiter(lim, max(cfg.Burst, 1))
 		}
 		if d.DeliverTimeout == 0 {
 			d.DeliverTimeout = 30 * time.Second
 		}
 	})
+}
+
+func (d *Dispatcher) config(sink string) DeliveryConfig {
+	if c, ok := d.Delivery[sink]; ok {
+		return c
+	}
+	return d.Default
 }
 
 // Wake tells every worker that new events were committed.
@@ -54,7 +75,7 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Run delivers until ctx is cancelled; a delivery in flight is allowed to finish.
+// Run delivers until ctx is cancelled; deliveries in flight are allowed to finish.
 func (d *Dispatcher) Run(ctx context.Context) {
 	d.init()
 	var wg sync.WaitGroup
@@ -69,94 +90,121 @@ func (d *Dispatcher) Run(ctx context.Context) {
 }
 
 func (d *Dispatcher) worker(ctx context.Context, sink string) {
-	poll := d.Config.Poll.D()
+	poll := d.config(sink).Poll.D()
 	for {
-		wait := poll
-		n, holdUntil, err := d.deliverDue(ctx, sink)
-		switch {
-		case err != nil:
+		n, err := d.deliverDue(ctx, sink)
+		if err != nil {
 			d.Logger.Error("dispatch failed", "sink", sink, "err", err)
-		case !holdUntil.IsZero():
-			wait = max(holdUntil.Sub(d.Clock()), 10*time.Millisecond)
-		case n > 0:
+		}
+		if n > 0 && err == nil {
 			continue // more may be due right away
 		}
-		timer := time.NewTimer(wait)
+		timer := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
 		case <-d.wakes[sink]:
-			if !holdUntil.IsZero() {
-				// New events do not jump a failed one; keep waiting for its retry time.
-				select {
-				case <-ctx.Done():
-					timer.Stop()
-					return
-				case <-timer.C:
-				}
-			}
 		case <-timer.C:
 		}
 		timer.Stop()
 	}
 }
 
-// deliverDue delivers the due outbox rows of one sink in order. It stops at the first
-// transient failure and returns when that row may be retried, so later events of the
-// sink are not delivered before it.
-func (d *Dispatcher) deliverDue(ctx context.Context, sink string) (delivered int, holdUntil time.Time, err error) {
-	s := d.Sinks[sink]
+// deliverDue delivers one round of the sink's due events, one per record, and
+// returns how many were delivered.
+func (d *Dispatcher) deliverDue(ctx context.Context, sink string) (int, error) {
+	d.init()
+	cfg := d.config(sink)
 	work := context.WithoutCancel(ctx)
-	items, err := d.Store.Pending(work, sink, d.Clock(), d.Config.Batch)
+	items, err := d.Store.Pending(work, sink, d.Clock(), cfg.Batch)
 	if err != nil {
-		return 0, time.Time{}, err
+		return 0, err
 	}
+	var (
+		mu        sync.Mutex
+		delivered int
+		firstErr  error
+		wg        sync.WaitGroup
+		sem       = make(chan struct{}, max(cfg.Concurrency, 1))
+	)
 	for _, it := range items {
 		if ctx.Err() != nil {
-			return delivered, time.Time{}, nil
+			break
 		}
-		attempts := it.Attempts + 1
-		start := time.Now()
-		dctx, cancel := context.WithTimeout(work, d.DeliverTimeout)
-		derr := s.Deliver(dctx, &it.Event)
-		cancel()
-		d.Metrics.deliveryTime.WithLabelValues(sink).Observe(time.Since(start).Seconds())
-		now := d.Clock()
-		switch {
-		case derr == nil:
-			if err := d.Store.Delivered(work, sink, it.Seq, attempts, now); err != nil {
-				return delivered, time.Time{}, err
-			}
-			d.Metrics.deliveries.WithLabelValues(sink, "ok").Inc()
-			delivered++
-		case pipeline.IsPermanent(derr) || attempts >= d.Config.MaxAttempts:
-			reason := derr.Error()
-			if !pipeline.IsPermanent(derr) {
-				reason = fmt.Sprintf("gave up after %d attempts: %v", attempts, derr)
-			}
-			if err := d.Store.Dead(work, sink, it.Seq, attempts, reason, now); err != nil {
-				return delivered, time.Time{}, err
-			}
-			d.Metrics.deliveries.WithLabelValues(sink, "dead").Inc()
-			d.Logger.Warn("event moved to dead letters", "sink", sink, "event", it.Event.ID, "attempts", attempts, "err", derr)
-		default:
-			next := now.Add(d.backoff(attempts))
-			if err := d.Store.Retry(work, sink, it.Seq, attempts, next, derr.Error()); err != nil {
-				return delivered, time.Time{}, err
-			}
-			d.Metrics.deliveries.WithLabelValues(sink, "retry").Inc()
-			d.Logger.Warn("delivery failed, will retry", "sink", sink, "event", it.Event.ID, "attempt", attempts, "retry_at", next, "err", derr)
-			return delivered, next, nil
+		if err := d.limiters[sink].Wait(ctx); err != nil {
+			break // shutting down
 		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ok, err := d.deliverOne(work, sink, cfg, it)
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				delivered++
+			}
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}()
 	}
-	return delivered, time.Time{}, nil
+	wg.Wait()
+	return delivered, firstErr
 }
 
-// backoff is exponential from BackoffMin to BackoffMax with equal jitter, so sinks
-// that failed together do not retry in lockstep.
-func (d *Dispatcher) backoff(attempt int) time.Duration {
-	lo, hi := d.Config.BackoffMin.D(), d.Config.BackoffMax.D()
+// deliverOne makes one attempt and records its outcome; the error is the store's.
+func (d *Dispatcher) deliverOne(ctx context.Context, sink string, cfg DeliveryConfig, it store.Pending) (bool, error) {
+	attempts := it.Attempts + 1
+	start := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, d.DeliverTimeout)
+	derr := d.Sinks[sink].Deliver(dctx, &it.Event)
+	cancel()
+	d.Metrics.deliveryTime.WithLabelValues(sink).Observe(time.Since(start).Seconds())
+	now := d.Clock()
+	age := now.Sub(it.Event.DetectedAt)
+	switch {
+	case derr == nil:
+		if err := d.Store.Delivered(ctx, sink, it.Seq, attempts, now); err != nil {
+			return false, err
+		}
+		d.Metrics.deliveries.WithLabelValues(sink, "ok").Inc()
+		return true, nil
+	case pipeline.IsPermanent(derr), attempts >= cfg.MaxAttempts, cfg.MaxAge > 0 && age > cfg.MaxAge.D():
+		reason := derr.Error()
+		switch {
+		case pipeline.IsPermanent(derr):
+		case attempts >= cfg.MaxAttempts:
+			reason = fmt.Sprintf("gave up after %d attempts: %v", attempts, derr)
+		default:
+			reason = fmt.Sprintf("gave up: event is %s old, over max_age %s: %v", age.Round(time.Second), cfg.MaxAge.D(), derr)
+		}
+		if err := d.Store.Dead(ctx, sink, it.Seq, attempts, reason, now); err != nil {
+			return false, err
+		}
+		d.Metrics.deliveries.WithLabelValues(sink, "dead").Inc()
+		d.Logger.Warn("event moved to dead letters", "sink", sink, "event", it.Event.ID, "attempts", attempts, "err", derr)
+		return false, nil
+	default:
+		wait := backoff(cfg, attempts)
+		if asked, ok := pipeline.RetryAfterOf(derr); ok && asked > wait {
+			wait = asked
+		}
+		next := now.Add(wait)
+		if err := d.Store.Retry(ctx, sink, it.Seq, attempts, next, derr.Error()); err != nil {
+			return false, err
+		}
+		d.Metrics.deliveries.WithLabelValues(sink, "retry").Inc()
+		d.Logger.Warn("delivery failed, will retry", "sink", sink, "event", it.Event.ID, "attempt", attempts, "retry_at", next, "err", derr)
+		return false, nil
+	}
+}
+
+// backoff is exponential from backoff_min to backoff_max with equal jitter, so
+// records that failed together do not retry in lockstep.
+func backoff(cfg DeliveryConfig, attempt int) time.Duration {
+	lo, hi := cfg.BackoffMin.D(), cfg.BackoffMax.D()
 	b := lo
 	for i := 1; i < attempt && b < hi; i++ {
 		b *= 2
@@ -174,23 +222,22 @@ var ErrUndelivered = errors.New("some events are still waiting for a retry")
 func (d *Dispatcher) Drain(ctx context.Context) (waiting int, err error) {
 	d.init()
 	for name := range d.Sinks {
-		for {
-			n, hold, err := d.deliverDue(ctx, name)
+		for ctx.Err() == nil {
+			n, err := d.deliverDue(ctx, name)
 			if err != nil {
 				return waiting, err
 			}
-			if !hold.IsZero() {
-				pend, err := d.Store.Stats(ctx)
-				if err != nil {
-					return waiting, err
-				}
-				waiting += pend.Outbox[name]
-				break
-			}
-			if n == 0 || ctx.Err() != nil {
+			if n == 0 {
 				break
 			}
 		}
+	}
+	st, err := d.Store.Stats(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for name := range d.Sinks {
+		waiting += st.Outbox[name]
 	}
 	if waiting > 0 {
 		return waiting, ErrUndelivered

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
@@ -88,21 +89,36 @@ func (s *memSource) Close() error { return nil }
 
 // recSink records deliveries and fails as told.
 type recSink struct {
-	mu        sync.Mutex
-	got       []*pipeline.Event
-	failNext  int   // transient failures to return before succeeding
-	permanent error // returned for every event when set
+	mu         sync.Mutex
+	got        []*pipeline.Event
+	failFor    map[string]int // transient failures to return per key before succeeding
+	retryAfter time.Duration  // carried by transient failures when set
+	permanent  error          // returned for every event when set
+	gate       chan struct{}  // when set, deliveries wait for it to close
+	inFlight   atomic.Int32
+	peak       atomic.Int32
 }
 
 func (s *recSink) Deliver(_ context.Context, ev *pipeline.Event) error {
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+	if s.gate != nil {
+		<-s.gate
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.permanent != nil {
 		return pipeline.Permanent(s.permanent)
 	}
-	if s.failNext > 0 {
-		s.failNext--
-		return errors.New("receiver answered 503")
+	if s.failFor[ev.Key] > 0 {
+		s.failFor[ev.Key]--
+		err := errors.New("receiver answered 503")
+		if s.retryAfter > 0 {
+			return pipeline.RetryAfter(err, s.retryAfter)
+		}
+		return err
 	}
 	s.got = append(s.got, ev)
 	return nil

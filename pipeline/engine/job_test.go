@@ -55,7 +55,7 @@ func newJobFixture(t *testing.T, batch int) *jobFixture {
 	}
 	f.disp = &Dispatcher{
 		Store: st, Sinks: map[string]pipeline.Sink{"audit": f.sink}, Clock: clock.Now, Logger: log, Metrics: metrics,
-		Config: DeliveryConfig{MaxAttempts: 3, BackoffMin: cfgDur(time.Second), BackoffMax: cfgDur(time.Minute), Batch: 10},
+		Default: DeliveryConfig{MaxAttempts: 3, BackoffMin: cfgDur(time.Second), BackoffMax: cfgDur(time.Minute), Batch: 10, Concurrency: 1},
 	}
 	return f
 }
@@ -91,14 +91,19 @@ func TestJobDetectsCreatesUpdatesAndIgnoresUnchangedRows(t *testing.T) {
 	if snap["A"].Version != 2 {
 		t.Fatalf("A's version = %d, want 2", snap["A"].Version)
 	}
-	pend, err := f.store.Pending(context.Background(), "audit", f.clock.Now(), 100)
-	if err != nil {
+	stats, err := f.store.Stats(context.Background())
+	if err != nil || stats.Outbox["audit"] != 4 {
+		t.Fatalf("outbox holds %d events (%v), want 4", stats.Outbox["audit"], err)
+	}
+	// Deliver A@1, B and C; A@2 is the record's next event.
+	if _, err := f.disp.deliverDue(context.Background(), "audit"); err != nil {
 		t.Fatal(err)
 	}
-	if len(pend) != 4 {
-		t.Fatalf("outbox holds %d events, want 4", len(pend))
+	pend, err := f.store.Pending(context.Background(), "audit", f.clock.Now(), 100)
+	if err != nil || len(pend) != 1 {
+		t.Fatalf("pending after one round = %d rows (%v), want A@2", len(pend), err)
 	}
-	last := pend[3].Event
+	last := pend[0].Event
 	if last.Type != pipeline.EventUpdated || last.Key != "A" || strings.Join(last.Changed, ",") != "status" || last.Snapshot {
 		t.Fatalf("update event = %+v", last)
 	}

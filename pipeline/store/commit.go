@@ -88,10 +88,14 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch) err
 
 // eventRow is an event ready to insert, with the sinks it is routed to.
 type eventRow struct {
-	id    string
-	args  []any
-	sinks []string
+	id     string
+	record string
+	args   []any
+	sinks  []string
 }
+
+// RecordID identifies a record across sources for per-record delivery order.
+func RecordID(source, entity, key string) string { return source + "/" + entity + "/" + key }
 
 // eventRows encodes the batch's events. An id that appears twice is one event routed
 // to the union of the sinks.
@@ -117,9 +121,10 @@ func (s *sqlStore) eventRows(b Batch) ([]eventRow, error) {
 		}
 		byID[ev.ID] = len(rows)
 		rows = append(rows, eventRow{
-			id:    ev.ID,
-			args:  []any{ev.ID, b.Source, ev.Entity, ev.Key, ev.Type, s.d.jsonArg(payload), createdAt},
-			sinks: slices.Clone(oe.Sinks),
+			id:     ev.ID,
+			record: RecordID(b.Source, ev.Entity, ev.Key),
+			args:   []any{ev.ID, b.Source, ev.Entity, ev.Key, ev.Type, s.d.jsonArg(payload), createdAt},
+			sinks:  slices.Clone(oe.Sinks),
 		})
 	}
 	for i := range rows {
@@ -167,10 +172,10 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sqlx.Tx, b Batch, event
 			continue
 		}
 		for _, sink := range e.sinks {
-			outbox = append(outbox, []any{sink, seq, nextAt})
+			outbox = append(outbox, []any{sink, seq, nextAt, e.record})
 		}
 	}
-	return s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at) VALUES `, ``, outbox, nil)
+	return s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at, record) VALUES `, ``, outbox, nil)
 }
 
 func (s *sqlStore) upsertQuarantine(ctx context.Context, tx *sqlx.Tx, b Batch) error {

@@ -2,8 +2,19 @@ package store_test
 
 import (
 	"database/sql"
+	"os"
 	"testing"
 )
+
+// migrationCount is how many migrations a dialect ships; every one must be applied.
+func migrationCount(t *testing.T, dialect string) int {
+	t.Helper()
+	files, err := os.ReadDir("migrations/" + dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(files)
+}
 
 func openRaw(t *testing.T, driver, dsn string) *sql.DB {
 	t.Helper()

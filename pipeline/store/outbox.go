@@ -29,18 +29,19 @@ func limitClause(limit int) string {
 
 // Pending returns the sink's due outbox rows in seq order; limit <= 0 means all.
 //
-// A row that is not yet due (waiting for its retry, or committed for later) holds
-// back every later row of its sink, even due ones: delivery order per sink follows
-// seq, so an event never overtakes an earlier one that failed, and that holds
-// across restarts because it is the store, not the dispatcher, that remembers.
+// A row is returned only when no earlier row of the same record (source, entity,
+// key) is still waiting for the sink, due or not: events of one record are delivered
+// in commit order, an event never overtakes an earlier one of its record that failed,
+// and that holds across restarts because it is the store, not the dispatcher, that
+// remembers. Different records do not wait for each other.
 func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limit int) ([]Pending, error) {
 	var rows []pendingRow
 	at := s.d.timeArg(now)
 	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT o.seq, o.sink, o.attempts, o.next_at, o.last_error, e.payload
 		FROM outbox o JOIN events e ON e.seq = o.seq
 		WHERE o.sink = ? AND o.next_at <= ?
-		  AND o.seq < COALESCE((SELECT MIN(h.seq) FROM outbox h WHERE h.sink = ? AND h.next_at > ?), 9223372036854775807)
-		ORDER BY o.seq`+limitClause(limit)), sink, at, sink, at)
+		  AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.sink = o.sink AND h.record = o.record AND h.seq < o.seq)
+		ORDER BY o.seq`+limitClause(limit)), sink, at)
 	if err != nil {
 		return nil, fmt.Errorf("store: read outbox of sink %q: %w", sink, err)
 	}
@@ -182,15 +183,16 @@ func (s *sqlStore) Replay(ctx context.Context, ids []int64, at time.Time) (int, 
 		}); err != nil {
 			return err
 		}
-		insert, err := tx.PreparexContext(ctx, s.q(`INSERT INTO outbox (sink, seq, attempts, next_at, last_error)
-			VALUES (?, ?, 0, ?, '') ON CONFLICT (sink, seq) DO NOTHING`))
+		insert, err := tx.PreparexContext(ctx, s.q(`INSERT INTO outbox (sink, seq, attempts, next_at, last_error, record)
+			SELECT ?, e.seq, 0, ?, '', e.source || '/' || e.entity || '/' || e.key FROM events e WHERE e.seq = ?
+			ON CONFLICT (sink, seq) DO NOTHING`))
 		if err != nil {
 			return err
 		}
 		defer insert.Close()
 		found := make([]int64, 0, len(dead))
 		for _, d := range dead {
-			if _, err := insert.ExecContext(ctx, d.Sink, d.Seq, s.d.timeArg(at)); err != nil {
+			if _, err := insert.ExecContext(ctx, d.Sink, s.d.timeArg(at), d.Seq); err != nil {
 				return err
 			}
 			found = append(found, d.ID)

@@ -41,7 +41,7 @@ func TestPostgresMigrationsAreIdempotent(t *testing.T) {
 	if err != nil || string(c.Position) != "p1" {
 		t.Fatalf("after reopening: cursor %+v, %v; want position p1", c, err)
 	}
-	assertMigrations(t, testpg.Open(t, dsn), 1)
+	assertMigrations(t, testpg.Open(t, dsn), migrationCount(t, "postgres"))
 }
 
 // Two replicas starting together on a fresh database must both come up, with the
@@ -68,7 +68,7 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 		defer stores[i].Close()
 	}
 	db := testpg.Open(t, dsn)
-	assertMigrations(t, db, 1)
+	assertMigrations(t, db, migrationCount(t, "postgres"))
 	var tables int
 	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, schema).Scan(&tables); err != nil {
 		t.Fatal(err)

@@ -59,7 +59,7 @@ func testConcurrent(t *testing.T, s store.Store) {
 		dispatchers.Add(1)
 		go func() {
 			defer dispatchers.Done()
-			last := int64(0)
+			last := map[string]int64{} // per record: delivery order is kept per record
 			for {
 				// Read "done" before Pending: if every writer had finished before
 				// the query began, an empty answer means the outbox is drained.
@@ -82,11 +82,12 @@ func testConcurrent(t *testing.T, s store.Store) {
 					continue
 				}
 				for _, p := range ps {
-					if p.Seq <= last {
-						errs <- fmt.Errorf("sink %s: seq %d after %d", sink, p.Seq, last)
+					rec := store.RecordID(p.Event.Source, p.Event.Entity, p.Event.Key)
+					if p.Seq <= last[rec] {
+						errs <- fmt.Errorf("sink %s, record %s: seq %d after %d", sink, rec, p.Seq, last[rec])
 						return
 					}
-					last = p.Seq
+					last[rec] = p.Seq
 					if err := s.Delivered(ctx, sink, p.Seq, 1, t0); err != nil {
 						errs <- err
 						return

@@ -67,15 +67,16 @@ func testPendingOrder(t *testing.T, s store.Store) {
 
 func testPendingDue(t *testing.T, s store.Store) {
 	e1, e2, e3 := event("src", "d", "1", 1, nil), event("src", "d", "2", 1, nil), event("src", "d", "3", 1, nil)
+	e2v2 := event("src", "d", "2", 2, nil)
 	queue(t, s, t0, routed(e1, "a"))
 	queue(t, s, t0.Add(time.Hour), routed(e2, "a"))
-	queue(t, s, t0, routed(e3, "a", "b"))
+	queue(t, s, t0, routed(e3, "a", "b"), routed(e2v2, "a"))
 	if p := pending(t, s, "a", t0.Add(-time.Microsecond)); len(p) != 0 {
 		t.Errorf("rows due before they were queued: %v", seqs(p))
 	}
-	// e3 is due, but e2 before it is not, and a sink's events never overtake.
-	if p := pending(t, s, "a", t0); len(p) != 1 || p[0].Event.ID != e1.ID {
-		t.Errorf("Pending(a) at t0 = %v, want only the first event", seqs(p))
+	// e2 is not due; other records go on, but e2's own later version waits for it.
+	if p := pending(t, s, "a", t0); len(p) != 2 || p[0].Event.ID != e1.ID || p[1].Event.ID != e3.ID {
+		t.Errorf("Pending(a) at t0 = %v, want e1 and e3 (e2 v2 waits behind e2)", seqs(p))
 	}
 	if p := pending(t, s, "b", t0); len(p) != 1 || p[0].Event.ID != e3.ID {
 		t.Errorf("Pending(b) at t0 = %v, want e3: other sinks are not held back", seqs(p))
@@ -83,7 +84,7 @@ func testPendingDue(t *testing.T, s store.Store) {
 	// Due is inclusive, and "now" given in another zone is the same instant.
 	now := t0.Add(time.Hour).In(time.FixedZone("ICT", 7*3600))
 	if p := pending(t, s, "a", now); len(p) != 3 {
-		t.Errorf("Pending(a) at t0+1h = %v, want all three events", seqs(p))
+		t.Errorf("Pending(a) at t0+1h = %v, want e1, e2, e3 (e2 v2 still behind e2)", seqs(p))
 	}
 }
 
@@ -112,15 +113,19 @@ func testDelivered(t *testing.T, s store.Store) {
 
 func testRetry(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	queue(t, s, t0, routed(event("src", "d", "1", 1, nil), "a"), routed(event("src", "d", "2", 1, nil), "a"))
+	queue(t, s, t0, routed(event("src", "d", "1", 1, nil), "a"), routed(event("src", "d", "2", 1, nil), "a"),
+		routed(event("src", "d", "1", 2, nil), "a"))
 	p := pending(t, s, "a", t0)
+	if len(p) != 2 {
+		t.Fatalf("Pending = %v, want two records' first events", seqs(p))
+	}
 	seq1, seq2 := p[0].Seq, p[1].Seq
 	next := t0.Add(10 * time.Minute)
 	if err := s.Retry(ctx, "a", seq1, 3, next, "HTTP 503: máy chủ bận"); err != nil {
 		t.Fatalf("Retry: %v", err)
 	}
-	if p := pending(t, s, "a", t0); len(p) != 0 {
-		t.Errorf("before the retry time Pending = %v, want nothing: the later event waits behind the failed one", seqs(p))
+	if p := pending(t, s, "a", t0); !slices.Equal(seqs(p), []int64{seq2}) {
+		t.Errorf("before the retry time Pending = %v, want only the other record's %d: record 1's later event waits behind the failed one", seqs(p), seq2)
 	}
 	p = pending(t, s, "a", next)
 	if !slices.Equal(seqs(p), []int64{seq1, seq2}) {
@@ -171,8 +176,8 @@ func testDeadAndReplay(t *testing.T, s store.Store) {
 	if dl, _ := s.DeadLetters(ctx, "", 0); len(dl) != 0 {
 		t.Errorf("dead letters left after replay: %+v", dl)
 	}
-	if got := pending(t, s, "a", replayAt.Add(-time.Second)); len(got) != 0 {
-		t.Errorf("before the replay time Pending(a) = %v, want nothing (the replayed row is first in line)", seqs(got))
+	if got := pending(t, s, "a", replayAt.Add(-time.Second)); !slices.Equal(seqs(got), []int64{seq2}) {
+		t.Errorf("before the replay time Pending(a) = %v, want only the other record's %d", seqs(got), seq2)
 	}
 	got := pending(t, s, "a", replayAt)
 	if !slices.Equal(seqs(got), []int64{seq1, seq2}) {
