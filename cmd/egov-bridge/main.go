@@ -12,6 +12,7 @@ import (
 	_ "time/tzdata" // Asia/Ho_Chi_Minh must resolve on machines without a zoneinfo database
 
 	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"
+	_ "github.com/egov-bridge/egov-bridge/connectors/pgtable"
 	_ "github.com/egov-bridge/egov-bridge/connectors/sql"
 	_ "github.com/egov-bridge/egov-bridge/connectors/webhook"
 )
@@ -31,6 +32,13 @@ Usage:
   egov-bridge state [-c FILE]           cursors, outbox depth, dead letters, quarantine
   egov-bridge state reset-cursor -c FILE SOURCE
                                         re-read SOURCE from the start on its next run
+  egov-bridge state audit [-c FILE]     operator actions (resets, replays, reprocessing)
+  egov-bridge replay -c FILE [--sink NAME] [--id N,…] [--since T] [--until T] [--dry-run]
+                                        move dead letters back into the outbox
+  egov-bridge quarantine [list] -c FILE [--source NAME] [--raw]
+                                        rows their mapping rejected, with reasons (citizen data masked)
+  egov-bridge quarantine reprocess -c FILE [--source NAME]
+                                        map quarantined rows again after a mapping fix
   egov-bridge version                   print the version
 
 Run 'egov-bridge COMMAND --help' for a command's flags.
@@ -55,6 +63,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "state":
 		return cmdState(ctx, args[1:], stdout, stderr)
+	case "replay":
+		return cmdReplay(ctx, args[1:], stdout, stderr)
+	case "quarantine":
+		return cmdQuarantine(ctx, args[1:], stdout, stderr)
 	case "test":
 		return cmdTest(args[1:], stdout, stderr)
 	case "preview":

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -52,7 +51,24 @@ func cmdState(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				fmt.Fprintln(stderr, "egov-bridge:", err)
 				return 1
 			}
+			if err := st.Audit(ctx, store.AuditEntry{At: time.Now().UTC(), Actor: actor(), Action: "reset-cursor", Detail: "source " + rest[1]}); err != nil {
+				fmt.Fprintln(stderr, "egov-bridge: the cursor was reset but the audit log could not be written:", err)
+				return 1
+			}
 			fmt.Fprintf(stdout, "cursor of %s reset: its next run re-reads from the start (unchanged records produce no events)\n", rest[1])
+			return 0
+		case "audit":
+			log, err := st.AuditLog(ctx, 100)
+			if err != nil {
+				fmt.Fprintln(stderr, "egov-bridge:", err)
+				return 1
+			}
+			w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "AT\tACTOR\tACTION\tDETAIL")
+			for _, e := range log {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", e.At.In(cfg.Zone).Format(time.DateTime), e.Actor, e.Action, e.Detail)
+			}
+			w.Flush()
 			return 0
 		default:
 			fmt.Fprintf(stderr, "egov-bridge: unknown state command %q\n", rest[0])
@@ -83,6 +99,5 @@ func cmdState(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(w, "events\t%d\n", stats.Events)
 	fmt.Fprintf(w, "deliveries\t%d\n", stats.Deliveries)
 	w.Flush()
-	_ = sort.Strings
 	return 0
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -116,12 +117,18 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, initialDone bool
 	b := store.Batch{Source: j.Name, Position: next, InitialDone: done && !initialDone, At: now}
 
 	records := make([]pipeline.Record, 0, len(rows))
+	var badFields []string
 	for _, row := range rows {
 		rec, err := j.Map.Apply(row, j.Agency)
 		if err != nil {
 			var re *mapping.RowError
 			if !errors.As(err, &re) {
 				return nil, false, err
+			}
+			for _, fe := range re.Fields {
+				if !slices.Contains(badFields, fe.Field) {
+					badFields = append(badFields, fe.Field)
+				}
 			}
 			b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
 				Source: j.Name, Entity: j.Map.Entity, RowKey: j.Map.RowKey(row),
@@ -157,7 +164,8 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, initialDone bool
 		j.Metrics.events.WithLabelValues(j.Name, e.Event.Type).Inc()
 	}
 	if len(b.Quarantine) > 0 {
-		j.Logger.Warn("rows quarantined", "source", j.Name, "count", len(b.Quarantine), "first_reason", b.Quarantine[0].Reason)
+		// Reasons can quote citizen data; the log names only the fields.
+		j.Logger.Warn("rows quarantined; see 'egov-bridge quarantine'", "source", j.Name, "count", len(b.Quarantine), "fields", badFields)
 	}
 	if len(b.Events) > 0 && j.OnCommit != nil {
 		j.OnCommit()

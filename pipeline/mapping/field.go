@@ -35,6 +35,7 @@ type field struct {
 	inList    string
 	layouts   []string
 	zone      *time.Location
+	mask      func(string) string // citizen data: how to show it masked
 }
 
 var transforms = map[string]func(string) string{
@@ -66,6 +67,14 @@ func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Opt
 			continue
 		}
 		f.transform = append(f.transform, fn)
+	}
+	if spec.Mask != "" {
+		fn, known := maskers[spec.Mask]
+		if !known {
+			d.Errorf(path+".mask", "unknown mask %q (want %s)", spec.Mask, maskKinds())
+			ok = false
+		}
+		f.mask = fn
 	}
 	if spec.Zone != "" {
 		z, err := time.LoadLocation(spec.Zone)

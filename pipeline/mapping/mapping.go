@@ -47,6 +47,7 @@ type FieldSpec struct {
 	In        []any          `yaml:"in"`        // allowed values after typing
 	Layout    string         `yaml:"layout"`    // time layout: Go ("2006-01-02") or yyyyMMddHHmmss style
 	Zone      string         `yaml:"zone"`      // zone for zone-less times; defaults to the source's
+	Mask      string         `yaml:"mask"`      // citizen data (phone, name, id): masked wherever rows are shown
 }
 
 // Options are what the source contributes to a mapping.
@@ -265,7 +266,13 @@ func (m *Mapping) Apply(row pipeline.Row, agency string) (pipeline.Record, error
 			if rowErr == nil {
 				rowErr = &RowError{}
 			}
-			rowErr.Fields = append(rowErr.Fields, FieldError{Field: f.name, Column: f.from, Value: rawText(row[f.from]), Msg: err.Error()})
+			fe := FieldError{Field: f.name, Column: f.from, Value: rawText(row[f.from]), Msg: err.Error()}
+			if f.mask != nil && strings.TrimSpace(fe.Value) != "" {
+				masked := f.mask(strings.TrimSpace(fe.Value))
+				fe.Msg = strings.ReplaceAll(fe.Msg, strings.TrimSpace(fe.Value), masked)
+				fe.Value = masked
+			}
+			rowErr.Fields = append(rowErr.Fields, fe)
 			continue
 		}
 		rec.Fields[f.name] = v

@@ -75,11 +75,12 @@ func (s *sqlStore) ResetCursor(ctx context.Context, source string) error {
 }
 
 type snapshotRow struct {
-	Key     string `db:"key"`
-	Hash    string `db:"hash"`
-	Version int64  `db:"version"`
-	Fields  []byte `db:"fields"`
-	Deleted bool   `db:"deleted"`
+	Key       string `db:"key"`
+	Hash      string `db:"hash"`
+	Version   int64  `db:"version"`
+	Fields    []byte `db:"fields"`
+	Deleted   bool   `db:"deleted"`
+	UpdatedAt dbTime `db:"updated_at"`
 }
 
 // Snapshot looks keys up in bounded statements (see forEachIn).
@@ -87,7 +88,7 @@ func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []s
 	out := make(map[string]SnapshotEntry, len(keys))
 	err := forEachIn(s.d, "key", keys, func(cond string, in []any) error {
 		var rows []snapshotRow
-		q := s.q(`SELECT key, hash, version, fields, deleted FROM snapshot WHERE source = ? AND entity = ? AND ` + cond)
+		q := s.q(`SELECT key, hash, version, fields, deleted, updated_at FROM snapshot WHERE source = ? AND entity = ? AND ` + cond)
 		if err := s.db.SelectContext(ctx, &rows, q, append([]any{source, entity}, in...)...); err != nil {
 			return err
 		}
@@ -96,7 +97,7 @@ func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []s
 			if err != nil {
 				return fmt.Errorf("key %q: %w", r.Key, err)
 			}
-			out[r.Key] = SnapshotEntry{Entity: entity, Key: r.Key, Hash: r.Hash, Version: r.Version, Fields: fields, Deleted: r.Deleted}
+			out[r.Key] = SnapshotEntry{Entity: entity, Key: r.Key, Hash: r.Hash, Version: r.Version, Fields: fields, Deleted: r.Deleted, UpdatedAt: r.UpdatedAt.Time}
 		}
 		return nil
 	})

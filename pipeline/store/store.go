@@ -31,6 +31,8 @@ type SnapshotEntry struct {
 	Version int64          // grows by one with every change of the record
 	Fields  map[string]any // as stored: JSON-decoded, numbers as json.Number, times as RFC 3339 strings
 	Deleted bool
+	// UpdatedAt is when the entry was last committed; set on read, ignored on write.
+	UpdatedAt time.Time
 }
 
 // OutboxEvent is an event to commit together with the sinks it is routed to.
@@ -85,6 +87,15 @@ type DeadLetter struct {
 	At       time.Time
 }
 
+// AuditEntry is one operator action (replay, reset, reprocess), kept in the store.
+type AuditEntry struct {
+	ID     int64
+	At     time.Time
+	Actor  string // the OS user who ran the command
+	Action string // e.g. "replay", "reset-cursor", "quarantine reprocess"
+	Detail string
+}
+
 // Stats is the operator's overview.
 type Stats struct {
 	Cursors     []CursorState
@@ -129,6 +140,13 @@ type Store interface {
 
 	// Quarantined lists quarantine entries of a source ("" for all), newest last.
 	Quarantined(ctx context.Context, source string, limit int) ([]QuarantineEntry, error)
+
+	// ResolveQuarantine deletes quarantine entries whose rows were reprocessed.
+	ResolveQuarantine(ctx context.Context, ids []int64) (int, error)
+
+	// Audit records an operator action; AuditLog lists the most recent, oldest first.
+	Audit(ctx context.Context, e AuditEntry) error
+	AuditLog(ctx context.Context, limit int) ([]AuditEntry, error)
 
 	// Stats summarises the store for `egov-bridge state`.
 	Stats(ctx context.Context) (Stats, error)

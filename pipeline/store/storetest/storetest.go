@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 
 		{"quarantine counts the same bad row once", testQuarantineDedupe},
 		{"quarantine lists newest last by source", testQuarantineList},
+		{"resolved quarantine entries are removed", testResolveQuarantine},
+		{"audit log keeps operator actions", testAuditLog},
 
 		{"stats fills every field", testStats},
 		{"concurrent commits and deliveries lose nothing", testConcurrent},

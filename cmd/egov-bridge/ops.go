@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline/engine"
+	"github.com/egov-bridge/egov-bridge/pipeline/store"
+)
+
+// operator opens the config and store for an operator command.
+type operator struct {
+	path  string
+	cfg   *engine.Config
+	store store.Store
+}
+
+func openOperator(ctx context.Context, cfgFlag string, stderr io.Writer) (*operator, bool) {
+	path, err := configPath(cfgFlag, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return nil, false
+	}
+	cfg, ok := loadConfig(path, stderr)
+	if !ok {
+		return nil, false
+	}
+	st, err := store.Open(ctx, cfg.Store)
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return nil, false
+	}
+	return &operator{path: path, cfg: cfg, store: st}, true
+}
+
+// audit records what the operator did; the command fails if it cannot be recorded.
+func (o *operator) audit(ctx context.Context, action, detail string, stderr io.Writer) bool {
+	err := o.store.Audit(ctx, store.AuditEntry{At: time.Now().UTC(), Actor: actor(), Action: action, Detail: detail})
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge: the action was done but could not be written to the audit log:", err)
+		return false
+	}
+	return true
+}
+
+func actor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, cfgFlag := newFlags("replay", "replay -c FILE [--sink NAME] [--id N[,N…]] [--since TIME] [--until TIME] [--dry-run]", stderr)
+	sink := fs.String("sink", "", "only dead letters of this sink")
+	ids := fs.String("id", "", "only these dead letter ids (comma-separated)")
+	since := fs.String("since", "", "only dead letters from this time on (RFC 3339 or 2006-01-02 15:04, province time)")
+	until := fs.String("until", "", "only dead letters before this time")
+	dry := fs.Bool("dry-run", false, "list what would be replayed, change nothing")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o, ok := openOperator(ctx, *cfgFlag, stderr)
+	if !ok {
+		return 1
+	}
+	defer o.store.Close()
+	from, err := parseWhen(*since, o.cfg.Zone)
+	if err == nil {
+		var to time.Time
+		if to, err = parseWhen(*until, o.cfg.Zone); err == nil {
+			return o.replay(ctx, *sink, *ids, from, to, *dry, stdout, stderr)
+		}
+	}
+	fmt.Fprintln(stderr, "egov-bridge:", err)
+	return 2
+}
+
+func (o *operator) replay(ctx context.Context, sink, idList string, from, to time.Time, dry bool, stdout, stderr io.Writer) int {
+	want := map[int64]bool{}
+	for _, s := range strings.FieldsFunc(idList, func(r rune) bool { return r == ',' || r == ' ' }) {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			fmt.Fprintf(stderr, "egov-bridge: --id: %q is not a number\n", s)
+			return 2
+		}
+		want[id] = true
+	}
+	dead, err := o.store.DeadLetters(ctx, sink, 0)
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
+	var pick []int64
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tSINK\tEVENT\tRECORD\tAT\tREASON")
+	for _, d := range dead {
+		if (len(want) > 0 && !want[d.ID]) || (!from.IsZero() && d.At.Before(from)) || (!to.IsZero() && !d.At.Before(to)) {
+			continue
+		}
+		pick = append(pick, d.ID)
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s/%s\t%s\t%s\n", d.ID, d.Sink, d.Event.ID, d.Event.Entity, d.Event.Key,
+			d.At.In(o.cfg.Zone).Format(time.DateTime), firstLine(d.Reason, 80))
+	}
+	w.Flush()
+	if len(pick) == 0 {
+		fmt.Fprintln(stdout, "no dead letters match")
+		return 0
+	}
+	if dry {
+		fmt.Fprintf(stdout, "%d dead letters would be replayed (dry run)\n", len(pick))
+		return 0
+	}
+	n, err := o.store.Replay(ctx, pick, time.Now().UTC())
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%d dead letters are back in the outbox; a running daemon delivers them on its next poll\n", n)
+	if !o.audit(ctx, "replay", fmt.Sprintf("%d dead letters (sink=%q ids=%q since=%s until=%s)", n, sink, idList, when(from), when(to)), stderr) {
+		return 1
+	}
+	return 0
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+// parseWhen reads an operator's time: RFC 3339, or a date/time in the province's zone.
+func parseWhen(s string, zone *time.Location) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02", "02/01/2006 15:04", "02/01/2006"} {
+		if t, err := time.ParseInLocation(layout, s, zone); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time; use 2026-11-27T08:00:00+07:00, 2026-11-27 08:00 or 27/11/2026", s)
+}
+
+func firstLine(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+func cmdQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	action := "list"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		action, args = args[0], args[1:]
+	}
+	fs, cfgFlag := newFlags("quarantine", "quarantine [list|reprocess] -c FILE [--source NAME] [--limit N] [--raw]", stderr)
+	source := fs.String("source", "", "only this source")
+	limit := fs.Int("limit", 50, "list at most this many entries (newest)")
+	raw := fs.Bool("raw", false, "show the raw rows, citizen fields masked")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o, ok := openOperator(ctx, *cfgFlag, stderr)
+	if !ok {
+		return 1
+	}
+	defer o.store.Close()
+	switch action {
+	case "list":
+		return o.listQuarantine(ctx, *source, *limit, *raw, stdout, stderr)
+	case "reprocess":
+		return o.reprocess(ctx, *source, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "egov-bridge: unknown quarantine command %q (want list or reprocess)\n", action)
+	return 2
+}
+
+func (o *operator) listQuarantine(ctx context.Context, source string, limit int, raw bool, stdout, stderr io.Writer) int {
+	entries, err := o.store.Quarantined(ctx, source, limit)
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
+	maps := map[string]*engine.SourceConfig{}
+	for i := range o.cfg.Sources {
+		maps[o.cfg.Sources[i].Name] = &o.cfg.Sources[i]
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tSOURCE\tROW\tSEEN\tLAST\tREASON")
+	for _, e := range entries {
+		reason, rowKey := e.Reason, e.RowKey
+		if sc := maps[e.Source]; sc != nil {
+			reason, rowKey = sc.Map.MaskText(reason, e.Raw), sc.Map.MaskText(rowKey, e.Raw)
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%d×\t%s\t%s\n", e.ID, e.Source, rowKey, e.Count, e.LastAt.In(o.cfg.Zone).Format(time.DateTime), reason)
+		if raw {
+			masked := e.Raw
+			if sc := maps[e.Source]; sc != nil {
+				masked = sc.Map.MaskRaw(e.Raw)
+			}
+			cols := make([]string, 0, len(masked))
+			for k := range masked {
+				cols = append(cols, k)
+			}
+			sort.Strings(cols)
+			for _, c := range cols {
+				fmt.Fprintf(w, "\t\t\t\t%s\t%s\n", c, masked[c])
+			}
+		}
+	}
+	w.Flush()
+	fmt.Fprintf(stdout, "%d entries\n", len(entries))
+	return 0
+}
+
+func (o *operator) reprocess(ctx context.Context, source string, stdout, stderr io.Writer) int {
+	d, err := engine.New(ctx, o.cfg, engine.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
+	defer d.Close()
+	failed := false
+	for _, j := range d.Jobs {
+		if source != "" && j.Name != source {
+			continue
+		}
+		res, err := j.Reprocess(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "egov-bridge: %s: %v\n", j.Name, err)
+			failed = true
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: %d rows now map cleanly (%d events; %d skipped because the record was synced since), %d still rejected\n",
+			j.Name, res.Fixed, res.Events, res.Superseded, res.StillBad)
+		if !o.audit(ctx, "quarantine reprocess", fmt.Sprintf("source %s: %d fixed, %d superseded, %d still rejected, %d events", j.Name, res.Fixed, res.Superseded, res.StillBad, res.Events), stderr) {
+			failed = true
+		}
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,291 @@
+package pgtable
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+)
+
+func TestStaleRedeliveryDoesNotRollStateBack(t *testing.T) {
+	f := newFixture(t)
+	v1, v2 := event("dossier", "HS-1", 1), event("dossier", "HS-1", 2)
+	f.deliver(t, v1, v2, v1) // v1 again: a redelivery after a crash
+
+	r, ok := f.state(t, "dossier", "HS-1")
+	if !ok {
+		t.Fatal("no state row for HS-1")
+	}
+	if r.Version != 2 || status(r) != "2" || r.Deleted || !r.UpdatedAt.Equal(v2.DetectedAt) ||
+		r.Source != "motcua" || r.Agency != "UBND-CG" {
+		t.Fatalf("state = %+v, want version 2 with v2's fields", r)
+	}
+	if n := f.count(t, "events"); n != 2 {
+		t.Fatalf("events table holds %d rows, want 2", n)
+	}
+}
+
+func TestOutOfOrderArrivalEndsAtTheNewestVersion(t *testing.T) {
+	f := newFixture(t)
+	f.deliver(t, event("dossier", "HS-1", 3), event("dossier", "HS-1", 1), event("dossier", "HS-1", 2))
+	if r, _ := f.state(t, "dossier", "HS-1"); r.Version != 3 || status(r) != "3" {
+		t.Fatalf("state = %+v, want version 3", r)
+	}
+}
+
+func TestDeletedEventMarksTheRowDeletedAndKeepsItsLastFields(t *testing.T) {
+	f := newFixture(t)
+	f.deliver(t, event("dossier", "HS-1", 1), event("dossier", "HS-1", 2), deleted("dossier", "HS-1", 3))
+	r, _ := f.state(t, "dossier", "HS-1")
+	if !r.Deleted || r.Version != 3 || status(r) != "2" {
+		t.Fatalf("state = %+v, want deleted at version 3 with the fields of version 2", r)
+	}
+
+	f.deliver(t, event("dossier", "HS-1", 2)) // stale: must not undelete
+	if r, _ := f.state(t, "dossier", "HS-1"); !r.Deleted || r.Version != 3 {
+		t.Fatalf("a stale update undeleted the row: %+v", r)
+	}
+
+	back := event("dossier", "HS-1", 4) // the record reappears
+	back.Type = pipeline.EventCreated
+	f.deliver(t, back)
+	if r, _ := f.state(t, "dossier", "HS-1"); r.Deleted || r.Version != 4 || status(r) != "4" {
+		t.Fatalf("state = %+v, want live at version 4", r)
+	}
+}
+
+func TestDeletionOfAnUnseenRecordIsStored(t *testing.T) {
+	f := newFixture(t)
+	f.deliver(t, deleted("dossier", "HS-9", 5))
+	if r, ok := f.state(t, "dossier", "HS-9"); !ok || !r.Deleted || r.Version != 5 || status(r) != "4" {
+		t.Fatalf("state = %+v (found %v), want deleted at version 5 with its last fields", r, ok)
+	}
+}
+
+func TestEachEntityGetsItsOwnStateTable(t *testing.T) {
+	f := newFixture(t)
+	f.deliver(t, event("dossier", "HS-1", 1), event("outage", "CG-0412", 1), event("outage", "CG-0413", 1))
+	if n := f.count(t, "current_dossier"); n != 1 {
+		t.Errorf("current_dossier holds %d rows, want 1", n)
+	}
+	if n := f.count(t, "current_outage"); n != 2 {
+		t.Errorf("current_outage holds %d rows, want 2", n)
+	}
+	if n := f.count(t, "events"); n != 3 {
+		t.Errorf("events holds %d rows, want 3", n)
+	}
+}
+
+func TestStateTablePrefixIsConfigurable(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.StateTablePrefix = "state_"; o.EventsTable = "feed" })
+	f.deliver(t, event("dossier", "HS-1", 1))
+	if !f.tableExists(t, "state_dossier") || !f.tableExists(t, "feed") || f.tableExists(t, "current_dossier") {
+		t.Fatal("tables not named from the options")
+	}
+}
+
+func TestSameKeyFromTwoSourcesKeepsTwoRows(t *testing.T) {
+	f := newFixture(t)
+	a, b := event("dossier", "HS-1", 5), event("dossier", "HS-1", 1)
+	b.Source, b.ID = "motcua-benluc", pipeline.EventID("motcua-benluc", "dossier", "HS-1", 1, b.Type)
+	f.deliver(t, a, b)
+	if n := f.count(t, "current_dossier"); n != 2 {
+		t.Fatalf("current_dossier holds %d rows, want one per source", n)
+	}
+}
+
+func TestRuleEventDoesNotRewriteState(t *testing.T) {
+	f := newFixture(t)
+	change := event("dossier", "HS-1", 2)
+	rule := event("dossier", "HS-1", 2)
+	rule.Type, rule.Rule = "dossier.result_ready", "dossier.result_ready"
+	rule.After = map[string]any{"code": "HS-1", "status": "rule-copy"}
+	rule.Message = &pipeline.Message{Template: "result_ready", Text: "Hồ sơ HS-1 đã có kết quả", Phone: "84901234567"}
+	rule.ID = pipeline.EventID(rule.Source, rule.Entity, rule.Key, rule.Version, rule.Type)
+	f.deliver(t, change, rule)
+
+	if r, _ := f.state(t, "dossier", "HS-1"); status(r) != "2" {
+		t.Fatalf("the rule event rewrote state: %+v", r)
+	}
+	got := f.received(t)
+	if len(got) != 2 || got[1].Rule != "dossier.result_ready" || got[1].Message == nil || got[1].Message.Text != rule.Message.Text {
+		t.Fatalf("events = %+v", got)
+	}
+}
+
+func TestEventWithoutFieldsLeavesStateAlone(t *testing.T) {
+	f := newFixture(t)
+	ev := event("dossier", "HS-1", 1)
+	ev.After = nil
+	f.deliver(t, ev)
+	if f.tableExists(t, "current_dossier") {
+		t.Fatal("a state table was created for an event without fields")
+	}
+	if n := f.count(t, "events"); n != 1 {
+		t.Fatalf("events holds %d rows, want 1", n)
+	}
+}
+
+func TestNULAndInvalidUTF8AreStoredAsReplacementCharacters(t *testing.T) {
+	f := newFixture(t)
+	ev := event("dossier", "HS\x00-1", 1)
+	ev.After = map[string]any{
+		"citizen":    "Nguyễn\x00Văn An",
+		"bad\x00key": "ok",
+		"bytes":      "Đ\xffức",
+		"literal":    `C:\u0000\path`, // the six characters \u0000, not a NUL
+	}
+	ev.Agency = "UBND\x00CG"
+	f.deliver(t, ev)
+
+	got := f.received(t)
+	if len(got) != 1 {
+		t.Fatalf("events = %d, want 1", len(got))
+	}
+	g := got[0]
+	want := map[string]any{"citizen": "Nguyễn\uFFFDVăn An", "bad\uFFFDkey": "ok", "bytes": "Đ\uFFFDức", "literal": `C:\u0000\path`}
+	for k, v := range want {
+		if g.After[k] != v {
+			t.Errorf("after[%q] = %q, want %q", k, g.After[k], v)
+		}
+	}
+	if g.Key != "HS\uFFFD-1" || g.Agency != "UBND\uFFFDCG" {
+		t.Errorf("key %q agency %q", g.Key, g.Agency)
+	}
+	if _, ok := f.state(t, "dossier", "HS\uFFFD-1"); !ok {
+		t.Error("no state row under the cleaned key")
+	}
+}
+
+func TestInvalidEntityNameIsPermanent(t *testing.T) {
+	f := newFixture(t)
+	for _, entity := range []string{"Dossier", "ho-so", "", `x"; DROP TABLE events; --`, "hồ_sơ", strings.Repeat("e", 60)} {
+		err := f.sink.Deliver(context.Background(), event(entity, "K", 1))
+		if !pipeline.IsPermanent(err) {
+			t.Errorf("entity %q: err = %v, want permanent", entity, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("%q", entity)) || !strings.Contains(err.Error(), `pgtable sink "bi"`) {
+			t.Errorf("entity %q: error does not name the entity and the sink: %v", entity, err)
+		}
+	}
+	if n := f.count(t, "events"); n != 0 {
+		t.Fatalf("refused events were stored: %d rows", n)
+	}
+}
+
+func TestEntityThatWouldNameTheEventsTableIsPermanent(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.EventsTable = "current_events" })
+	if err := f.sink.Deliver(context.Background(), event("events", "K", 1)); !pipeline.IsPermanent(err) {
+		t.Fatalf("err = %v, want permanent", err)
+	}
+}
+
+func TestEventWithoutIDIsPermanent(t *testing.T) {
+	f := newFixture(t)
+	ev := event("dossier", "HS-1", 1)
+	ev.ID = ""
+	if err := f.sink.Deliver(context.Background(), ev); !pipeline.IsPermanent(err) {
+		t.Fatalf("err = %v, want permanent", err)
+	}
+	if err := f.sink.Deliver(context.Background(), nil); !pipeline.IsPermanent(err) {
+		t.Fatalf("nil event: err = %v, want permanent", err)
+	}
+}
+
+func TestValueJSONCannotHoldIsPermanent(t *testing.T) {
+	f := newFixture(t)
+	ev := event("dossier", "HS-1", 1)
+	ev.After["ratio"] = math.NaN()
+	if err := f.sink.Deliver(context.Background(), ev); !pipeline.IsPermanent(err) {
+		t.Fatalf("err = %v, want permanent", err)
+	}
+}
+
+func TestDataTheServerRejectsIsPermanentWithItsCode(t *testing.T) {
+	f := newFixture(t)
+	// A key too large for its btree index entry: 54000 program_limit_exceeded.
+	// Random text, because TOAST would compress a repetitive one below the limit.
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	for b.Len() < 12000 {
+		b.WriteByte(byte('a' + rng.IntN(26)))
+	}
+	err := f.sink.Deliver(context.Background(), event("dossier", b.String(), 1))
+	if !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "(54000)") {
+		t.Fatalf("err = %v, want permanent with SQLSTATE 54000", err)
+	}
+	if len(err.Error()) > 1000 {
+		t.Fatalf("the error quotes the whole key (%d bytes)", len(err.Error()))
+	}
+}
+
+func TestDroppedTableIsCreatedAgainOnTheNextAttempt(t *testing.T) {
+	f := newFixture(t)
+	f.deliver(t, event("dossier", "HS-1", 1))
+	if _, err := f.db.Exec(`DROP TABLE ` + quote(f.schema) + `.current_dossier`); err != nil {
+		t.Fatal(err)
+	}
+	err := f.sink.Deliver(context.Background(), event("dossier", "HS-1", 2))
+	if err == nil || pipeline.IsPermanent(err) {
+		t.Fatalf("first delivery after the drop: err = %v, want transient", err)
+	}
+	f.deliver(t, event("dossier", "HS-1", 2)) // the dispatcher's retry
+	if r, _ := f.state(t, "dossier", "HS-1"); r.Version != 2 {
+		t.Fatalf("state = %+v, want version 2", r)
+	}
+}
+
+// The race the version guard exists for: many writers, one key, any order.
+func TestConcurrentDeliveriesEndAtEachKeysGreatestVersion(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.MaxOpenConns = 8 })
+	const keys, versions, workers = 20, 10, 8
+	var evs []*pipeline.Event
+	for k := 0; k < keys; k++ {
+		for v := int64(1); v <= versions; v++ {
+			ev := event("dossier", fmt.Sprintf("HS-%02d", k), v)
+			evs = append(evs, ev, ev) // every event twice: redelivery races delivery
+		}
+	}
+	rand.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+
+	work := make(chan *pipeline.Event)
+	errs := make(chan error, len(evs))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Go(func() {
+			for ev := range work {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := f.sink.Deliver(ctx, ev); err != nil {
+					errs <- err
+				}
+				cancel()
+			}
+		})
+	}
+	for _, ev := range evs {
+		work <- ev
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	for k := 0; k < keys; k++ {
+		key := fmt.Sprintf("HS-%02d", k)
+		if r, _ := f.state(t, "dossier", key); r.Version != versions || status(r) != fmt.Sprint(versions) {
+			t.Errorf("%s: state = %+v, want version %d", key, r, versions)
+		}
+	}
+	if n := f.count(t, "events"); n != keys*versions {
+		t.Fatalf("events holds %d rows, want %d", n, keys*versions)
+	}
+}

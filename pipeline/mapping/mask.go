@@ -1,0 +1,57 @@
+package mapping
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/egov-bridge/egov-bridge/pipeline/transform"
+)
+
+// Kinds of citizen data a field can hold; they are masked wherever rows are shown
+// or logged (quarantine listings, reasons), never in what is delivered.
+var maskers = map[string]func(string) string{
+	"phone": transform.MaskPhone,
+	"name":  transform.MaskName,
+	"id":    transform.MaskID,
+}
+
+// maskKinds lists the valid values of a field's mask:, for error messages.
+func maskKinds() string {
+	k := make([]string, 0, len(maskers))
+	for n := range maskers {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return strings.Join(k, ", ")
+}
+
+// MaskRaw returns a copy of a raw row with the citizen fields' columns masked.
+func (m *Mapping) MaskRaw(raw map[string]string) map[string]string {
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		out[k] = v
+	}
+	for _, f := range m.fields {
+		if f.mask == nil {
+			continue
+		}
+		if v, ok := out[f.from]; ok && v != "" {
+			out[f.from] = f.mask(v)
+		}
+	}
+	return out
+}
+
+// MaskText masks, inside a text such as a quarantine reason, every value the raw
+// row holds in a citizen field.
+func (m *Mapping) MaskText(text string, raw map[string]string) string {
+	for _, f := range m.fields {
+		if f.mask == nil {
+			continue
+		}
+		if v := strings.TrimSpace(raw[f.from]); v != "" {
+			text = strings.ReplaceAll(text, v, f.mask(v))
+		}
+	}
+	return text
+}
