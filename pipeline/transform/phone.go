@@ -1,0 +1,249 @@
+package transform
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// PhoneVN normalises a Vietnamese mobile number, however it was written, to the
+// form Zalo ZNS and the state store use: 84 followed by the 9-digit national
+// number, e.g. "84912345678".
+//
+// Accepted: digits with spaces (any Unicode space), dots, dashes and parentheses
+// between them; a leading +84, 84, 0084 or 0 (and "+84 0…", a common slip); a
+// number that lost its leading 0 in a spreadsheet (9 digits starting 3, 5, 7, 8 or
+// 9, or an old 10-digit 1xx… one); and the 11-digit numbers with 01xx prefixes that
+// the operators renumbered in 2018, which are converted to today's prefixes (0162
+// -> 032, 0120 -> 070, 0123 -> 083, 0186 -> 056, 0199 -> 059, …; see oldPrefixes).
+//
+// The result is checked against libphonenumber's metadata for Vietnam (through
+// github.com/nyaruka/phonenumbers) and must be a mobile number: a landline, a
+// toll-free or a short number is an error, as are letters, a foreign country code
+// and a wrong number of digits. Numbers the metadata calls FIXED_LINE_OR_MOBILE
+// would be accepted, since they may reach a phone; Vietnam's metadata has none.
+//
+// PhoneVN(PhoneVN(s)) == PhoneVN(s) for every s it accepts.
+func PhoneVN(s string) (string, error) {
+	var buf [16]byte
+	digits, plus, err := phoneDigits(s, &buf)
+	if err != nil {
+		return "", err
+	}
+	nsn, err := nationalNumber(s, digits, plus)
+	if err != nil {
+		return "", err
+	}
+	if len(nsn) == 10 { // an old 01xx number, without its 0
+		if nsn[0] != '1' {
+			return "", notMobile(s, nsn)
+		}
+		np, ok := oldPrefixes[string(nsn[:3])]
+		if !ok {
+			return "", notMobile(s, nsn)
+		}
+		// Rewrite in place: the two new digits replace the three old ones.
+		nsn = nsn[1:]
+		nsn[0], nsn[1] = np[0], np[1]
+	}
+	if len(nsn) != 9 {
+		return "", notMobile(s, nsn)
+	}
+	if !isMobile(nsn) {
+		return "", notMobile(s, nsn)
+	}
+	if len(s) == 11 && s[0] == '8' && s[1] == '4' && s[2:] == string(nsn) {
+		return s, nil // already canonical: no allocation
+	}
+	var out [11]byte
+	out[0], out[1] = '8', '4'
+	copy(out[2:], nsn)
+	return string(out[:]), nil
+}
+
+// oldPrefixes maps the national number's first three digits before the 2018
+// renumbering (0162 written without its 0) to the two that replaced them.
+var oldPrefixes = map[string]string{
+	// Viettel 0162–0169 -> 032–039
+	"162": "32", "163": "33", "164": "34", "165": "35",
+	"166": "36", "167": "37", "168": "38", "169": "39",
+	// MobiFone
+	"120": "70", "121": "79", "122": "77", "126": "76", "128": "78",
+	// VinaPhone
+	"123": "83", "124": "84", "125": "85", "127": "81", "129": "82",
+	// Vietnamobile
+	"186": "56", "188": "58",
+	// Gmobile
+	"199": "59",
+}
+
+// phoneDigits collects the digits of s into buf, rejecting anything but digits,
+// separators and one leading plus, which it reports.
+func phoneDigits(s string, buf *[16]byte) (digits []byte, plus bool, err error) {
+	d := buf[:0]
+	separators := false
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case isDigit(c):
+			if len(d) == len(buf) {
+				return nil, false, fmt.Errorf("phone number %s has too many digits", quote(s))
+			}
+			d = append(d, c)
+			i++
+			continue
+		case c == '+':
+			if plus || len(d) > 0 {
+				return nil, false, fmt.Errorf("phone number %s has a + that is not at its start", quote(s))
+			}
+			plus = true
+			i++
+			continue
+		case c == '.' || c == '-' || c == '(' || c == ')':
+			separators = true
+			i++
+			continue
+		case asciiSpace(c):
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			i += size
+			continue
+		}
+		return nil, false, fmt.Errorf("phone number %s contains %s; only digits, spaces, dots, dashes, parentheses and a leading + are allowed", quote(s), quote(string(r)))
+	}
+	if len(d) == 0 {
+		if plus || separators {
+			return nil, false, fmt.Errorf("phone number %s has no digits", quote(s))
+		}
+		return nil, false, errors.New("phone number is empty")
+	}
+	return d, plus, nil
+}
+
+// nationalNumber strips the country code or trunk prefix and returns the national
+// number: 9 digits, or 10 for a number with an old 01xx prefix.
+func nationalNumber(s string, d []byte, plus bool) ([]byte, error) {
+	switch {
+	case plus:
+		if len(d) < 2 || d[0] != '8' || d[1] != '4' {
+			return nil, fmt.Errorf("phone number %s is not Vietnamese: it does not start with +84", quote(s))
+		}
+		d = d[2:]
+	case len(d) > 4 && d[0] == '0' && d[1] == '0':
+		if d[2] != '8' || d[3] != '4' {
+			return nil, fmt.Errorf("phone number %s is not Vietnamese: it does not start with 0084", quote(s))
+		}
+		d = d[4:]
+	case len(d) >= 11 && d[0] == '8' && d[1] == '4':
+		d = d[2:]
+	case d[0] == '0':
+		d = d[1:]
+	case len(d) == 9 && (d[0] == '3' || d[0] == '5' || d[0] == '7' || d[0] == '8' || d[0] == '9'):
+		// A spreadsheet dropped the leading 0.
+	case len(d) == 10 && d[0] == '1':
+		// An old 01xx number that lost its 0; checked against oldPrefixes.
+	default:
+		return nil, notMobile(s, d)
+	}
+	if len(d) > 0 && d[0] == '0' {
+		d = d[1:] // "+84 (0) 912…": the trunk 0 has no place after 84
+	}
+	if len(d) < 9 || len(d) > 10 {
+		return nil, notMobile(s, d)
+	}
+	return d, nil
+}
+
+// notMobile explains why a national number is not a mobile one. It asks
+// phonenumbers for the number's type, which is slow, but only on this error path.
+func notMobile(s string, nsn []byte) error {
+	switch libraryType(string(nsn)) {
+	case phonenumbers.FIXED_LINE:
+		return fmt.Errorf("phone number %s is a landline, not a mobile number", quote(s))
+	case phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST, phonenumbers.UAN, phonenumbers.VOIP:
+		return fmt.Errorf("phone number %s is a service number, not a mobile number", quote(s))
+	}
+	switch {
+	case len(nsn) < 9:
+		return fmt.Errorf("phone number %s is too short for a Vietnamese mobile number (0 and 9 digits)", quote(s))
+	case len(nsn) > 10 || len(nsn) == 10 && nsn[0] != '1':
+		return fmt.Errorf("phone number %s is too long for a Vietnamese mobile number (0 and 9 digits)", quote(s))
+	}
+	return fmt.Errorf("phone number %s is not a valid Vietnamese mobile number", quote(s))
+}
+
+// libraryType is phonenumbers' verdict on a Vietnamese national number: UNKNOWN
+// when it is not a valid number at all.
+func libraryType(nsn string) phonenumbers.PhoneNumberType {
+	n, err := phonenumbers.Parse("+84"+nsn, "VN")
+	if err != nil || !phonenumbers.IsValidNumber(n) {
+		return phonenumbers.UNKNOWN
+	}
+	return phonenumbers.GetNumberType(n)
+}
+
+func libraryMobile(nsn string) bool {
+	t := libraryType(nsn)
+	return t == phonenumbers.MOBILE || t == phonenumbers.FIXED_LINE_OR_MOBILE
+}
+
+// Asking phonenumbers costs about 16µs and 76 allocations a number (parse, then
+// several regular expressions), more than the mapping's whole budget for a row.
+// Vietnam's mobile ranges are decided by the first three digits of the 9-digit
+// national number (032…039, 0896…0899, …), so the library's verdict is asked
+// once per three-digit prefix, on a few probe numbers, and kept. A prefix whose
+// probes the library does not judge alike (today 121, where only 1210–1213 are
+// mobile) is marked mixed, and every number under it is asked in full. A test
+// compares the cached verdicts with the library on many random numbers, so a
+// library update that breaks the three-digit rule is caught.
+const (
+	prefixUnknown uint32 = iota
+	prefixMobile
+	prefixNotMobile
+	prefixMixed
+)
+
+var prefixVerdicts [1000]atomic.Uint32
+
+// prefixProbes are the last six digits tried for each prefix: every digit
+// position sees 0, 9, an odd and an even digit, so a range boundary in the
+// fourth digit or later makes the probes disagree.
+var prefixProbes = [...]string{"000000", "999999", "135792", "864208"}
+
+// isMobile reports whether phonenumbers considers the 9-digit national number a
+// mobile number.
+func isMobile(nsn []byte) bool {
+	p := int(nsn[0]-'0')*100 + int(nsn[1]-'0')*10 + int(nsn[2]-'0')
+	v := prefixVerdicts[p].Load()
+	if v == prefixUnknown {
+		v = probePrefix(string(nsn[:3]))
+		prefixVerdicts[p].Store(v) // racing probers store the same verdict
+	}
+	switch v {
+	case prefixMobile:
+		return true
+	case prefixNotMobile:
+		return false
+	}
+	return libraryMobile(string(nsn))
+}
+
+func probePrefix(prefix string) uint32 {
+	first := libraryMobile(prefix + prefixProbes[0])
+	for _, suffix := range prefixProbes[1:] {
+		if libraryMobile(prefix+suffix) != first {
+			return prefixMixed
+		}
+	}
+	if first {
+		return prefixMobile
+	}
+	return prefixNotMobile
+}
