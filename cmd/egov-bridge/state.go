@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -11,7 +12,13 @@ import (
 )
 
 func cmdState(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag := newFlags("state", "state [-c FILE] [reset-cursor SOURCE]", stderr)
+	// The action may come before or after the flags: "state audit -c f" and
+	// "state -c f audit" both work.
+	var lead []string
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		lead, args = append(lead, args[0]), args[1:]
+	}
+	fs, cfgFlag := newFlags("state", "state [reset-cursor SOURCE | audit] [-c FILE]", stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -31,7 +38,7 @@ func cmdState(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	defer st.Close()
 
-	rest := fs.Args()
+	rest := append(lead, fs.Args()...)
 	if len(rest) > 0 {
 		switch rest[0] {
 		case "reset-cursor":

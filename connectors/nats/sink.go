@@ -1,0 +1,202 @@
+package natssink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+)
+
+// Headers set on every message besides Nats-Msg-Id (the event id).
+const (
+	HeaderEventType = "Egov-Event-Type"
+	HeaderEntity    = "Egov-Entity"
+	HeaderKey       = "Egov-Key"
+	HeaderVersion   = "Egov-Version"
+)
+
+// ErrNotConnected is wrapped by Deliver's error while the connection to NATS is
+// down; the engine retries such deliveries with backoff.
+var ErrNotConnected = errors.New("not connected to NATS")
+
+// Sink publishes events to a JetStream stream. It is safe for concurrent use.
+type Sink struct {
+	name    string
+	opts    Options
+	log     *slog.Logger
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	servers string // the servers without credentials, for messages
+	red     redactor
+	want    string // the subjects the stream must cover: <prefix>.*.*
+
+	ready atomic.Bool // the stream has been found (or created) and checked
+	mu    sync.Mutex  // serialises stream checks
+
+	connErr    atomic.Pointer[connError] // why the last connection attempt failed
+	closed     chan struct{}             // closed by nats.go once the connection is closed
+	closedOnce sync.Once
+	closeOnce  sync.Once
+}
+
+var _ pipeline.Sink = (*Sink)(nil)
+
+// New connects to NATS and checks (or creates) the stream.
+//
+// Connecting is bounded and lazy (nats.go's RetryOnFailedConnect): New makes one
+// attempt per server, each bounded by publish_timeout, and when none answers it
+// still returns a sink whose connection keeps retrying in the background. The
+// daemon thus starts while NATS is briefly down; until the connection is up,
+// Deliver fails fast with a transient error wrapping ErrNotConnected, and the
+// stream is checked before the first delivery instead. New fails on what retrying
+// cannot fix: invalid options, an unreadable credentials or CA file, and a stream
+// that exists but does not take the sink's subjects (or that the server refuses to
+// create).
+func New(ctx context.Context, env pipeline.Env, o Options) (*Sink, error) {
+	return open(ctx, env, o)
+}
+
+// open is New with extra nats.go options, which tests use to shorten waits.
+func open(ctx context.Context, env pipeline.Env, o Options, extra ...nats.Option) (*Sink, error) {
+	var problems []string
+	o.Validate(func(field, format string, args ...any) {
+		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
+	})
+	if len(problems) > 0 {
+		return nil, pipeline.Permanentf("nats sink %q: invalid options: %s", env.Name, strings.Join(problems, "; "))
+	}
+	s := &Sink{
+		name:    env.Name,
+		opts:    o,
+		log:     env.Logger,
+		servers: displayServers(o.URL),
+		red:     newRedactor(o),
+		want:    o.SubjectPrefix + ".*.*",
+		closed:  make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("sink", env.Name)
+
+	opts, err := s.natsOptions(env)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(o.URL, append(opts, extra...)...)
+	if err != nil {
+		return nil, s.errorf("connect to %s: %w", s.servers, s.red.err(err))
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, s.errorf("jetstream: %w", err)
+	}
+	s.nc, s.js = nc, js
+
+	if !nc.IsConnected() {
+		s.log.Warn("NATS is not reachable yet; connecting in the background, deliveries are retried until it is",
+			"servers", s.servers, "err", s.lastConnErr())
+		return s, nil
+	}
+	if err := s.ensureStream(ctx); err != nil {
+		if isDefinite(err) {
+			nc.Close()
+			return nil, err
+		}
+		s.log.Warn("cannot check the stream yet; checking again before the next delivery", "stream", o.Stream, "err", err)
+	}
+	return s, nil
+}
+
+// Deliver publishes one event and returns once JetStream has stored it (or dropped
+// it as a duplicate of an id seen within the duplicate window).
+func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
+	if ev == nil {
+		return pipeline.Permanent(s.errorf("nil event"))
+	}
+	if ev.ID == "" {
+		return pipeline.Permanent(s.errorf("event for %s %q has no id to deduplicate by", ev.Entity, ev.Key))
+	}
+	if err := ctx.Err(); err != nil {
+		return s.errorf("deliver %s: %w", ev.ID, err)
+	}
+	if !s.nc.IsConnected() {
+		return s.notConnected()
+	}
+	if err := s.ensureStream(ctx); err != nil {
+		return err // transient: a stream an operator fixes lets delivery resume by itself
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return pipeline.Permanent(s.errorf("encode event %s: %w", ev.ID, err))
+	}
+	msg := &nats.Msg{
+		Subject: Subject(s.opts.SubjectPrefix, ev.Entity, ev.Agency),
+		Data:    body,
+		Header:  nats.Header{},
+	}
+	msg.Header.Set(HeaderEventType, headerValue(ev.Type))
+	msg.Header.Set(HeaderEntity, headerValue(ev.Entity))
+	msg.Header.Set(HeaderKey, headerValue(ev.Key))
+	msg.Header.Set(HeaderVersion, fmt.Sprint(ev.Version))
+
+	ctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout.D())
+	defer cancel()
+	ack, err := s.js.PublishMsg(ctx, msg,
+		jetstream.WithMsgID(ev.ID),
+		// The stream we checked, not whichever stream captures the subject now.
+		jetstream.WithExpectStream(s.opts.Stream))
+	if err != nil {
+		return s.publishError(ev, msg, err)
+	}
+	if ack.Duplicate {
+		s.log.Debug("JetStream dropped a redelivered event", "id", ev.ID, "subject", msg.Subject)
+	}
+	return nil
+}
+
+// headerValue keeps header values on one line: a control character (a line break
+// in a key, say) would end the header early, so it becomes a space. Headers are for
+// routing and filtering; the body is the exact event.
+func headerValue(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// Close drains the connection (waiting, bounded by publish_timeout, for what is
+// in flight) and closes it. It is safe to call more than once.
+func (s *Sink) Close() error {
+	s.closeOnce.Do(func() {
+		if err := s.nc.Drain(); err != nil {
+			s.nc.Close() // not connected: nothing to drain
+			return
+		}
+		select {
+		case <-s.closed:
+		case <-time.After(s.opts.PublishTimeout.D() + time.Second):
+			s.log.Warn("draining the NATS connection timed out; closing it")
+			s.nc.Close()
+		}
+	})
+	return nil
+}
+
+func (s *Sink) errorf(format string, args ...any) error {
+	return fmt.Errorf("nats sink %q: "+format, append([]any{s.name}, args...)...)
+}
