@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
@@ -135,4 +138,58 @@ routes:
 	if len(errs) != len(want) {
 		t.Errorf("got %d errors, want %d:\n%s", len(errs), len(want), got)
 	}
+}
+
+func TestSinkDeliveryOverridesTopLevelAndWiresRateLimits(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"m.yaml": testMapping,
+		"c.yaml": `store: { driver: sqlite, path: state.db }
+delivery: { max_attempts: 7, backoff_max: 1m }
+sources:
+  - { name: motcua, type: memory, table: HoSo, mapping: m.yaml }
+sinks:
+  - { name: fast, type: recorder }
+  - name: zalo
+    type: recorder
+    delivery: { rate: 20, burst: 5, concurrency: 8, max_age: 24h }
+routes:
+  - { to: [fast, zalo] }
+`})
+	cfg, err := LoadFile(filepath.Join(dir, "c.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, zalo := cfg.DeliveryFor("fast"), cfg.DeliveryFor("zalo")
+	if fast.MaxAttempts != 7 || fast.Concurrency != 4 || fast.Rate != 0 || fast.MaxAge.D() != 72*time.Hour {
+		t.Fatalf("fast = %+v: want top-level max_attempts and defaults", fast)
+	}
+	if zalo.MaxAttempts != 7 || zalo.BackoffMax.D() != time.Minute || zalo.Rate != 20 || zalo.Burst != 5 || zalo.Concurrency != 8 || zalo.MaxAge.D() != 24*time.Hour {
+		t.Fatalf("zalo = %+v: want its own rate, burst, concurrency, max_age over the top-level block", zalo)
+	}
+	d, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.Dispatcher.init()
+	if l := d.Dispatcher.limiters["zalo"]; l.Limit() != 20 || l.Burst() != 5 {
+		t.Fatalf("zalo limiter = %v/%d, want 20/5", l.Limit(), l.Burst())
+	}
+	if l := d.Dispatcher.limiters["fast"]; l.Limit() != rate.Inf {
+		t.Fatalf("fast limiter = %v, want unlimited", l.Limit())
+	}
+
+	bad := strings.Replace(string(mustReadFile(t, filepath.Join(dir, "c.yaml"))), "concurrency: 8", "concurrency: -1", 1)
+	if _, err := Load(filepath.Join(dir, "c.yaml"), []byte(bad), nil); err == nil || !strings.Contains(err.Error(), "sinks[1].delivery.concurrency: must be between 1 and 256") {
+		t.Fatalf("bad concurrency: %v", err)
+	}
+}
+
+func mustReadFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
