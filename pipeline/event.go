@@ -38,6 +38,9 @@ type Message struct {
 	Text     string `json:"text"`
 	Phone    string `json:"phone,omitempty"`   // 84xxxxxxxxx, for ZNS by phone
 	UserID   string `json:"user_id,omitempty"` // a Zalo follower, for an OA message
+	// Audience addresses the subscribers of a value (a commune's outages, a
+	// school's results) instead of one citizen.
+	Audience string `json:"audience,omitempty"`
 }
 
 // EventID is deterministic: the same change of the same record always gets the same

@@ -8,6 +8,8 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
 // zeroOf is a typed sample value, so expressions are type-checked against the
@@ -31,7 +33,7 @@ func zeroOf(typ string) any {
 func exprFuncs(clock func() time.Time) []expr.Option {
 	return []expr.Option{
 		expr.Function("now", func(...any) (any, error) { return clock().UTC(), nil }, new(func() time.Time)),
-		expr.Function("fold", func(args ...any) (any, error) { return Fold(fmt.Sprint(args[0])), nil }, new(func(string) string)),
+		expr.Function("fold", func(args ...any) (any, error) { return transform.Fold(fmt.Sprint(args[0])), nil }, new(func(string) string)),
 		expr.Function("concat", func(args ...any) (any, error) {
 			var b strings.Builder
 			for _, a := range args {

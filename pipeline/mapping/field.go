@@ -9,9 +9,8 @@ import (
 	"time"
 	"unicode"
 
-	"golang.org/x/text/unicode/norm"
-
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
+	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
 // Field types a mapping can declare.
@@ -21,6 +20,8 @@ const (
 	TypeDecimal = "decimal"
 	TypeBool    = "bool"
 	TypeTime    = "time"
+	TypePhoneVN = "phone_vn" // a Vietnamese mobile number, normalised to 84xxxxxxxxx
+	TypeMark    = "mark"     // an exam mark 0–10; blank or VẮNG means absent (no value)
 )
 
 type field struct {
@@ -28,7 +29,7 @@ type field struct {
 	from      string
 	typ       string
 	required  bool
-	transform []func(string) string
+	transform func(string) (string, error)
 	def       any // already typed
 	valueMap  map[string]any
 	in        map[string]bool // canonical text of allowed values
@@ -36,15 +37,10 @@ type field struct {
 	layouts   []string
 	zone      *time.Location
 	mask      func(string) string // citizen data: how to show it masked
+	nullBad   bool                // an unreadable value becomes no value instead of rejecting the row
 }
 
-var transforms = map[string]func(string) string{
-	"trim":  strings.TrimSpace,
-	"upper": strings.ToUpper,
-	"lower": strings.ToLower,
-}
-
-func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Options) (*field, bool) {
+func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Options, tables map[string]transform.Table) (*field, bool) {
 	ok := true
 	f := &field{name: name, from: spec.From, typ: spec.Type, required: spec.Required, zone: opts.Zone}
 	if f.from == "" {
@@ -54,19 +50,39 @@ func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Opt
 		f.typ = TypeString
 	}
 	switch f.typ {
-	case TypeString, TypeInt, TypeDecimal, TypeBool, TypeTime:
+	case TypeString, TypeInt, TypeDecimal, TypeBool, TypeTime, TypeMark:
+	case TypePhoneVN:
+		f.mask = transform.MaskPhone // a phone number is citizen data wherever it is shown
 	default:
-		d.Errorf(path+".type", "unknown type %q (want string, int, decimal, bool or time)", f.typ)
+		d.Errorf(path+".type", "unknown type %q (want string, int, decimal, bool, time, phone_vn or mark)", f.typ)
 		ok = false
 	}
-	for i, t := range spec.Transform {
-		fn, known := transforms[t]
-		if !known {
-			d.Errorf(fmt.Sprintf("%s.transform[%d]", path, i), "unknown transform %q (want trim, upper or lower)", t)
+	if len(spec.Transform) > 0 {
+		fn, err := transform.Compile(spec.Transform, tables)
+		var serrs transform.StepErrors
+		switch {
+		case errors.As(err, &serrs):
+			for _, se := range serrs {
+				d.Add(&config.Error{File: d.File, Line: se.Line, Column: se.Column, Path: fmt.Sprintf("%s.transform[%d]", path, se.Index), Msg: se.Msg})
+			}
 			ok = false
-			continue
+		case err != nil:
+			d.Errorf(path+".transform", "%v", err)
+			ok = false
 		}
-		f.transform = append(f.transform, fn)
+		f.transform = fn
+	}
+	switch spec.Invalid {
+	case "", "reject":
+	case "null":
+		f.nullBad = true
+		if spec.Required {
+			d.Errorf(path+".invalid", "a required field cannot keep an invalid value as null")
+			ok = false
+		}
+	default:
+		d.Errorf(path+".invalid", "unknown choice %q (want reject or null)", spec.Invalid)
+		ok = false
 	}
 	if spec.Mask != "" {
 		fn, known := maskers[spec.Mask]
@@ -89,9 +105,7 @@ func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Opt
 			d.Errorf(path+".layout", "layout applies only to type time")
 			ok = false
 		}
-		f.layouts = []string{GoLayout(spec.Layout)}
-	} else {
-		f.layouts = defaultLayouts
+		f.layouts = []string{transform.GoLayout(spec.Layout)}
 	}
 	if !ok {
 		return nil, false
@@ -144,6 +158,10 @@ func (f *field) retype(v any) (any, error) {
 			return time.Parse(time.RFC3339Nano, s)
 		}
 		return f.toTime(v)
+	case TypePhoneVN:
+		return toString(v), nil
+	case TypeMark:
+		return toDecimal(v)
 	}
 	return v, nil
 }
@@ -159,7 +177,10 @@ func (f *field) value(row map[string]any) (any, error) {
 	}
 	v, err := f.convert(raw)
 	if err != nil {
-		return nil, err
+		if !f.nullBad {
+			return nil, err
+		}
+		v = nil
 	}
 	if v == nil {
 		v = f.def
@@ -184,10 +205,19 @@ func (f *field) convert(raw any) (any, error) {
 	if b, ok := raw.([]byte); ok {
 		raw = string(b)
 	}
+	if f.transform != nil {
+		switch raw.(type) {
+		case int64, int, float64, bool:
+			raw = toString(raw) // a code read as a number still goes through its lookup
+		}
+	}
 	if s, ok := raw.(string); ok {
-		s = nfc(s)
-		for _, t := range f.transform {
-			s = t(s)
+		s = transform.NFC(s)
+		if f.transform != nil {
+			var err error
+			if s, err = f.transform(s); err != nil {
+				return nil, err
+			}
 		}
 		if strings.TrimSpace(s) == "" {
 			return nil, nil
@@ -205,15 +235,33 @@ func (f *field) convert(raw any) (any, error) {
 		return toBool(raw)
 	case TypeTime:
 		return f.toTime(raw)
+	case TypePhoneVN:
+		return transform.PhoneVN(toString(raw))
+	case TypeMark:
+		return toMark(raw)
 	}
 	return nil, fmt.Errorf("unknown type %q", f.typ)
 }
 
-func nfc(s string) string {
-	if norm.NFC.IsNormalString(s) {
-		return s
+func toMark(v any) (any, error) {
+	switch x := v.(type) {
+	case float64, int64, int:
+		f, _ := toDecimal(x)
+		if m := f.(float64); m < 0 || m > 10 {
+			return nil, fmt.Errorf("mark %v is outside 0–10", m)
+		}
+		return f, nil
+	case string:
+		m, absent, err := transform.Mark(x)
+		if err != nil {
+			return nil, err
+		}
+		if absent {
+			return nil, nil
+		}
+		return m, nil
 	}
-	return norm.NFC.String(s)
+	return nil, fmt.Errorf("cannot read %T as a mark", v)
 }
 
 func toString(v any) string {
@@ -247,15 +295,7 @@ func toInt(v any) (any, error) {
 		}
 		return int64(0), nil
 	case string:
-		s := strings.TrimSpace(x)
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			if fl, ferr := strconv.ParseFloat(s, 64); ferr == nil && fl == math.Trunc(fl) {
-				return int64(fl), nil // "9.0" from a numeric column read as text
-			}
-			return nil, fmt.Errorf("%q is not a whole number", x)
-		}
-		return n, nil
+		return transform.Int(x)
 	}
 	return nil, fmt.Errorf("cannot read %T as a whole number", v)
 }
@@ -271,17 +311,8 @@ func toDecimal(v any) (any, error) {
 	case int:
 		return float64(x), nil
 	case string:
-		s := strings.TrimSpace(x)
-		// Vietnamese writing uses a decimal comma ("8,75"); a comma is a decimal
-		// separator only when there is no dot.
-		if strings.Contains(s, ",") && !strings.Contains(s, ".") {
-			s = strings.Replace(s, ",", ".", 1)
-		}
-		n, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-			return nil, fmt.Errorf("%q is not a number", x)
-		}
-		return n, nil
+		// Vietnamese writing: decimal comma ("8,75"), dots between thousands.
+		return transform.Decimal(x)
 	}
 	return nil, fmt.Errorf("cannot read %T as a number", v)
 }
@@ -306,20 +337,6 @@ func toBool(v any) (any, error) {
 	return nil, fmt.Errorf("cannot read %T as true or false", v)
 }
 
-// Layouts tried, in order, when a time field declares none: ISO 8601 with and
-// without zone, SQL datetime, the national portal's yyyyMMddHHmmss, and dd/MM/yyyy.
-var defaultLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02",
-	"20060102150405",
-	"02/01/2006 15:04:05",
-	"02/01/2006 15:04",
-	"02/01/2006",
-}
-
 func (f *field) toTime(v any) (any, error) {
 	switch x := v.(type) {
 	case time.Time:
@@ -328,34 +345,11 @@ func (f *field) toTime(v any) (any, error) {
 		// The national portal sends yyyyMMddHHmmss; as a number it arrives as int64.
 		return f.toTime(strconv.FormatInt(x, 10))
 	case string:
-		s := strings.TrimSpace(x)
-		for _, layout := range f.layouts {
-			if t, err := time.ParseInLocation(layout, s, f.zone); err == nil {
-				return t.UTC(), nil
-			}
-		}
-		if len(f.layouts) == 1 {
-			return nil, fmt.Errorf("%q does not match layout %s", x, f.layouts[0])
-		}
-		return nil, fmt.Errorf("%q is not a date or time this mapping can read; set a layout", x)
+		// Zone-less text is read in the field's zone (or the source's); layouts are the
+		// declared one, or ISO 8601, SQL datetime, yyyyMMddHHmmss and dd/MM/yyyy forms.
+		return transform.ParseTime(x, f.layouts, f.zone)
 	}
 	return nil, fmt.Errorf("cannot read %T as a time", v)
-}
-
-// GoLayout turns a yyyyMMddHHmmss-style layout into Go's reference layout; a layout
-// that already is Go's (contains 2006) is returned as is.
-func GoLayout(l string) string {
-	if strings.Contains(l, "2006") {
-		return l
-	}
-	r := strings.NewReplacer(
-		"yyyy", "2006", "yy", "06",
-		"MM", "01", "dd", "02",
-		"HH", "15", "mm", "04", "ss", "05",
-		".SSS", ".000", "SSS", "000",
-		"XXX", "Z07:00", "Z", "Z0700",
-	)
-	return r.Replace(l)
 }
 
 // textOf is the canonical text of a typed value: keys, value lists and quarantine.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
+	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
 // File is the YAML shape of a mapping.
@@ -34,6 +35,19 @@ type File struct {
 	// Rules fire named events on changes; Templates are their messages.
 	Rules     []RuleSpec        `yaml:"rules"`
 	Templates map[string]string `yaml:"templates"`
+	// Tables are lookup tables for transform steps ({lookup: name}) and templates
+	// ({{label "name" .field}}): inline values or a CSV file.
+	Tables map[string]TableSpec `yaml:"tables"`
+}
+
+// TableSpec is a lookup table: inline values, or two columns of a CSV file.
+type TableSpec struct {
+	Values  map[string]string `yaml:"values"`
+	CSV     string            `yaml:"csv"`   // path relative to the mapping
+	Key     string            `yaml:"key"`   // CSV column of the keys
+	Value   string            `yaml:"value"` // CSV column of the values
+	Fold    bool              `yaml:"fold"`  // match keys ignoring case, diacritics and extra spaces
+	Default *string           `yaml:"default"`
 }
 
 // FieldSpec describes one field of the record.
@@ -41,13 +55,17 @@ type FieldSpec struct {
 	From      string         `yaml:"from"`      // source column; defaults to the field's name
 	Type      string         `yaml:"type"`      // string (default), int, decimal, bool, time
 	Required  bool           `yaml:"required"`  // a missing or blank value rejects the row
-	Transform []string       `yaml:"transform"` // applied in order to text: trim, upper, lower
+	Transform []transform.Step `yaml:"transform"` // applied in order to text: trim, upper, fold, regex, lookup, …
 	Default   any            `yaml:"default"`   // used when the value is missing or blank
 	Map       map[string]any `yaml:"map"`       // raw value (as text) to replacement, before typing
 	In        []any          `yaml:"in"`        // allowed values after typing
 	Layout    string         `yaml:"layout"`    // time layout: Go ("2006-01-02") or yyyyMMddHHmmss style
 	Zone      string         `yaml:"zone"`      // zone for zone-less times; defaults to the source's
 	Mask      string         `yaml:"mask"`      // citizen data (phone, name, id): masked wherever rows are shown
+	// Invalid says what an unreadable value does: "reject" (default) quarantines
+	// the row; "null" keeps the record with no value in this field, for a field the
+	// record is useful without (a dossier with a mistyped phone number).
+	Invalid string `yaml:"invalid"`
 }
 
 // Options are what the source contributes to a mapping.
@@ -105,10 +123,11 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	}
 	m := &Mapping{Entity: f.Entity, File: file, agencyIdx: -1, zone: opts.Zone, clock: opts.Clock}
 	now := func() time.Time { return m.clock() } // read at call time: SetClock may swap it
+	tables := loadTables(d, f.Tables)
 	names := orderedKeys(root, "fields", f.Fields)
 	index := map[string]int{}
 	for _, name := range names {
-		fl, ok := compileField(d, "fields."+name, name, f.Fields[name], opts)
+		fl, ok := compileField(d, "fields."+name, name, f.Fields[name], opts, tables)
 		if !ok {
 			continue
 		}
@@ -161,7 +180,7 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 		fieldTypes[name] = c.typ
 		sample[name] = zeroOf(c.typ)
 	}
-	templates := compileTemplates(d, f.Templates, sample, opts.Zone, nil)
+	templates := compileTemplates(d, f.Templates, sample, opts.Zone, tables)
 	m.rules = compileRules(d, f.Rules, fieldTypes, sample, templates, f.Templates, now)
 	if err := d.Err(); err != nil {
 		return nil, err
@@ -329,12 +348,37 @@ func validIdent(s string) bool {
 	return true
 }
 
-func defaultZone() *time.Location {
-	z, err := time.LoadLocation("Asia/Ho_Chi_Minh")
-	if err != nil {
-		return time.FixedZone("ICT", 7*3600) // Vietnam has no daylight saving time
+func defaultZone() *time.Location { return transform.DefaultZone() }
+
+func loadTables(d *config.Decoder, specs map[string]TableSpec) map[string]transform.Table {
+	out := map[string]transform.Table{}
+	for name, ts := range specs {
+		p := "tables." + name
+		switch {
+		case len(ts.Values) > 0 && ts.CSV != "":
+			d.Errorf(p, "give values or csv, not both")
+			continue
+		case ts.CSV != "":
+			if ts.Key == "" || ts.Value == "" {
+				d.Errorf(p, "a csv table needs key: and value: (the column names)")
+				continue
+			}
+			t, err := transform.LoadCSV(d.Resolve(ts.CSV), ts.Key, ts.Value, ts.Fold)
+			if err != nil {
+				d.Errorf(p+".csv", "%v", err)
+				continue
+			}
+			t.Default = ts.Default
+			out[name] = t
+		case len(ts.Values) > 0:
+			t := transform.TableFromMap(ts.Values, ts.Fold)
+			t.Default = ts.Default
+			out[name] = t
+		default:
+			d.Errorf(p, "an empty table: give values: or csv:")
+		}
 	}
-	return z
+	return out
 }
 
 // Typed restores field values that went through JSON (the stored snapshot) to the
@@ -350,7 +394,7 @@ func (m *Mapping) Typed(fields map[string]any) map[string]any {
 	}
 	for _, c := range m.computed {
 		if c.typ != "" {
-			retypeInto(out, c.name, &field{typ: c.typ, zone: m.zone, layouts: defaultLayouts})
+			retypeInto(out, c.name, &field{typ: c.typ, zone: m.zone})
 		}
 	}
 	return out

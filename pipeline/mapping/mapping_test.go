@@ -160,19 +160,6 @@ func TestHashIgnoresFieldOrderAndDetectsChange(t *testing.T) {
 	}
 }
 
-func TestGoLayout(t *testing.T) {
-	for in, want := range map[string]string{
-		"yyyyMMddHHmmss":   "20060102150405",
-		"dd/MM/yyyy":       "02/01/2006",
-		"dd/MM/yyyy HH:mm": "02/01/2006 15:04",
-		"2006-01-02":       "2006-01-02",
-	} {
-		if got := GoLayout(in); got != want {
-			t.Errorf("GoLayout(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestTypedRestoresStoredValues(t *testing.T) {
 	m := mustCompile(t, dossierYAML)
 	rec, err := m.Apply(pipeline.Row{"MaHoSo": "A1", "ChuHoSo": "x", "TrangThaiHoSo": 4, "NgayHenTra": "27/11/2026", "LePhi": "8,75", "KenhThucHien": "2"}, "")

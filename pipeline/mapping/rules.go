@@ -11,6 +11,7 @@ import (
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
+	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
 // RuleSpec is a named event fired when a condition over before/after holds.
@@ -30,6 +31,7 @@ type NotifySpec struct {
 	Template string `yaml:"template" required:"true"` // a name under templates:
 	Phone    string `yaml:"phone"`                    // field holding the citizen's phone
 	UserID   string `yaml:"user_id"`                  // field holding a Zalo user id
+	Audience string `yaml:"audience"`                 // field whose value's subscribers hear it (a commune)
 }
 
 type rule struct {
@@ -39,6 +41,7 @@ type rule struct {
 	tmplName   string
 	phone      string
 	userID     string
+	audience   string
 	onSnapshot bool
 }
 
@@ -56,7 +59,7 @@ var ruleNameRE = func(s string) bool {
 
 // templateFuncs are the helpers templates may use; dates and times are shown in the
 // mapping's zone, the way a citizen reads them.
-func templateFuncs(zone *time.Location, tables map[string]map[string]string) template.FuncMap {
+func templateFuncs(zone *time.Location, tables map[string]transform.Table) template.FuncMap {
 	asTime := func(v any) (time.Time, bool) {
 		t, ok := v.(time.Time)
 		return t, ok && !t.IsZero()
@@ -80,12 +83,16 @@ func templateFuncs(zone *time.Location, tables map[string]map[string]string) tem
 			}
 			return ""
 		},
-		"label": func(table string, v any) string {
-			k := textOf(v)
-			if l, ok := tables[table][k]; ok {
-				return l
+		"label": func(table string, v any) (string, error) {
+			t, ok := tables[table]
+			if !ok {
+				return "", fmt.Errorf("no table is named %q", table)
 			}
-			return k
+			k := textOf(v)
+			if l, ok := t.Lookup(k); ok {
+				return l, nil
+			}
+			return k, nil // an unlabelled code is still better than nothing in a message
 		},
 		"upper": strings.ToUpper,
 		"lower": strings.ToLower,
@@ -98,7 +105,7 @@ func templateFuncs(zone *time.Location, tables map[string]map[string]string) tem
 	}
 }
 
-func compileTemplates(d *config.Decoder, specs map[string]string, sample map[string]any, zone *time.Location, tables map[string]map[string]string) map[string]*template.Template {
+func compileTemplates(d *config.Decoder, specs map[string]string, sample map[string]any, zone *time.Location, tables map[string]transform.Table) map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, name := range slices.Sorted(maps.Keys(specs)) {
 		t, err := template.New(name).Option("missingkey=error").Funcs(templateFuncs(zone, tables)).Parse(specs[name])
@@ -157,13 +164,13 @@ func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]str
 		}
 		r := &rule{name: rs.Name, when: prog, onSnapshot: rs.OnSnapshot}
 		if n := rs.Notify; n != nil {
-			r.tmplName, r.phone, r.userID = n.Template, n.Phone, n.UserID
+			r.tmplName, r.phone, r.userID, r.audience = n.Template, n.Phone, n.UserID, n.Audience
 			r.tmpl = templates[n.Template]
 			if _, declared := templateSpecs[n.Template]; !declared {
 				d.Errorf(p+".notify.template", "no template is named %q", n.Template)
 				bad = true
 			}
-			for _, f := range []struct{ key, name string }{{"phone", n.Phone}, {"user_id", n.UserID}} {
+			for _, f := range []struct{ key, name string }{{"phone", n.Phone}, {"user_id", n.UserID}, {"audience", n.Audience}} {
 				if f.name == "" {
 					continue
 				}
@@ -172,8 +179,8 @@ func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]str
 					bad = true
 				}
 			}
-			if n.Phone == "" && n.UserID == "" {
-				d.Errorf(p+".notify", "name the field that reaches the citizen: phone or user_id")
+			if n.Phone == "" && n.UserID == "" && n.Audience == "" {
+				d.Errorf(p+".notify", "name the field that says who hears it: phone, user_id or audience")
 				bad = true
 			}
 		}
@@ -241,6 +248,9 @@ func (m *Mapping) Fire(ev *pipeline.Event) ([]*pipeline.Event, error) {
 			}
 			if r.userID != "" {
 				re.Message.UserID = textOf(ev.After[r.userID])
+			}
+			if r.audience != "" {
+				re.Message.Audience = textOf(ev.After[r.audience])
 			}
 		}
 		out = append(out, re)

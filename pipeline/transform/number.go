@@ -207,7 +207,7 @@ func Int(s string) (int64, error) {
 	if f != math.Trunc(f) {
 		return 0, fmt.Errorf("%s is not a whole number", quote(s))
 	}
-	if math.Abs(f) > 1<<53 { // beyond this a float64 no longer holds every integer
+	if math.Abs(f) >= 1<<53 { // from here a float64 no longer holds every integer
 		return 0, fmt.Errorf("%s is too large to read exactly as a whole number; write it without a decimal part", quote(s))
 	}
 	return int64(f), nil
@@ -218,4 +218,13 @@ func plainInteger(v string) bool {
 		v = v[1:]
 	}
 	return v != "" && firstNonDigit(v) < 0
+}
+
+func firstNonDigit(s string) int {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return i
+		}
+	}
+	return -1
 }

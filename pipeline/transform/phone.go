@@ -161,10 +161,9 @@ func nationalNumber(s string, d []byte, plus bool) ([]byte, error) {
 	return d, nil
 }
 
-// notMobile explains why a national number is not a mobile one. It asks
-// phonenumbers for the number's type, which is slow, but only on this error path.
+// notMobile explains why a national number is not a mobile one.
 func notMobile(s string, nsn []byte) error {
-	switch libraryType(string(nsn)) {
+	switch numberType(nsn) {
 	case phonenumbers.FIXED_LINE:
 		return fmt.Errorf("phone number %s is a landline, not a mobile number", quote(s))
 	case phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST, phonenumbers.UAN, phonenumbers.VOIP:
@@ -179,8 +178,8 @@ func notMobile(s string, nsn []byte) error {
 	return fmt.Errorf("phone number %s is not a valid Vietnamese mobile number", quote(s))
 }
 
-// libraryType is phonenumbers' verdict on a Vietnamese national number: UNKNOWN
-// when it is not a valid number at all.
+// libraryType is phonenumbers' verdict on a Vietnamese national number: its
+// type, or UNKNOWN when it is not a valid number.
 func libraryType(nsn string) phonenumbers.PhoneNumberType {
 	n, err := phonenumbers.Parse("+84"+nsn, "VN")
 	if err != nil || !phonenumbers.IsValidNumber(n) {
@@ -189,61 +188,59 @@ func libraryType(nsn string) phonenumbers.PhoneNumberType {
 	return phonenumbers.GetNumberType(n)
 }
 
-func libraryMobile(nsn string) bool {
-	t := libraryType(nsn)
-	return t == phonenumbers.MOBILE || t == phonenumbers.FIXED_LINE_OR_MOBILE
-}
-
 // Asking phonenumbers costs about 16µs and 76 allocations a number (parse, then
 // several regular expressions), more than the mapping's whole budget for a row.
-// Vietnam's mobile ranges are decided by the first three digits of the 9-digit
-// national number (032…039, 0896…0899, …), so the library's verdict is asked
-// once per three-digit prefix, on a few probe numbers, and kept. A prefix whose
-// probes the library does not judge alike (today 121, where only 1210–1213 are
-// mobile) is marked mixed, and every number under it is asked in full. A test
-// compares the cached verdicts with the library on many random numbers, so a
-// library update that breaks the three-digit rule is caught.
-const (
-	prefixUnknown uint32 = iota
-	prefixMobile
-	prefixNotMobile
-	prefixMixed
-)
+// Vietnamese number ranges are decided by the first three digits of the national
+// number and its length (mobiles 032…039, 0896…0899, … with 9 digits; landlines
+// 0272…, 028… with 10), so the library's verdict is asked once per prefix and
+// length, on a few probe numbers, and kept. A prefix whose probes the library
+// does not judge alike (today 121, where only 1210–1213 are mobile) is marked
+// mixed, and every number under it is asked in full. A test compares the cached
+// verdicts with the library on every four-digit start and on random numbers, so
+// a library update that breaks the three-digit rule is caught.
+//
+// verdicts[0] is for 9-digit numbers, verdicts[1] for 10-digit ones; an entry
+// is 0 (not asked yet), mixed, or the phonenumbers type plus one.
+var verdicts [2][1000]atomic.Uint32
 
-var prefixVerdicts [1000]atomic.Uint32
+const mixed = 1 << 16
 
-// prefixProbes are the last six digits tried for each prefix: every digit
-// position sees 0, 9, an odd and an even digit, so a range boundary in the
-// fourth digit or later makes the probes disagree.
-var prefixProbes = [...]string{"000000", "999999", "135792", "864208"}
+// probes are the digits after the prefix tried for each prefix: every position
+// sees 0, 9, an odd and an even digit, so a range boundary in the fourth digit
+// or later makes the probes disagree.
+var probes = [...]string{"0000000", "9999999", "1357924", "8642086"}
+
+// numberType is phonenumbers' type for a Vietnamese national number, cached as
+// described above for 9- and 10-digit numbers.
+func numberType(nsn []byte) phonenumbers.PhoneNumberType {
+	if len(nsn) != 9 && len(nsn) != 10 {
+		return libraryType(string(nsn))
+	}
+	v := &verdicts[len(nsn)-9][int(nsn[0]-'0')*100+int(nsn[1]-'0')*10+int(nsn[2]-'0')]
+	verdict := v.Load()
+	if verdict == 0 {
+		verdict = probe(string(nsn[:3]), len(nsn)-3)
+		v.Store(verdict) // racing probers store the same verdict
+	}
+	if verdict == mixed {
+		return libraryType(string(nsn))
+	}
+	return phonenumbers.PhoneNumberType(verdict - 1)
+}
+
+func probe(prefix string, rest int) uint32 {
+	first := libraryType(prefix + probes[0][:rest])
+	for _, p := range probes[1:] {
+		if libraryType(prefix+p[:rest]) != first {
+			return mixed
+		}
+	}
+	return uint32(first) + 1
+}
 
 // isMobile reports whether phonenumbers considers the 9-digit national number a
 // mobile number.
 func isMobile(nsn []byte) bool {
-	p := int(nsn[0]-'0')*100 + int(nsn[1]-'0')*10 + int(nsn[2]-'0')
-	v := prefixVerdicts[p].Load()
-	if v == prefixUnknown {
-		v = probePrefix(string(nsn[:3]))
-		prefixVerdicts[p].Store(v) // racing probers store the same verdict
-	}
-	switch v {
-	case prefixMobile:
-		return true
-	case prefixNotMobile:
-		return false
-	}
-	return libraryMobile(string(nsn))
-}
-
-func probePrefix(prefix string) uint32 {
-	first := libraryMobile(prefix + prefixProbes[0])
-	for _, suffix := range prefixProbes[1:] {
-		if libraryMobile(prefix+suffix) != first {
-			return prefixMixed
-		}
-	}
-	if first {
-		return prefixMobile
-	}
-	return prefixNotMobile
+	t := numberType(nsn)
+	return t == phonenumbers.MOBILE || t == phonenumbers.FIXED_LINE_OR_MOBILE
 }

@@ -13,7 +13,9 @@ import (
 // the two look the same but compare unequal, so every text value is brought to
 // the precomposed form before it is hashed, compared or sent.
 func NFC(s string) string {
-	if norm.NFC.IsNormalString(s) {
+	// QuickSpanString answers the common case without allocating, which
+	// IsNormalString does not; when it stops short, String does the full work.
+	if norm.NFC.QuickSpanString(s) == len(s) {
 		return s
 	}
 	return norm.NFC.String(s)

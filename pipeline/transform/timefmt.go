@@ -8,21 +8,25 @@ import (
 	"time"
 )
 
-// DefaultLayouts are the Go layouts ParseTime tries when a field declares none, in
-// this order: ISO 8601 with a zone (Z, +07:00 or +0700) and without, SQL datetime
-// with and without a zone, each with optional fractional seconds (Go accepts a
-// fraction after the seconds even when the layout has none) and with or without
-// seconds; a bare date; the national public service portal's yyyyMMddHHmmss; and
+// DefaultLayouts are the Go layouts ParseTime tries when a field declares none:
+// ISO 8601 without and with a zone (Z, +07:00 or +0700), SQL datetime without
+// and with a zone, each with optional fractional seconds (Go accepts a fraction
+// after the seconds even when the layout has none) and with or without seconds;
+// a bare date; the national public service portal's yyyyMMddHHmmss; and
 // the day-first dates Vietnamese offices write, dd/MM/yyyy with or without a time
 // and dd-MM-yyyy. Day and month may have one digit ("5/3/2024"); a day-first date
-// is never read month-first, so "12/31/2024" is an error, not a guess.
+// is never read month-first, so "12/31/2024" is an error, not a guess. A value
+// fits at most one of them, so the order only matters for speed: the common
+// forms come first, and ParseTime skips, without trying, layouts whose
+// separators differ from the value's.
 var DefaultLayouts = []string{
+	"2006-01-02T15:04:05",
 	"2006-01-02T15:04:05Z07:00",
 	"2006-01-02T15:04:05Z0700",
-	"2006-01-02T15:04:05",
 	"2006-01-02T15:04",
-	"2006-01-02 15:04:05Z07:00",
 	"2006-01-02 15:04:05",
+	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02 15:04:05 Z07:00", // SQL Server datetimeoffset as text
 	"2006-01-02 15:04",
 	"2006-01-02",
 	"20060102150405",
@@ -35,7 +39,9 @@ var DefaultLayouts = []string{
 // DefaultZone is the zone zone-less times are read in when none is given:
 // Asia/Ho_Chi_Minh, or a fixed UTC+7 where the system has no zone database
 // (Vietnam has had no daylight saving time since 1975, so the two agree).
-var DefaultZone = sync.OnceValue(func() *time.Location {
+func DefaultZone() *time.Location { return defaultZone() }
+
+var defaultZone = sync.OnceValue(func() *time.Location {
 	if z, err := time.LoadLocation("Asia/Ho_Chi_Minh"); err == nil {
 		return z
 	}
@@ -86,44 +92,92 @@ func ParseTime(s string, layouts []string, zone *time.Location) (time.Time, erro
 
 // mayMatch is a cheap pre-check that skips layouts that cannot fit: a failed
 // time.Parse costs an allocated error, and a dd/MM/yyyy value would otherwise
-// fail through every ISO layout first. When a layout starts with a number, the
-// first character after that number must be the same in the value ("-" in
-// 2006-01-02, "/" in 2/1/2006, none in 20060102150405). Layouts that start
-// otherwise are always tried.
+// fail through every ISO layout first. It walks layout and value together,
+// skipping runs of digits (numeric fields in the layout, numbers in the value)
+// and comparing the separators between them, until the layout reaches something
+// it does not model (a month name, a zone, a fraction, a padded day), where it
+// leaves the verdict to time.Parse. It never skips a layout time.Parse would
+// accept; a test and a fuzz test hold it to that.
 func mayMatch(layout, v string) bool {
-	if layout == "" || !isDigit(layout[0]) || v == "" || !isDigit(v[0]) {
-		return true
+	i, j := 0, 0
+	for {
+		li, vj := skipDigits(layout, i), skipDigits(v, j)
+		if li == i && i < len(layout) && !isLayoutSep(layout, i) {
+			return true // a token or literal this walk does not model
+		}
+		if li > i && vj == j && j < len(v) && (v[j] == '+' || v[j] == '-') {
+			vj = skipDigits(v, j+1) // Go's two-digit year reads "+0" too
+		}
+		if (li > i) != (vj > j) {
+			return false // a number on one side only
+		}
+		i, j = li, vj
+		if j+1 < len(v) && (v[j] == '.' || v[j] == ',') && isDigit(v[j+1]) && (i == len(layout) || layout[i] != v[j]) {
+			// Go reads a fraction after the seconds even when the layout has
+			// none; any number may be the seconds, for all this walk knows.
+			j = skipDigits(v, j+1)
+		}
+		if i == len(layout) {
+			return j == len(v)
+		}
+		if !isLayoutSep(layout, i) {
+			return true
+		}
+		if layout[i] == ' ' {
+			// As in time.Parse, a run of spaces matches a run of spaces, or
+			// the end of the value.
+			if j < len(v) && v[j] != ' ' {
+				return false
+			}
+			i, j = skipSpaces(layout, i), skipSpaces(v, j)
+			continue
+		}
+		if j == len(v) || v[j] != layout[i] {
+			return false
+		}
+		i++
+		j++
 	}
-	ls := firstNonDigit(layout)
-	if ls < 0 {
-		// An all-digit layout; Go still accepts a fraction after the seconds.
-		i := firstNonDigit(v)
-		return i < 0 || v[i] == '.' || v[i] == ','
-	}
-	if !strings.ContainsRune("-/.: T", rune(layout[ls])) {
-		return true // a layout like 2006Jan02: no opinion
-	}
-	vs := firstNonDigit(v)
-	return vs >= 0 && v[vs] == layout[ls]
 }
 
-func firstNonDigit(s string) int {
-	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) {
-			return i
-		}
+func skipSpaces(s string, i int) int {
+	for i < len(s) && s[i] == ' ' {
+		i++
 	}
-	return -1
+	return i
+}
+
+// isLayoutSep reports whether layout[i] is a separator that the value must
+// repeat: - / . : space or T, but not the - of a zone (-0700) nor the dot of a
+// fraction (.000, .999).
+func isLayoutSep(layout string, i int) bool {
+	switch c := layout[i]; c {
+	case '/', ':', ' ', 'T':
+		return true
+	case '-':
+		return !strings.HasPrefix(layout[i+1:], "07")
+	case '.':
+		return i+1 == len(layout) || layout[i+1] != '0' && layout[i+1] != '9'
+	}
+	return false
+}
+
+func skipDigits(s string, i int) int {
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return i
 }
 
 // GoLayout turns a date pattern in the style of Java, .NET and SQL Server
 // (yyyy-MM-dd HH:mm:ss) into Go's reference layout, since integrators copy
 // layouts from the agency system's documentation. Supported: yyyy yy, MM M
 // (MMM Jan, MMMM January), dd d, HH H (24 h), hh h (12 h) with a (AM/PM), mm m,
-// ss s, S… (fraction, one 0 per S), XXX (+07:00), XX and Z (+0700), X (+07), each also reading Z for UTC,
-// EEE and EEEE (weekday), and 'quoted' literal text ('' for a quote). Other
-// characters are copied. A layout that already is Go's (contains 2006) is
-// returned as is.
+// ss s, S… (fraction, one 0 per S), XXX (+07:00), XX and Z (+0700), X (+07) —
+// each zone form also reads Z for UTC —, EEE and EEEE (weekday), and text in
+// single quotes, copied as it is (two single quotes make one). Other characters
+// are copied too. A layout that already is Go's (contains 2006) is returned as
+// is.
 func GoLayout(l string) string {
 	if strings.Contains(l, "2006") {
 		return l
@@ -133,18 +187,7 @@ func GoLayout(l string) string {
 	for i := 0; i < len(l); {
 		c := l[i]
 		if c == '\'' {
-			j := strings.IndexByte(l[i+1:], '\'')
-			switch {
-			case j == 0: // '' is a quote
-				b.WriteByte('\'')
-				i += 2
-			case j < 0: // unclosed: the rest is literal
-				b.WriteString(l[i+1:])
-				i = len(l)
-			default:
-				b.WriteString(l[i+1 : i+1+j])
-				i += j + 2
-			}
+			i = quoted(&b, l, i+1)
 			continue
 		}
 		n := 1
@@ -155,6 +198,30 @@ func GoLayout(l string) string {
 		i += n
 	}
 	return b.String()
+}
+
+// quoted copies the quoted text starting at l[i] (just after the opening
+// quote), in which two quotes make one, and returns the index after the closing
+// quote. A quote at once after the opening one is a literal quote; an unclosed
+// quote runs to the end.
+func quoted(b *strings.Builder, l string, i int) int {
+	if i < len(l) && l[i] == '\'' {
+		b.WriteByte('\'')
+		return i + 1
+	}
+	for i < len(l) {
+		if l[i] == '\'' {
+			if i+1 < len(l) && l[i+1] == '\'' {
+				b.WriteByte('\'')
+				i += 2
+				continue
+			}
+			return i + 1
+		}
+		b.WriteByte(l[i])
+		i++
+	}
+	return i
 }
 
 // layoutToken is the Go layout for n repetitions of pattern letter c; run is
