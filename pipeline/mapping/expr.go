@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -61,6 +62,10 @@ func exprFuncs(clock func() time.Time) []expr.Option {
 	}
 }
 
+// vmPool reuses expression machines: one is needed per evaluation, and rows are
+// evaluated by the hundred thousand.
+var vmPool = sync.Pool{New: func() any { return new(vm.VM) }}
+
 // program is a compiled expression with the names it reads, so that a runtime
 // failure on a missing value can be told from a real error.
 type program struct {
@@ -96,7 +101,9 @@ func compileExpr(src string, env map[string]any, clock func() time.Time, asBool 
 // expression reads yields nil: "due_at < now()" on a dossier without a due date is
 // unknown, not an error.
 func (p *program) run(env map[string]any) (any, error) {
-	out, err := vm.Run(p.prog, env)
+	machine := vmPool.Get().(*vm.VM)
+	out, err := machine.Run(p.prog, env)
+	vmPool.Put(machine)
 	if err == nil {
 		return out, nil
 	}

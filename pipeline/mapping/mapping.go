@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -85,6 +86,7 @@ type Mapping struct {
 	rules     []*rule
 	zone      *time.Location
 	clock     func() time.Time
+	sorted    []string // every field and computed name, sorted, for Record.Sorted
 }
 
 type computed struct {
@@ -160,6 +162,10 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	}
 	fieldTypes := map[string]string{}
 	sample := map[string]any{}
+	for name := range f.Fields { // fields that failed to compile too: no cascade of "unknown field"
+		fieldTypes[name] = ""
+		sample[name] = nil
+	}
 	for _, fl := range m.fields {
 		fieldTypes[fl.name] = fl.typ
 		sample[fl.name] = zeroOf(fl.typ)
@@ -185,6 +191,13 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
+	for _, fl := range m.fields {
+		m.sorted = append(m.sorted, fl.name)
+	}
+	for _, c := range m.computed {
+		m.sorted = append(m.sorted, c.name)
+	}
+	slices.Sort(m.sorted)
 	return m, nil
 }
 
@@ -277,7 +290,7 @@ func (e *RowError) Error() string {
 // Apply maps one row. A row that breaks the mapping returns a *RowError naming
 // every bad field; it never panics on input.
 func (m *Mapping) Apply(row pipeline.Row, agency string) (pipeline.Record, error) {
-	rec := pipeline.Record{Entity: m.Entity, Agency: agency, Fields: make(map[string]any, len(m.fields))}
+	rec := pipeline.Record{Entity: m.Entity, Agency: agency, Fields: make(map[string]any, len(m.sorted)), Sorted: m.sorted}
 	var rowErr *RowError
 	for _, f := range m.fields {
 		v, err := f.value(row)
