@@ -53,16 +53,16 @@ type TableSpec struct {
 
 // FieldSpec describes one field of the record.
 type FieldSpec struct {
-	From      string         `yaml:"from"`      // source column; defaults to the field's name
-	Type      string         `yaml:"type"`      // string (default), int, decimal, bool, time
-	Required  bool           `yaml:"required"`  // a missing or blank value rejects the row
+	From      string           `yaml:"from"`      // source column; defaults to the field's name
+	Type      string           `yaml:"type"`      // string (default), int, decimal, bool, time, phone_vn, mark
+	Required  bool             `yaml:"required"`  // a missing or blank value rejects the row
 	Transform []transform.Step `yaml:"transform"` // applied in order to text: trim, upper, fold, regex, lookup, …
-	Default   any            `yaml:"default"`   // used when the value is missing or blank
-	Map       map[string]any `yaml:"map"`       // raw value (as text) to replacement, before typing
-	In        []any          `yaml:"in"`        // allowed values after typing
-	Layout    string         `yaml:"layout"`    // time layout: Go ("2006-01-02") or yyyyMMddHHmmss style
-	Zone      string         `yaml:"zone"`      // zone for zone-less times; defaults to the source's
-	Mask      string         `yaml:"mask"`      // citizen data (phone, name, id): masked wherever rows are shown
+	Default   any              `yaml:"default"`   // used when the value is missing or blank
+	Map       map[string]any   `yaml:"map"`       // raw value (as text) to replacement, before typing
+	In        []any            `yaml:"in"`        // allowed values after typing
+	Layout    string           `yaml:"layout"`    // time layout: Go ("2006-01-02") or yyyyMMddHHmmss style
+	Zone      string           `yaml:"zone"`      // zone for zone-less times; defaults to the source's
+	Mask      string           `yaml:"mask"`      // citizen data (phone, name, id): masked wherever rows are shown
 	// Invalid says what an unreadable value does: "reject" (default) quarantines
 	// the row; "null" keeps the record with no value in this field, for a field the
 	// record is useful without (a dossier with a mistyped phone number).
