@@ -358,3 +358,36 @@ func TestRunOnceSyncsDeliversAndExits(t *testing.T) {
 		t.Fatalf("state exited %d:\n%s%s", code, out.String(), errOut.String())
 	}
 }
+
+func TestPreviewShowsRecordsEventsAndQuarantineWithoutCommitting(t *testing.T) {
+	e := newE2E(t, 100, "0s")
+	e.exec(`INSERT INTO hoso VALUES ('HS-1', 'Hồ Văn Sơn', 2, now() - interval '1 minute'), ('HS-2', 'Mai Thị Hà', 42, now() - interval '1 minute')`)
+	var out, errOut strings.Builder
+	if code := run([]string{"preview", "-c", e.config, "--source", "motcua", "--limit", "10"}, &out, &errOut); code != 0 {
+		t.Fatalf("preview exited %d: %s", code, errOut.String())
+	}
+	got := out.String()
+	for _, want := range []string{"HS-1", "created", "HS-2", "quarantine", "status (column trang_thai): value 42 is not one of", "2 rows read, 1 events, 1 quarantined; nothing was committed"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("preview output lacks %q:\n%s", want, got)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"preview", "-c", e.config, "--source", "motcua", "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("preview --json exited %d: %s", code, errOut.String())
+	}
+	var rows []struct {
+		RowKey     string `json:"row_key"`
+		Quarantine string `json:"quarantine"`
+		Events     []pipeline.Event
+	}
+	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil || len(rows) != 2 || rows[0].Events[0].Type != "created" || rows[1].Quarantine == "" {
+		t.Fatalf("preview --json = %v (%v):\n%s", rows, err, out.String())
+	}
+	if n := e.count(`SELECT count(*) FROM events`); n > 0 {
+		t.Fatalf("preview committed %d events", n)
+	}
+	if _, err := os.Stat(e.events); err == nil {
+		t.Fatal("preview delivered to the log sink")
+	}
+}

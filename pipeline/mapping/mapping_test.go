@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +184,76 @@ func TestTypedRestoresStoredValues(t *testing.T) {
 	}
 	if _, ok := typed["due_at"].(time.Time); !ok {
 		t.Fatalf("due_at = %T, want time.Time", typed["due_at"])
+	}
+}
+
+func TestTypesAndTransformsOfTheMappingLanguage(t *testing.T) {
+	dir := t.TempDir()
+	csv := "MaDonVi;TenDonVi\nUBND-CG;UBND huyện Cần Giuộc\nUBND-PL;UBND xã Phước Lại\n"
+	if err := os.WriteFile(filepath.Join(dir, "units.csv"), []byte("\ufeff"+csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := `entity: person
+key: [id]
+fields:
+  id:      { from: Ma, required: true, transform: [digits, { pad_left: { width: 6 } }] }
+  phone:   { from: SDT, type: phone_vn }
+  phone2:  { from: SDT2, type: phone_vn, invalid: "null" }
+  mark:    { from: Diem, type: mark }
+  unit:    { from: DonVi, transform: [trim, upper, { lookup: units }] }
+  commune: { from: Xa, transform: [collapse, fold] }
+  area:    { from: DiaChi, transform: [{ split: ',', index: -1 }, trim] }
+  code:    { from: MaHS, transform: [{ regex: 'HS-(\d+)' }] }
+  fee:     { from: Phi, type: decimal }
+tables:
+  units: { csv: units.csv, key: MaDonVi, value: TenDonVi }
+computed:
+  label: 'concat(unit, " / ", commune)'
+`
+	path := filepath.Join(dir, "m.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		row  pipeline.Row
+		want map[string]any
+		err  string
+	}{
+		{"everything well formed", pipeline.Row{"Ma": "12-34", "SDT": "+84 (91) 234-5678", "Diem": "8,75", "DonVi": " ubnd-pl ", "Xa": "  Thị trấn  Cần Giuộc ",
+			"DiaChi": "Số 1, ấp 3, xã Long Hậu", "MaHS": "Mã HS-00123 (bản sao)", "Phi": "1.250.000"},
+			map[string]any{"id": "001234", "phone": "84912345678", "mark": 8.75, "unit": "UBND xã Phước Lại", "commune": "thi tran can giuoc",
+				"area": "xã Long Hậu", "code": "00123", "fee": 1250000.0, "label": "UBND xã Phước Lại / thi tran can giuoc"}, ""},
+		{"absent mark, old prefix, invalid second phone kept as null", pipeline.Row{"Ma": "1", "SDT": "01239876543", "SDT2": "12345", "Diem": "VẮNG"},
+			map[string]any{"phone": "84839876543", "phone2": nil, "mark": nil}, ""},
+		{"a landline is not a mobile", pipeline.Row{"Ma": "1", "SDT": "0272 3812 345"}, nil, "phone (column SDT)"},
+		{"a mark above 10", pipeline.Row{"Ma": "1", "Diem": "11"}, nil, "mark (column Diem)"},
+		{"a unit missing from its table", pipeline.Row{"Ma": "1", "DonVi": "UBND-XX"}, nil, "unit (column DonVi)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, err := m.Apply(tt.row, "")
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one naming %q", err, tt.err)
+				}
+				if strings.Contains(err.Error(), "3812 345") {
+					t.Fatalf("reason shows the phone number in clear: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, w := range tt.want {
+				if got := rec.Fields[k]; got != w {
+					t.Errorf("%s = %#v, want %#v", k, got, w)
+				}
+			}
+		})
 	}
 }
