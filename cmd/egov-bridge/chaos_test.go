@@ -42,21 +42,7 @@ func TestChaosKilledTwentyTimesLosesNothingAndCreatesNothingTwice(t *testing.T) 
 			t.Logf("daemon log (tail):\n%s", b)
 		}
 	})
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "run", "-c", e.config)
-		cmd.Env = append(os.Environ(), "EGOV_TEST_MAIN=1")
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_, _ = cmd.Process.Wait()
-			}
-		})
-		return cmd
-	}
+	start := func() *exec.Cmd { return startDaemon(t, e.config, logFile) }
 
 	// The agency: inserts new dossiers and moves existing ones on, but changes a
 	// dossier again only after the receiver accepted its previous change, so that

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -20,13 +21,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startDaemon runs `egov-bridge run -c config` as a subprocess.
-func startDaemon(t *testing.T, config string, args ...string) *exec.Cmd {
+// startDaemon runs `egov-bridge run -c config` as a subprocess writing its log to out.
+func startDaemon(t *testing.T, config string, out io.Writer) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"run", "-c", config}, args...)...)
+	cmd := exec.Command(os.Args[0], "run", "-c", config)
 	cmd.Env = append(os.Environ(), "EGOV_TEST_MAIN=1")
-	cmd.Stdout = os.Stderr // the test log shows the daemon's own log on failure
-	cmd.Stderr = os.Stderr
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestKilledMidSyncThenRestartedLosesAndDuplicatesNothing(t *testing.T) {
 	e.exec(`INSERT INTO hoso SELECT 'HS-' || lpad(g::text, 5, '0'), 'Hoàng Quốc Sơn', 2, now() - interval '10 minutes' + g * interval '1 millisecond'
 		FROM generate_series(1, $1) g`, rows)
 
-	first := startDaemon(t, e.config)
+	first := startDaemon(t, e.config, os.Stderr) // the test log shows the daemon's own log on failure
 	waitFor(t, 60*time.Second, "the first sync to be under way", func() bool {
 		n := e.count(`SELECT count(*) FROM events`)
 		return n >= 400
@@ -87,7 +87,7 @@ func TestKilledMidSyncThenRestartedLosesAndDuplicatesNothing(t *testing.T) {
 		e.exec(`UPDATE hoso SET trang_thai = 9, ngay_cap_nhat = now() WHERE ma_ho_so = $1`, k)
 	}
 
-	second := startDaemon(t, e.config)
+	second := startDaemon(t, e.config, os.Stderr)
 	want := rows + 3
 	waitFor(t, 90*time.Second, fmt.Sprintf("%d events delivered to the log sink", want), func() bool {
 		return e.count(`SELECT count(*) FROM deliveries`) >= want && len(e.logged()) >= want

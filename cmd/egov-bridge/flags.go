@@ -68,6 +68,18 @@ func unpack(dir string) error {
 	})
 }
 
+// loadFlagConfig resolves the -c flag (or the demo) and loads the config, printing
+// what went wrong; every command that reads a config starts with it.
+func loadFlagConfig(given string, stderr io.Writer) (string, *engine.Config, bool) {
+	path, err := configPath(given, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return "", nil, false
+	}
+	cfg, ok := loadConfig(path, stderr)
+	return path, cfg, ok
+}
+
 // loadConfig loads and validates; errors are printed one per line.
 func loadConfig(path string, stderr io.Writer) (*engine.Config, bool) {
 	cfg, err := engine.LoadFile(path)

@@ -25,12 +25,7 @@ type operator struct {
 }
 
 func openOperator(ctx context.Context, cfgFlag string, stderr io.Writer) (*operator, bool) {
-	path, err := configPath(cfgFlag, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "egov-bridge:", err)
-		return nil, false
-	}
-	cfg, ok := loadConfig(path, stderr)
+	path, cfg, ok := loadFlagConfig(cfgFlag, stderr)
 	if !ok {
 		return nil, false
 	}

@@ -26,12 +26,7 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fs.Usage()
 		return 2
 	}
-	path, err := configPath(*cfgFlag, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "egov-bridge:", err)
-		return 1
-	}
-	cfg, ok := loadConfig(path, stderr)
+	_, cfg, ok := loadFlagConfig(*cfgFlag, stderr)
 	if !ok {
 		return 1
 	}
@@ -40,6 +35,7 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// Compare against the stored snapshot when there is one; never create a store.
 	var st store.Store
 	if cfg.Store.Driver == store.DriverPostgres || fileExists(cfg.Store.Path) {
+		var err error
 		if st, err = store.Open(ctx, cfg.Store); err != nil {
 			log.Warn("state store unavailable: every record is shown as new", "err", err)
 			st = nil

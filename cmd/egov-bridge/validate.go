@@ -10,12 +10,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	path, err := configPath(*cfgFlag, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "egov-bridge:", err)
-		return 1
-	}
-	cfg, ok := loadConfig(path, stderr)
+	path, cfg, ok := loadFlagConfig(*cfgFlag, stderr)
 	if !ok {
 		return 1
 	}
