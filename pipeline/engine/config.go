@@ -301,15 +301,7 @@ func loadSources(d *config.Decoder, list *yaml.Node, zone *time.Location) []Sour
 		shared, own := splitNode(n, commonSourceKeys)
 		var sc SourceConfig
 		d.Decode(shared, p, &sc)
-		if sc.Name != "" {
-			if !nameRE.MatchString(sc.Name) {
-				d.Errorf(p+".name", "name %q must be lower-case letters, digits, '-', '_' or '.'", sc.Name)
-			}
-			if names[sc.Name] {
-				d.Errorf(p+".name", "another source is already named %q", sc.Name)
-			}
-			names[sc.Name] = true
-		}
+		checkName(d, p, "source", sc.Name, names)
 		if sc.Schedule == "" {
 			sc.Schedule = "@every 1m"
 		} else if _, err := CronParser.Parse(sc.Schedule); err != nil {
@@ -371,15 +363,7 @@ func loadSinks(d *config.Decoder, list *yaml.Node) []SinkConfig {
 		var sc SinkConfig
 		d.Decode(shared, p, &sc)
 		checkDelivery(d, p+".delivery", sc.Delivery)
-		if sc.Name != "" {
-			if !nameRE.MatchString(sc.Name) {
-				d.Errorf(p+".name", "name %q must be lower-case letters, digits, '-', '_' or '.'", sc.Name)
-			}
-			if names[sc.Name] {
-				d.Errorf(p+".name", "another sink is already named %q", sc.Name)
-			}
-			names[sc.Name] = true
-		}
+		checkName(d, p, "sink", sc.Name, names)
 		if sc.Type != "" {
 			spec, ok := pipeline.LookupSink(sc.Type)
 			if !ok {
@@ -392,6 +376,20 @@ func loadSinks(d *config.Decoder, list *yaml.Node) []SinkConfig {
 		out = append(out, sc)
 	}
 	return out
+}
+
+// checkName checks a source's or sink's name and that it is unique among its kind.
+func checkName(d *config.Decoder, p, kind, name string, seen map[string]bool) {
+	if name == "" {
+		return // reported as a missing required field
+	}
+	if !nameRE.MatchString(name) {
+		d.Errorf(p+".name", "name %q must be lower-case letters, digits, '-', '_' or '.'", name)
+	}
+	if seen[name] {
+		d.Errorf(p+".name", "another %s is already named %q", kind, name)
+	}
+	seen[name] = true
 }
 
 func decodeOptions(d *config.Decoder, n *yaml.Node, p string, newCfg func() any) any {
