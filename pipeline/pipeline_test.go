@@ -1,0 +1,75 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestHashIsCanonicalAndTyped(t *testing.T) {
+	at := time.Date(2026, 11, 27, 9, 0, 0, 0, time.FixedZone("ICT", 7*3600))
+	a := Record{Fields: map[string]any{"status": int64(9), "name": "Đức", "due": at, "fee": 8.75, "ok": true, "none": nil}}
+	b := Record{Fields: map[string]any{"none": nil, "ok": true, "fee": 8.75, "due": at.UTC(), "name": "Đức", "status": int64(9)},
+		Sorted: []string{"due", "fee", "name", "none", "ok", "status"}}
+	if a.Hash() != b.Hash() {
+		t.Fatal("the same content hashed differently (key order, zone of an instant, pre-sorted keys)")
+	}
+	for name, change := range map[string]func(m map[string]any){
+		"int vs text":  func(m map[string]any) { m["status"] = "9" },
+		"value":        func(m map[string]any) { m["status"] = int64(10) },
+		"nil vs empty": func(m map[string]any) { m["none"] = "" },
+		"instant":      func(m map[string]any) { m["due"] = at.Add(time.Second) },
+		"new field":    func(m map[string]any) { m["x"] = nil },
+		"key boundary": func(m map[string]any) { delete(m, "name"); m["nam"] = "eĐức" },
+	} {
+		c := Record{Fields: map[string]any{}}
+		for k, v := range a.Fields {
+			c.Fields[k] = v
+		}
+		change(c.Fields)
+		if c.Hash() == a.Hash() {
+			t.Errorf("%s: different content hashed the same", name)
+		}
+	}
+}
+
+func TestDiffAndEventIDs(t *testing.T) {
+	at := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
+	rec := Record{Entity: "dossier", Key: "A1", Agency: "UBND", Fields: map[string]any{"status": int64(4)}}
+	created := Diff("motcua", nil, rec, rec.Hash(), true, at)
+	if created.Type != EventCreated || created.Version != 1 || !created.Snapshot || created.Before != nil {
+		t.Fatalf("created = %+v", created)
+	}
+	prior := &Prior{Hash: rec.Hash(), Version: 1, Fields: rec.Fields}
+	if ev := Diff("motcua", prior, rec, rec.Hash(), false, at); ev != nil {
+		t.Fatalf("unchanged record produced %+v", ev)
+	}
+	next := Record{Entity: "dossier", Key: "A1", Fields: map[string]any{"status": int64(9), "note": "x"}}
+	upd := Diff("motcua", prior, next, next.Hash(), false, at)
+	if upd.Type != EventUpdated || upd.Version != 2 || fmt.Sprint(upd.Changed) != "[note status]" {
+		t.Fatalf("updated = %+v", upd)
+	}
+	if upd.ID != EventID("motcua", "dossier", "A1", 2, EventUpdated) || upd.ID == created.ID || len(upd.ID) != 32 {
+		t.Fatalf("event id %q is not the deterministic 32-hex id", upd.ID)
+	}
+	gone := &Prior{Hash: rec.Hash(), Version: 5, Fields: rec.Fields, Deleted: true}
+	if back := Diff("motcua", gone, rec, rec.Hash(), false, at); back.Type != EventCreated || back.Version != 6 {
+		t.Fatalf("a deleted record coming back = %+v, want created at version 6", back)
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	base := errors.New("HTTP 422")
+	perm := fmt.Errorf("webhook: %w", Permanent(base))
+	if !IsPermanent(perm) || !errors.Is(perm, base) || IsPermanent(base) || Permanent(nil) != nil {
+		t.Fatal("Permanent does not classify or unwrap")
+	}
+	ra := fmt.Errorf("zalo: %w", RetryAfter(errors.New("-32 rate limit"), time.Minute))
+	if d, ok := RetryAfterOf(ra); !ok || d != time.Minute || IsPermanent(ra) {
+		t.Fatalf("RetryAfterOf = %v, %v", d, ok)
+	}
+	if _, ok := RetryAfterOf(base); ok {
+		t.Fatal("a plain error carries no Retry-After")
+	}
+}
