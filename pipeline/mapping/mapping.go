@@ -137,7 +137,7 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 		m.fields = append(m.fields, fl)
 	}
 	if !validIdent(f.Entity) {
-		d.Errorf("entity", "entity %q must be a lower-case name such as dossier or outage", f.Entity)
+		d.Errorf("entity", "entity %q must be lower-case letters, digits and '_', such as dossier or exam_thpt (it names tables and subjects downstream)", f.Entity)
 	}
 	if len(f.Key) == 0 && d.Has("key") {
 		d.Errorf("key", "name at least one key field")
@@ -353,7 +353,7 @@ func validIdent(s string) bool {
 		return false
 	}
 	for i, r := range s {
-		if r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9') {
+		if r == '_' || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9') {
 			continue
 		}
 		return false
