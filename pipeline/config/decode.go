@@ -99,6 +99,17 @@ func (d *Decoder) interpolate(n *yaml.Node, path string) {
 	}
 }
 
+// DecodeDocument parses data and decodes it strictly into out, returning the root
+// node (nil when the document could not be parsed) for callers that read more from
+// it, such as key order. Errors are collected in d.
+func (d *Decoder) DecodeDocument(data []byte, out any) *yaml.Node {
+	root := d.Parse(data)
+	if root != nil {
+		d.Decode(root, "", out)
+	}
+	return root
+}
+
 // Errs returns every error so far, sorted by place.
 func (d *Decoder) Errs() Errors {
 	d.errs.Sort()

@@ -56,7 +56,7 @@ type LogConfig struct {
 // a sink's own delivery: block overrides them for that sink.
 type DeliveryConfig struct {
 	MaxAttempts int             `yaml:"max_attempts"` // then dead letters; default 20
-	MaxAge      config.Duration `yaml:"max_age"`      // then dead letters; default 72h, 0s for none
+	MaxAge      config.Duration `yaml:"max_age"`      // then dead letters; default 72h
 	BackoffMin  config.Duration `yaml:"backoff_min"`  // default 1s
 	BackoffMax  config.Duration `yaml:"backoff_max"`  // default 5m
 	Rate        float64         `yaml:"rate"`         // deliveries per second; 0 = unlimited
@@ -203,8 +203,9 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// withDefaults fills unset fields from def. MaxAge and Rate keep an explicit zero
-// only when set on the sink itself, which is handled by the caller.
+// withDefaults fills unset (zero) fields from def: a sink's delivery block inherits
+// whatever it does not set from the top-level block, which inherits the built-in
+// defaults.
 func (c DeliveryConfig) withDefaults(def DeliveryConfig) DeliveryConfig {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = def.MaxAttempts

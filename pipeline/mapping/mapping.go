@@ -114,12 +114,8 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 		opts.Clock = time.Now
 	}
 	d := config.NewDecoder(file)
-	root := d.Parse(data)
-	if root == nil {
-		return nil, d.Err()
-	}
 	var f File
-	d.Decode(root, "", &f)
+	root := d.DecodeDocument(data, &f)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}

@@ -114,12 +114,8 @@ func RunFile(path string) ([]Result, error) {
 		return nil, err
 	}
 	d := config.NewDecoder(path)
-	root := d.Parse(data)
-	if root == nil {
-		return nil, d.Err()
-	}
 	var f File
-	d.Decode(root, "", &f)
+	d.DecodeDocument(data, &f)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
