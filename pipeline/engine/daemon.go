@@ -168,7 +168,7 @@ func (d *Daemon) runJob(ctx context.Context, j *Job) {
 	st, err := j.Run(ctx)
 	switch {
 	case errors.Is(err, ErrAlreadyRunning):
-		d.Logger.Info("tick skipped: the previous run is still in progress", "source", j.Name)
+		d.Logger.Info("tick skipped: a run of this source is still in progress (here or in another replica)", "source", j.Name)
 	case err != nil:
 		d.Logger.Error("sync failed", "source", j.Name, "err", err)
 	case st.Events > 0 || st.Quarantined > 0:

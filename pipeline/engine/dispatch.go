@@ -89,10 +89,31 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	wg.Wait()
 }
 
+// worker delivers one sink while it holds the sink's store-wide lock: one
+// dispatcher per sink across replicas keeps each record's order and the sink's rate
+// limit whole (a limit split over replicas would multiply). A replica without the
+// lock stands by and takes over when the holder stops or dies.
 func (d *Dispatcher) worker(ctx context.Context, sink string) {
 	poll := d.config(sink).Poll.D()
+	var unlock func()
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
 	for {
-		n, err := d.deliverDue(ctx, sink)
+		var n int
+		var err error
+		if unlock == nil {
+			var ok bool
+			if unlock, ok, err = d.Store.TryLock(context.WithoutCancel(ctx), "dispatch/"+sink); err == nil && !ok {
+				unlock = nil
+				d.Logger.Debug("another replica delivers this sink; standing by", "sink", sink)
+			}
+		}
+		if unlock != nil {
+			n, err = d.deliverDue(ctx, sink)
+		}
 		if err != nil {
 			d.Logger.Error("dispatch failed", "sink", sink, "err", err)
 		}
@@ -221,22 +242,34 @@ var ErrUndelivered = errors.New("some events are still waiting for a retry")
 // delivery failed stay in the outbox for the next run; their count is returned.
 func (d *Dispatcher) Drain(ctx context.Context) (waiting int, err error) {
 	d.init()
+	var handled []string
 	for name := range d.Sinks {
+		unlock, ok, err := d.Store.TryLock(ctx, "dispatch/"+name)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			d.Logger.Info("a running daemon delivers this sink; leaving its outbox to it", "sink", name)
+			continue
+		}
+		handled = append(handled, name)
 		for ctx.Err() == nil {
 			n, err := d.deliverDue(ctx, name)
 			if err != nil {
+				unlock()
 				return waiting, err
 			}
 			if n == 0 {
 				break
 			}
 		}
+		unlock()
 	}
 	st, err := d.Store.Stats(ctx)
 	if err != nil {
 		return 0, err
 	}
-	for name := range d.Sinks {
+	for _, name := range handled {
 		waiting += st.Outbox[name]
 	}
 	if waiting > 0 {

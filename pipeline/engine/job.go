@@ -47,8 +47,22 @@ type RunStats struct {
 	Snapshot    bool // the run was (part of) the first full sync
 }
 
-// ErrAlreadyRunning is returned when a run is asked for while one is in flight.
+// ErrAlreadyRunning is returned when a run is asked for while one is in flight, in
+// this process or in another replica sharing the store.
 var ErrAlreadyRunning = errors.New("a run of this source is already in progress")
+
+// lockSource takes the store-wide lock that keeps one reader per source across
+// replicas (and keeps reprocessing from racing a running sync).
+func (j *Job) lockSource(ctx context.Context) (func(), error) {
+	unlock, ok, err := j.Store.TryLock(ctx, "source/"+j.Name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrAlreadyRunning
+	}
+	return unlock, nil
+}
 
 // Run syncs until the source has nothing more. Cancelling ctx stops the run after the
 // batch in flight has been committed: the batch's own work is not interrupted, so a
@@ -61,6 +75,11 @@ func (j *Job) Run(ctx context.Context) (RunStats, error) {
 	defer j.running.Store(false)
 	start := time.Now()
 	work := context.WithoutCancel(ctx)
+	unlock, err := j.lockSource(work)
+	if err != nil {
+		return st, err
+	}
+	defer unlock()
 	if j.Source == nil {
 		src, err := j.Open(work)
 		if err != nil {

@@ -25,6 +25,11 @@ type ReprocessResult struct {
 // fail stay, with the current reason.
 func (j *Job) Reprocess(ctx context.Context) (ReprocessResult, error) {
 	var res ReprocessResult
+	unlock, err := j.lockSource(ctx)
+	if err != nil {
+		return res, fmt.Errorf("reprocess %s: %w (try again when the run has finished)", j.Name, err)
+	}
+	defer unlock()
 	entries, err := j.Store.Quarantined(ctx, j.Name, 0)
 	if err != nil {
 		return res, err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,6 +53,13 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	if err := migrate(ctx, s.db, s.d); err != nil {
 		s.db.Close()
 		return nil, redactErr(err, cfg.DSN)
+	}
+	s.locks.held = map[string]bool{}
+	if s.d == postgresDialect {
+		s.locks.pg = func(ctx context.Context) (*sql.Conn, error) {
+			c, err := s.db.Conn(ctx)
+			return c, redactErr(err, cfg.DSN)
+		}
 	}
 	return s, nil
 }

@@ -77,3 +77,41 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 		t.Errorf("schema %s has %d tables, want 9", schema, tables)
 	}
 }
+
+// Two replicas sharing one PostgreSQL store: a lock taken by one is refused to the
+// other until it is released, explicitly or by the holder's death.
+func TestPostgresLocksAreSharedBetweenReplicas(t *testing.T) {
+	dsn, _ := testpg.Schema(t)
+	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
+	defer b.Close()
+	ctx := t.Context()
+	unlock, ok, err := a.TryLock(ctx, "source/motcua")
+	if err != nil || !ok {
+		t.Fatalf("replica a: %v, %v", ok, err)
+	}
+	if _, ok, err := b.TryLock(ctx, "source/motcua"); err != nil || ok {
+		t.Fatalf("replica b took a lock a holds: %v, %v", ok, err)
+	}
+	unlock()
+	unlockB, ok, err := b.TryLock(ctx, "source/motcua")
+	if err != nil || !ok {
+		t.Fatalf("replica b after a unlocked: %v, %v", ok, err)
+	}
+	unlockB()
+
+	// A replica that dies (its connections close) releases what it held.
+	if _, ok, _ := a.TryLock(ctx, "dispatch/zalo"); !ok {
+		t.Fatal("replica a could not lock dispatch/zalo")
+	}
+	a.Close()
+	if _, ok, err := b.TryLock(ctx, "dispatch/zalo"); err != nil || !ok {
+		t.Fatalf("lock of a closed replica still held: %v, %v", ok, err)
+	}
+	// Locks are per schema: another store schema does not see them.
+	other, _ := testpg.Schema(t)
+	c := openPostgres(t, other)
+	defer c.Close()
+	if _, ok, err := c.TryLock(ctx, "dispatch/zalo"); err != nil || !ok {
+		t.Fatalf("a lock leaked into another schema: %v, %v", ok, err)
+	}
+}

@@ -16,8 +16,9 @@ import (
 
 // sqlStore is the one Store implementation; d says which SQL backend it talks to.
 type sqlStore struct {
-	db *sqlx.DB
-	d  dialect
+	db    *sqlx.DB
+	d     dialect
+	locks locker
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -29,7 +30,10 @@ const sqliteChunk = 500
 // q rebinds a query written with '?' placeholders for the dialect.
 func (s *sqlStore) q(query string) string { return sqlx.Rebind(s.d.bindType(), query) }
 
-func (s *sqlStore) Close() error { return s.db.Close() }
+func (s *sqlStore) Close() error {
+	s.locks.close()
+	return s.db.Close()
+}
 
 type cursorRow struct {
 	Source      string `db:"source"`

@@ -148,6 +148,12 @@ type Store interface {
 	Audit(ctx context.Context, e AuditEntry) error
 	AuditLog(ctx context.Context, limit int) ([]AuditEntry, error)
 
+	// TryLock takes a named lock shared by every process using this store, without
+	// waiting; ok is false when another holder has it. The lock is released by
+	// unlock, by Close, or when the process dies. One reader per source and one
+	// dispatcher per sink across replicas rest on it.
+	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+
 	// Stats summarises the store for `egov-bridge state`.
 	Stats(ctx context.Context) (Stats, error)
 

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"quarantine lists newest last by source", testQuarantineList},
 		{"resolved quarantine entries are removed", testResolveQuarantine},
 		{"audit log keeps operator actions", testAuditLog},
+		{"named locks are exclusive until unlocked", testLocks},
 
 		{"stats fills every field", testStats},
 		{"concurrent commits and deliveries lose nothing", testConcurrent},
