@@ -95,23 +95,28 @@ func (d *Dispatcher) Run(ctx context.Context) {
 // lock stands by and takes over when the holder stops or dies.
 func (d *Dispatcher) worker(ctx context.Context, sink string) {
 	poll := d.config(sink).Poll.D()
-	var unlock func()
+	var lock store.Lock
 	defer func() {
-		if unlock != nil {
-			unlock()
+		if lock != nil {
+			lock.Unlock()
 		}
 	}()
 	for {
 		var n int
 		var err error
-		if unlock == nil {
+		work := context.WithoutCancel(ctx)
+		if lock != nil && !lock.Held(work) {
+			d.Logger.Warn("lost the store-wide lock of this sink; standing by", "sink", sink)
+			lock = nil
+		}
+		if lock == nil {
 			var ok bool
-			if unlock, ok, err = d.Store.TryLock(context.WithoutCancel(ctx), "dispatch/"+sink); err == nil && !ok {
-				unlock = nil
+			if lock, ok, err = d.Store.TryLock(work, "dispatch/"+sink); err == nil && !ok {
+				lock = nil
 				d.Logger.Debug("another replica delivers this sink; standing by", "sink", sink)
 			}
 		}
-		if unlock != nil {
+		if lock != nil {
 			n, err = d.deliverDue(ctx, sink)
 		}
 		if err != nil {
@@ -244,7 +249,7 @@ func (d *Dispatcher) Drain(ctx context.Context) (waiting int, err error) {
 	d.init()
 	var handled []string
 	for name := range d.Sinks {
-		unlock, ok, err := d.Store.TryLock(ctx, "dispatch/"+name)
+		lock, ok, err := d.Store.TryLock(ctx, "dispatch/"+name)
 		if err != nil {
 			return 0, err
 		}
@@ -256,14 +261,14 @@ func (d *Dispatcher) Drain(ctx context.Context) (waiting int, err error) {
 		for ctx.Err() == nil {
 			n, err := d.deliverDue(ctx, name)
 			if err != nil {
-				unlock()
+				lock.Unlock()
 				return waiting, err
 			}
 			if n == 0 {
 				break
 			}
 		}
-		unlock()
+		lock.Unlock()
 	}
 	st, err := d.Store.Stats(ctx)
 	if err != nil {

@@ -53,16 +53,20 @@ var ErrAlreadyRunning = errors.New("a run of this source is already in progress"
 
 // lockSource takes the store-wide lock that keeps one reader per source across
 // replicas (and keeps reprocessing from racing a running sync).
-func (j *Job) lockSource(ctx context.Context) (func(), error) {
-	unlock, ok, err := j.Store.TryLock(ctx, "source/"+j.Name)
+func (j *Job) lockSource(ctx context.Context) (store.Lock, error) {
+	lock, ok, err := j.Store.TryLock(ctx, "source/"+j.Name)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, ErrAlreadyRunning
 	}
-	return unlock, nil
+	return lock, nil
 }
+
+// ErrLockLost stops a run whose store-wide lock was lost (its database session
+// died): another replica may take the source over, and two readers must not commit.
+var ErrLockLost = errors.New("lost the store-wide lock of this source; another replica may have taken over")
 
 // Run syncs until the source has nothing more. Cancelling ctx stops the run after the
 // batch in flight has been committed: the batch's own work is not interrupted, so a
@@ -75,11 +79,11 @@ func (j *Job) Run(ctx context.Context) (RunStats, error) {
 	defer j.running.Store(false)
 	start := time.Now()
 	work := context.WithoutCancel(ctx)
-	unlock, err := j.lockSource(work)
+	lock, err := j.lockSource(work)
 	if err != nil {
 		return st, err
 	}
-	defer unlock()
+	defer lock.Unlock()
 	if j.Source == nil {
 		src, err := j.Open(work)
 		if err != nil {
@@ -102,6 +106,9 @@ func (j *Job) Run(ctx context.Context) (RunStats, error) {
 		if ctx.Err() != nil {
 			j.Logger.Info("run stopped between batches", "source", j.Name, "batches", st.Batches)
 			break
+		}
+		if !lock.Held(work) {
+			return st, fmt.Errorf("source %s: %w", j.Name, ErrLockLost)
 		}
 		next, done, err := j.batch(work, pos, cur.InitialDone, &st)
 		if err != nil {

@@ -25,11 +25,11 @@ type ReprocessResult struct {
 // fail stay, with the current reason.
 func (j *Job) Reprocess(ctx context.Context) (ReprocessResult, error) {
 	var res ReprocessResult
-	unlock, err := j.lockSource(ctx)
+	lock, err := j.lockSource(ctx)
 	if err != nil {
 		return res, fmt.Errorf("reprocess %s: %w (try again when the run has finished)", j.Name, err)
 	}
-	defer unlock()
+	defer lock.Unlock()
 	entries, err := j.Store.Quarantined(ctx, j.Name, 0)
 	if err != nil {
 		return res, err
@@ -40,6 +40,9 @@ func (j *Job) Reprocess(ctx context.Context) (ReprocessResult, error) {
 	}
 	now := j.Clock().UTC()
 	for len(entries) > 0 {
+		if !lock.Held(ctx) {
+			return res, fmt.Errorf("reprocess %s: %w", j.Name, ErrLockLost)
+		}
 		chunk := entries[:min(len(entries), 500)]
 		entries = entries[len(chunk):]
 		b := store.Batch{Source: j.Name, At: now}

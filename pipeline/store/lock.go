@@ -2,81 +2,197 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
+// Lock is a held named lock (see Store.TryLock).
+type Lock interface {
+	// Held reports whether the lock is still held. A PostgreSQL lock lives in a
+	// database session; when the session dies (an idle timeout, a killed backend, a
+	// network cut) the server releases it and Held turns false, after which the
+	// holder must stop the work the lock guards.
+	Held(ctx context.Context) bool
+	// Unlock releases the lock; calling it again, or after the lock was lost, does
+	// nothing (in particular it never releases a later holder's lock).
+	Unlock()
+}
+
+// lockTimeout bounds every lock query: a stalled lock session must not freeze the
+// sources and sinks waiting on it.
+const lockTimeout = 5 * time.Second
+
 // locker holds named locks that every process sharing the store respects: one
-// reader per source and one dispatcher per sink across replicas. On PostgreSQL they
-// are session advisory locks held by one dedicated connection, so a replica that
-// dies releases its locks with its connection; on SQLite, which one process owns,
-// they are kept in memory.
+// reader per source and one dispatcher per sink across replicas, and no operator
+// command racing a running daemon.
+//
+// PostgreSQL: session advisory locks, keyed by schema and name, held by one session
+// opened outside the store's pool (so no pool size can starve it), one connection
+// of its own. SQLite: an exclusive flock on a file per name beside the database, so
+// separate processes on one machine (the daemon, `run --once`, `quarantine
+// reprocess`) exclude each other; the kernel releases it when a process dies.
 type locker struct {
-	mu   sync.Mutex
-	held map[string]bool
-	pg   func(ctx context.Context) (*sql.Conn, error) // nil on SQLite
-	conn *sql.Conn                                    // the session holding PostgreSQL locks
+	mu     sync.Mutex
+	gen    uint64
+	held   map[string]uint64 // name -> generation of the current acquisition
+	files  map[string]*os.File
+	pgOpen func() (*sql.DB, error) // nil on SQLite
+	pgDB   *sql.DB                 // the lock session's own pool of one
+	pg     *sql.Conn               // the session itself, pinned: a silent reconnect would lose the locks unnoticed
+	dir    string                  // SQLite: where lock files live
 }
 
 const lockKey = `hashtext('egov-bridge/lock/' || coalesce(current_schema(), '') || '/' || $1)`
 
-// TryLock takes the named lock without waiting; ok is false when another holder, in
-// this process or another, has it.
-func (s *sqlStore) TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error) {
-	l := &s.locks
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.held[name] {
-		return nil, false, nil
-	}
-	if l.pg != nil {
-		if l.conn == nil {
-			if l.conn, err = l.pg(ctx); err != nil {
-				return nil, false, fmt.Errorf("store: lock %q: %w", name, err)
-			}
-		}
-		if err := l.conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(`+lockKey+`)`, name).Scan(&ok); err != nil {
-			// The session may be gone, and every lock with it: start afresh.
-			l.conn.Close()
-			l.conn, l.held = nil, map[string]bool{}
-			return nil, false, fmt.Errorf("store: lock %q: %w", name, err)
-		}
-		if !ok {
-			return nil, false, nil
-		}
-	}
-	l.held[name] = true
-	return func() { s.unlock(name) }, true, nil
+type heldLock struct {
+	l    *locker
+	name string
+	gen  uint64
 }
 
-func (s *sqlStore) unlock(name string) {
+func (h heldLock) Held(ctx context.Context) bool { return h.l.stillHeld(ctx, h.name, h.gen) }
+func (h heldLock) Unlock()                       { h.l.unlock(h.name, h.gen) }
+
+// TryLock takes the named lock without waiting; ok is false when another holder, in
+// this process or another, has it.
+func (s *sqlStore) TryLock(ctx context.Context, name string) (Lock, bool, error) {
 	l := &s.locks
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.held[name] {
-		return
+	if _, busy := l.held[name]; busy {
+		return nil, false, nil
+	}
+	var ok bool
+	var err error
+	if l.pgOpen != nil {
+		ok, err = l.tryAdvisory(ctx, name)
+	} else {
+		ok, err = l.tryFile(name)
+	}
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	l.gen++
+	l.held[name] = l.gen
+	return heldLock{l: l, name: name, gen: l.gen}, true, nil
+}
+
+func (l *locker) tryAdvisory(ctx context.Context, name string) (bool, error) {
+	qctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	if l.pg == nil {
+		db, err := l.pgOpen()
+		if err != nil {
+			return false, fmt.Errorf("store: lock %q: %w", name, err)
+		}
+		conn, err := db.Conn(qctx)
+		if err != nil {
+			db.Close()
+			return false, fmt.Errorf("store: lock %q: open the lock session: %w", name, err)
+		}
+		l.pgDB, l.pg = db, conn
+	}
+	var ok bool
+	if err := l.pg.QueryRowContext(qctx, `SELECT pg_try_advisory_lock(`+lockKey+`)`, name).Scan(&ok); err != nil {
+		l.dropSession()
+		return false, fmt.Errorf("store: lock %q: %w", name, err)
+	}
+	return ok, nil
+}
+
+// dropSession forgets a lock session that failed: its locks are gone with it.
+func (l *locker) dropSession() {
+	if l.pg != nil {
+		l.pg.Close()
+		l.pgDB.Close()
+		l.pg, l.pgDB = nil, nil
+	}
+	if l.pgOpen != nil {
+		l.held = map[string]uint64{}
+	}
+}
+
+func (l *locker) tryFile(name string) (bool, error) {
+	if err := os.MkdirAll(l.dir, 0o750); err != nil {
+		return false, fmt.Errorf("store: lock %q: %w", name, err)
+	}
+	sum := sha256.Sum256([]byte(name))
+	f, err := os.OpenFile(filepath.Join(l.dir, hex.EncodeToString(sum[:8])), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return false, fmt.Errorf("store: lock %q: %w", name, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, nil
+		}
+		return false, fmt.Errorf("store: lock %q: %w", name, err)
+	}
+	l.files[name] = f
+	return true, nil
+}
+
+func (l *locker) stillHeld(ctx context.Context, name string, gen uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[name] != gen {
+		return false
+	}
+	if l.pgOpen == nil {
+		return true // a flock cannot be lost while its file is open
+	}
+	if l.pg == nil {
+		return false
+	}
+	// Session locks live exactly as long as the session: a live session still holds them.
+	qctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	var one int
+	if err := l.pg.QueryRowContext(qctx, `SELECT 1`).Scan(&one); err != nil {
+		l.dropSession()
+		return false
+	}
+	return true
+}
+
+func (l *locker) unlock(name string, gen uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[name] != gen {
+		return // already released, or lost and taken again since
 	}
 	delete(l.held, name)
-	if l.conn == nil {
+	if f, ok := l.files[name]; ok {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+		delete(l.files, name)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if l.pg == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
 	defer cancel()
-	if _, err := l.conn.ExecContext(ctx, `SELECT pg_advisory_unlock(`+lockKey+`)`, name); err != nil {
-		// Closing the session releases whatever it still held.
-		l.conn.Close()
-		l.conn, l.held = nil, map[string]bool{}
+	if _, err := l.pg.ExecContext(ctx, `SELECT pg_advisory_unlock(`+lockKey+`)`, name); err != nil {
+		l.dropSession() // closing the session releases whatever it still held
 	}
 }
 
 func (l *locker) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.conn != nil {
-		l.conn.Close()
-		l.conn = nil
+	for name, f := range l.files {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+		delete(l.files, name)
 	}
-	l.held = map[string]bool{}
+	l.dropSession()
 }

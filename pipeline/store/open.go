@@ -54,12 +54,24 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		s.db.Close()
 		return nil, redactErr(err, cfg.DSN)
 	}
-	s.locks.held = map[string]bool{}
+	s.locks.held = map[string]uint64{}
+	s.locks.files = map[string]*os.File{}
 	if s.d == postgresDialect {
-		s.locks.pg = func(ctx context.Context) (*sql.Conn, error) {
-			c, err := s.db.Conn(ctx)
-			return c, redactErr(err, cfg.DSN)
+		s.locks.pgOpen = func() (*sql.DB, error) {
+			// A session of its own, outside the pool: holding locks must never take
+			// a connection the store's work needs.
+			db, err := sql.Open(DriverPostgres, cfg.DSN)
+			if err != nil {
+				return nil, redactErr(err, cfg.DSN)
+			}
+			db.SetMaxOpenConns(1)
+			db.SetMaxIdleConns(1)
+			db.SetConnMaxIdleTime(0)
+			db.SetConnMaxLifetime(0)
+			return db, nil
 		}
+	} else {
+		s.locks.dir = cfg.Path + ".locks"
 	}
 	return s, nil
 }

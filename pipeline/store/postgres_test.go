@@ -81,7 +81,7 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 // Two replicas sharing one PostgreSQL store: a lock taken by one is refused to the
 // other until it is released, explicitly or by the holder's death.
 func TestPostgresLocksAreSharedBetweenReplicas(t *testing.T) {
-	dsn, _ := testpg.Schema(t)
+	dsn, schema := testpg.Schema(t)
 	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
 	defer b.Close()
 	ctx := t.Context()
@@ -92,12 +92,44 @@ func TestPostgresLocksAreSharedBetweenReplicas(t *testing.T) {
 	if _, ok, err := b.TryLock(ctx, "source/motcua"); err != nil || ok {
 		t.Fatalf("replica b took a lock a holds: %v, %v", ok, err)
 	}
-	unlock()
+	unlock.Unlock()
 	unlockB, ok, err := b.TryLock(ctx, "source/motcua")
 	if err != nil || !ok {
 		t.Fatalf("replica b after a unlocked: %v, %v", ok, err)
 	}
-	unlockB()
+	unlockB.Unlock()
+
+	// A lock whose session is killed (an idle timeout, a DBA) is released by the
+	// server; the holder must see that it lost it.
+	lost, ok, err := a.TryLock(ctx, "dispatch/sms")
+	if err != nil || !ok {
+		t.Fatalf("replica a: %v, %v", ok, err)
+	}
+	// Kill exactly the session holding this schema's dispatch/sms lock, waiting for it to end (other tests
+	// run in parallel): a bigint advisory key shows as classid = high, objid = low half.
+	admin := testpg.Open(t, dsn)
+	var killed int
+	if err := admin.QueryRow(`WITH k AS (SELECT hashtext('egov-bridge/lock/' || $1 || '/dispatch/sms')::bigint AS key)
+		SELECT count(pg_terminate_backend(l.pid, 5000)) FROM pg_locks l, k
+		WHERE l.locktype = 'advisory' AND l.objsubid = 1
+		  AND l.objid = (k.key & 4294967295)::oid AND l.classid = ((k.key >> 32) & 4294967295)::oid`, schema).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d lock sessions (%v), want 1", killed, err)
+	}
+	if lost.Held(ctx) {
+		t.Fatal("a lock whose session was killed still reports held")
+	}
+	taken, ok, err := b.TryLock(ctx, "dispatch/sms")
+	if err != nil || !ok {
+		t.Fatalf("replica b after a's session died: %v, %v", ok, err)
+	}
+	lost.Unlock() // a's stale unlock must not touch b's lock
+	if !taken.Held(ctx) {
+		t.Fatal("b lost its lock")
+	}
+	if _, ok, _ := a.TryLock(ctx, "dispatch/sms"); ok {
+		t.Fatal("a took a lock b holds")
+	}
+	taken.Unlock()
 
 	// A replica that dies (its connections close) releases what it held.
 	if _, ok, _ := a.TryLock(ctx, "dispatch/zalo"); !ok {

@@ -41,3 +41,33 @@ func TestSQLiteMigrationsAreIdempotent(t *testing.T) {
 	}
 	assertMigrations(t, openRaw(t, "sqlite", path), migrationCount(t, "sqlite"))
 }
+
+// On SQLite the locks are files beside the database, so the daemon and an operator
+// command in another process exclude each other.
+func TestSQLiteLocksExcludeOtherStoresOnTheSameFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	open := func() store.Store {
+		s, err := store.Open(t.Context(), store.Config{Driver: store.DriverSQLite, Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := open(), open()
+	defer b.Close()
+	l, ok, err := a.TryLock(t.Context(), "source/motcua")
+	if err != nil || !ok {
+		t.Fatalf("a: %v, %v", ok, err)
+	}
+	if _, ok, err := b.TryLock(t.Context(), "source/motcua"); err != nil || ok {
+		t.Fatalf("b took a lock a holds: %v, %v", ok, err)
+	}
+	l.Unlock()
+	if _, ok, _ := a.TryLock(t.Context(), "dispatch/zalo"); !ok {
+		t.Fatal("a could not lock dispatch/zalo")
+	}
+	a.Close() // a process that ends releases its locks
+	if _, ok, err := b.TryLock(t.Context(), "dispatch/zalo"); err != nil || !ok {
+		t.Fatalf("lock of a closed store still held: %v, %v", ok, err)
+	}
+}

@@ -150,9 +150,10 @@ type Store interface {
 
 	// TryLock takes a named lock shared by every process using this store, without
 	// waiting; ok is false when another holder has it. The lock is released by
-	// unlock, by Close, or when the process dies. One reader per source and one
-	// dispatcher per sink across replicas rest on it.
-	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+	// Unlock, by Close, or when the process dies; a holder checks Held before each
+	// piece of guarded work. One reader per source and one dispatcher per sink across
+	// replicas rest on it.
+	TryLock(ctx context.Context, name string) (lock Lock, ok bool, err error)
 
 	// Stats summarises the store for `egov-bridge state`.
 	Stats(ctx context.Context) (Stats, error)

@@ -19,12 +19,24 @@ func testLocks(t *testing.T, s store.Store) {
 	if err != nil || !ok {
 		t.Fatalf("another name = %v, %v; want it free", ok, err)
 	}
-	unlock()
-	unlock() // a second unlock is harmless
+	if !unlock.Held(ctx) {
+		t.Fatal("a lock just taken is not held")
+	}
+	unlock.Unlock()
+	if unlock.Held(ctx) {
+		t.Fatal("an unlocked lock still reports held")
+	}
 	again, ok, err := s.TryLock(ctx, "source/motcua")
 	if err != nil || !ok {
 		t.Fatalf("TryLock after unlock = %v, %v; want the lock", ok, err)
 	}
-	again()
-	other()
+	unlock.Unlock() // a stale unlock must not release the new holder's lock
+	if _, ok, _ := s.TryLock(ctx, "source/motcua"); ok {
+		t.Fatal("a stale Unlock released a later acquisition")
+	}
+	if !again.Held(ctx) {
+		t.Fatal("the later acquisition lost its lock to a stale Unlock")
+	}
+	again.Unlock()
+	other.Unlock()
 }
