@@ -57,11 +57,12 @@
 // The connection reconnects by itself, forever. The daemon starts even when NATS is
 // down; while it is, deliveries fail at once with a transient error (wrapping
 // ErrNotConnected) and the engine retries them with backoff. No responders,
-// timeouts and a lost connection are transient too. JetStream refusing a message
-// outright (larger than max_payload or the stream's max_msg_size, stored by another
-// stream than the configured one, a sealed stream) is permanent: the event goes to
-// dead letters with the reason. A stream that does not fit, found only at delivery
-// time (NATS was down when the daemon started), fails deliveries transiently with
-// the reason, so that they resume by themselves once an operator fixes the stream.
+// timeouts and a lost connection are transient too. JetStream refusing a message for
+// its size (larger than max_payload or the stream's max_msg_size) is permanent: the
+// event goes to dead letters with the reason. A stream that does not fit — a sealed
+// stream, subjects stored by another stream than the configured one, or a mismatch
+// found only at delivery time (NATS was down when the daemon started) — fails
+// deliveries transiently with the reason, so that they resume by themselves once an
+// operator fixes the stream, with nothing to replay.
 // Credentials never appear in errors or logs.
 package natssink

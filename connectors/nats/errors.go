@@ -39,10 +39,10 @@ func isDefinite(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.Code != codeUnavailable
 }
 
-// publishError classes a failed publish. JetStream refusing the message itself (too
-// large, stored by another stream than ours, a sealed stream) is permanent: the same
-// message would be refused again. Everything else (no responders, timeouts, a lost
-// connection, a cancelled context, a full disk) is transient.
+// publishError classes a failed publish. JetStream refusing the message for its size
+// is permanent: the same message would be refused again. A stream set up wrongly
+// (sealed, subjects taken by another stream) and everything else (no responders,
+// timeouts, a lost connection, a cancelled context, a full disk) is transient.
 func (s *Sink) publishError(ev *pipeline.Event, msg *nats.Msg, err error) error {
 	var apiErr *jetstream.APIError
 	switch {
@@ -51,12 +51,17 @@ func (s *Sink) publishError(ev *pipeline.Event, msg *nats.Msg, err error) error 
 			ev.ID, len(msg.Data), s.nc.MaxPayload(), err))
 	case errors.As(err, &apiErr):
 		switch apiErr.ErrorCode {
-		case codeMessageTooLarge, codeHeadersTooLarge, codeStreamSealed:
+		case codeMessageTooLarge, codeHeadersTooLarge:
+			// The event itself is too big: no retry can fix it.
 			return pipeline.Permanent(s.errorf("stream %q refused event %s on %s: %s: %w",
 				s.opts.Stream, ev.ID, msg.Subject, apiErr.Description, err))
-		case codeWrongStream:
-			return pipeline.Permanent(s.errorf("subject %s of event %s is stored by another stream than %q: the streams are misconfigured: %w",
-				msg.Subject, ev.ID, s.opts.Stream, err))
+		case codeStreamSealed, codeWrongStream:
+			// The stream's set-up, not the event, is at fault: retry (and check the
+			// stream again) until an operator fixes it, rather than dead-lettering
+			// every event in the meantime.
+			s.ready.Store(false)
+			return s.errorf("stream %q cannot take event %s on %s (%s); fix the stream, delivery resumes by itself: %w",
+				s.opts.Stream, ev.ID, msg.Subject, apiErr.Description, err)
 		}
 	case errors.Is(err, jetstream.ErrNoStreamResponse):
 		s.ready.Store(false) // the stream may be gone: check (or create) it again next time

@@ -127,7 +127,7 @@ func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 		return pipeline.Permanent(s.errorf("nil event"))
 	}
 	if ev.ID == "" {
-		return pipeline.Permanent(s.errorf("event for %s %q has no id to deduplicate by", ev.Entity, ev.Key))
+		return pipeline.Permanent(s.errorf("an event of entity %s has no id to deduplicate by", ev.Entity))
 	}
 	if err := ctx.Err(); err != nil {
 		return s.errorf("deliver %s: %w", ev.ID, err)

@@ -442,7 +442,9 @@ func TestEventLargerThanStreamMaxMsgSizeIsPermanent(t *testing.T) {
 	t.Logf("deliver: %v", err)
 }
 
-func TestSubjectTakenOverByAnotherStreamIsPermanent(t *testing.T) {
+// The stream's set-up is at fault, not the event: retried (never dead-lettered) until
+// an operator fixes the streams.
+func TestSubjectTakenOverByAnotherStreamIsTransient(t *testing.T) {
 	s, o := newSink(t, nil)
 	deliver(t, s, sinktest.Event("src", "A", 1))
 
@@ -460,8 +462,8 @@ func TestSubjectTakenOverByAnotherStreamIsPermanent(t *testing.T) {
 	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), other) })
 
 	err := s.Deliver(context.Background(), sinktest.Event("src", "A", 2))
-	if !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "another stream") {
-		t.Fatalf("got %v, want a permanent wrong-stream error", err)
+	if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "fix the stream") {
+		t.Fatalf("got %v, want a transient wrong-stream error", err)
 	}
 	t.Logf("deliver: %v", err)
 }

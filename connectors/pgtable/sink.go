@@ -111,7 +111,7 @@ func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 		return pipeline.Permanent(s.errorf("deliver: nil event"))
 	}
 	if ev.ID == "" {
-		return pipeline.Permanent(s.errorf("deliver: event without an id (%s %s v%d)", short(ev.Entity), short(ev.Key), ev.Version))
+		return pipeline.Permanent(s.errorf("deliver: an event of entity %s (v%d) has no id", short(ev.Entity), ev.Version))
 	}
 	table, err := s.stateTable(ev.Entity)
 	if err != nil {
@@ -134,7 +134,8 @@ func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 		if code := sqlState(err); code == "42P01" || code == "3F000" {
 			s.forget() // undefined table or schema: someone dropped it; create it again
 		}
-		return classify(s.errorf("deliver event %s (%s %s v%d): %w", ev.ID, ev.Entity, short(ev.Key), ev.Version, s.red.err(err)))
+		// The record's key can be a citizen identifier: the event id names it instead.
+		return classify(s.errorf("deliver event %s (%s v%d): %w", ev.ID, ev.Entity, ev.Version, s.red.err(err)))
 	}
 	return nil
 }

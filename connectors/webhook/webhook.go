@@ -59,10 +59,9 @@ const (
 var errTimeout = errors.New("webhook timeout")
 
 // RetryAfterError is a transient error from a receiver that said when to come back
-// (a 408, 429 or 5xx answer with Retry-After, usually 429 or 503). The dispatcher should wait at least Wait before
-// the next attempt. Match it with errors.As(err, &rae) where rae is a
-// *RetryAfterError, or, without importing this package, with an interface holding
-// the RetryAfter method.
+// (a 408, 429 or 5xx answer with Retry-After, usually 429 or 503). Its RetryAfter
+// method is what pipeline.RetryAfterOf finds, so the dispatcher waits at least Wait
+// before the next attempt; receivers' own code can match *RetryAfterError directly.
 type RetryAfterError struct {
 	Wait time.Duration
 	Err  error

@@ -83,8 +83,9 @@ func replaceJSONNul(b []byte) []byte {
 
 // lockEvents makes seq order commit order. PostgreSQL hands out bigserial values
 // when rows are inserted, not when they commit, so without it a transaction holding
-// seq 9 could commit after one holding seq 10 was read and delivered, and a reader
-// that has seen 10 would never look back for 9. The lock is taken just before the
+// seq 9 could commit after one holding seq 10 was read and delivered; if both are
+// events of one record, the record's order (Pending's hold-back by seq) would break,
+// and pgtable feed readers paging by seq would skip 9. The lock is taken just before the
 // events are inserted and held to the end of the transaction, so transactions that
 // insert events commit one at a time, in the order of their seqs. SQLite has one
 // writer and needs nothing.

@@ -68,7 +68,7 @@ type Batch struct {
 
 // Pending is one outbox row waiting for a sink.
 type Pending struct {
-	Seq      int64 // commit order; delivery order per sink follows it
+	Seq      int64 // commit order; each record's events are delivered in Seq order
 	Sink     string
 	Event    pipeline.Event
 	Attempts int
@@ -123,9 +123,10 @@ type Store interface {
 	// are skipped (with their outbox rows), which keeps a replayed batch idempotent.
 	Commit(ctx context.Context, b Batch) error
 
-	// Pending returns up to limit outbox rows for the sink that are due at now, in Seq order.
-	// A row not yet due (waiting for a retry) holds back the sink's later rows, so
-	// delivery to a sink follows Seq even across restarts.
+	// Pending returns up to limit outbox rows for the sink that are due at now, in Seq
+	// order, at most one per record: a row is held back while an earlier row of the
+	// same record (source, entity, key) still waits for the sink, due or not, so each
+	// record's delivery follows Seq even across restarts; other records go on.
 	Pending(ctx context.Context, sink string, now time.Time, limit int) ([]Pending, error)
 	// Delivered removes an outbox row and records the delivery.
 	Delivered(ctx context.Context, sink string, seq int64, attempts int, at time.Time) error
