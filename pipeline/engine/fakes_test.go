@@ -20,9 +20,11 @@ type memSource struct {
 	seq   map[string]int64        // cursor value per key
 	next  int64
 	batch int
-	// block, when set, makes ReadBatch wait until it is closed (a slow agency).
-	block chan struct{}
-	reads int
+	// block, when set, makes ReadBatch wait until it is closed (a slow agency);
+	// reading is told (once) that a ReadBatch is waiting on it.
+	block   chan struct{}
+	reading chan struct{}
+	reads   int
 }
 
 func newMemSource(batch int) *memSource {
@@ -41,6 +43,12 @@ func (s *memSource) put(key string, row pipeline.Row) {
 
 func (s *memSource) ReadBatch(ctx context.Context, pos pipeline.Position, emit func(pipeline.Row) error) (pipeline.Position, bool, error) {
 	if s.block != nil {
+		if s.reading != nil {
+			select {
+			case s.reading <- struct{}{}:
+			default:
+			}
+		}
 		select {
 		case <-s.block:
 		case <-ctx.Done():

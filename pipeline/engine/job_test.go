@@ -167,11 +167,12 @@ func TestCancelledRunCommitsTheBatchInFlight(t *testing.T) {
 		f.src.put(k, pipeline.Row{"status": "2"})
 	}
 	f.src.block = make(chan struct{})
+	f.src.reading = make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan RunStats, 1)
 	go func() { st, _ := f.job.Run(ctx); done <- st }()
-	waitUntil(t, func() bool { return f.job.running.Load() })
-	cancel() // SIGTERM arrives while the first batch is being read
+	<-f.src.reading // the first batch is being read
+	cancel()        // when SIGTERM arrives
 	close(f.src.block)
 	st := <-done
 	if st.Batches != 1 || st.Events != 1 {
