@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/egov-bridge/egov-bridge/internal/testpg"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
@@ -136,8 +137,21 @@ func TestPostgresLocksAreSharedBetweenReplicas(t *testing.T) {
 		t.Fatal("replica a could not lock dispatch/zalo")
 	}
 	a.Close()
-	if _, ok, err := b.TryLock(ctx, "dispatch/zalo"); err != nil || !ok {
-		t.Fatalf("lock of a closed replica still held: %v, %v", ok, err)
+	// The server releases it when its backend notices the closed connection, which
+	// takes a moment; wait for that, as a standing-by replica does on its next poll.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, ok, err := b.TryLock(ctx, "dispatch/zalo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lock of a closed replica still held after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// Locks are per schema: another store schema does not see them.
 	other, _ := testpg.Schema(t)
