@@ -104,7 +104,7 @@ func (s *Sink) onDisconnect(_ *nats.Conn, err error) {
 	if err == nil {
 		return // Close or Drain
 	}
-	err = s.red.err(err)
+	err = s.red.Err(err)
 	s.connErr.Store(&connError{err})
 	s.log.Warn("disconnected from NATS; reconnecting", "err", err)
 }
@@ -112,7 +112,7 @@ func (s *Sink) onDisconnect(_ *nats.Conn, err error) {
 // onConnectError is called for every failed attempt, every reconnectWait; it logs
 // only when the reason changes.
 func (s *Sink) onConnectError(_ *nats.Conn, err error) {
-	err = s.red.err(err)
+	err = s.red.Err(err)
 	prev := s.connErr.Swap(&connError{err})
 	if prev == nil || prev.err == nil || prev.err.Error() != err.Error() {
 		s.log.Warn("cannot connect to NATS; retrying", "servers", s.servers, "err", err)
@@ -120,5 +120,5 @@ func (s *Sink) onConnectError(_ *nats.Conn, err error) {
 }
 
 func (s *Sink) onAsyncError(_ *nats.Conn, _ *nats.Subscription, err error) {
-	s.log.Warn("NATS reported an error", "err", s.red.err(err))
+	s.log.Warn("NATS reported an error", "err", s.red.Err(err))
 }

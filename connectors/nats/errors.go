@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/egov-bridge/egov-bridge/internal/redact"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
@@ -67,7 +68,7 @@ func (s *Sink) publishError(ev *pipeline.Event, msg *nats.Msg, err error) error 
 		s.ready.Store(false) // the stream may be gone: check (or create) it again next time
 		return s.errorf("publish %s to %s: no stream answered: %w", ev.ID, msg.Subject, err)
 	}
-	return s.errorf("publish %s to %s: %w", ev.ID, msg.Subject, s.red.err(err))
+	return s.errorf("publish %s to %s: %w", ev.ID, msg.Subject, s.red.Err(err))
 }
 
 // displayServers lists the servers of a URL option without their user information
@@ -86,52 +87,15 @@ func displayServers(list string) string {
 	return strings.Join(out, ",")
 }
 
-// redactor removes secrets from error text from nats.go, which should hold none;
-// it is the second line of defence that keeps a password out of logs.
-type redactor struct{ secrets []string }
-
-// minSecretLen keeps a silly one-letter "secret" from garbling every message.
-const minSecretLen = 4
-
-func newRedactor(o Options) redactor {
-	var r redactor
-	add := func(s string) {
-		if len(s) >= minSecretLen {
-			r.secrets = append(r.secrets, s)
-		}
-	}
-	add(o.Token)
-	add(o.Password)
+// newRedactor removes the connection's secrets from error text from nats.go, which
+// should hold none; it is the second line of defence that keeps a password out of logs.
+func newRedactor(o Options) redact.Redactor {
+	secrets := []string{o.Token, o.Password}
 	for _, raw := range strings.Split(o.URL, ",") {
 		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
-			add(u.User.Username())
 			p, _ := u.User.Password()
-			add(p)
+			secrets = append(secrets, u.User.Username(), p)
 		}
 	}
-	return r
+	return redact.New(secrets...)
 }
-
-func (r redactor) err(err error) error {
-	if err == nil || len(r.secrets) == 0 {
-		return err
-	}
-	msg := err.Error()
-	clean := msg
-	for _, s := range r.secrets {
-		clean = strings.ReplaceAll(clean, s, "xxxxx")
-	}
-	if clean == msg {
-		return err
-	}
-	return &redactedError{msg: clean, err: err}
-}
-
-// redactedError shows a cleaned message but keeps the chain for errors.Is/As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/egov-bridge/egov-bridge/internal/redact"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
@@ -38,7 +39,7 @@ type Sink struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	servers string // the servers without credentials, for messages
-	red     redactor
+	red     redact.Redactor
 	want    string // the subjects the stream must cover: <prefix>.*.*
 
 	ready atomic.Bool // the stream has been found (or created) and checked
@@ -96,7 +97,7 @@ func open(ctx context.Context, env pipeline.Env, o Options, extra ...nats.Option
 	}
 	nc, err := nats.Connect(o.URL, append(opts, extra...)...)
 	if err != nil {
-		return nil, s.errorf("connect to %s: %w", s.servers, s.red.err(err))
+		return nil, s.errorf("connect to %s: %w", s.servers, s.red.Err(err))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -41,7 +41,7 @@ func (s *Sink) checkStream(ctx context.Context) error {
 			return s.checkExisting(st.CachedInfo())
 		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("look up stream %q: %w", name, s.red.err(err))
+			return fmt.Errorf("look up stream %q: %w", name, s.red.Err(err))
 		}
 		if !s.opts.CreateStream {
 			return &streamError{fmt.Sprintf("stream %q does not exist and create_stream is false: create it with subjects [%q], or set create_stream: true",

@@ -1,15 +1,12 @@
 package pgtable
 
 import (
-	"errors"
-	"net/url"
-	"regexp"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/lib/pq"
 
+	"github.com/egov-bridge/egov-bridge/internal/redact"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
@@ -79,64 +76,7 @@ func short(s string) string {
 	return s[:cut] + "…"
 }
 
-// redactor removes the DSN's secrets from error text. lib/pq rarely quotes the DSN,
-// but a malformed URL comes back from net/url with the whole string in it, password
-// included, and errors end up in logs, the dashboard and the dead-letter table.
-type redactor struct {
-	secrets []string // longest first, so the whole DSN goes before its password
-}
-
-// passwordRE finds the password of a key=value DSN: password=x or password='x y'.
-var passwordRE = regexp.MustCompile(`(?i)(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
-
-func newRedactor(dsn string) redactor {
-	var s []string
-	add := func(v string) {
-		if v != "" {
-			s = append(s, v, url.QueryEscape(v), url.PathEscape(v))
-		}
-	}
-	add(dsn)
-	if u, err := url.Parse(dsn); err == nil {
-		if p, ok := u.User.Password(); ok {
-			add(p)
-		}
-		add(u.Query().Get("password"))
-	}
-	for _, m := range passwordRE.FindAllStringSubmatch(dsn, -1) {
-		add(m[1])
-		if len(m[1]) >= 2 && m[1][0] == '\'' {
-			add(m[1][1 : len(m[1])-1])
-		}
-	}
-	sort.Slice(s, func(i, j int) bool { return len(s[i]) > len(s[j]) })
-	return redactor{secrets: s}
-}
-
-// err returns err unchanged when its text holds no secret. Otherwise it returns an
-// error with redacted text that still answers errors.Is and errors.As for the
-// original (a deadline stays a deadline, a *pq.Error keeps its code) without
-// printing it.
-func (r redactor) err(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	red := msg
-	for _, s := range r.secrets {
-		red = strings.ReplaceAll(red, s, "[redacted]")
-	}
-	if red == msg {
-		return err
-	}
-	return &redactedError{msg: red, orig: err}
-}
-
-type redactedError struct {
-	msg  string
-	orig error
-}
-
-func (e *redactedError) Error() string        { return e.msg }
-func (e *redactedError) Is(target error) bool { return errors.Is(e.orig, target) }
-func (e *redactedError) As(target any) bool   { return errors.As(e.orig, target) }
+// newRedactor removes the DSN's secrets from error text: a malformed URL comes back
+// from net/url with the whole string in it, password included, and errors end up in
+// logs, the dashboard and the dead-letter table.
+func newRedactor(dsn string) redact.Redactor { return redact.ForDSN(dsn) }

@@ -84,13 +84,13 @@ func TestRedactorRemovesPasswords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		red := newRedactor(tt.dsn)
-		err := red.err(errors.New(tt.text))
+		err := red.Err(errors.New(tt.text))
 		if strings.Contains(err.Error(), tt.secret) {
 			t.Errorf("dsn %q: %q still holds the secret", tt.dsn, err)
 		}
 	}
 	cause := &pq.Error{Code: "22001", Message: "value s3cret too long"}
-	err := newRedactor("postgres://u:s3cret@db/bi").err(fmt.Errorf("x: %w", cause))
+	err := newRedactor("postgres://u:s3cret@db/bi").Err(fmt.Errorf("x: %w", cause))
 	if strings.Contains(err.Error(), "s3cret") || pq.As(err) != cause || !pipeline.IsPermanent(classify(err)) {
 		t.Errorf("a redacted error must keep its class and cause: %v", err)
 	}

@@ -66,7 +66,7 @@ func (o *Options) Validate(report pipeline.Reporter) {
 		report("dsn", "is required: give dsn or dsn_file")
 	} else if _, err := pq.NewConnector(o.DSN); err != nil {
 		// Parsing only; the message may quote the DSN, so it is redacted.
-		report("dsn", "%v", newRedactor(o.DSN).err(err))
+		report("dsn", "%v", newRedactor(o.DSN).Err(err))
 	}
 	if msg := checkName(o.Schema, maxIdentLen); msg != "" {
 		report("schema", "%s", msg)

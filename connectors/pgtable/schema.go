@@ -92,7 +92,7 @@ func (s *Sink) ensure(ctx context.Context, table string, ddl []string) error {
 	}
 	created, err := s.runDDL(ctx, table, ddl)
 	if err != nil {
-		return s.errorf("create table %s.%s: %w", s.opts.Schema, table, s.red.err(err))
+		return s.errorf("create table %s.%s: %w", s.opts.Schema, table, s.red.Err(err))
 	}
 	if created {
 		s.log.Info("pgtable: created table", "sink", s.name, "schema", s.opts.Schema, "table", table)

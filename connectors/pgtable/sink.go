@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/egov-bridge/egov-bridge/internal/redact"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
@@ -40,7 +41,7 @@ type Sink struct {
 	opts    Options
 	db      *sqlx.DB
 	log     *slog.Logger
-	red     redactor
+	red     redact.Redactor
 	lockKey int64
 
 	insertEvent string // the events table's INSERT, built once
@@ -81,7 +82,7 @@ ON CONFLICT (event_id) DO NOTHING`
 
 	conn, err := pq.NewConnector(o.DSN)
 	if err != nil {
-		return nil, pipeline.Permanent(s.errorf("dsn: %w", s.red.err(err)))
+		return nil, pipeline.Permanent(s.errorf("dsn: %w", s.red.Err(err)))
 	}
 	db := sqlx.NewDb(sql.OpenDB(conn), "postgres")
 	db.SetMaxOpenConns(o.MaxOpenConns)
@@ -135,7 +136,7 @@ func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 			s.forget() // undefined table or schema: someone dropped it; create it again
 		}
 		// The record's key can be a citizen identifier: the event id names it instead.
-		return classify(s.errorf("deliver event %s (%s v%d): %w", ev.ID, ev.Entity, ev.Version, s.red.err(err)))
+		return classify(s.errorf("deliver event %s (%s v%d): %w", ev.ID, ev.Entity, ev.Version, s.red.Err(err)))
 	}
 	return nil
 }

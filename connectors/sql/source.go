@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/egov-bridge/egov-bridge/internal/redact"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
@@ -26,7 +27,7 @@ type Source struct {
 	db    *sqlx.DB
 	zone  *time.Location
 	log   *slog.Logger
-	red   redactor
+	red   redact.Redactor
 	file  string // the SQLite file that must exist before connecting; "" otherwise
 	clock pipeline.Clock
 
@@ -92,7 +93,7 @@ func Open(_ context.Context, env pipeline.Env, o *Options) (*Source, error) {
 
 	db, err := sqlx.Open(s.d.driverName(), dsn)
 	if err != nil {
-		return nil, s.errorf("open: %w", s.red.err(err))
+		return nil, s.errorf("open: %w", s.red.Err(err))
 	}
 	db.SetMaxOpenConns(o.MaxOpenConns)
 	db.SetMaxIdleConns(o.MaxIdleConns)
@@ -129,12 +130,12 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, emit func
 	start := time.Now()
 	rows, err := s.db.QueryxContext(ctx, st.SQL, st.Args...)
 	if err != nil {
-		return nil, false, s.errorf("read batch: %w", s.red.err(err))
+		return nil, false, s.errorf("read batch: %w", s.red.Err(err))
 	}
 	defer rows.Close()
 	types, err := rows.ColumnTypes()
 	if err != nil {
-		return nil, false, s.errorf("read batch: %w", s.red.err(err))
+		return nil, false, s.errorf("read batch: %w", s.red.Err(err))
 	}
 	l, err := newLayout(s.d, types, s.opts.Cursor.Column, s.opts.Cursor.Key)
 	if err != nil {
@@ -146,7 +147,7 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, emit func
 	for rows.Next() {
 		vals, err := rows.SliceScan()
 		if err != nil {
-			return nil, false, s.errorf("read row: %w", s.red.err(err))
+			return nil, false, s.errorf("read row: %w", s.red.Err(err))
 		}
 		pt, err := l.point(vals)
 		if err != nil {
@@ -168,7 +169,7 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, emit func
 		n++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, s.errorf("read batch: %w", s.red.err(err))
+		return nil, false, s.errorf("read batch: %w", s.red.Err(err))
 	}
 	done := n < s.opts.BatchSize
 	s.log.Debug("sql batch read", "source", s.name, "rows", n, "done", done, "took", time.Since(start))
@@ -204,7 +205,7 @@ func (s *Source) Rewind(stored pipeline.Position) pipeline.Position {
 
 // Close closes the connection pool.
 func (s *Source) Close() error {
-	return s.red.err(s.db.Close())
+	return s.red.Err(s.db.Close())
 }
 
 // describe learns the cursor and key column types once, from a query that returns
@@ -219,18 +220,18 @@ func (s *Source) describe(ctx context.Context) (cursorInfo, error) {
 		// modernc creates a missing file on connect; a typo in the path would read
 		// an empty database forever.
 		if _, err := os.Stat(s.file); err != nil {
-			return cursorInfo{}, s.errorf("the SQLite database file cannot be opened: %w", s.red.err(err))
+			return cursorInfo{}, s.errorf("the SQLite database file cannot be opened: %w", s.red.Err(err))
 		}
 	}
 	st := s.q.describe()
 	rows, err := s.db.QueryxContext(ctx, st.SQL, st.Args...)
 	if err != nil {
-		return cursorInfo{}, s.errorf("describe columns: %w", s.red.err(err))
+		return cursorInfo{}, s.errorf("describe columns: %w", s.red.Err(err))
 	}
 	types, err := rows.ColumnTypes()
 	rows.Close()
 	if err != nil {
-		return cursorInfo{}, s.errorf("describe columns: %w", s.red.err(err))
+		return cursorInfo{}, s.errorf("describe columns: %w", s.red.Err(err))
 	}
 	l, err := newLayout(s.d, types, s.opts.Cursor.Column, s.opts.Cursor.Key)
 	if err != nil {
@@ -295,7 +296,7 @@ func (s *Source) window(ctx context.Context, p position, info cursorInfo) (windo
 func (s *Source) dbNow(ctx context.Context) (time.Time, error) {
 	var t time.Time
 	if err := s.db.QueryRowxContext(ctx, s.d.nowQuery()).Scan(&t); err != nil {
-		return time.Time{}, s.errorf("read the database clock: %w", s.red.err(err))
+		return time.Time{}, s.errorf("read the database clock: %w", s.red.Err(err))
 	}
 	return t, nil
 }
