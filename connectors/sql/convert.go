@@ -9,6 +9,7 @@ import (
 	mssql "github.com/microsoft/go-mssqldb"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
 // column is one result column and how its values are treated.
@@ -81,7 +82,8 @@ func (l layout) point(vals []any) (point, error) {
 	}
 	cur, err := encodeValue(keyValue(vals[l.cursor], cc.kind))
 	if err != nil {
-		return point{}, fmt.Errorf("row with key %v: cursor column %q: %w", kv, cc.name, err)
+		// The key may be a citizen identifier: show it masked.
+		return point{}, fmt.Errorf("row with key %s: cursor column %q: %w", transform.MaskID(fmt.Sprint(kv)), cc.name, err)
 	}
 	return point{Cursor: cur, Key: key}, nil
 }

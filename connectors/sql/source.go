@@ -14,6 +14,7 @@ import (
 
 	"github.com/egov-bridge/egov-bridge/internal/redact"
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
 // Source reads one table or query of an agency database. ReadBatch and Rewind are
@@ -160,7 +161,7 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, emit func
 			// return this batch forever.
 			return nil, false, pipeline.Permanent(s.errorf(
 				"the row at the stored position (cursor %s, key %s) was returned again: its values do not bind back exactly%s",
-				pt.Cursor.Value, pt.Key.Value, s.bindHint()))
+				pt.Cursor.Value, transform.MaskID(pt.Key.Value), s.bindHint()))
 		}
 		if err := emit(l.row(vals, s.zone)); err != nil {
 			return nil, false, err
