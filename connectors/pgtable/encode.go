@@ -1,14 +1,12 @@
 package pgtable
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/lib/pq"
 
+	"github.com/egov-bridge/egov-bridge/internal/pgtext"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
@@ -26,14 +24,14 @@ type eventRow struct {
 // (NaN, an infinity), which no retry can fix.
 func encodeEvent(ev *pipeline.Event) (eventRow, error) {
 	r := eventRow{
-		id: clean(ev.ID), typ: clean(ev.Type), source: clean(ev.Source),
-		entity: clean(ev.Entity), key: clean(ev.Key),
+		id: pgtext.Text(ev.ID), typ: pgtext.Text(ev.Type), source: pgtext.Text(ev.Source),
+		entity: pgtext.Text(ev.Entity), key: pgtext.Text(ev.Key),
 		rule: nullable(ev.Rule), agency: nullable(ev.Agency),
 	}
 	if len(ev.Changed) > 0 {
 		c := make(pq.StringArray, len(ev.Changed))
 		for i, f := range ev.Changed {
-			c[i] = clean(f)
+			c[i] = pgtext.Text(f)
 		}
 		r.changed = c
 	}
@@ -70,51 +68,12 @@ func jsonArg(what string, v any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s as JSON: %w", what, err)
 	}
-	return string(replaceNULEscapes(b)), nil
-}
-
-// clean makes s storable in a text column: PostgreSQL rejects NUL characters and
-// invalid UTF-8 (22021), and refusing an agency's record for one stray byte would
-// lose the whole change, so both become U+FFFD.
-func clean(s string) string {
-	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	return string(pgtext.JSON(b)), nil
 }
 
 func nullable(s string) any {
 	if s == "" {
 		return nil
 	}
-	return clean(s)
-}
-
-var nulEscape = []byte(`\u0000`)
-
-// replaceNULEscapes turns every \u0000 escape of a JSON document into \ufffd: jsonb
-// rejects \u0000 (22P05) even though JSON allows it. encoding/json writes a NUL in
-// any string, key or value, as \u0000 and already replaces invalid UTF-8. A naive
-// bytes.ReplaceAll would also hit an escaped backslash followed by "u0000" (the
-// six-character text `\u0000`), so escapes are walked pairwise; outside strings
-// JSON has no backslashes.
-func replaceNULEscapes(b []byte) []byte {
-	if !bytes.Contains(b, nulEscape) {
-		return b
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' || i+1 == len(b) {
-			out = append(out, b[i])
-			continue
-		}
-		if bytes.HasPrefix(b[i:], nulEscape) {
-			out = append(out, `\ufffd`...)
-			i += len(nulEscape) - 1
-			continue
-		}
-		out = append(out, b[i], b[i+1]) // any other escape, kept whole
-		i++
-	}
-	return out
+	return pgtext.Text(s)
 }

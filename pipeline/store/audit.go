@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"github.com/egov-bridge/egov-bridge/internal/pgtext"
 )
 
 type auditRow struct {
@@ -16,7 +18,7 @@ type auditRow struct {
 // Audit records an operator action.
 func (s *sqlStore) Audit(ctx context.Context, e AuditEntry) error {
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)`),
-		s.d.timeArg(e.At), cleanText(e.Actor), cleanText(e.Action), cleanText(e.Detail))
+		s.d.timeArg(e.At), pgtext.Text(e.Actor), pgtext.Text(e.Action), pgtext.Text(e.Detail))
 	if err != nil {
 		return fmt.Errorf("store: write audit log: %w", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/egov-bridge/egov-bridge/internal/pgtext"
 )
 
 // maxParams bounds the bound parameters of one multi-row INSERT: far below the
@@ -202,8 +204,8 @@ func (s *sqlStore) upsertQuarantine(ctx context.Context, tx *sqlx.Tx, b Batch) e
 		if err != nil {
 			return fmt.Errorf("encode quarantined row: %w", err)
 		}
-		rowKey, reason := cleanText(e.RowKey), cleanText(e.Reason)
-		if _, err := stmt.ExecContext(ctx, source, cleanText(e.Entity), rowKey, reason,
+		rowKey, reason := pgtext.Text(e.RowKey), pgtext.Text(e.Reason)
+		if _, err := stmt.ExecContext(ctx, source, pgtext.Text(e.Entity), rowKey, reason,
 			s.d.jsonArg(raw), quarantineDedupe(rowKey, reason, raw), at, at); err != nil {
 			return fmt.Errorf("row %q of %s: %w", rowKey, e.Entity, err)
 		}
@@ -224,12 +226,6 @@ func quarantineDedupe(rowKey, reason string, raw []byte) string {
 	}
 	h.Write([]byte("\x00" + reason))
 	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// cleanText makes text storable in any text column: quarantine exists to keep bad
-// data, so invalid UTF-8 or a NUL from an agency's row must not fail the batch.
-func cleanText(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func (s *sqlStore) upsertCursor(ctx context.Context, tx *sqlx.Tx, b Batch) error {

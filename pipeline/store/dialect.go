@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/egov-bridge/egov-bridge/internal/pgtext"
 )
 
 // dialect is what differs between the two backends. Everything else is one SQL text
@@ -53,32 +55,9 @@ func (d dialect) timeArg(t time.Time) any {
 // replaced by U+FFFD rather than failing the whole batch.
 func (d dialect) jsonArg(b []byte) any {
 	if d == postgresDialect {
-		return string(replaceJSONNul(b))
+		return string(pgtext.JSON(b))
 	}
 	return string(b)
-}
-
-// replaceJSONNul rewrites the escape \u0000 in JSON text as \ufffd. Every backslash
-// in valid JSON starts a two-character escape, so skipping pairs finds exactly the
-// escapes and never a backslash that is itself escaped.
-func replaceJSONNul(b []byte) []byte {
-	var out []byte
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' || i+1 >= len(b) {
-			continue
-		}
-		if b[i+1] == 'u' && i+6 <= len(b) && string(b[i+2:i+6]) == "0000" {
-			if out == nil {
-				out = append([]byte(nil), b...)
-			}
-			copy(out[i+2:i+6], "fffd")
-		}
-		i++ // skip the escaped character
-	}
-	if out == nil {
-		return b
-	}
-	return out
 }
 
 // lockEvents makes seq order commit order. PostgreSQL hands out bigserial values

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/egov-bridge/egov-bridge/internal/pgtext"
 )
 
 type pendingRow struct {
@@ -78,7 +80,7 @@ func (s *sqlStore) Delivered(ctx context.Context, sink string, seq int64, attemp
 // Retry records a failed attempt; ErrNotFound when the row is not in the outbox.
 func (s *sqlStore) Retry(ctx context.Context, sink string, seq int64, attempts int, nextAt time.Time, errMsg string) error {
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET attempts = ?, next_at = ?, last_error = ? WHERE sink = ? AND seq = ?`),
-		attempts, s.d.timeArg(nextAt), cleanText(errMsg), sink, seq)
+		attempts, s.d.timeArg(nextAt), pgtext.Text(errMsg), sink, seq)
 	if err == nil {
 		err = oneRow(res)
 	}
@@ -96,7 +98,7 @@ func (s *sqlStore) Dead(ctx context.Context, sink string, seq int64, attempts in
 			return err
 		}
 		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO dead_letters (sink, seq, event_id, attempts, reason, at)
-			VALUES (?, ?, ?, ?, ?, ?)`), sink, seq, id, attempts, cleanText(reason), s.d.timeArg(at))
+			VALUES (?, ?, ?, ?, ?, ?)`), sink, seq, id, attempts, pgtext.Text(reason), s.d.timeArg(at))
 		return err
 	})
 	if err != nil {
