@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/egov-bridge/egov-bridge/pipeline/config"
 )
 
 // Step is one entry of a field's transform list in a mapping. In YAML it is
@@ -624,31 +626,5 @@ func suggest(s string, names []string, aliases map[string]string) string {
 	if a, ok := aliases[strings.ToLower(s)]; ok {
 		return a
 	}
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := levenshtein(strings.ToLower(s), n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return config.Suggest(strings.ToLower(s), names)
 }
