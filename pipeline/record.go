@@ -24,6 +24,9 @@ type Record struct {
 	// Sorted, when set by the producer (a mapping knows its field names), is the
 	// sorted list of every name in Fields; Hash uses it instead of sorting per row.
 	Sorted []string
+	// Dropped names the fields whose unreadable value was dropped (a mapping's
+	// invalid: "null"), so the loss is counted rather than silent.
+	Dropped []string
 }
 
 // Hash is the content hash that change detection compares; it covers the fields only,

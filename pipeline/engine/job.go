@@ -162,6 +162,9 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, initialDone bool
 			})
 			continue
 		}
+		for _, f := range rec.Dropped {
+			j.Metrics.dropped.WithLabelValues(j.Name, f).Inc()
+		}
 		records = append(records, rec)
 	}
 

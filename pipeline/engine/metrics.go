@@ -12,6 +12,7 @@ type Metrics struct {
 	rowsRead     *prometheus.CounterVec
 	events       *prometheus.CounterVec
 	quarantined  *prometheus.CounterVec
+	dropped      *prometheus.CounterVec
 	syncErrors   *prometheus.CounterVec
 	syncDuration *prometheus.HistogramVec
 	lastSync     *prometheus.GaugeVec
@@ -32,6 +33,9 @@ func NewMetrics() *Metrics {
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egov_quarantined_rows_total", Help: "Rows rejected by their mapping and quarantined.",
 		}, []string{"source"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egov_dropped_values_total", Help: "Unreadable values dropped from kept records (invalid: null), by field.",
+		}, []string{"source", "field"}),
 		syncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egov_sync_errors_total", Help: "Source runs that failed.",
 		}, []string{"source"}),
@@ -50,7 +54,7 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}, []string{"sink"}),
 	}
-	m.Registry.MustRegister(m.rowsRead, m.events, m.quarantined, m.syncErrors, m.syncDuration,
+	m.Registry.MustRegister(m.rowsRead, m.events, m.quarantined, m.dropped, m.syncErrors, m.syncDuration,
 		m.lastSync, m.deliveries, m.deliveryTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -168,6 +168,10 @@ func (f *field) retype(v any) (any, error) {
 
 var errMissing = errors.New("required value is missing")
 
+// errDropped marks a value that was unreadable and dropped (invalid: "null"): the
+// row is kept, and the record says which field lost its value.
+var errDropped = errors.New("unreadable value dropped")
+
 func (f *field) value(row map[string]any) (any, error) {
 	raw := row[f.from]
 	if f.valueMap != nil && raw != nil {
@@ -180,7 +184,10 @@ func (f *field) value(row map[string]any) (any, error) {
 		if !f.nullBad {
 			return nil, err
 		}
-		v = nil
+		if f.def != nil {
+			return f.def, errDropped
+		}
+		return nil, errDropped
 	}
 	if v == nil {
 		v = f.def

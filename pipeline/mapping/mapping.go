@@ -290,6 +290,10 @@ func (m *Mapping) Apply(row pipeline.Row, agency string) (pipeline.Record, error
 	var rowErr *RowError
 	for _, f := range m.fields {
 		v, err := f.value(row)
+		if err == errDropped {
+			rec.Dropped = append(rec.Dropped, f.name)
+			err = nil
+		}
 		if err != nil {
 			if rowErr == nil {
 				rowErr = &RowError{}

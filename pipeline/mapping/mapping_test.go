@@ -219,20 +219,21 @@ computed:
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name string
-		row  pipeline.Row
-		want map[string]any
-		err  string
+		name    string
+		row     pipeline.Row
+		want    map[string]any
+		err     string
+		dropped string
 	}{
 		{"everything well formed", pipeline.Row{"Ma": "12-34", "SDT": "+84 (91) 234-5678", "Diem": "8,75", "DonVi": " ubnd-pl ", "Xa": "  Thị trấn  Cần Giuộc ",
 			"DiaChi": "Số 1, ấp 3, xã Long Hậu", "MaHS": "Mã HS-00123 (bản sao)", "Phi": "1.250.000"},
 			map[string]any{"id": "001234", "phone": "84912345678", "mark": 8.75, "unit": "UBND xã Phước Lại", "commune": "thi tran can giuoc",
-				"area": "xã Long Hậu", "code": "00123", "fee": 1250000.0, "label": "UBND xã Phước Lại / thi tran can giuoc"}, ""},
+				"area": "xã Long Hậu", "code": "00123", "fee": 1250000.0, "label": "UBND xã Phước Lại / thi tran can giuoc"}, "", ""},
 		{"absent mark, old prefix, invalid second phone kept as null", pipeline.Row{"Ma": "1", "SDT": "01239876543", "SDT2": "12345", "Diem": "VẮNG"},
-			map[string]any{"phone": "84839876543", "phone2": nil, "mark": nil}, ""},
-		{"a landline is not a mobile", pipeline.Row{"Ma": "1", "SDT": "0272 3812 345"}, nil, "phone (column SDT)"},
-		{"a mark above 10", pipeline.Row{"Ma": "1", "Diem": "11"}, nil, "mark (column Diem)"},
-		{"a unit missing from its table", pipeline.Row{"Ma": "1", "DonVi": "UBND-XX"}, nil, "unit (column DonVi)"},
+			map[string]any{"phone": "84839876543", "phone2": nil, "mark": nil}, "", "phone2"},
+		{"a landline is not a mobile", pipeline.Row{"Ma": "1", "SDT": "0272 3812 345"}, nil, "phone (column SDT)", ""},
+		{"a mark above 10", pipeline.Row{"Ma": "1", "Diem": "11"}, nil, "mark (column Diem)", ""},
+		{"a unit missing from its table", pipeline.Row{"Ma": "1", "DonVi": "UBND-XX"}, nil, "unit (column DonVi)", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,6 +254,9 @@ computed:
 				if got := rec.Fields[k]; got != w {
 					t.Errorf("%s = %#v, want %#v", k, got, w)
 				}
+			}
+			if got := strings.Join(rec.Dropped, ","); got != tt.dropped {
+				t.Errorf("dropped = %q, want %q", got, tt.dropped)
 			}
 		})
 	}
