@@ -67,7 +67,16 @@ type CursorOptions struct {
 	// Key is a unique, non-null column (the primary key) that orders rows sharing
 	// one cursor value.
 	Key string `yaml:"key"`
+	// Kind is "" (the column's own type decides) or "rowversion": a SQL Server
+	// rowversion column, which grows with every write. Rows are then read only below
+	// MIN_ACTIVE_ROWVERSION(), so a transaction still in flight (whose rows carry
+	// lower rowversions than rows already committed) is never skipped; lag and
+	// lookback do not apply.
+	Kind string `yaml:"kind"`
 }
+
+// CursorRowversion is the cursor kind of a SQL Server rowversion column.
+const CursorRowversion = "rowversion"
 
 // NewOptions returns options with every default set.
 func NewOptions() *Options {
@@ -127,6 +136,18 @@ func (o *Options) Validate(report pipeline.Reporter) {
 		report("cursor.key", "is required: a unique, non-null column, usually the primary key")
 	} else if err := checkIdent(o.Cursor.Key); err != "" {
 		report("cursor.key", "%s", err)
+	}
+	switch o.Cursor.Kind {
+	case "":
+	case CursorRowversion:
+		if o.Driver != "" && o.Driver != "sqlserver" {
+			report("cursor.kind", "rowversion is a SQL Server column type; driver is %s", o.Driver)
+		}
+		if o.Lookback > 0 {
+			report("lookback", "does not apply to a rowversion cursor (MIN_ACTIVE_ROWVERSION() already waits for transactions in flight): remove it")
+		}
+	default:
+		report("cursor.kind", "unknown kind %q (want rowversion, or leave it out)", o.Cursor.Kind)
 	}
 	if o.Cursor.Key != "" && strings.EqualFold(o.Cursor.Key, o.Cursor.Column) {
 		report("cursor.key", "must differ from cursor.column: the key breaks ties between rows sharing a cursor value")

@@ -90,6 +90,16 @@ func TestOptionsMistakesAreReportedWithTheirField(t *testing.T) {
 			want: []string{"sources[0].driver: is required", "sources[0].dsn: is required", "sources[0].cursor.column: is required", "sources[0].cursor.key: is required"},
 		},
 		{
+			name: "rowversion on postgres, with lookback",
+			yml:  "driver: postgres\ndsn: x\ntable: t\nlookback: 5m\ncursor: {column: c, key: k, kind: rowversion}\n",
+			want: []string{"sources[0].cursor.kind: rowversion is a SQL Server column type; driver is postgres", "sources[0].lookback: does not apply to a rowversion cursor"},
+		},
+		{
+			name: "unknown cursor kind",
+			yml:  "driver: sqlserver\ndsn: x\ntable: t\ncursor: {column: c, key: k, kind: sequence}\n",
+			want: []string{`sources[0].cursor.kind: unknown kind "sequence"`},
+		},
+		{
 			name: "table and query",
 			yml:  "driver: postgres\ndsn: x\ntable: t\nquery: SELECT 1\ncursor: {column: c, key: k}\n",
 			want: []string{"sources[0].query: give table or query, not both"},

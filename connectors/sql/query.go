@@ -64,6 +64,8 @@ type window struct {
 	afterCursor, afterKey any // rows strictly after (cursor, key)
 	from                  any // rows with cursor >= from (after Rewind)
 	upper                 any // rows with cursor <= upper (now - lag)
+	// belowActive bounds a rowversion cursor: rows with cursor < MIN_ACTIVE_ROWVERSION().
+	belowActive bool
 }
 
 // batch builds the keyset query for one batch:
@@ -89,6 +91,11 @@ func (q queries) batch(w window, limit int) stmt {
 	}
 	if w.upper != nil {
 		cond = append(cond, q.cursor+" <= "+arg(w.upper))
+	}
+	if w.belowActive {
+		// SQL Server: the lowest rowversion of any transaction still open; rows at or
+		// above it may yet be joined by rows with lower values that commit later.
+		cond = append(cond, q.cursor+" < MIN_ACTIVE_ROWVERSION()")
 	}
 	if len(cond) == 0 {
 		cond = append(cond, q.cursor+" IS NOT NULL")

@@ -53,6 +53,14 @@ func TestBatchQueryPerDialect(t *testing.T) {
 			args: []any{up, 10},
 		},
 		{
+			name: "sqlserver rowversion cursor stops below the oldest open transaction", driver: "sqlserver",
+			opts:  &Options{Table: "dbo.HoSo", Cursor: CursorOptions{Column: "PhienBan", Key: "MaHoSo", Kind: CursorRowversion}},
+			w:     window{afterCursor: []byte{0, 0, 0, 0, 0, 0, 0x07, 0xd1}, afterKey: "HS-1", belowActive: true},
+			limit: 500,
+			sql:   `SELECT TOP (@p4) * FROM [dbo].[HoSo] WHERE [PhienBan] >= @p1 AND ([PhienBan] > @p2 OR [MaHoSo] > @p3) AND [PhienBan] < MIN_ACTIVE_ROWVERSION() ORDER BY [PhienBan], [MaHoSo]`,
+			args:  []any{[]byte{0, 0, 0, 0, 0, 0, 0x07, 0xd1}, []byte{0, 0, 0, 0, 0, 0, 0x07, 0xd1}, "HS-1", 500},
+		},
+		{
 			name: "sqlserver rewound window is inclusive", driver: "sqlserver", opts: table,
 			w: window{from: at, upper: up}, limit: 10,
 			sql:  `SELECT TOP (@p3) * FROM [dbo].[HoSo] WHERE [NgayCapNhat] >= @p1 AND [NgayCapNhat] <= @p2 ORDER BY [NgayCapNhat], [MaHoSo]`,

@@ -244,7 +244,7 @@ func (s *Source) describe(ctx context.Context) (cursorInfo, error) {
 		return cursorInfo{}, pipeline.Permanent(s.errorf(
 			"lookback needs a time cursor, but cursor.column %q is %s: set lookback: 0", c.name, typeOrUnknown(c.dbType)))
 	}
-	if !c.kind.isTime() {
+	if !c.kind.isTime() && s.opts.Cursor.Kind != CursorRowversion {
 		s.log.Info("sql cursor is not a time: lag does not apply", "source", s.name, "column", c.name, "type", typeOrUnknown(c.dbType))
 	}
 	s.info = &info
@@ -261,7 +261,8 @@ func typeOrUnknown(t string) string {
 // window turns the position into bound values for the batch query.
 func (s *Source) window(ctx context.Context, p position, info cursorInfo) (window, error) {
 	var w window
-	if info.cursorKind.isTime() {
+	w.belowActive = s.opts.Cursor.Kind == CursorRowversion
+	if info.cursorKind.isTime() && !w.belowActive {
 		now, err := s.now(ctx)
 		if err != nil {
 			return window{}, err

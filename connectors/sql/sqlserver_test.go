@@ -122,3 +122,29 @@ func TestSQLServerSyncsDatetime2Table(t *testing.T) {
 		}
 	})
 }
+
+// A rowversion cursor: rows are read in rowversion order, only below
+// MIN_ACTIVE_ROWVERSION(), and an update moves a row to the end.
+func TestSQLServerRowversionCursor(t *testing.T) {
+	dsn := mssqlDSN(t)
+	table, db := mssqlTable(t, dsn, `CREATE TABLE dbo.%s (
+		MaHoSo varchar(20) NOT NULL PRIMARY KEY,
+		TrangThai int NOT NULL,
+		PhienBan rowversion)`)
+	for i, key := range []string{"HS-001", "HS-002", "HS-003"} {
+		mustExec(t, db, `INSERT INTO `+table+` (MaHoSo, TrangThai) VALUES (@p1, @p2)`, key, i)
+	}
+	o := NewOptions()
+	o.Driver, o.DSN, o.Table = "sqlserver", dsn, table
+	o.Cursor = CursorOptions{Column: "PhienBan", Key: "MaHoSo", Kind: CursorRowversion}
+	o.BatchSize = 2
+	rows, pos := readAll(t, openSource(t, pipeline.Env{}, o), nil)
+	if got := ids(rows, "MaHoSo"); !reflect.DeepEqual(got, []any{"HS-001", "HS-002", "HS-003"}) {
+		t.Fatalf("read %v, want HS-001..HS-003", got)
+	}
+	mustExec(t, db, `UPDATE `+table+` SET TrangThai = 9 WHERE MaHoSo = 'HS-001'`)
+	more, _ := readAll(t, openSource(t, pipeline.Env{}, o), pos)
+	if got := ids(more, "MaHoSo"); !reflect.DeepEqual(got, []any{"HS-001"}) {
+		t.Fatalf("after an update read %v, want HS-001 again", got)
+	}
+}
