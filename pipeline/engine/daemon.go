@@ -121,6 +121,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		j := d.Jobs[i]
 		if _, err := c.AddFunc(sc.Schedule, func() { trigger(j) }); err != nil {
 			stopDispatch()
+			dispatchDone.Wait()
+			if srv != nil {
+				_ = srv.Close()
+			}
 			return fmt.Errorf("source %s: schedule %q: %w", sc.Name, sc.Schedule, err)
 		}
 	}
