@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -58,4 +59,36 @@ func RetryAfterOf(err error) (time.Duration, bool) {
 		return ra.RetryAfter(), true
 	}
 	return 0, false
+}
+
+type detailError struct {
+	err    error
+	detail string
+}
+
+func (e detailError) Error() string { return e.err.Error() + ": " + e.detail }
+func (e detailError) Unwrap() error { return e.err }
+
+// WithDetail attaches text that came from the destination, such as a receiver's
+// error body. It may quote the payload, and with it citizen data, so it is kept with
+// the retry and the dead letter (err.Error() includes it) but left out of log lines
+// (LogText). An empty detail returns err unchanged.
+func WithDetail(err error, detail string) error {
+	if err == nil || detail == "" {
+		return err
+	}
+	return detailError{err: err, detail: detail}
+}
+
+// LogText is err's text for a log line: details attached with WithDetail are left out.
+func LogText(err error) string {
+	if err == nil {
+		return ""
+	}
+	text := err.Error()
+	var d detailError
+	if errors.As(err, &d) {
+		text = strings.Replace(text, ": "+d.detail, "", 1)
+	}
+	return text
 }

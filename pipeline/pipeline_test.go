@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,5 +72,19 @@ func TestErrorClasses(t *testing.T) {
 	}
 	if _, ok := RetryAfterOf(base); ok {
 		t.Fatal("a plain error carries no Retry-After")
+	}
+}
+
+func TestDetailsStayOutOfLogText(t *testing.T) {
+	body := `{"error":"bad phone 0912345678 for Nguyễn Văn An"}`
+	err := fmt.Errorf("webhook %q: %w", "ioc", Permanent(WithDetail(errors.New("HTTP 422"), body)))
+	if !strings.Contains(err.Error(), body) {
+		t.Fatalf("the stored reason lost the receiver's answer: %q", err)
+	}
+	if got := LogText(err); strings.Contains(got, "0912345678") || got != `webhook "ioc": HTTP 422` {
+		t.Fatalf("LogText = %q", got)
+	}
+	if !IsPermanent(err) || WithDetail(nil, "x") != nil || LogText(nil) != "" {
+		t.Fatal("WithDetail changed the error's class or nil handling")
 	}
 }

@@ -239,13 +239,13 @@ func (s *Sink) classify(resp *resty.Response) error {
 		}
 		return pipeline.Permanentf("%s: %s: the receiver redirects %s; redirects are not followed, so point url at the new address", s.who, status, where)
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500 && code < 600:
-		err := fmt.Errorf("%s: %s%s", s.who, status, bodyReason(resp.RawBody()))
+		err := pipeline.WithDetail(fmt.Errorf("%s: %s", s.who, status), bodyReason(resp.RawBody()))
 		if wait, ok := retryAfter(resp.Header().Get("Retry-After"), s.clock()); ok {
 			return &RetryAfterError{Wait: wait, Err: err}
 		}
 		return err
 	default:
-		return pipeline.Permanentf("%s: %s%s", s.who, status, bodyReason(resp.RawBody()))
+		return pipeline.Permanent(pipeline.WithDetail(fmt.Errorf("%s: %s", s.who, status), bodyReason(resp.RawBody())))
 	}
 }
 
@@ -277,8 +277,9 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	return min(wait, MaxRetryAfter), true
 }
 
-// bodyReason returns ": " and up to maxReasonBody bytes of a refused response's
-// body, on one line, so the receiver's own explanation reaches the dead letter.
+// bodyReason returns up to maxReasonBody bytes of a refused response's body, on one
+// line, so the receiver's own explanation reaches the dead letter (as a detail that
+// stays out of log lines: a receiver may echo the payload).
 func bodyReason(body io.Reader) string {
 	buf := make([]byte, maxReasonBody+1)
 	n, _ := io.ReadFull(body, buf)
@@ -303,9 +304,9 @@ func bodyReason(body io.Reader) string {
 	case text == "":
 		return ""
 	case more:
-		return ": " + text + " [truncated]"
+		return text + " [truncated]"
 	default:
-		return ": " + text
+		return text
 	}
 }
 

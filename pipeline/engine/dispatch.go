@@ -210,7 +210,7 @@ func (d *Dispatcher) deliverOne(ctx context.Context, sink string, cfg DeliveryCo
 			return false, err
 		}
 		d.Metrics.deliveries.WithLabelValues(sink, "dead").Inc()
-		d.Logger.Warn("event moved to dead letters", "sink", sink, "event", it.Event.ID, "attempts", attempts, "err", derr)
+		d.Logger.Warn("event moved to dead letters", "sink", sink, "event", it.Event.ID, "attempts", attempts, "err", pipeline.LogText(derr))
 		return false, nil
 	default:
 		wait := backoff(cfg, attempts)
@@ -222,7 +222,7 @@ func (d *Dispatcher) deliverOne(ctx context.Context, sink string, cfg DeliveryCo
 			return false, err
 		}
 		d.Metrics.deliveries.WithLabelValues(sink, "retry").Inc()
-		d.Logger.Warn("delivery failed, will retry", "sink", sink, "event", it.Event.ID, "attempt", attempts, "retry_at", next, "err", derr)
+		d.Logger.Warn("delivery failed, will retry", "sink", sink, "event", it.Event.ID, "attempt", attempts, "retry_at", next, "err", pipeline.LogText(derr))
 		return false, nil
 	}
 }

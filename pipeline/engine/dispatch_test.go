@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,24 @@ func TestBackoffGrowsAndStaysWithinBounds(t *testing.T) {
 				t.Fatalf("backoff(%d) = %s, want within [%s, %s]", attempt, b, want/2, want)
 			}
 		}
+	}
+}
+
+func TestDispatcherLogsLeaveOutTheReceiversAnswer(t *testing.T) {
+	f := newJobFixture(t, 10)
+	f.src.put("A", pipeline.Row{"status": "2"})
+	f.run(t)
+	var logs strings.Builder
+	f.disp.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	f.sink.permanent = pipeline.WithDetail(errors.New("HTTP 422"), `{"echo":"phone 0912345678"}`)
+	if _, err := f.disp.deliverDue(context.Background(), "audit"); err != nil {
+		t.Fatal(err)
+	}
+	dl, _ := f.store.DeadLetters(context.Background(), "audit", 10)
+	if len(dl) != 1 || !strings.Contains(dl[0].Reason, "0912345678") {
+		t.Fatalf("the dead letter lost the receiver's answer: %+v", dl)
+	}
+	if strings.Contains(logs.String(), "0912345678") || !strings.Contains(logs.String(), "HTTP 422") {
+		t.Fatalf("log line:\n%s", logs.String())
 	}
 }
