@@ -26,7 +26,9 @@ const (
 
 type field struct {
 	name      string
-	from      string
+	from      string   // the source column, or the columns joined with "+" for messages
+	cols      []string // several source columns, joined with sep (nil for one)
+	sep       string
 	typ       string
 	required  bool
 	transform func(string) (string, error)
@@ -42,9 +44,21 @@ type field struct {
 
 func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Options, tables map[string]transform.Table) (*field, bool) {
 	ok := true
-	f := &field{name: name, from: spec.From, typ: spec.Type, required: spec.Required, zone: opts.Zone}
-	if f.from == "" {
-		f.from = name
+	f := &field{name: name, from: name, typ: spec.Type, required: spec.Required, zone: opts.Zone, sep: " "}
+	switch len(spec.From) {
+	case 0:
+	case 1:
+		f.from = spec.From[0]
+	default:
+		f.cols = spec.From
+		f.from = strings.Join(spec.From, "+")
+	}
+	if spec.Join != nil {
+		if f.cols == nil {
+			d.Errorf(path+".join", "join applies to a list of from columns")
+			ok = false
+		}
+		f.sep = *spec.Join
 	}
 	if f.typ == "" {
 		f.typ = TypeString
@@ -172,8 +186,26 @@ var errMissing = errors.New("required value is missing")
 // row is kept, and the record says which field lost its value.
 var errDropped = errors.New("unreadable value dropped")
 
+// raw is the field's raw value: its column's, or its columns' non-blank values
+// joined (as text).
+func (f *field) raw(row map[string]any) any {
+	if f.cols == nil {
+		return row[f.from]
+	}
+	var parts []string
+	for _, c := range f.cols {
+		if t := strings.TrimSpace(rawText(row[c])); t != "" {
+			parts = append(parts, t)
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return strings.Join(parts, f.sep)
+}
+
 func (f *field) value(row map[string]any) (any, error) {
-	raw := row[f.from]
+	raw := f.raw(row)
 	if f.valueMap != nil && raw != nil {
 		if v, ok := f.valueMap[strings.TrimSpace(rawText(raw))]; ok {
 			raw = v

@@ -41,6 +41,30 @@ type File struct {
 	Tables map[string]TableSpec `yaml:"tables"`
 }
 
+// Columns is a field's source: one column name, or a list of columns whose values
+// are joined (family and given names kept apart by an agency).
+type Columns []string
+
+// UnmarshalYAML accepts a single name or a list of names.
+func (c *Columns) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*c = Columns{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var list []string
+		if err := n.Decode(&list); err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			return fmt.Errorf("want at least one column")
+		}
+		*c = list
+		return nil
+	}
+	return fmt.Errorf("want a column name or a list of column names")
+}
+
 // TableSpec is a lookup table: inline values, or two columns of a CSV file.
 type TableSpec struct {
 	Values  map[string]string `yaml:"values"`
@@ -53,7 +77,8 @@ type TableSpec struct {
 
 // FieldSpec describes one field of the record.
 type FieldSpec struct {
-	From      string           `yaml:"from"`      // source column; defaults to the field's name
+	From      Columns          `yaml:"from"`      // source column, or a list joined with join; defaults to the field's name
+	Join      *string          `yaml:"join"`      // separator for several from columns; default one space
 	Type      string           `yaml:"type"`      // string (default), int, decimal, bool, time, phone_vn, mark
 	Required  bool             `yaml:"required"`  // a missing or blank value rejects the row
 	Transform []transform.Step `yaml:"transform"` // applied in order to text: trim, upper, fold, regex, lookup, …
@@ -298,7 +323,7 @@ func (m *Mapping) Apply(row pipeline.Row, agency string) (pipeline.Record, error
 			if rowErr == nil {
 				rowErr = &RowError{}
 			}
-			fe := FieldError{Field: f.name, Column: f.from, Value: rawText(row[f.from]), Msg: err.Error()}
+			fe := FieldError{Field: f.name, Column: f.from, Value: rawText(f.raw(row)), Msg: err.Error()}
 			if f.mask != nil && strings.TrimSpace(fe.Value) != "" {
 				masked := f.mask(strings.TrimSpace(fe.Value))
 				fe.Msg = strings.ReplaceAll(fe.Msg, strings.TrimSpace(fe.Value), masked)
@@ -313,7 +338,7 @@ func (m *Mapping) Apply(row pipeline.Row, agency string) (pipeline.Record, error
 	for i, idx := range m.keyIdx {
 		parts[i] = textOf(rec.Fields[m.fields[idx].name])
 		if parts[i] == "" {
-			parts[i] = rawText(row[m.fields[idx].from])
+			parts[i] = rawText(m.fields[idx].raw(row))
 		}
 	}
 	rec.Key = pipeline.JoinKey(parts...)
@@ -343,7 +368,7 @@ func (m *Mapping) Apply(row pipeline.Row, agency string) (pipeline.Record, error
 func (m *Mapping) RowKey(row pipeline.Row) string {
 	parts := make([]string, len(m.keyIdx))
 	for i, idx := range m.keyIdx {
-		parts[i] = strings.TrimSpace(rawText(row[m.fields[idx].from]))
+		parts[i] = strings.TrimSpace(rawText(m.fields[idx].raw(row)))
 	}
 	return pipeline.JoinKey(parts...)
 }

@@ -205,6 +205,8 @@ fields:
   area:    { from: DiaChi, transform: [{ split: ',', index: -1 }, trim] }
   code:    { from: MaHS, transform: [{ regex: 'HS-(\d+)' }] }
   fee:     { from: Phi, type: decimal }
+  name:    { from: [HoDem, Ten], mask: name }
+  place:   { from: [Ap, Phuong, Huyen], join: ", " }
 tables:
   units: { csv: units.csv, key: MaDonVi, value: TenDonVi }
 computed:
@@ -226,9 +228,11 @@ computed:
 		dropped string
 	}{
 		{"everything well formed", pipeline.Row{"Ma": "12-34", "SDT": "+84 (91) 234-5678", "Diem": "8,75", "DonVi": " ubnd-pl ", "Xa": "  Thị trấn  Cần Giuộc ",
-			"DiaChi": "Số 1, ấp 3, xã Long Hậu", "MaHS": "Mã HS-00123 (bản sao)", "Phi": "1.250.000"},
+			"DiaChi": "Số 1, ấp 3, xã Long Hậu", "MaHS": "Mã HS-00123 (bản sao)", "Phi": "1.250.000",
+			"HoDem": " Nguyễn Văn ", "Ten": "An", "Ap": "Ấp 3", "Phuong": "", "Huyen": "Cần Giuộc"},
 			map[string]any{"id": "001234", "phone": "84912345678", "mark": 8.75, "unit": "UBND xã Phước Lại", "commune": "thi tran can giuoc",
-				"area": "xã Long Hậu", "code": "00123", "fee": 1250000.0, "label": "UBND xã Phước Lại / thi tran can giuoc"}, "", ""},
+				"area": "xã Long Hậu", "code": "00123", "fee": 1250000.0, "label": "UBND xã Phước Lại / thi tran can giuoc",
+				"name": "Nguyễn Văn An", "place": "Ấp 3, Cần Giuộc"}, "", ""},
 		{"absent mark, old prefix, invalid second phone kept as null", pipeline.Row{"Ma": "1", "SDT": "01239876543", "SDT2": "12345", "Diem": "VẮNG"},
 			map[string]any{"phone": "84839876543", "phone2": nil, "mark": nil}, "", "phone2"},
 		{"a landline is not a mobile", pipeline.Row{"Ma": "1", "SDT": "0272 3812 345"}, nil, "phone (column SDT)", ""},
@@ -259,5 +263,16 @@ computed:
 				t.Errorf("dropped = %q, want %q", got, tt.dropped)
 			}
 		})
+	}
+}
+
+func TestJoinNeedsSeveralColumns(t *testing.T) {
+	for src, want := range map[string]string{
+		"entity: e\nkey: [a]\nfields:\n  a: { from: A, join: '-' }\n": "m.yaml:4:23: fields.a.join: join applies to a list of from columns",
+		"entity: e\nkey: [a]\nfields:\n  a: { from: [] }\n":           "m.yaml:4:14: fields.a.from: want at least one column",
+	} {
+		if _, err := Compile("m.yaml", []byte(src), Options{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
 	}
 }

@@ -35,8 +35,10 @@ func (m *Mapping) MaskRaw(raw map[string]string) map[string]string {
 		if f.mask == nil {
 			continue
 		}
-		if v, ok := out[f.from]; ok && v != "" {
-			out[f.from] = f.mask(v)
+		for _, c := range f.columns() {
+			if v, ok := out[c]; ok && v != "" {
+				out[c] = f.mask(v)
+			}
 		}
 	}
 	return out
@@ -49,9 +51,19 @@ func (m *Mapping) MaskText(text string, raw map[string]string) string {
 		if f.mask == nil {
 			continue
 		}
-		if v := strings.TrimSpace(raw[f.from]); v != "" {
-			text = strings.ReplaceAll(text, v, f.mask(v))
+		for _, c := range f.columns() {
+			if v := strings.TrimSpace(raw[c]); v != "" {
+				text = strings.ReplaceAll(text, v, f.mask(v))
+			}
 		}
 	}
 	return text
+}
+
+// columns lists the source columns a field reads.
+func (f *field) columns() []string {
+	if f.cols != nil {
+		return f.cols
+	}
+	return []string{f.from}
 }
