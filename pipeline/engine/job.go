@@ -120,7 +120,6 @@ func (j *Job) Run(ctx context.Context) (RunStats, error) {
 			j.Progress(st)
 		}
 		if done {
-			cur.InitialDone = true
 			break
 		}
 	}
