@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 )
@@ -10,12 +11,35 @@ import (
 // connector (for SQL: the composite cursor). A nil Position means "from the start".
 type Position []byte
 
+// Emitter receives what a source reads.
+type Emitter interface {
+	// Emit hands over one row.
+	Emit(Row) error
+	// Reject hands over a row the source itself cannot place (a NULL key, a cursor
+	// value it cannot read), with the reason. The engine quarantines it and reading
+	// goes on: one poison row must not stall a source.
+	Reject(row Row, reason error) error
+}
+
+// EmitFunc adapts a function that takes rows to an Emitter whose Reject fails with
+// the reason, for callers that need every row to be usable.
+type EmitFunc func(Row) error
+
+// Emit calls f.
+func (f EmitFunc) Emit(r Row) error { return f(r) }
+
+// Reject returns the reason as an error.
+func (f EmitFunc) Reject(_ Row, reason error) error {
+	return fmt.Errorf("row rejected by the source: %w", reason)
+}
+
 // Source reads an agency system in bounded batches after a position.
 type Source interface {
-	// ReadBatch streams at most one batch of rows after pos to emit, in cursor order,
+	// ReadBatch streams at most one batch of rows after pos to out, in cursor order,
 	// and returns the position after them and whether the source has nothing more
-	// for now. Memory stays bounded by the batch size, not the table.
-	ReadBatch(ctx context.Context, pos Position, emit func(Row) error) (next Position, done bool, err error)
+	// for now. Memory stays bounded by the batch size, not the table. Rejected rows
+	// count towards the batch.
+	ReadBatch(ctx context.Context, pos Position, out Emitter) (next Position, done bool, err error)
 	io.Closer
 }
 
@@ -24,6 +48,38 @@ type Source interface {
 // with an old cursor value are still seen.
 type Rewinder interface {
 	Rewind(stored Position) Position
+}
+
+// Describer is implemented by sources whose rows have a known set of columns (a
+// table or query). The engine checks every column a mapping reads against it before
+// each run, so a renamed or mistyped column stops the source instead of turning into
+// NULLs.
+type Describer interface {
+	// Columns asks the source afresh for the names of the columns its rows carry,
+	// spelled exactly as they appear in emitted rows.
+	Columns(ctx context.Context) ([]string, error)
+}
+
+// Refetcher is implemented by sources that can read the current version of rows
+// they emitted before, so that reprocessing a quarantined row uses what the agency
+// holds now, not a copy that may be months old.
+type Refetcher interface {
+	// Refetch emits the current version of each given row (as read earlier, matched
+	// by the source's own key) that still exists; rows gone from the source are not
+	// emitted.
+	Refetch(ctx context.Context, rows []Row, out Emitter) error
+}
+
+// Horizon is implemented by sources that can tell when a row was last written
+// relative to a mark. The engine takes a mark when a source's first sync ends; a
+// record first seen after that but written before the mark existed before the sync
+// finished (it was touched while the sync ran and moved past the reader), so it is a
+// snapshot record and never notifies a citizen as if it were new.
+type Horizon interface {
+	// Mark returns an opaque mark of everything written to the source until now.
+	Mark(ctx context.Context) (Position, error)
+	// Before reports whether row was last written at or before mark.
+	Before(mark Position, row Row) bool
 }
 
 // Sink delivers events to one destination. An error marked with Permanent goes

@@ -28,7 +28,7 @@ func BenchmarkPostgresReadBatch(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		next, done, err := src.ReadBatch(b.Context(), pos, func(pipeline.Row) error { rows++; return nil })
+		next, done, err := src.ReadBatch(b.Context(), pos, pipeline.EmitFunc(func(pipeline.Row) error { rows++; return nil }))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,10 +16,10 @@ func readAll(t testing.TB, src pipeline.Source, pos pipeline.Position) ([]pipeli
 	t.Helper()
 	var rows []pipeline.Row
 	for range 1000 {
-		next, done, err := src.ReadBatch(t.Context(), pos, func(r pipeline.Row) error {
+		next, done, err := src.ReadBatch(t.Context(), pos, pipeline.EmitFunc(func(r pipeline.Row) error {
 			rows = append(rows, r)
 			return nil
-		})
+		}))
 		if err != nil {
 			t.Fatalf("ReadBatch: %v", err)
 		}
@@ -171,7 +171,7 @@ func TestPostgresConfigMistakesFoundAtFirstRead(t *testing.T) {
 			o := NewOptions()
 			o.Driver, o.DSN, o.Table, o.Cursor = "postgres", dsn, "ho_so", tt.cursor
 			o.Lookback = config.Duration(tt.lookback)
-			_, _, err := openSource(t, pipeline.Env{}, o).ReadBatch(t.Context(), nil, func(pipeline.Row) error { return nil })
+			_, _, err := openSource(t, pipeline.Env{}, o).ReadBatch(t.Context(), nil, pipeline.EmitFunc(func(pipeline.Row) error { return nil }))
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !pipeline.IsPermanent(err) {
 				t.Fatalf("got %v, want a permanent error containing %q", err, tt.want)
 			}

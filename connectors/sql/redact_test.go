@@ -63,7 +63,7 @@ func TestOpenErrorsDoNotLeakTheDSN(t *testing.T) {
 	if err == nil {
 		// lib/pq parses lazily on some paths: the first read must fail instead.
 		defer src.Close()
-		_, _, err = src.ReadBatch(t.Context(), nil, func(pipeline.Row) error { return nil })
+		_, _, err = src.ReadBatch(t.Context(), nil, pipeline.EmitFunc(func(pipeline.Row) error { return nil }))
 	}
 	if err == nil {
 		t.Fatal("a bad DSN was accepted")

@@ -111,7 +111,7 @@ func Open(_ context.Context, env pipeline.Env, o *Options) (*Source, error) {
 
 // ReadBatch streams the next batch after pos to emit. See the package doc for the
 // cursor model. An error from emit is returned unchanged.
-func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, emit func(pipeline.Row) error) (pipeline.Position, bool, error) {
+func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, out pipeline.Emitter) (pipeline.Position, bool, error) {
 	p, err := decodePosition(pos)
 	if err != nil {
 		return nil, false, pipeline.Permanent(s.errorf("%w", err))
@@ -163,7 +163,7 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, emit func
 				"the row at the stored position (cursor %s, key %s) was returned again: its values do not bind back exactly%s",
 				pt.Cursor.Value, transform.MaskID(pt.Key.Value), s.bindHint()))
 		}
-		if err := emit(l.row(vals, s.zone)); err != nil {
+		if err := out.Emit(l.row(vals, s.zone)); err != nil {
 			return nil, false, err
 		}
 		last = pt

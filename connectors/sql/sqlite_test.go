@@ -75,7 +75,7 @@ func TestSQLiteStreamsLargeTableInBoundedMemory(t *testing.T) {
 		}
 		n := 0
 		var err error
-		pos, done, err = src.ReadBatch(t.Context(), pos, func(pipeline.Row) error { n++; return nil })
+		pos, done, err = src.ReadBatch(t.Context(), pos, pipeline.EmitFunc(func(pipeline.Row) error { n++; return nil }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestSQLiteNullKeyIsAnError(t *testing.T) {
 		`CREATE TABLE items (id TEXT, updated_at DATETIME NOT NULL)`,
 		`INSERT INTO items VALUES (NULL, '2025-03-10 09:00:00')`,
 	)
-	_, _, err := sqliteSource(t, dir, nil).ReadBatch(t.Context(), nil, func(pipeline.Row) error { return nil })
+	_, _, err := sqliteSource(t, dir, nil).ReadBatch(t.Context(), nil, pipeline.EmitFunc(func(pipeline.Row) error { return nil }))
 	if err == nil || !strings.Contains(err.Error(), `key column "id": value is NULL`) {
 		t.Fatalf("got %v, want an error about the NULL key", err)
 	}
@@ -132,11 +132,11 @@ func TestSQLiteCursorThatDoesNotBindBackStops(t *testing.T) {
 		`INSERT INTO items VALUES (1, '2025-03-10 09:00:00.500'), (2, '2025-03-10 09:00:00.500'), (3, '2025-03-10 09:00:00.500')`,
 	)
 	src := sqliteSource(t, dir, func(o *Options) { o.BatchSize = 2 })
-	pos, _, err := src.ReadBatch(t.Context(), nil, func(pipeline.Row) error { return nil })
+	pos, _, err := src.ReadBatch(t.Context(), nil, pipeline.EmitFunc(func(pipeline.Row) error { return nil }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = src.ReadBatch(t.Context(), pos, func(pipeline.Row) error { return nil })
+	_, _, err = src.ReadBatch(t.Context(), pos, pipeline.EmitFunc(func(pipeline.Row) error { return nil }))
 	if err == nil || !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "do not bind back exactly") {
 		t.Fatalf("got %v, want a permanent error about the cursor value", err)
 	}
@@ -145,7 +145,7 @@ func TestSQLiteCursorThatDoesNotBindBackStops(t *testing.T) {
 // A typo in the path must not create an empty database that reads nothing forever.
 func TestSQLiteMissingFileIsNotCreated(t *testing.T) {
 	dir := t.TempDir()
-	_, _, err := sqliteSource(t, dir, nil).ReadBatch(t.Context(), nil, func(pipeline.Row) error { return nil })
+	_, _, err := sqliteSource(t, dir, nil).ReadBatch(t.Context(), nil, pipeline.EmitFunc(func(pipeline.Row) error { return nil }))
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("got %v, want a not-exist error", err)
 	}
@@ -160,7 +160,7 @@ func TestEmitErrorIsReturnedUnchanged(t *testing.T) {
 		`INSERT INTO items VALUES (1, '2025-03-10 09:00:00')`,
 	)
 	stop := errors.New("mapping failed")
-	_, _, err := sqliteSource(t, dir, nil).ReadBatch(t.Context(), nil, func(pipeline.Row) error { return stop })
+	_, _, err := sqliteSource(t, dir, nil).ReadBatch(t.Context(), nil, pipeline.EmitFunc(func(pipeline.Row) error { return stop }))
 	if err != stop {
 		t.Fatalf("got %v, want the emit error itself", err)
 	}
@@ -173,7 +173,7 @@ func TestQueryTimeoutBoundsABatch(t *testing.T) {
 	)
 	src := sqliteSource(t, dir, nil)
 	src.opts.QueryTimeout = 1 // nanosecond: expired before the query runs
-	_, _, err := src.ReadBatch(t.Context(), nil, func(pipeline.Row) error { return nil })
+	_, _, err := src.ReadBatch(t.Context(), nil, pipeline.EmitFunc(func(pipeline.Row) error { return nil }))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a deadline error", err)
 	}

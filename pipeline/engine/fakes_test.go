@@ -41,7 +41,7 @@ func (s *memSource) put(key string, row pipeline.Row) {
 	s.seq[key] = s.next
 }
 
-func (s *memSource) ReadBatch(ctx context.Context, pos pipeline.Position, emit func(pipeline.Row) error) (pipeline.Position, bool, error) {
+func (s *memSource) ReadBatch(ctx context.Context, pos pipeline.Position, out pipeline.Emitter) (pipeline.Position, bool, error) {
 	if s.block != nil {
 		if s.reading != nil {
 			select {
@@ -84,7 +84,7 @@ func (s *memSource) ReadBatch(ctx context.Context, pos pipeline.Position, emit f
 		for k, v := range s.rows[it.key] {
 			row[k] = v
 		}
-		if err := emit(row); err != nil {
+		if err := out.Emit(row); err != nil {
 			return nil, false, err
 		}
 		last = it.seq

@@ -130,16 +130,20 @@ func (j *Job) Run(ctx context.Context) (RunStats, error) {
 
 // batch reads, maps and commits one batch.
 func (j *Job) batch(ctx context.Context, pos pipeline.Position, initialDone bool, st *RunStats) (pipeline.Position, bool, error) {
-	var rows []pipeline.Row
-	next, done, err := j.Source.ReadBatch(ctx, pos, func(r pipeline.Row) error {
-		rows = append(rows, r)
-		return nil
-	})
+	var got collected
+	next, done, err := j.Source.ReadBatch(ctx, pos, &got)
 	if err != nil {
 		return nil, false, err
 	}
+	rows := got.rows
 	now := j.Clock().UTC()
 	b := store.Batch{Source: j.Name, Position: next, InitialDone: done && !initialDone, At: now}
+	for _, rj := range got.rejected {
+		b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
+			Source: j.Name, Entity: j.Map.Entity, RowKey: j.Map.RowKey(rj.row),
+			Reason: rj.reason.Error(), Raw: rawRow(rj.row), FirstAt: now, LastAt: now,
+		})
+	}
 
 	records := make([]pipeline.Record, 0, len(rows))
 	var badFields []string
@@ -183,7 +187,7 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, initialDone bool
 		return nil, false, err
 	}
 	st.Batches++
-	st.Rows += len(rows)
+	st.Rows += len(rows) + len(got.rejected)
 	st.Events += len(b.Events)
 	st.Quarantined += len(b.Quarantine)
 	j.Metrics.rowsRead.WithLabelValues(j.Name).Add(float64(len(rows)))
@@ -255,6 +259,27 @@ func lastPerKey(entries []store.SnapshotEntry) []store.SnapshotEntry {
 		}
 	}
 	return out
+}
+
+// collected is the Emitter a batch reads into.
+type collected struct {
+	rows     []pipeline.Row
+	rejected []rejectedRow
+}
+
+type rejectedRow struct {
+	row    pipeline.Row
+	reason error
+}
+
+func (c *collected) Emit(r pipeline.Row) error {
+	c.rows = append(c.rows, r)
+	return nil
+}
+
+func (c *collected) Reject(r pipeline.Row, reason error) error {
+	c.rejected = append(c.rejected, rejectedRow{r, reason})
+	return nil
 }
 
 func rawRow(row pipeline.Row) map[string]string {

@@ -50,12 +50,12 @@ func Preview(ctx context.Context, cfg *Config, source string, limit int, st stor
 	var rows []pipeline.Row
 	var pos pipeline.Position
 	for len(rows) < limit {
-		next, done, err := src.ReadBatch(ctx, pos, func(r pipeline.Row) error {
+		next, done, err := src.ReadBatch(ctx, pos, pipeline.EmitFunc(func(r pipeline.Row) error {
 			if len(rows) < limit {
 				rows = append(rows, r)
 			}
 			return nil
-		})
+		}))
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", source, err)
 		}

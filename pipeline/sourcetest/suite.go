@@ -238,14 +238,14 @@ type batch struct {
 func readBatch(t *testing.T, src pipeline.Source, pos pipeline.Position, batchSize int) batch {
 	t.Helper()
 	var b batch
-	next, done, err := src.ReadBatch(t.Context(), pos, func(r pipeline.Row) error {
+	next, done, err := src.ReadBatch(t.Context(), pos, pipeline.EmitFunc(func(r pipeline.Row) error {
 		it, err := decodeRow(r)
 		if err != nil {
 			return err
 		}
 		b.items = append(b.items, it)
 		return nil
-	})
+	}))
 	if err != nil {
 		t.Fatalf("ReadBatch: %v", err)
 	}

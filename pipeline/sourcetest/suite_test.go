@@ -50,7 +50,7 @@ func (m *memSource) put(items []Item) {
 	}
 }
 
-func (m *memSource) ReadBatch(_ context.Context, pos pipeline.Position, emit func(pipeline.Row) error) (pipeline.Position, bool, error) {
+func (m *memSource) ReadBatch(_ context.Context, pos pipeline.Position, out pipeline.Emitter) (pipeline.Position, bool, error) {
 	var p memPos
 	if len(pos) > 0 {
 		if err := json.Unmarshal(pos, &p); err != nil {
@@ -79,7 +79,7 @@ func (m *memSource) ReadBatch(_ context.Context, pos pipeline.Position, emit fun
 		return pos, true, nil
 	}
 	for _, it := range sel {
-		if err := emit(pipeline.Row{KeyField: it.ID, CursorField: it.UpdatedAt.UTC(), ValueField: it.Payload}); err != nil {
+		if err := out.Emit(pipeline.Row{KeyField: it.ID, CursorField: it.UpdatedAt.UTC(), ValueField: it.Payload}); err != nil {
 			return nil, false, err
 		}
 	}
