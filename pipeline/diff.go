@@ -30,6 +30,6 @@ func Diff(source string, prior *Prior, rec Record, hash string, snapshot bool, a
 			ev.Changed = ChangedFields(prior.Fields, rec.Fields)
 		}
 	}
-	ev.ID = EventID(source, ev.Entity, ev.Key, ev.Version, ev.Type)
+	ev.ID = EventID(source, ev.Entity, ev.Key, ev.Version, ev.Type, hash)
 	return ev
 }

@@ -16,14 +16,18 @@ const (
 
 // Event is one detected change, as delivered to sinks.
 type Event struct {
-	ID         string         `json:"id"`
-	Type       string         `json:"type"`
-	Rule       string         `json:"rule,omitempty"`
-	Source     string         `json:"source"`
-	Entity     string         `json:"entity"`
-	Key        string         `json:"key"`
-	Agency     string         `json:"agency,omitempty"`
-	Version    int64          `json:"version"`
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Rule    string `json:"rule,omitempty"`
+	Source  string `json:"source"`
+	Entity  string `json:"entity"`
+	Key     string `json:"key"`
+	Agency  string `json:"agency,omitempty"`
+	Version int64  `json:"version"`
+	// Epoch is when the state store that detected the event was created. A store
+	// rebuilt from nothing restarts versions at 1 with a later epoch, so consumers
+	// order a record's versions by (epoch, version).
+	Epoch      int64          `json:"epoch,omitempty"`
 	Snapshot   bool           `json:"snapshot,omitempty"`
 	Changed    []string       `json:"changed,omitempty"`
 	Before     map[string]any `json:"before,omitempty"`
@@ -45,11 +49,14 @@ type Message struct {
 
 // EventID is deterministic: the same change of the same record always gets the same
 // id, so a batch replayed after a crash cannot mint a second identity for a change,
-// and sinks can use the id as their idempotency key. 32 hex characters fit Zalo's
-// 48-character tracking_id.
-func EventID(source, entity, key string, version int64, typ string) string {
+// and sinks can use the id as their idempotency key. content is the record's content
+// hash after the change: a store that lost its tail (or was rebuilt) counts versions
+// again, and the same version of different content must not reuse an id that a
+// deduplicating sink has already seen. 32 hex characters fit Zalo's 48-character
+// tracking_id.
+func EventID(source, entity, key string, version int64, typ, content string) string {
 	h := sha256.New()
-	for _, s := range []string{source, entity, key, strconv.FormatInt(version, 10), typ} {
+	for _, s := range []string{source, entity, key, strconv.FormatInt(version, 10), typ, content} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

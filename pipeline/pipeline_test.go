@@ -51,8 +51,14 @@ func TestDiffAndEventIDs(t *testing.T) {
 	if upd.Type != EventUpdated || upd.Version != 2 || fmt.Sprint(upd.Changed) != "[note status]" {
 		t.Fatalf("updated = %+v", upd)
 	}
-	if upd.ID != EventID("motcua", "dossier", "A1", 2, EventUpdated) || upd.ID == created.ID || len(upd.ID) != 32 {
+	if upd.ID != EventID("motcua", "dossier", "A1", 2, EventUpdated, next.Hash()) || upd.ID == created.ID || len(upd.ID) != 32 {
 		t.Fatalf("event id %q is not the deterministic 32-hex id", upd.ID)
+	}
+	// A store that lost its tail counts version 2 again, for other content: the id
+	// must differ, or a deduplicating sink drops the real change.
+	other := Record{Entity: "dossier", Key: "A1", Fields: map[string]any{"status": int64(7), "note": "khác"}}
+	if again := Diff("motcua", prior, other, other.Hash(), false, at); again.Version != 2 || again.ID == upd.ID {
+		t.Fatalf("version 2 of other content got id %s, the same as %s", again.ID, upd.ID)
 	}
 	gone := &Prior{Hash: rec.Hash(), Version: 5, Fields: rec.Fields, Deleted: true}
 	if back := Diff("motcua", gone, rec, rec.Hash(), false, at); back.Type != EventCreated || back.Version != 6 {

@@ -84,15 +84,24 @@ func cmdState(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SOURCE\tSNAPSHOT DONE\tCURSOR UPDATED\tQUARANTINED")
+	fmt.Fprintln(w, "SOURCE\tSNAPSHOT DONE\tCURSOR UPDATED\tQUARANTINED\tLAST RUN")
+	var failed []store.CursorState
 	for _, c := range stats.Cursors {
 		updated := "-"
-		if !c.UpdatedAt.IsZero() {
+		if c.Position != nil && !c.UpdatedAt.IsZero() {
 			updated = c.UpdatedAt.In(cfg.Zone).Format(time.DateTime)
 		}
-		fmt.Fprintf(w, "%s\t%v\t%s\t%d\n", c.Source, c.InitialDone, updated, stats.Quarantined[c.Source])
+		status := "ok"
+		if c.LastError != "" {
+			status = "FAILED at " + c.ErrorAt.In(cfg.Zone).Format(time.DateTime) + " (see below)"
+			failed = append(failed, c)
+		}
+		fmt.Fprintf(w, "%s\t%v\t%s\t%d\t%s\n", c.Source, c.InitialDone, updated, stats.Quarantined[c.Source], status)
 	}
 	fmt.Fprintln(w)
+	for _, c := range failed {
+		fmt.Fprintf(w, "source %s: %s\n\n", c.Source, c.LastError)
+	}
 	fmt.Fprintln(w, "SINK\tOUTBOX\tDEAD LETTERS")
 	for _, s := range cfg.Sinks {
 		fmt.Fprintf(w, "%s\t%d\t%d\n", s.Name, stats.Outbox[s.Name], stats.DeadLetters[s.Name])

@@ -162,7 +162,7 @@ func event(entity, key string, version int64) *pipeline.Event {
 		ev.Before = map[string]any{"code": key, "status": version - 1}
 		ev.Changed = []string{"status"}
 	}
-	ev.ID = pipeline.EventID(ev.Source, entity, key, version, typ)
+	ev.ID = pipeline.EventID(ev.Source, entity, key, version, typ, "")
 	return ev
 }
 
@@ -173,7 +173,7 @@ func deleted(entity, key string, version int64) *pipeline.Event {
 		Before:     map[string]any{"code": key, "status": version - 1},
 		DetectedAt: time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC),
 	}
-	ev.ID = pipeline.EventID(ev.Source, entity, key, version, ev.Type)
+	ev.ID = pipeline.EventID(ev.Source, entity, key, version, ev.Type, "")
 	return ev
 }
 

@@ -93,7 +93,7 @@ func TestStateTablePrefixIsConfigurable(t *testing.T) {
 func TestSameKeyFromTwoSourcesKeepsTwoRows(t *testing.T) {
 	f := newFixture(t)
 	a, b := event("dossier", "HS-1", 5), event("dossier", "HS-1", 1)
-	b.Source, b.ID = "motcua-benluc", pipeline.EventID("motcua-benluc", "dossier", "HS-1", 1, b.Type)
+	b.Source, b.ID = "motcua-benluc", pipeline.EventID("motcua-benluc", "dossier", "HS-1", 1, b.Type, "")
 	f.deliver(t, a, b)
 	if n := f.count(t, "current_dossier"); n != 2 {
 		t.Fatalf("current_dossier holds %d rows, want one per source", n)
@@ -107,7 +107,7 @@ func TestRuleEventDoesNotRewriteState(t *testing.T) {
 	rule.Type, rule.Rule = "dossier.result_ready", "dossier.result_ready"
 	rule.After = map[string]any{"code": "HS-1", "status": "rule-copy"}
 	rule.Message = &pipeline.Message{Template: "result_ready", Text: "Hồ sơ HS-1 đã có kết quả", Phone: "84901234567"}
-	rule.ID = pipeline.EventID(rule.Source, rule.Entity, rule.Key, rule.Version, rule.Type)
+	rule.ID = pipeline.EventID(rule.Source, rule.Entity, rule.Key, rule.Version, rule.Type, "")
 	f.deliver(t, change, rule)
 
 	if r, _ := f.state(t, "dossier", "HS-1"); status(r) != "2" {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -234,6 +235,16 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 		defer cancel()
 		if _, err := d.Store.Cursor(ctx, "_readyz"); err != nil {
 			http.Error(w, "state store unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		var stopped []string
+		for _, j := range d.Jobs {
+			if err := j.Stopped(); err != nil {
+				stopped = append(stopped, err.Error())
+			}
+		}
+		if len(stopped) > 0 {
+			http.Error(w, "sources stopped until fixed:\n"+strings.Join(stopped, "\n"), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

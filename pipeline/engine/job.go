@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +38,8 @@ type Job struct {
 	Progress func(RunStats)
 
 	running atomic.Bool
+	lastErr atomic.Pointer[error]
+	columns []string // what the source returned when the run began (Describer)
 }
 
 // RunStats counts what one run did.
@@ -68,15 +72,59 @@ func (j *Job) lockSource(ctx context.Context) (store.Lock, error) {
 // died): another replica may take the source over, and two readers must not commit.
 var ErrLockLost = errors.New("lost the store-wide lock of this source; another replica may have taken over")
 
+// ErrMissingColumns stops a source whose mapping reads columns the source does not
+// return (a typo, or an agency renaming a column): reading on would turn every value
+// of those columns into NULL and tell sinks the data was erased.
+var ErrMissingColumns = errors.New("the mapping reads columns the source does not return")
+
 // Run syncs until the source has nothing more. Cancelling ctx stops the run after the
 // batch in flight has been committed: the batch's own work is not interrupted, so a
-// shutdown never throws away rows that were already read.
+// shutdown never throws away rows that were already read. The run's outcome is
+// recorded in the store (CursorState.LastError) for `state` and /readyz.
 func (j *Job) Run(ctx context.Context) (RunStats, error) {
-	var st RunStats
 	if !j.running.CompareAndSwap(false, true) {
-		return st, ErrAlreadyRunning
+		return RunStats{}, ErrAlreadyRunning
 	}
 	defer j.running.Store(false)
+	st, err := j.run(ctx)
+	if errors.Is(err, ErrAlreadyRunning) {
+		return st, err
+	}
+	j.record(context.WithoutCancel(ctx), err)
+	return st, err
+}
+
+// record keeps the run's error where operators look: the store, a metric and the
+// job itself (for /readyz).
+func (j *Job) record(ctx context.Context, err error) {
+	stopped := 0.0
+	if errors.Is(err, ErrMissingColumns) {
+		stopped = 1
+	}
+	j.Metrics.sourceStopped.WithLabelValues(j.Name).Set(stopped)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+		j.lastErr.Store(&err)
+	} else {
+		j.lastErr.Store(nil)
+	}
+	if serr := j.Store.SetSourceError(ctx, j.Name, msg, j.Clock().UTC()); serr != nil {
+		j.Logger.Error("cannot record the run's outcome", "source", j.Name, "err", serr)
+	}
+}
+
+// Stopped returns the error that stops the source until an operator fixes it (a
+// missing column), or nil.
+func (j *Job) Stopped() error {
+	if p := j.lastErr.Load(); p != nil && errors.Is(*p, ErrMissingColumns) {
+		return *p
+	}
+	return nil
+}
+
+func (j *Job) run(ctx context.Context) (RunStats, error) {
+	var st RunStats
 	start := time.Now()
 	work := context.WithoutCancel(ctx)
 	lock, err := j.lockSource(work)
@@ -84,6 +132,7 @@ func (j *Job) Run(ctx context.Context) (RunStats, error) {
 		return st, err
 	}
 	defer lock.Unlock()
+	fence := lock.Fence()
 	if j.Source == nil {
 		src, err := j.Open(work)
 		if err != nil {
@@ -91,6 +140,10 @@ func (j *Job) Run(ctx context.Context) (RunStats, error) {
 			return st, fmt.Errorf("source %s: open: %w", j.Name, err)
 		}
 		j.Source = src
+	}
+	if err := j.checkColumns(work); err != nil {
+		j.Metrics.syncErrors.WithLabelValues(j.Name).Inc()
+		return st, fmt.Errorf("source %s: %w", j.Name, err)
 	}
 
 	cur, err := j.Store.Cursor(work, j.Name)
@@ -101,6 +154,10 @@ func (j *Job) Run(ctx context.Context) (RunStats, error) {
 	if rw, ok := j.Source.(pipeline.Rewinder); ok && pos != nil {
 		pos = rw.Rewind(pos)
 	}
+	r := &runState{fence: &fence, initialDone: cur.InitialDone, edge: cur.Edge}
+	if r.clearQuarantine, err = j.Store.HasQuarantine(work, j.Name); err != nil {
+		return st, err
+	}
 	st.Snapshot = !cur.InitialDone
 	for {
 		if ctx.Err() != nil {
@@ -110,9 +167,12 @@ func (j *Job) Run(ctx context.Context) (RunStats, error) {
 		if !lock.Held(work) {
 			return st, fmt.Errorf("source %s: %w", j.Name, ErrLockLost)
 		}
-		next, done, err := j.batch(work, pos, cur.InitialDone, &st)
+		next, done, err := j.batch(work, pos, r, &st)
 		if err != nil {
 			j.Metrics.syncErrors.WithLabelValues(j.Name).Inc()
+			if errors.Is(err, store.ErrFenced) {
+				err = fmt.Errorf("%w: %w", ErrLockLost, err)
+			}
 			return st, fmt.Errorf("source %s: %w", j.Name, err)
 		}
 		pos = next
@@ -128,24 +188,90 @@ func (j *Job) Run(ctx context.Context) (RunStats, error) {
 	return st, nil
 }
 
+// checkColumns asks a source that knows its columns whether it still returns every
+// column the mapping reads. It runs before each run, so a column renamed while the
+// daemon runs stops the source at its next run, before anything is committed.
+func (j *Job) checkColumns(ctx context.Context) error {
+	d, ok := j.Source.(pipeline.Describer)
+	if !ok {
+		return nil
+	}
+	have, err := d.Columns(ctx)
+	if err != nil {
+		return err
+	}
+	j.columns = have
+	return missingColumns(j.Map.CheckColumns(have))
+}
+
+func missingColumns(missing []mapping.MissingColumn) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(missing))
+	for i, m := range missing {
+		msgs[i] = m.Error()
+	}
+	return fmt.Errorf("%w (nothing is committed until the mapping or the source is fixed):\n  %s",
+		ErrMissingColumns, strings.Join(msgs, "\n  "))
+}
+
+// runState is what the batches of one run share.
+type runState struct {
+	fence       *store.Fence
+	initialDone bool
+	// edge is the source's mark from the end of its first sync (pipeline.Horizon).
+	edge pipeline.Position
+	// clearQuarantine: the source has quarantined rows, so rows that now map
+	// cleanly are matched against them.
+	clearQuarantine bool
+}
+
 // batch reads, maps and commits one batch.
-func (j *Job) batch(ctx context.Context, pos pipeline.Position, initialDone bool, st *RunStats) (pipeline.Position, bool, error) {
+func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st *RunStats) (pipeline.Position, bool, error) {
 	var got collected
 	next, done, err := j.Source.ReadBatch(ctx, pos, &got)
 	if err != nil {
 		return nil, false, err
 	}
+	if len(got.rows) > 0 && j.columns != nil {
+		// The columns were checked when the run began; a row without one of them
+		// means the source changed under the run.
+		var absent []string
+		for _, c := range j.columns {
+			if _, ok := got.rows[0][c]; !ok {
+				absent = append(absent, c)
+			}
+		}
+		if len(absent) > 0 {
+			if err := missingColumns(j.Map.CheckColumns(slices.Collect(maps.Keys(got.rows[0])))); err != nil {
+				return nil, false, err
+			}
+		}
+	}
 	rows := got.rows
 	now := j.Clock().UTC()
-	b := store.Batch{Source: j.Name, Position: next, InitialDone: done && !initialDone, At: now}
+	snapshotMode := !r.initialDone
+	b := store.Batch{Source: j.Name, Position: next, InitialDone: done && !r.initialDone, At: now, Fence: r.fence}
+	if b.InitialDone {
+		if h, ok := j.Source.(pipeline.Horizon); ok {
+			// Everything written until now belongs to the first sync: a record first
+			// seen later but written before this mark was touched while the sync
+			// ran, and is not news.
+			if b.Edge, err = h.Mark(ctx); err != nil {
+				return nil, false, fmt.Errorf("mark the end of the first sync: %w", err)
+			}
+		}
+	}
 	for _, rj := range got.rejected {
 		b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
 			Source: j.Name, Entity: j.Map.Entity, RowKey: j.Map.RowKey(rj.row),
-			Reason: rj.reason.Error(), Raw: rawRow(rj.row), FirstAt: now, LastAt: now,
+			Reason: rj.reason.Error(), Raw: rawRow(rj.row), FirstAt: now, LastAt: now, Snapshot: snapshotMode,
 		})
 	}
 
 	records := make([]pipeline.Record, 0, len(rows))
+	var recRows []pipeline.Row
 	var badFields []string
 	for _, row := range rows {
 		rec, err := j.Map.Apply(row, j.Agency)
@@ -161,14 +287,18 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, initialDone bool
 			}
 			b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
 				Source: j.Name, Entity: j.Map.Entity, RowKey: j.Map.RowKey(row),
-				Reason: re.Error(), Raw: rawRow(row), FirstAt: now, LastAt: now,
+				Reason: re.Error(), Raw: rawRow(row), FirstAt: now, LastAt: now, Snapshot: snapshotMode,
 			})
 			continue
 		}
 		for _, f := range rec.Dropped {
 			j.Metrics.dropped.WithLabelValues(j.Name, f).Inc()
 		}
+		if r.clearQuarantine {
+			b.Resolved = append(b.Resolved, j.Map.RowKey(row))
+		}
 		records = append(records, rec)
+		recRows = append(recRows, row)
 	}
 
 	if len(records) > 0 {
@@ -180,17 +310,20 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, initialDone bool
 		if err != nil {
 			return nil, false, err
 		}
-		j.detect(records, snap, !initialDone, now, &b)
+		j.detect(records, snap, j.snapshotFor(snapshotMode, r.edge, recRows), now, &b)
 	}
 
 	if err := j.Store.Commit(ctx, b); err != nil {
 		return nil, false, err
 	}
+	if len(b.Quarantine) > 0 {
+		r.clearQuarantine = true
+	}
 	st.Batches++
 	st.Rows += len(rows) + len(got.rejected)
 	st.Events += len(b.Events)
 	st.Quarantined += len(b.Quarantine)
-	j.Metrics.rowsRead.WithLabelValues(j.Name).Add(float64(len(rows)))
+	j.Metrics.rowsRead.WithLabelValues(j.Name).Add(float64(len(rows) + len(got.rejected)))
 	j.Metrics.quarantined.WithLabelValues(j.Name).Add(float64(len(b.Quarantine)))
 	for _, e := range b.Events {
 		j.Metrics.events.WithLabelValues(j.Name, e.Event.Type).Inc()
@@ -205,11 +338,25 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, initialDone bool
 	return next, done, nil
 }
 
+// snapshotFor says, per record, whether its change is part of the snapshot: every
+// change during the first sync, and afterwards a record new to the store whose row
+// was written before the mark taken when the first sync ended (it existed before
+// the sync finished, and was touched while it ran). A change of a known record
+// after the first sync is news.
+func (j *Job) snapshotFor(snapshotMode bool, edge pipeline.Position, rows []pipeline.Row) func(i int, known bool) bool {
+	h, ok := j.Source.(pipeline.Horizon)
+	if snapshotMode || edge == nil || !ok {
+		return func(int, bool) bool { return snapshotMode }
+	}
+	return func(i int, known bool) bool { return !known && h.Before(edge, rows[i]) }
+}
+
 // detect compares records with their snapshot entries and appends events and
 // snapshot updates to b. A key seen twice in one batch is compared with its own
 // earlier version, so the second occurrence is not lost or doubled.
-func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEntry, snapshotMode bool, now time.Time, b *store.Batch) {
-	for _, rec := range records {
+func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEntry, inSnapshot func(i int, known bool) bool, now time.Time, b *store.Batch) {
+	epoch := j.Store.Epoch()
+	for i, rec := range records {
 		hash := rec.Hash()
 		var prior *pipeline.Prior
 		if prev, known := snap[rec.Key]; known {
@@ -219,22 +366,22 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 			// Stored values come back through JSON; type them like fresh ones.
 			prior = &pipeline.Prior{Hash: prev.Hash, Version: prev.Version, Fields: j.Map.Typed(prev.Fields), Deleted: prev.Deleted}
 		}
-		ev := pipeline.Diff(j.Name, prior, rec, hash, snapshotMode, now)
+		ev := pipeline.Diff(j.Name, prior, rec, hash, inSnapshot(i, prior != nil), now)
+		ev.Epoch = epoch
 		entry := store.SnapshotEntry{Entity: rec.Entity, Key: rec.Key, Hash: hash, Version: ev.Version, Fields: rec.Fields}
 		snap[rec.Key] = entry
 		b.Snapshot = append(b.Snapshot, entry)
 		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: j.Router.Sinks(ev)})
 		fired, err := j.Map.Fire(ev)
 		for _, re := range fired {
+			re.Epoch = epoch
 			b.Events = append(b.Events, store.OutboxEvent{Event: re, Sinks: j.Router.Sinks(re)})
 		}
 		if err != nil {
 			// The record is stored; only the rule could not be evaluated. The operator
-			// sees it in quarantine with the reason.
-			b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
-				Source: j.Name, Entity: rec.Entity, RowKey: rec.Key, Reason: err.Error(),
-				Raw: rawRow(pipeline.Row(rec.Fields)), FirstAt: now, LastAt: now,
-			})
+			// sees the failed notice in quarantine and retries it after the fix.
+			rule, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), "rule "), ":")
+			b.Quarantine = append(b.Quarantine, j.failedNotice(ev, rule, err, now, now))
 		}
 	}
 	// A key updated twice in one batch leaves two snapshot rows; keep the last.
@@ -297,4 +444,25 @@ func rawRow(row pipeline.Row) map[string]string {
 		}
 	}
 	return out
+}
+
+// failedNotice records a rule that failed at run time on ev, to be retried by
+// `quarantine reprocess` once the mapping is fixed.
+func (j *Job) failedNotice(ev *pipeline.Event, rule string, err error, firstAt, now time.Time) store.QuarantineEntry {
+	return store.QuarantineEntry{
+		Source: j.Name, Entity: ev.Entity, RowKey: ev.Key, Reason: err.Error(),
+		Raw: rawRow(pipeline.Row(ev.After)), FirstAt: firstAt, LastAt: now, Rule: rule, Event: ev,
+	}
+}
+
+// fireRule evaluates one rule on a change again.
+func (j *Job) fireRule(ev *pipeline.Event, rule string) ([]*pipeline.Event, error) {
+	fired, err := j.Map.Fire(ev)
+	var out []*pipeline.Event
+	for _, re := range fired {
+		if re.Rule == rule {
+			out = append(out, re)
+		}
+	}
+	return out, err
 }

@@ -16,8 +16,11 @@ type Metrics struct {
 	syncErrors   *prometheus.CounterVec
 	syncDuration *prometheus.HistogramVec
 	lastSync     *prometheus.GaugeVec
-	deliveries   *prometheus.CounterVec
-	deliveryTime *prometheus.HistogramVec
+	// sourceStopped is 1 while a source is stopped by a problem an operator must
+	// fix (a column the mapping reads is missing).
+	sourceStopped *prometheus.GaugeVec
+	deliveries    *prometheus.CounterVec
+	deliveryTime  *prometheus.HistogramVec
 }
 
 // NewMetrics registers the series on a fresh registry.
@@ -46,6 +49,9 @@ func NewMetrics() *Metrics {
 		lastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "egov_last_sync_timestamp_seconds", Help: "Unix time of the last completed run of a source.",
 		}, []string{"source"}),
+		sourceStopped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "egov_source_stopped", Help: "1 while a source is stopped until an operator fixes its mapping or the source (a missing column).",
+		}, []string{"source"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egov_deliveries_total", Help: "Delivery attempts by result (ok, retry, dead).",
 		}, []string{"sink", "result"}),
@@ -55,7 +61,7 @@ func NewMetrics() *Metrics {
 		}, []string{"sink"}),
 	}
 	m.Registry.MustRegister(m.rowsRead, m.events, m.quarantined, m.dropped, m.syncErrors, m.syncDuration,
-		m.lastSync, m.deliveries, m.deliveryTime,
+		m.lastSync, m.sourceStopped, m.deliveries, m.deliveryTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

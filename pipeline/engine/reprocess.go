@@ -14,15 +14,31 @@ import (
 // ReprocessResult counts what a quarantine reprocess did.
 type ReprocessResult struct {
 	Fixed      int // rows that now map cleanly
-	Superseded int // of those, rows whose record was synced since: not replayed
+	Superseded int // of those, stored copies whose record was synced since: not replayed
 	StillBad   int // rows still rejected (with their current reason)
+	Gone       int // rows no longer in the source: their entries are removed
+	Notices    int // failed notices whose rule now ran
 	Events     int
+	// FromSource says whether rows were re-read from the source (a Refetcher) or
+	// taken from the quarantined copies.
+	FromSource bool
 }
 
-// Reprocess maps the source's quarantined rows again, after a mapping fix: rows
-// that now pass go through change detection and are committed like a batch (the
-// cursor does not move), and their quarantine entries are removed. Rows that still
-// fail stay, with the current reason.
+// reprocessChunk bounds one re-read and one commit.
+const reprocessChunk = 500
+
+// Reprocess tries the source's quarantine again, after a mapping or data fix.
+//
+// Bad rows are re-read from the source when it can (pipeline.Refetcher), so the
+// record reflects what the agency holds now; otherwise their stored copies are used,
+// skipping any whose record was synced since. Rows that now map cleanly go through
+// change detection and are committed like a batch (the cursor does not move); a
+// record first seen this way from a row rejected during the first sync is a
+// snapshot record, so repairing data never tells citizens about the past. Rows gone
+// from the source are removed; rows still rejected stay with the current reason.
+//
+// Failed notices (a rule that failed at run time) are evaluated again on the change
+// they failed on; the rule's own max_age still applies.
 func (j *Job) Reprocess(ctx context.Context) (ReprocessResult, error) {
 	var res ReprocessResult
 	lock, err := j.lockSource(ctx)
@@ -30,6 +46,7 @@ func (j *Job) Reprocess(ctx context.Context) (ReprocessResult, error) {
 		return res, fmt.Errorf("reprocess %s: %w (try again when the run has finished)", j.Name, err)
 	}
 	defer lock.Unlock()
+	fence := lock.Fence()
 	entries, err := j.Store.Quarantined(ctx, j.Name, 0)
 	if err != nil {
 		return res, err
@@ -38,71 +55,222 @@ func (j *Job) Reprocess(ctx context.Context) (ReprocessResult, error) {
 	if err != nil {
 		return res, err
 	}
-	now := j.Clock().UTC()
-	for len(entries) > 0 {
+	var rows, notices []store.QuarantineEntry
+	for _, e := range entries {
+		if e.Rule != "" {
+			notices = append(notices, e)
+		} else {
+			rows = append(rows, e)
+		}
+	}
+	var refetch pipeline.Refetcher
+	if len(rows) > 0 {
+		if refetch, err = j.refetcher(ctx); err != nil {
+			return res, fmt.Errorf("reprocess %s: %w", j.Name, err)
+		}
+	}
+	res.FromSource = refetch != nil
+	for len(rows) > 0 {
 		if !lock.Held(ctx) {
 			return res, fmt.Errorf("reprocess %s: %w", j.Name, ErrLockLost)
 		}
-		chunk := entries[:min(len(entries), 500)]
-		entries = entries[len(chunk):]
-		b := store.Batch{Source: j.Name, At: now}
-		var records []pipeline.Record
-		var lastSeen []time.Time
-		var resolved []int64
-		for _, e := range chunk {
-			row := pipeline.Row{}
-			for k, v := range e.Raw {
-				row[k] = v
-			}
-			rec, err := j.Map.Apply(row, j.Agency)
-			var re *mapping.RowError
-			switch {
-			case errors.As(err, &re):
-				res.StillBad++
-				if re.Error() != e.Reason { // the mapping changed: keep the current reason only
-					resolved = append(resolved, e.ID)
-					b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
-						Source: j.Name, Entity: j.Map.Entity, RowKey: j.Map.RowKey(row), Reason: re.Error(),
-						Raw: e.Raw, FirstAt: e.FirstAt, LastAt: now,
-					})
-				}
-				continue
-			case err != nil:
-				return res, err
-			}
-			res.Fixed++
-			records = append(records, rec)
-			lastSeen = append(lastSeen, e.LastAt)
-			resolved = append(resolved, e.ID)
-		}
-		if len(records) > 0 {
-			keys := make([]string, len(records))
-			for i, r := range records {
-				keys[i] = r.Key
-			}
-			snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, keys)
-			if err != nil {
-				return res, err
-			}
-			// A record synced since its row was quarantined is newer than the stored
-			// raw row: replaying the old row would move it backwards.
-			fresh := records[:0]
-			for i, r := range records {
-				if s, ok := snap[r.Key]; ok && s.UpdatedAt.After(lastSeen[i]) {
-					res.Superseded++
-					continue
-				}
-				fresh = append(fresh, r)
-			}
-			j.detect(fresh, snap, !cur.InitialDone, now, &b)
-		}
-		if err := j.Store.Commit(ctx, b); err != nil {
+		chunk := rows[:min(len(rows), reprocessChunk)]
+		rows = rows[len(chunk):]
+		if err := j.reprocessRows(ctx, chunk, refetch, cur, &fence, &res); err != nil {
 			return res, fmt.Errorf("reprocess %s: %w", j.Name, err)
 		}
-		if _, err := j.Store.ResolveQuarantine(ctx, resolved); err != nil {
-			return res, err
+	}
+	for len(notices) > 0 {
+		if !lock.Held(ctx) {
+			return res, fmt.Errorf("reprocess %s: %w", j.Name, ErrLockLost)
 		}
-		res.Events += len(b.Events)
+		chunk := notices[:min(len(notices), reprocessChunk)]
+		notices = notices[len(chunk):]
+		if err := j.reprocessNotices(ctx, chunk, &fence, &res); err != nil {
+			return res, fmt.Errorf("reprocess %s: %w", j.Name, err)
+		}
 	}
 	return res, nil
+}
+
+// refetcher opens the source when it can re-read rows; nil means it cannot.
+func (j *Job) refetcher(ctx context.Context) (pipeline.Refetcher, error) {
+	if j.Source == nil {
+		if j.Open == nil {
+			return nil, nil
+		}
+		src, err := j.Open(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("open the source to re-read quarantined rows: %w", err)
+		}
+		j.Source = src
+	}
+	rf, _ := j.Source.(pipeline.Refetcher)
+	return rf, nil
+}
+
+// reprocessRows handles one chunk of quarantined bad rows.
+func (j *Job) reprocessRows(ctx context.Context, chunk []store.QuarantineEntry, refetch pipeline.Refetcher, cur store.CursorState, fence *store.Fence, res *ReprocessResult) error {
+	now := j.Clock().UTC()
+	b := store.Batch{Source: j.Name, At: now, Fence: fence}
+	byKey := map[string][]store.QuarantineEntry{}
+	raws := make([]pipeline.Row, 0, len(chunk))
+	for _, e := range chunk {
+		row := pipeline.Row{}
+		for k, v := range e.Raw {
+			row[k] = v
+		}
+		raws = append(raws, row)
+		byKey[e.RowKey] = append(byKey[e.RowKey], e)
+	}
+	current := raws
+	seen := map[string]bool{}
+	if refetch != nil {
+		var got collected
+		if err := refetch.Refetch(ctx, raws, &got); err != nil {
+			return fmt.Errorf("re-read quarantined rows: %w", err)
+		}
+		current = got.rows
+		for _, rj := range got.rejected {
+			res.StillBad++
+			key := j.Map.RowKey(rj.row)
+			seen[key] = true
+			b.ResolvedIDs = append(b.ResolvedIDs, ids(byKey[key])...)
+			b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
+				Source: j.Name, Entity: j.Map.Entity, RowKey: key, Reason: rj.reason.Error(),
+				Raw: rawRow(rj.row), FirstAt: now, LastAt: now, Snapshot: snapshotOf(byKey[key]),
+			})
+		}
+	}
+	var records []pipeline.Record
+	var origin [][]store.QuarantineEntry
+	for i, row := range current {
+		key := j.Map.RowKey(row)
+		entries := byKey[key]
+		if refetch == nil {
+			entries = []store.QuarantineEntry{chunk[i]}
+		}
+		seen[key] = true
+		rec, err := j.Map.Apply(row, j.Agency)
+		var re *mapping.RowError
+		switch {
+		case errors.As(err, &re):
+			res.StillBad++
+			if refetch == nil && re.Error() == entries[0].Reason {
+				continue // the same copy, the same reason: nothing new to record
+			}
+			// Keep one entry with the current row and reason.
+			b.ResolvedIDs = append(b.ResolvedIDs, ids(entries)...)
+			b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
+				Source: j.Name, Entity: j.Map.Entity, RowKey: key, Reason: re.Error(), Raw: rawRow(row),
+				FirstAt: entries[0].FirstAt, LastAt: now, Snapshot: snapshotOf(entries),
+			})
+			continue
+		case err != nil:
+			return err
+		}
+		res.Fixed++
+		b.ResolvedIDs = append(b.ResolvedIDs, ids(entries)...)
+		records = append(records, rec)
+		origin = append(origin, entries)
+	}
+	if refetch != nil {
+		for key, entries := range byKey {
+			if seen[key] {
+				continue
+			}
+			// The agency no longer has the row: there is nothing left to repair.
+			res.Gone += len(entries)
+			b.ResolvedIDs = append(b.ResolvedIDs, ids(entries)...)
+		}
+	}
+	if len(records) > 0 {
+		keys := make([]string, len(records))
+		for i, r := range records {
+			keys[i] = r.Key
+		}
+		snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, keys)
+		if err != nil {
+			return err
+		}
+		fresh, freshOrigin := records[:0], origin[:0]
+		for i, r := range records {
+			// A stored copy older than the record's last sync would move it backwards.
+			if s, ok := snap[r.Key]; ok && refetch == nil && s.UpdatedAt.After(lastSeen(origin[i])) {
+				res.Superseded++
+				continue
+			}
+			fresh, freshOrigin = append(fresh, r), append(freshOrigin, origin[i])
+		}
+		j.detect(fresh, snap, func(i int, known bool) bool {
+			// Rows rejected during the first sync would have been snapshot records.
+			return !cur.InitialDone || (!known && snapshotOf(freshOrigin[i]))
+		}, now, &b)
+	}
+	if err := j.Store.Commit(ctx, b); err != nil {
+		return err
+	}
+	res.Events += len(b.Events)
+	return nil
+}
+
+// reprocessNotices evaluates failed rules again on the changes they failed on.
+func (j *Job) reprocessNotices(ctx context.Context, chunk []store.QuarantineEntry, fence *store.Fence, res *ReprocessResult) error {
+	now := j.Clock().UTC()
+	b := store.Batch{Source: j.Name, At: now, Fence: fence}
+	for _, e := range chunk {
+		if e.Event == nil {
+			continue
+		}
+		ev := *e.Event
+		ev.Before = j.Map.Typed(ev.Before)
+		ev.After = j.Map.Typed(ev.After)
+		fired, err := j.fireRule(&ev, e.Rule)
+		if err != nil {
+			res.StillBad++
+			if err.Error() != e.Reason {
+				b.ResolvedIDs = append(b.ResolvedIDs, e.ID)
+				b.Quarantine = append(b.Quarantine, j.failedNotice(&ev, e.Rule, err, e.FirstAt, now))
+			}
+			continue
+		}
+		res.Notices++
+		b.ResolvedIDs = append(b.ResolvedIDs, e.ID)
+		for _, re := range fired {
+			re.Epoch = ev.Epoch
+			b.Events = append(b.Events, store.OutboxEvent{Event: re, Sinks: j.Router.Sinks(re)})
+		}
+	}
+	if err := j.Store.Commit(ctx, b); err != nil {
+		return err
+	}
+	res.Events += len(b.Events)
+	return nil
+}
+
+func ids(entries []store.QuarantineEntry) []int64 {
+	out := make([]int64, len(entries))
+	for i, e := range entries {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func snapshotOf(entries []store.QuarantineEntry) bool {
+	for _, e := range entries {
+		if e.Snapshot {
+			return true
+		}
+	}
+	return false
+}
+
+func lastSeen(entries []store.QuarantineEntry) time.Time {
+	var t time.Time
+	for _, e := range entries {
+		if e.LastAt.After(t) {
+			t = e.LastAt
+		}
+	}
+	return t
 }

@@ -111,7 +111,8 @@ type Mapping struct {
 	rules     []*rule
 	zone      *time.Location
 	clock     func() time.Time
-	sorted    []string // every field and computed name, sorted, for Record.Sorted
+	sorted    []string          // every field and computed name, sorted, for Record.Sorted
+	pos       map[string]string // field name -> file:line of its columns
 }
 
 type computed struct {
@@ -144,7 +145,7 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
-	m := &Mapping{Entity: f.Entity, File: file, agencyIdx: -1, zone: opts.Zone, clock: opts.Clock}
+	m := &Mapping{Entity: f.Entity, File: file, agencyIdx: -1, zone: opts.Zone, clock: opts.Clock, pos: map[string]string{}}
 	now := func() time.Time { return m.clock() } // read at call time: SetClock may swap it
 	tables := loadTables(d, f.Tables)
 	names := orderedKeys(root, "fields", f.Fields)
@@ -156,6 +157,7 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 		}
 		index[name] = len(m.fields)
 		m.fields = append(m.fields, fl)
+		m.pos[name] = fieldPos(d, file, name)
 	}
 	if !validIdent(f.Entity) {
 		d.Errorf("entity", "entity %q must be lower-case letters, digits and '_', such as dossier or exam_thpt (it names tables and subjects downstream)", f.Entity)

@@ -236,7 +236,7 @@ func (m *Mapping) Fire(ev *pipeline.Event) ([]*pipeline.Event, error) {
 			Version: ev.Version, Snapshot: ev.Snapshot, Changed: ev.Changed, Before: ev.Before, After: ev.After,
 			DetectedAt: ev.DetectedAt,
 		}
-		re.ID = pipeline.EventID(re.Source, re.Entity, re.Key, re.Version, "rule:"+r.name)
+		re.ID = pipeline.EventID(re.Source, re.Entity, re.Key, re.Version, "rule:"+r.name, ev.ID)
 		if r.tmpl != nil {
 			var buf bytes.Buffer
 			if err := r.tmpl.Execute(&buf, ev.After); err != nil {

@@ -65,7 +65,7 @@ func Event(source, key string, version int64) *pipeline.Event {
 		ev.Before = map[string]any{"code": key, "status": version - 1, "citizen": "Nguyễn Văn Đức"}
 		ev.Changed = []string{"status"}
 	}
-	ev.ID = pipeline.EventID(source, ev.Entity, key, version, typ)
+	ev.ID = pipeline.EventID(source, ev.Entity, key, version, typ, "")
 	return ev
 }
 

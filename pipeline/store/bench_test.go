@@ -41,7 +41,7 @@ func benchCommit(b *testing.B, s store.Store) {
 				"due_at": at.Add(72 * time.Hour),
 			}}
 			batch.Snapshot = append(batch.Snapshot, store.SnapshotEntry{Entity: r.Entity, Key: key, Hash: r.Hash(), Version: 1, Fields: r.Fields})
-			ev := &pipeline.Event{ID: pipeline.EventID("motcua", r.Entity, key, 1, pipeline.EventCreated), Type: pipeline.EventCreated,
+			ev := &pipeline.Event{ID: pipeline.EventID("motcua", r.Entity, key, 1, pipeline.EventCreated, ""), Type: pipeline.EventCreated,
 				Source: "motcua", Entity: r.Entity, Key: key, Version: 1, Snapshot: true, After: r.Fields, DetectedAt: at}
 			batch.Events = append(batch.Events, store.OutboxEvent{Event: ev, Sinks: []string{"events", "ioc"}})
 		}

@@ -39,6 +39,9 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := s.checkFence(ctx, tx, b.Fence); err != nil {
+		return err
+	}
 	if err := s.upsertSnapshot(ctx, tx, b); err != nil {
 		return fmt.Errorf("store snapshot: %w", err)
 	}
@@ -48,6 +51,9 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	}
 	if err := s.insertEvents(ctx, tx, b, events); err != nil {
 		return fmt.Errorf("insert events: %w", err)
+	}
+	if err := s.resolveRows(ctx, tx, b); err != nil {
+		return fmt.Errorf("clear quarantine: %w", err)
 	}
 	if err := s.upsertQuarantine(ctx, tx, b); err != nil {
 		return fmt.Errorf("store quarantine: %w", err)
@@ -187,9 +193,10 @@ func (s *sqlStore) upsertQuarantine(ctx context.Context, tx *sqlx.Tx, b Batch) e
 	// One row per statement: the same bad row may well appear twice in a batch, and
 	// each occurrence must bump the count of the first.
 	stmt, err := tx.PreparexContext(ctx, s.q(`INSERT INTO quarantine
-		(source, entity, row_key, reason, raw, dedupe, count, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
+		(source, entity, row_key, reason, raw, dedupe, count, first_at, last_at, snapshot, rule, event)
+		VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, entity, dedupe) DO UPDATE SET
-		count = quarantine.count + 1, last_at = excluded.last_at, raw = excluded.raw`))
+		count = quarantine.count + 1, last_at = excluded.last_at, raw = excluded.raw, event = excluded.event`))
 	if err != nil {
 		return err
 	}
@@ -204,9 +211,23 @@ func (s *sqlStore) upsertQuarantine(ctx context.Context, tx *sqlx.Tx, b Batch) e
 		if err != nil {
 			return fmt.Errorf("encode quarantined row: %w", err)
 		}
+		var event any
+		if e.Event != nil {
+			j, err := json.Marshal(e.Event)
+			if err != nil {
+				return fmt.Errorf("encode the event of failed rule %s: %w", e.Rule, err)
+			}
+			event = s.d.jsonArg(j)
+		}
 		rowKey, reason := pgtext.Text(e.RowKey), pgtext.Text(e.Reason)
+		dedupe := quarantineDedupe(rowKey, reason, raw)
+		if e.Rule != "" {
+			// One failed notice per rule and change: the same rule failing on the
+			// record's next change is a second notice to retry.
+			dedupe = quarantineDedupe(rowKey, "rule\x00"+e.Rule+"\x00"+e.Event.ID, nil)
+		}
 		if _, err := stmt.ExecContext(ctx, source, pgtext.Text(e.Entity), rowKey, reason,
-			s.d.jsonArg(raw), quarantineDedupe(rowKey, reason, raw), at, at); err != nil {
+			s.d.jsonArg(raw), dedupe, at, at, e.Snapshot, e.Rule, event); err != nil {
 			return fmt.Errorf("row %q of %s: %w", rowKey, e.Entity, err)
 		}
 	}
@@ -228,6 +249,22 @@ func quarantineDedupe(rowKey, reason string, raw []byte) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// resolveRows removes the quarantined bad rows (not failed notices) of rows that now
+// map cleanly.
+func (s *sqlStore) resolveRows(ctx context.Context, tx *sqlx.Tx, b Batch) error {
+	if err := forEachIn(s.d, "id", b.ResolvedIDs, func(cond string, args []any) error {
+		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM quarantine WHERE source = ? AND `+cond), append([]any{b.Source}, args...)...)
+		return err
+	}); err != nil {
+		return err
+	}
+	return forEachIn(s.d, "row_key", b.Resolved, func(cond string, args []any) error {
+		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM quarantine WHERE source = ? AND rule = '' AND `+cond),
+			append([]any{b.Source}, args...)...)
+		return err
+	})
+}
+
 func (s *sqlStore) upsertCursor(ctx context.Context, tx *sqlx.Tx, b Batch) error {
 	// A nil Position leaves the stored one alone: a batch may finish the initial sync
 	// or record quarantine without moving the cursor.
@@ -238,9 +275,14 @@ func (s *sqlStore) upsertCursor(ctx context.Context, tx *sqlx.Tx, b Batch) error
 	} else {
 		set = ``
 	}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO cursors (source, position, initial_done, updated_at) VALUES (?, ?, ?, ?)
+	var edge any
+	if b.Edge != nil {
+		edge = []byte(b.Edge)
+		set += `edge = excluded.edge, `
+	}
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO cursors (source, position, initial_done, updated_at, edge) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (source) DO UPDATE SET `+set+`initial_done = (cursors.initial_done OR excluded.initial_done),
-		updated_at = excluded.updated_at`), b.Source, pos, b.InitialDone, s.d.timeArg(b.At))
+		updated_at = excluded.updated_at`), b.Source, pos, b.InitialDone, s.d.timeArg(b.At), edge)
 	return err
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Lock is a held named lock (see Store.TryLock).
@@ -24,7 +26,23 @@ type Lock interface {
 	// Unlock releases the lock; calling it again, or after the lock was lost, does
 	// nothing (in particular it never releases a later holder's lock).
 	Unlock()
+	// Fence is this acquisition's proof for writes made under the lock: a commit
+	// carrying it is refused once another holder has taken the lock since.
+	Fence() Fence
 }
+
+// Fence names a lock and the generation of one acquisition of it. Every acquisition
+// takes the next generation, stored in the store itself, so a write checked against
+// the fence inside its transaction cannot land after another process took over,
+// however late the first one learns that it lost the lock.
+type Fence struct {
+	Name       string
+	Generation int64
+}
+
+// ErrFenced is returned by a write whose fence is no longer the lock's current
+// generation: another holder took the lock, and the write was not made.
+var ErrFenced = errors.New("the store-wide lock was taken over by another holder; nothing was written")
 
 // lockTimeout bounds every lock query: a stalled lock session must not freeze the
 // sources and sinks waiting on it.
@@ -53,22 +71,38 @@ type locker struct {
 const lockKey = `hashtext('egov-bridge/lock/' || coalesce(current_schema(), '') || '/' || $1)`
 
 type heldLock struct {
-	l    *locker
-	name string
-	gen  uint64
+	l     *locker
+	name  string
+	gen   uint64
+	fence Fence
 }
 
 func (h heldLock) Held(ctx context.Context) bool { return h.l.stillHeld(ctx, h.name, h.gen) }
 func (h heldLock) Unlock()                       { h.l.unlock(h.name, h.gen) }
+func (h heldLock) Fence() Fence                  { return h.fence }
 
 // TryLock takes the named lock without waiting; ok is false when another holder, in
-// this process or another, has it.
+// this process or another, has it. Each acquisition takes the lock's next fencing
+// generation.
 func (s *sqlStore) TryLock(ctx context.Context, name string) (Lock, bool, error) {
-	l := &s.locks
+	h, ok, err := s.locks.try(ctx, name)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	gen, err := s.nextLease(ctx, name)
+	if err != nil {
+		h.Unlock()
+		return nil, false, fmt.Errorf("store: lock %q: take the next lease generation: %w", name, err)
+	}
+	h.fence = Fence{Name: name, Generation: gen}
+	return h, true, nil
+}
+
+func (l *locker) try(ctx context.Context, name string) (heldLock, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, busy := l.held[name]; busy {
-		return nil, false, nil
+		return heldLock{}, false, nil
 	}
 	var ok bool
 	var err error
@@ -78,11 +112,44 @@ func (s *sqlStore) TryLock(ctx context.Context, name string) (Lock, bool, error)
 		ok, err = l.tryFile(name)
 	}
 	if err != nil || !ok {
-		return nil, false, err
+		return heldLock{}, false, err
 	}
 	l.gen++
 	l.held[name] = l.gen
 	return heldLock{l: l, name: name, gen: l.gen}, true, nil
+}
+
+// nextLease moves the named lock's generation on, so that writes fenced with an
+// earlier acquisition are refused from now on.
+func (s *sqlStore) nextLease(ctx context.Context, name string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	var gen int64
+	err := s.db.GetContext(ctx, &gen, s.q(`INSERT INTO leases (name, generation) VALUES (?, 1)
+		ON CONFLICT (name) DO UPDATE SET generation = leases.generation + 1 RETURNING generation`), name)
+	return gen, err
+}
+
+// checkFence fails with ErrFenced unless f is still the lock's current generation.
+// On PostgreSQL the lease row is share-locked until tx ends, so a new holder's
+// nextLease waits for this transaction instead of slipping in before its commit.
+func (s *sqlStore) checkFence(ctx context.Context, tx *sqlx.Tx, f *Fence) error {
+	if f == nil {
+		return nil
+	}
+	lock := ""
+	if s.d == postgresDialect {
+		lock = " FOR SHARE"
+	}
+	var gen int64
+	err := tx.GetContext(ctx, &gen, s.q(`SELECT generation FROM leases WHERE name = ?`+lock), f.Name)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("check lease %q: %w", f.Name, err)
+	}
+	if gen != f.Generation {
+		return fmt.Errorf("lock %q, generation %d, now at %d: %w", f.Name, f.Generation, gen, ErrFenced)
+	}
+	return nil
 }
 
 func (l *locker) tryAdvisory(ctx context.Context, name string) (bool, error) {

@@ -16,14 +16,16 @@ import (
 
 // sqliteOptions configure every SQLite connection: WAL so readers do not block the
 // writer, a busy timeout instead of immediate SQLITE_BUSY when another process holds
-// the lock, foreign keys enforced, NORMAL sync (durable in WAL mode except for the
-// last transactions on power loss, never corrupt), and IMMEDIATE transactions so a
-// transaction that will write takes the lock when it begins instead of failing to
-// upgrade it half-way.
+// the lock, foreign keys enforced, IMMEDIATE transactions so a transaction that will
+// write takes the lock when it begins instead of failing to upgrade it half-way, and
+// FULL sync: a committed transaction survives a power cut. With NORMAL the last
+// commits before a power cut can vanish; a vanished "delivered" record re-sends a
+// citizen's message, so the store pays one fsync per commit (commits are per batch,
+// not per row). See docs/decisions/0009-event-identity-and-durability.md.
 const sqliteOptions = "_pragma=busy_timeout(10000)" +
 	"&_pragma=journal_mode(WAL)" +
 	"&_pragma=foreign_keys(1)" +
-	"&_pragma=synchronous(NORMAL)" +
+	"&_pragma=synchronous(FULL)" +
 	"&_txlock=immediate"
 
 // Open connects to the configured store, applies pending migrations and returns it.
@@ -51,6 +53,10 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		return nil, err
 	}
 	if err := migrate(ctx, s.db, s.d); err != nil {
+		s.db.Close()
+		return nil, redactErr(err, cfg.DSN)
+	}
+	if err := s.readEpoch(ctx); err != nil {
 		s.db.Close()
 		return nil, redactErr(err, cfg.DSN)
 	}

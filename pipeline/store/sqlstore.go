@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/egov-bridge/egov-bridge/internal/pgtext"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
@@ -19,6 +22,7 @@ type sqlStore struct {
 	db    *sqlx.DB
 	d     dialect
 	locks locker
+	epoch int64
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -40,21 +44,74 @@ type cursorRow struct {
 	Position    []byte `db:"position"`
 	InitialDone bool   `db:"initial_done"`
 	UpdatedAt   dbTime `db:"updated_at"`
+	Edge        []byte `db:"edge"`
+	LastError   string `db:"last_error"`
+	ErrorAt     dbTime `db:"error_at"`
 }
 
+const cursorColumns = `source, position, initial_done, updated_at, edge, last_error, error_at`
+
 func (r cursorRow) state() CursorState {
-	var pos pipeline.Position
+	var pos, edge pipeline.Position
 	if r.Position != nil {
 		pos = pipeline.Position(r.Position)
 	}
-	return CursorState{Source: r.Source, Position: pos, InitialDone: r.InitialDone, UpdatedAt: r.UpdatedAt.Time}
+	if r.Edge != nil {
+		edge = pipeline.Position(r.Edge)
+	}
+	return CursorState{Source: r.Source, Position: pos, InitialDone: r.InitialDone, UpdatedAt: r.UpdatedAt.Time,
+		Edge: edge, LastError: r.LastError, ErrorAt: r.ErrorAt.Time}
+}
+
+func (s *sqlStore) Epoch() int64 { return s.epoch }
+
+// readEpoch loads the store's creation epoch once, when the store opens.
+func (s *sqlStore) readEpoch(ctx context.Context) error {
+	var v string
+	if err := s.db.GetContext(ctx, &v, `SELECT value FROM store_meta WHERE key = 'epoch'`); err != nil {
+		return fmt.Errorf("store: read the store's epoch: %w", err)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("store: the store's epoch %q is not a number: %w", v, err)
+	}
+	s.epoch = n
+	return nil
+}
+
+// SetSourceError records the last run's error of a source; "" clears it. A source
+// that never committed gets a cursor row with no position.
+func (s *sqlStore) SetSourceError(ctx context.Context, source, msg string, at time.Time) error {
+	var errAt any
+	if msg != "" {
+		errAt = s.d.timeArg(at)
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO cursors (source, position, initial_done, updated_at, last_error, error_at)
+		VALUES (?, NULL, ?, ?, ?, ?)
+		ON CONFLICT (source) DO UPDATE SET last_error = excluded.last_error, error_at = excluded.error_at`),
+		source, false, s.d.timeArg(at), pgtext.Text(msg), errAt)
+	if err != nil {
+		return fmt.Errorf("store: record the last error of source %q: %w", source, err)
+	}
+	return nil
+}
+
+// HasQuarantine reports whether the source has a quarantined bad row (not a failed
+// notice), so a run knows whether rows that map cleanly may clear entries.
+func (s *sqlStore) HasQuarantine(ctx context.Context, source string) (bool, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM (SELECT 1 FROM quarantine WHERE source = ? AND rule = '' LIMIT 1) q`), source)
+	if err != nil {
+		return false, fmt.Errorf("store: look for quarantined rows of source %q: %w", source, err)
+	}
+	return n > 0, nil
 }
 
 // Cursor returns the source's cursor; for a source that never committed it is
 // CursorState{Source: source}, with a nil Position.
 func (s *sqlStore) Cursor(ctx context.Context, source string) (CursorState, error) {
 	var r cursorRow
-	err := s.db.GetContext(ctx, &r, s.q(`SELECT source, position, initial_done, updated_at FROM cursors WHERE source = ?`), source)
+	err := s.db.GetContext(ctx, &r, s.q(`SELECT `+cursorColumns+` FROM cursors WHERE source = ?`), source)
 	if errors.Is(err, sql.ErrNoRows) {
 		return CursorState{Source: source}, nil
 	}

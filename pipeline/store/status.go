@@ -6,18 +6,23 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
 type quarantineRow struct {
-	ID      int64  `db:"id"`
-	Source  string `db:"source"`
-	Entity  string `db:"entity"`
-	RowKey  string `db:"row_key"`
-	Reason  string `db:"reason"`
-	Raw     []byte `db:"raw"`
-	Count   int    `db:"count"`
-	FirstAt dbTime `db:"first_at"`
-	LastAt  dbTime `db:"last_at"`
+	ID       int64  `db:"id"`
+	Source   string `db:"source"`
+	Entity   string `db:"entity"`
+	RowKey   string `db:"row_key"`
+	Reason   string `db:"reason"`
+	Raw      []byte `db:"raw"`
+	Count    int    `db:"count"`
+	FirstAt  dbTime `db:"first_at"`
+	LastAt   dbTime `db:"last_at"`
+	Snapshot bool   `db:"snapshot"`
+	Rule     string `db:"rule"`
+	Event    []byte `db:"event"`
 }
 
 // Quarantined returns the limit most recently rejected rows (all when limit <= 0)
@@ -28,7 +33,7 @@ func (s *sqlStore) Quarantined(ctx context.Context, source string, limit int) ([
 		where, args = " WHERE source = ?", append(args, source)
 	}
 	var rows []quarantineRow
-	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT id, source, entity, row_key, reason, raw, count, first_at, last_at
+	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT id, source, entity, row_key, reason, raw, count, first_at, last_at, snapshot, rule, event
 		FROM quarantine`+where+` ORDER BY last_at DESC, id DESC`+limitClause(limit)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list quarantine: %w", err)
@@ -36,9 +41,15 @@ func (s *sqlStore) Quarantined(ctx context.Context, source string, limit int) ([
 	out := make([]QuarantineEntry, len(rows))
 	for i, r := range rows {
 		e := QuarantineEntry{ID: r.ID, Source: r.Source, Entity: r.Entity, RowKey: r.RowKey, Reason: r.Reason,
-			Count: r.Count, FirstAt: r.FirstAt.Time, LastAt: r.LastAt.Time}
+			Count: r.Count, FirstAt: r.FirstAt.Time, LastAt: r.LastAt.Time, Snapshot: r.Snapshot, Rule: r.Rule}
 		if err := json.Unmarshal(r.Raw, &e.Raw); err != nil {
 			return nil, fmt.Errorf("store: list quarantine: decode row %d: %w", r.ID, err)
+		}
+		if len(r.Event) > 0 {
+			e.Event = new(pipeline.Event)
+			if err := decodeJSON(r.Event, e.Event); err != nil {
+				return nil, fmt.Errorf("store: list quarantine: decode the event of entry %d: %w", r.ID, err)
+			}
 		}
 		out[len(rows)-1-i] = e
 	}
@@ -50,7 +61,7 @@ func (s *sqlStore) Quarantined(ctx context.Context, source string, limit int) ([
 func (s *sqlStore) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{Cursors: []CursorState{}}
 	var cursors []cursorRow
-	if err := s.db.SelectContext(ctx, &cursors, `SELECT source, position, initial_done, updated_at FROM cursors ORDER BY source`); err != nil {
+	if err := s.db.SelectContext(ctx, &cursors, `SELECT `+cursorColumns+` FROM cursors ORDER BY source`); err != nil {
 		return Stats{}, fmt.Errorf("store: stats: cursors: %w", err)
 	}
 	for _, c := range cursors {

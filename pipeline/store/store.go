@@ -21,6 +21,12 @@ type CursorState struct {
 	Position    pipeline.Position // nil before the first committed batch
 	InitialDone bool              // the first full sync (the snapshot) has completed
 	UpdatedAt   time.Time
+	// Edge is the source's mark taken when the first sync ended (see
+	// pipeline.Horizon); nil when the source has none.
+	Edge pipeline.Position
+	// LastError is why the source's last run failed, "" after a run that succeeded.
+	LastError string
+	ErrorAt   time.Time
 }
 
 // SnapshotEntry is the last known state of one record.
@@ -52,6 +58,13 @@ type QuarantineEntry struct {
 	Count   int               // how many times this same row was rejected
 	FirstAt time.Time
 	LastAt  time.Time
+	// Snapshot: the row was rejected during the source's first sync, so a record it
+	// later yields is part of that snapshot, not news to tell citizens.
+	Snapshot bool
+	// Rule, when set, makes this a failed notice rather than a bad row: the rule of
+	// that name failed at run time on Event, the change it was evaluated on.
+	Rule  string
+	Event *pipeline.Event
 }
 
 // Batch is everything one source batch produced; Commit stores it atomically so the
@@ -63,7 +76,18 @@ type Batch struct {
 	Snapshot    []SnapshotEntry
 	Events      []OutboxEvent
 	Quarantine  []QuarantineEntry
-	At          time.Time
+	// Resolved lists row keys (QuarantineEntry.RowKey) of rows that now map cleanly:
+	// their quarantined bad rows are removed, so quarantine reflects the present.
+	Resolved []string
+	// ResolvedIDs are quarantine entries removed by this commit, before its own
+	// Quarantine entries are stored (a reprocessed row keeps one current entry).
+	ResolvedIDs []int64
+	// Edge, when set, is stored as the source's mark (see CursorState.Edge).
+	Edge pipeline.Position
+	// Fence, when set, makes the commit fail with ErrFenced unless the lock it was
+	// taken from is still held by this acquisition.
+	Fence *Fence
+	At    time.Time
 }
 
 // Pending is one outbox row waiting for a sink.
@@ -111,6 +135,9 @@ type Store interface {
 	// Cursor returns the source's cursor state; a zero CursorState (nil Position) when
 	// the source has never committed.
 	Cursor(ctx context.Context, source string) (CursorState, error)
+	// SetSourceError records why the source's last run failed ("" clears it), for
+	// `state` and /readyz; it does not touch the position.
+	SetSourceError(ctx context.Context, source, msg string, at time.Time) error
 	// ResetCursor forgets the source's position so the next run re-reads from the start;
 	// the snapshot is kept, so unchanged records produce no events.
 	ResetCursor(ctx context.Context, source string) error
@@ -144,6 +171,13 @@ type Store interface {
 
 	// ResolveQuarantine deletes quarantine entries whose rows were reprocessed.
 	ResolveQuarantine(ctx context.Context, ids []int64) (int, error)
+	// HasQuarantine reports whether the source has any quarantined bad row.
+	HasQuarantine(ctx context.Context, source string) (bool, error)
+
+	// Epoch is when this store was created (microseconds since 1970). A record's
+	// versions restart at 1 in a store rebuilt from nothing; (epoch, version) orders
+	// every version a consumer may have seen from any store.
+	Epoch() int64
 
 	// Audit records an operator action; AuditLog lists the most recent, oldest first.
 	Audit(ctx context.Context, e AuditEntry) error

@@ -74,7 +74,7 @@ func event(source, entity, key string, version int64, after map[string]any) *pip
 		typ = pipeline.EventCreated
 	}
 	return &pipeline.Event{
-		ID: pipeline.EventID(source, entity, key, version, typ), Type: typ,
+		ID: pipeline.EventID(source, entity, key, version, typ, ""), Type: typ,
 		Source: source, Entity: entity, Key: key, Version: version,
 		After: after, DetectedAt: t0,
 	}
