@@ -110,7 +110,7 @@ func TestJobDetectsCreatesUpdatesAndIgnoresUnchangedRows(t *testing.T) {
 	if fmt.Sprint(last.Before["status"]) != "2" || fmt.Sprint(last.After["status"]) != "9" || last.Before["due"] != last.After["due"] {
 		t.Fatalf("before/after = %v / %v", last.Before, last.After)
 	}
-	if last.ID != pipeline.EventID("motcua", "dossier", "A", 2, pipeline.EventUpdated, pipeline.Record{Fields: last.After}.Hash()) {
+	if last.ID != pipeline.EventID("motcua", "dossier", "A", 2, pipeline.EventUpdated, snap["A"].Hash) {
 		t.Fatalf("event id %s is not the deterministic id", last.ID)
 	}
 }

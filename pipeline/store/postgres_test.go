@@ -74,8 +74,8 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, schema).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 9 { // schema_migrations and the eight tables of 0001_init
-		t.Errorf("schema %s has %d tables, want 9", schema, tables)
+	if tables != 11 { // schema_migrations, the eight tables of 0001_init, store_meta and leases
+		t.Errorf("schema %s has %d tables, want 11", schema, tables)
 	}
 }
 

@@ -17,7 +17,7 @@ func TestSQLiteConnectionSettings(t *testing.T) {
 		"journal_mode": "wal",
 		"foreign_keys": "1",
 		"busy_timeout": "10000",
-		"synchronous":  "1", // NORMAL
+		"synchronous":  "2", // FULL: a delivery recorded is not lost to a power cut
 	} {
 		var got string
 		if err := s.db.GetContext(t.Context(), &got, "PRAGMA "+pragma); err != nil {
