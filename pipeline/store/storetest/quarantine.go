@@ -113,3 +113,38 @@ func testQuarantineList(t *testing.T, s store.Store) {
 		t.Errorf("Quarantined(all) = %v, want 4 entries", keys(got))
 	}
 }
+
+// testQuarantineResolvedInCommit: rows that now map cleanly clear their bad rows
+// (not failed notices) in the same commit, and entries removed by id make room for
+// the current entry of the same row.
+func testQuarantineResolvedInCommit(t *testing.T, s store.Store) {
+	ev := event("src", "dossier", "HS1", 2, map[string]any{"status": 9})
+	commit(t, s, store.Batch{Source: "src", At: t0, Quarantine: []store.QuarantineEntry{
+		{Entity: "dossier", RowKey: "HS1", Reason: "status: 99 is not allowed", Raw: map[string]string{"MaHoSo": "HS1"}, Snapshot: true},
+		{Entity: "dossier", RowKey: "HS2", Reason: "status: 98 is not allowed", Raw: map[string]string{"MaHoSo": "HS2"}},
+		{Entity: "dossier", RowKey: "HS1", Reason: "rule r: template failed", Raw: map[string]string{}, Rule: "r", Event: ev},
+	}})
+	q := quarantined(t, s, "src", 0)
+	if len(q) != 3 || !q[0].Snapshot || q[1].Snapshot || q[2].Rule != "r" || q[2].Event == nil || q[2].Event.ID != ev.ID {
+		t.Fatalf("quarantine = %+v; want the snapshot mark and the failed notice kept", q)
+	}
+	commit(t, s, store.Batch{Source: "src", At: t0, Resolved: []string{"HS1"}})
+	q = quarantined(t, s, "src", 0)
+	if len(q) != 2 || q[0].RowKey != "HS2" || q[1].Rule != "r" {
+		t.Fatalf("after HS1 mapped cleanly: %+v; want HS2's row and HS1's failed notice", q)
+	}
+	// Reprocessing HS2 with the same reason: the old entry goes, the current one stays.
+	commit(t, s, store.Batch{Source: "src", At: t0.Add(time.Minute), ResolvedIDs: []int64{q[0].ID}, Quarantine: []store.QuarantineEntry{
+		{Entity: "dossier", RowKey: "HS2", Reason: "status: 98 is not allowed", Raw: map[string]string{"MaHoSo": "HS2", "new": "1"}},
+	}})
+	q = quarantined(t, s, "src", 0)
+	if len(q) != 2 || q[1].RowKey != "HS2" || q[1].Raw["new"] != "1" {
+		t.Fatalf("after reprocessing HS2: %+v; want its current entry", q)
+	}
+	if has, err := s.HasQuarantine(t.Context(), "src"); err != nil || !has {
+		t.Fatalf("HasQuarantine = %v, %v", has, err)
+	}
+	if has, err := s.HasQuarantine(t.Context(), "other"); err != nil || has {
+		t.Fatalf("HasQuarantine(other) = %v, %v", has, err)
+	}
+}

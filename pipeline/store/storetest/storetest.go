@@ -46,6 +46,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"resolved quarantine entries are removed", testResolveQuarantine},
 		{"audit log keeps operator actions", testAuditLog},
 		{"named locks are exclusive until unlocked", testLocks},
+		{"a commit fenced by a superseded lock writes nothing", testFence},
+		{"the store keeps its creation epoch", testEpoch},
+		{"a source's last error is kept until cleared", testSourceError},
+		{"quarantine is resolved inside the commit", testQuarantineResolvedInCommit},
 
 		{"stats fills every field", testStats},
 		{"concurrent commits and deliveries lose nothing", testConcurrent},
