@@ -25,6 +25,8 @@ type memSource struct {
 	block   chan struct{}
 	reading chan struct{}
 	reads   int
+	// upper, when set, hides rows whose cursor is above it (a source's lag).
+	upper int64
 }
 
 func newMemSource(batch int) *memSource {
@@ -70,7 +72,7 @@ func (s *memSource) ReadBatch(ctx context.Context, pos pipeline.Position, out pi
 	}
 	var list []kv
 	for k, q := range s.seq {
-		if q > after {
+		if q > after && (s.upper == 0 || q <= s.upper) {
 			list = append(list, kv{k, q})
 		}
 	}
@@ -84,6 +86,7 @@ func (s *memSource) ReadBatch(ctx context.Context, pos pipeline.Position, out pi
 		for k, v := range s.rows[it.key] {
 			row[k] = v
 		}
+		row["seq"] = it.seq
 		if err := out.Emit(row); err != nil {
 			return nil, false, err
 		}
