@@ -190,7 +190,7 @@ func TestQuarantineReprocessAfterMappingFix(t *testing.T) {
 	write(t, filepath.Join(e.dir, "dossier.yaml"), strings.Replace(e2eMapping, "in: [1,2,3,4,5,6,7,8,9,10]", "in: [1,2,3,4,5,6,7,8,9,10,11]", 1))
 	var out, errOut strings.Builder
 	if code := run([]string{"quarantine", "reprocess", "-c", e.config}, &out, &errOut); code != 0 ||
-		!strings.Contains(out.String(), "motcua: 1 rows now map cleanly (1 events") {
+		!strings.Contains(out.String(), "motcua: 1 rows now map cleanly") || !strings.Contains(out.String(), "; 1 events;") {
 		t.Fatalf("reprocess exited %d:\n%s%s", code, out.String(), errOut.String())
 	}
 	evs := e.storedEvents()
@@ -201,5 +201,49 @@ func TestQuarantineReprocessAfterMappingFix(t *testing.T) {
 	e.db.QueryRow(`SELECT count(*) FROM quarantine`).Scan(&left)
 	if left != 0 {
 		t.Fatalf("%d quarantine entries left", left)
+	}
+}
+
+func TestQuarantineDismissIsAudited(t *testing.T) {
+	e := newE2E(t, 100, "0s")
+	e.exec(`INSERT INTO hoso VALUES ('HS-1', 'Vũ Minh Quân', 11, now() - interval '1 minute'), ('HS-2', 'Lê Thu Hà', 12, now() - interval '1 minute')`)
+	if st := e.runOnce()["motcua"]; st.Quarantined != 2 {
+		t.Fatalf("first sync %+v", st)
+	}
+	var id int64
+	e.db.QueryRow(`SELECT id FROM quarantine WHERE row_key = 'HS-1'`).Scan(&id)
+	var out, errOut strings.Builder
+	if code := run([]string{"quarantine", "dismiss", "-c", e.config, fmt.Sprint(id)}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "1 entries dismissed") {
+		t.Fatalf("dismiss exited %d:\n%s%s", code, out.String(), errOut.String())
+	}
+	var left []string
+	rows, _ := e.db.Query(`SELECT row_key FROM quarantine`)
+	for rows.Next() {
+		var k string
+		rows.Scan(&k)
+		left = append(left, k)
+	}
+	rows.Close()
+	if fmt.Sprint(left) != "[HS-2]" {
+		t.Fatalf("quarantine after dismiss = %v; want HS-2 only", left)
+	}
+	var action, detail string
+	e.db.QueryRow(`SELECT action, detail FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&action, &detail)
+	if action != "quarantine dismiss" || !strings.Contains(detail, fmt.Sprint(id)) {
+		t.Fatalf("audit log: %q %q", action, detail)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"quarantine", "dismiss", "-c", e.config}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "or --all") {
+		t.Fatalf("dismiss without ids exited %d: %s", code, errOut.String())
+	}
+	if code := run([]string{"quarantine", "dismiss", "--all", "-c", e.config}, &out, &errOut); code != 0 {
+		t.Fatalf("dismiss --all exited %d: %s", code, errOut.String())
+	}
+	var n int
+	e.db.QueryRow(`SELECT count(*) FROM quarantine`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d entries left after --all", n)
 	}
 }

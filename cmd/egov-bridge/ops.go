@@ -166,10 +166,11 @@ func cmdQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		action, args = args[0], args[1:]
 	}
-	fs, cfgFlag := newFlags("quarantine", "quarantine [list|reprocess] -c FILE [--source NAME] [--limit N] [--raw]", stderr)
+	fs, cfgFlag := newFlags("quarantine", "quarantine [list | reprocess | dismiss ID... | dismiss --all] -c FILE [--source NAME] [--limit N] [--raw]", stderr)
 	source := fs.String("source", "", "only this source")
 	limit := fs.Int("limit", 50, "list at most this many entries (newest)")
 	raw := fs.Bool("raw", false, "show the raw rows, citizen fields masked")
+	all := fs.Bool("all", false, "dismiss: every entry (of --source, when given)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -183,8 +184,10 @@ func cmdQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return o.listQuarantine(ctx, *source, *limit, *raw, stdout, stderr)
 	case "reprocess":
 		return o.reprocess(ctx, *source, stdout, stderr)
+	case "dismiss":
+		return o.dismiss(ctx, *source, *all, fs.Args(), stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "egov-bridge: unknown quarantine command %q (want list or reprocess)\n", action)
+	fmt.Fprintf(stderr, "egov-bridge: unknown quarantine command %q (want list, reprocess or dismiss)\n", action)
 	return 2
 }
 
@@ -244,13 +247,74 @@ func (o *operator) reprocess(ctx context.Context, source string, stdout, stderr 
 			failed = true
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: %d rows now map cleanly (%d events; %d skipped because the record was synced since), %d still rejected\n",
-			j.Name, res.Fixed, res.Events, res.Superseded, res.StillBad)
-		if !o.audit(ctx, "quarantine reprocess", fmt.Sprintf("source %s: %d fixed, %d superseded, %d still rejected, %d events", j.Name, res.Fixed, res.Superseded, res.StillBad, res.Events), stderr) {
+		from := "the stored copies (the source cannot re-read rows)"
+		if res.FromSource {
+			from = "the source's current rows"
+		}
+		summary := fmt.Sprintf("%d rows now map cleanly (%d skipped because the record was synced since), %d still rejected, %d gone from the source, %d failed notices sent; %d events; read from %s",
+			res.Fixed, res.Superseded, res.StillBad, res.Gone, res.Notices, res.Events, from)
+		fmt.Fprintf(stdout, "%s: %s\n", j.Name, summary)
+		if !o.audit(ctx, "quarantine reprocess", "source "+j.Name+": "+summary, stderr) {
 			failed = true
 		}
 	}
 	if failed {
+		return 1
+	}
+	return 0
+}
+
+// dismiss removes quarantine entries the operator has dealt with otherwise (a row
+// the agency will not fix, a notice that is no longer worth sending), audited.
+func (o *operator) dismiss(ctx context.Context, source string, all bool, args []string, stdout, stderr io.Writer) int {
+	var ids []int64
+	switch {
+	case all && len(args) > 0:
+		fmt.Fprintln(stderr, "egov-bridge: quarantine dismiss takes entry ids or --all, not both")
+		return 2
+	case all:
+		entries, err := o.store.Quarantined(ctx, source, 0)
+		if err != nil {
+			fmt.Fprintln(stderr, "egov-bridge:", err)
+			return 1
+		}
+		for _, e := range entries {
+			ids = append(ids, e.ID)
+		}
+	case len(args) == 0:
+		fmt.Fprintln(stderr, "egov-bridge: name the entries to dismiss (ids from 'egov-bridge quarantine list'), or --all")
+		return 2
+	default:
+		for _, a := range args {
+			id, err := strconv.ParseInt(a, 10, 64)
+			if err != nil || id <= 0 {
+				fmt.Fprintf(stderr, "egov-bridge: %q is not a quarantine entry id\n", a)
+				return 2
+			}
+			ids = append(ids, id)
+		}
+	}
+	n, err := o.store.ResolveQuarantine(ctx, ids)
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
+	detail := fmt.Sprintf("%d entries dismissed", n)
+	if all {
+		detail += " (--all"
+		if source != "" {
+			detail += " of source " + source
+		}
+		detail += ")"
+	} else {
+		detail += ": ids " + strings.Join(args, " ")
+	}
+	if !o.audit(ctx, "quarantine dismiss", detail, stderr) {
+		return 1
+	}
+	fmt.Fprintln(stdout, detail)
+	if n < len(ids) {
+		fmt.Fprintf(stderr, "egov-bridge: %d of the ids named no entry\n", len(ids)-n)
 		return 1
 	}
 	return 0
