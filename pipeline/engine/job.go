@@ -220,15 +220,15 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 		snap[rec.Key] = entry
 		b.Snapshot = append(b.Snapshot, entry)
 		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: j.Router.Sinks(ev)})
-		fired, err := j.Map.Fire(ev)
-		for _, re := range fired {
+		fired := j.Map.Fire(ev)
+		for _, re := range fired.Events {
 			b.Events = append(b.Events, store.OutboxEvent{Event: re, Sinks: j.Router.Sinks(re)})
 		}
-		if err != nil {
+		for _, f := range fired.Failed {
 			// The record is stored; only the rule could not be evaluated. The operator
 			// sees it in quarantine with the reason.
 			b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
-				Source: j.Name, Entity: rec.Entity, RowKey: rec.Key, Reason: err.Error(),
+				Source: j.Name, Entity: rec.Entity, RowKey: rec.Key, Reason: f.Error(),
 				Raw: rawRow(pipeline.Row(rec.Fields)), FirstAt: now, LastAt: now,
 			})
 		}
