@@ -9,6 +9,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/egov-bridge/egov-bridge/pipeline/transform"
@@ -98,6 +99,23 @@ func timeIndependent(p *program) error {
 		"Figures such as \"overdue now\" are computed by the dashboard at query time "+
 		"(e.g. status open and due_at < now() in SQL); deadline events come from a timer, not from a mapping. "+
 		"now() stays allowed in rules' when: conditions, which run when a change is detected", errReadsClock, found)
+}
+
+// readsAny reports whether an expression names one of the given identifiers, so a
+// type error caused by a field that already failed to compile is not reported twice.
+func readsAny(src string, names func(string) bool) bool {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return false
+	}
+	found := false
+	ast.Find(tree.Node, func(n ast.Node) bool {
+		if id, ok := n.(*ast.IdentifierNode); ok && names(id.Value) {
+			found = true
+		}
+		return false
+	})
+	return found
 }
 
 // vmPool reuses expression machines: one is needed per evaluation, and rows are

@@ -217,7 +217,9 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 			err = timeIndependent(prog)
 		}
 		if err != nil {
-			d.Errorf(p, "%v", err)
+			if !readsAny(f.Computed[name], func(n string) bool { return fieldTypes[n] == typeBroken }) {
+				d.Errorf(p, "%v", err)
+			}
 			fieldTypes[name], sample[name] = typeBroken, nil // reported once, not again where it is used
 			continue
 		}
