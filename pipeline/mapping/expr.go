@@ -32,7 +32,9 @@ func zeroOf(typ string) any {
 }
 
 // exprFuncs are the helpers every expression may call. now() reads the injected
-// clock, so quiet hours and due dates are testable at any hour.
+// clock, so quiet hours and due dates are testable at any hour. A helper whose result
+// depends on the clock must also be listed in clockReaders, which keeps it out of
+// computed fields.
 func exprFuncs(clock func() time.Time) []expr.Option {
 	return []expr.Option{
 		expr.Function("now", func(...any) (any, error) { return clock().UTC(), nil }, new(func() time.Time)),
