@@ -62,3 +62,11 @@ func EventID(source, entity, key string, version int64, typ, content string) str
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
+
+// RuleEventID is the id of the event a rule fires on a change: derived from the
+// change event's id, so it inherits whatever identifies the change (version today,
+// content too tomorrow) and a replayed change fires the same rule event again.
+func RuleEventID(changeID, rule string) string {
+	sum := sha256.Sum256([]byte(changeID + "\x00rule:" + rule))
+	return hex.EncodeToString(sum[:16])
+}

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -92,5 +94,16 @@ func TestDetailsStayOutOfLogText(t *testing.T) {
 	}
 	if !IsPermanent(err) || WithDetail(nil, "x") != nil || LogText(nil) != "" {
 		t.Fatal("WithDetail changed the error's class or nil handling")
+	}
+}
+
+func TestRuleEventIDDerivesFromTheChangeID(t *testing.T) {
+	sum := sha256.Sum256([]byte("0123abcd\x00rule:dossier.result_ready"))
+	if got, want := RuleEventID("0123abcd", "dossier.result_ready"), hex.EncodeToString(sum[:16]); got != want {
+		t.Fatalf("RuleEventID = %s, want %s", got, want)
+	}
+	a, b := RuleEventID("change-1", "r"), RuleEventID("change-2", "r")
+	if a == b || len(a) != 32 || RuleEventID("change-1", "s") == a {
+		t.Fatalf("rule event ids do not follow the change id and rule name: %s %s", a, b)
 	}
 }

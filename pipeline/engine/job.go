@@ -372,16 +372,16 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 		snap[rec.Key] = entry
 		b.Snapshot = append(b.Snapshot, entry)
 		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: j.Router.Sinks(ev)})
-		fired, err := j.Map.Fire(ev)
-		for _, re := range fired {
+		fired := j.Map.Fire(ev)
+		j.countTooOld(fired)
+		for _, re := range fired.Events {
 			re.Epoch = epoch
 			b.Events = append(b.Events, store.OutboxEvent{Event: re, Sinks: j.Router.Sinks(re)})
 		}
-		if err != nil {
+		for _, f := range fired.Failed {
 			// The record is stored; only the rule could not be evaluated. The operator
 			// sees the failed notice in quarantine and retries it after the fix.
-			rule, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), "rule "), ":")
-			b.Quarantine = append(b.Quarantine, j.failedNotice(ev, rule, err, now, now))
+			b.Quarantine = append(b.Quarantine, j.failedNotice(ev, f.Rule, f, now, now))
 		}
 	}
 	// A key updated twice in one batch leaves two snapshot rows; keep the last.
@@ -457,12 +457,18 @@ func (j *Job) failedNotice(ev *pipeline.Event, rule string, err error, firstAt, 
 
 // fireRule evaluates one rule on a change again.
 func (j *Job) fireRule(ev *pipeline.Event, rule string) ([]*pipeline.Event, error) {
-	fired, err := j.Map.Fire(ev)
-	var out []*pipeline.Event
-	for _, re := range fired {
-		if re.Rule == rule {
-			out = append(out, re)
-		}
+	fired := j.Map.FireRule(ev, rule)
+	j.countTooOld(fired)
+	if len(fired.Failed) > 0 {
+		return nil, fired.Failed[0]
 	}
-	return out, err
+	return fired.Events, nil
+}
+
+// countTooOld counts the notices that rules held back because the change was older
+// than their max_age: the record and the dashboards are updated, no citizen hears.
+func (j *Job) countTooOld(f mapping.Firing) {
+	for _, rule := range f.TooOld {
+		j.Metrics.noticesSkipped.WithLabelValues(j.Name, rule, "too_old").Inc()
+	}
 }

@@ -19,8 +19,11 @@ type Metrics struct {
 	// sourceStopped is 1 while a source is stopped by a problem an operator must
 	// fix (a column the mapping reads is missing).
 	sourceStopped *prometheus.GaugeVec
-	deliveries    *prometheus.CounterVec
-	deliveryTime  *prometheus.HistogramVec
+	// noticesSkipped counts rule events a rule held back (reason too_old: the
+	// change is older than the rule's max_age).
+	noticesSkipped *prometheus.CounterVec
+	deliveries     *prometheus.CounterVec
+	deliveryTime   *prometheus.HistogramVec
 }
 
 // NewMetrics registers the series on a fresh registry.
@@ -52,6 +55,9 @@ func NewMetrics() *Metrics {
 		sourceStopped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "egov_source_stopped", Help: "1 while a source is stopped until an operator fixes its mapping or the source (a missing column).",
 		}, []string{"source"}),
+		noticesSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egov_notices_skipped_total", Help: "Citizen notices a rule held back, by reason (too_old: the change is older than the rule's max_age).",
+		}, []string{"source", "rule", "reason"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egov_deliveries_total", Help: "Delivery attempts by result (ok, retry, dead).",
 		}, []string{"sink", "result"}),
@@ -61,7 +67,7 @@ func NewMetrics() *Metrics {
 		}, []string{"sink"}),
 	}
 	m.Registry.MustRegister(m.rowsRead, m.events, m.quarantined, m.dropped, m.syncErrors, m.syncDuration,
-		m.lastSync, m.sourceStopped, m.deliveries, m.deliveryTime,
+		m.lastSync, m.sourceStopped, m.noticesSkipped, m.deliveries, m.deliveryTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
@@ -103,11 +104,15 @@ func Preview(ctx context.Context, cfg *Config, source string, limit int, st stor
 		if ev == nil {
 			continue
 		}
-		fired, err := sc.Map.Fire(ev)
-		if err != nil {
-			out[i].Quarantine = err.Error()
+		fired := sc.Map.Fire(ev)
+		reasons := make([]string, len(fired.Failed))
+		for k, f := range fired.Failed {
+			reasons[k] = f.Error()
 		}
-		out[i].Events = append([]*pipeline.Event{ev}, fired...)
+		if len(reasons) > 0 {
+			out[i].Quarantine = strings.Join(reasons, "; ")
+		}
+		out[i].Events = append([]*pipeline.Event{ev}, fired.Events...)
 	}
 	return out, nil
 }

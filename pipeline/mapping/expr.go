@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/egov-bridge/egov-bridge/pipeline/transform"
@@ -30,7 +32,9 @@ func zeroOf(typ string) any {
 }
 
 // exprFuncs are the helpers every expression may call. now() reads the injected
-// clock, so quiet hours and due dates are testable at any hour.
+// clock, so quiet hours and due dates are testable at any hour. A helper whose result
+// depends on the clock must also be listed in clockReaders, which keeps it out of
+// computed fields.
 func exprFuncs(clock func() time.Time) []expr.Option {
 	return []expr.Option{
 		expr.Function("now", func(...any) (any, error) { return clock().UTC(), nil }, new(func() time.Time)),
@@ -60,6 +64,60 @@ func exprFuncs(clock func() time.Time) []expr.Option {
 			return int64(t.Sub(clock()).Hours() / 24), nil
 		}, new(func(time.Time) int64)),
 	}
+}
+
+// clockReaders are the expression helpers whose result depends on when they are
+// called, not only on the record. Every helper that reads the clock must be listed.
+var clockReaders = map[string]bool{"now": true, "days_until": true}
+
+// errReadsClock marks a computed field that would change without its source changing.
+var errReadsClock = errors.New("a computed field may not read the clock")
+
+// timeIndependent rejects an expression that calls a clock-reading helper anywhere
+// in its tree. A computed field is stored state: hashed, diffed and delivered as a
+// change. One that reads the clock would change while the source does not, and
+// would only be refreshed when something else about the record changes.
+func timeIndependent(p *program) error {
+	var found string
+	ast.Find(p.prog.Node(), func(n ast.Node) bool {
+		var name string
+		switch x := n.(type) {
+		case *ast.CallNode:
+			if id, ok := x.Callee.(*ast.IdentifierNode); ok {
+				name = id.Value
+			}
+		case *ast.BuiltinNode:
+			name = x.Name
+		}
+		if clockReaders[name] && found == "" {
+			found = name
+		}
+		return false
+	})
+	if found == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: it calls %s(), so its value would change with no change at the source. "+
+		"Figures such as \"overdue now\" are computed by the dashboard at query time "+
+		"(e.g. status open and due_at < now() in SQL); deadline events come from a timer, not from a mapping. "+
+		"now() stays allowed in rules' when: conditions, which run when a change is detected", errReadsClock, found)
+}
+
+// readsAny reports whether an expression names one of the given identifiers, so a
+// type error caused by a field that already failed to compile is not reported twice.
+func readsAny(src string, names func(string) bool) bool {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return false
+	}
+	found := false
+	ast.Find(tree.Node, func(n ast.Node) bool {
+		if id, ok := n.(*ast.IdentifierNode); ok && names(id.Value) {
+			found = true
+		}
+		return false
+	})
+	return found
 }
 
 // vmPool reuses expression machines: one is needed per evaluation, and rows are

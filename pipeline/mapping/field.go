@@ -127,14 +127,14 @@ func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Opt
 	if len(spec.Map) > 0 {
 		f.valueMap = make(map[string]any, len(spec.Map))
 		for k, v := range spec.Map {
-			f.valueMap[strings.TrimSpace(k)] = v
+			f.valueMap[transform.NFC(strings.TrimSpace(k))] = v
 		}
 	}
 	if spec.Default != nil {
-		v, err := f.convert(spec.Default)
+		v, err := f.literal(spec.Default)
 		if err != nil {
 			d.Errorf(path+".default", "default %v is not a valid %s: %v", spec.Default, f.typ, err)
-			return nil, false
+			ok = false
 		}
 		f.def = v
 	}
@@ -142,17 +142,24 @@ func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Opt
 		f.in = map[string]bool{}
 		var shown []string
 		for i, raw := range spec.In {
-			v, err := f.convert(raw)
-			if err != nil || v == nil {
-				d.Errorf(fmt.Sprintf("%s.in[%d]", path, i), "%v is not a valid %s", raw, f.typ)
-				return nil, false
+			v, err := f.literal(raw)
+			if err == nil && v == nil {
+				err = errors.New("blank")
+			}
+			if err != nil {
+				d.Errorf(fmt.Sprintf("%s.in[%d]", path, i), "allowed value %v of field %s is not a valid %s: %v", raw, name, f.typ, err)
+				ok = false
+				continue
+			}
+			if f.in[textOf(v)] {
+				continue
 			}
 			f.in[textOf(v)] = true
 			shown = append(shown, textOf(v))
 		}
 		f.inList = strings.Join(shown, ", ")
 	}
-	return f, true
+	return f, ok
 }
 
 // retype converts a stored value back to the field's type without transforms, maps
@@ -204,26 +211,79 @@ func (f *field) raw(row map[string]any) any {
 	return strings.Join(parts, f.sep)
 }
 
+// value runs a row through the field's steps, each on the previous one's output:
+//
+//  1. from/join: the column's raw value, or the columns' non-blank texts joined;
+//  2. map: the raw value as (trimmed, NFC) text replaced by the map's entry, if any;
+//  3. transform: the steps, on text (numbers read as numbers become text first);
+//     then blank text is no value;
+//  4. default: when there is no value, the field's default (typed at load);
+//  5. type: the value read as the field's type (an absent mark is no value);
+//  6. required: no value rejects the row;
+//  7. in: the typed value must be one of the allowed values (typed at load).
+//
+// An unreadable value (steps 3 and 5) rejects the row, or with invalid: "null"
+// leaves the field with its default or no value.
 func (f *field) value(row map[string]any) (any, error) {
-	raw := f.raw(row)
-	if f.valueMap != nil && raw != nil {
-		if v, ok := f.valueMap[strings.TrimSpace(rawText(raw))]; ok {
-			raw = v
+	v, err := f.transformed(f.mapped(f.raw(row)))
+	if err == nil {
+		if v == nil {
+			return f.checked(f.def)
 		}
+		v, err = f.typed(v)
 	}
-	v, err := f.convert(raw)
 	if err != nil {
 		if !f.nullBad {
 			return nil, err
 		}
-		if f.def != nil {
-			return f.def, errDropped
+		return f.def, errDropped
+	}
+	return f.checked(v)
+}
+
+// mapped replaces a raw value found in the field's map (step 2).
+func (f *field) mapped(raw any) any {
+	if f.valueMap == nil || raw == nil {
+		return raw
+	}
+	if v, ok := f.valueMap[transform.NFC(strings.TrimSpace(rawText(raw)))]; ok {
+		return v
+	}
+	return raw
+}
+
+// transformed applies the transform steps to text (step 3). Text is NFC; blank text
+// is no value. Values that are not text (times read from a database) pass as they are.
+func (f *field) transformed(v any) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case []byte:
+		v = string(x)
+	case int64, int, float64, bool:
+		if f.transform != nil {
+			v = toString(x) // a code read as a number still goes through its lookup
 		}
-		return nil, errDropped
 	}
-	if v == nil {
-		v = f.def
+	s, ok := v.(string)
+	if !ok {
+		return v, nil
 	}
+	s = transform.NFC(s)
+	if f.transform != nil {
+		var err error
+		if s, err = f.transform(s); err != nil {
+			return nil, err
+		}
+	}
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	return s, nil
+}
+
+// checked applies required and in (steps 6 and 7) to a typed value.
+func (f *field) checked(v any) (any, error) {
 	if v == nil {
 		if f.required {
 			return nil, errMissing
@@ -231,38 +291,32 @@ func (f *field) value(row map[string]any) (any, error) {
 		return nil, nil
 	}
 	if f.in != nil && !f.in[textOf(v)] {
-		return nil, fmt.Errorf("value %s is not one of [%s]", textOf(v), f.inList)
+		shown := textOf(v)
+		if f.mask != nil {
+			shown = f.mask(shown)
+		}
+		return nil, fmt.Errorf("value %s is not one of [%s]", shown, f.inList)
 	}
 	return v, nil
 }
 
-// convert types a raw value; blank text is "no value" for every type.
-func (f *field) convert(raw any) (any, error) {
-	if raw == nil {
-		return nil, nil
-	}
-	if b, ok := raw.([]byte); ok {
-		raw = string(b)
-	}
-	if f.transform != nil {
-		switch raw.(type) {
-		case int64, int, float64, bool:
-			raw = toString(raw) // a code read as a number still goes through its lookup
-		}
-	}
-	if s, ok := raw.(string); ok {
+// literal types a value written in the mapping itself (default, in): it is typed
+// like a row's value but not mapped or transformed, since it is already what the
+// field holds. A default or allowed value of a field with a lookup is the looked-up
+// value, not a code.
+func (f *field) literal(v any) (any, error) {
+	if s, ok := v.(string); ok {
 		s = transform.NFC(s)
-		if f.transform != nil {
-			var err error
-			if s, err = f.transform(s); err != nil {
-				return nil, err
-			}
-		}
 		if strings.TrimSpace(s) == "" {
 			return nil, nil
 		}
-		raw = s
+		v = s
 	}
+	return f.typed(v)
+}
+
+// typed reads a value as the field's type (step 5).
+func (f *field) typed(raw any) (any, error) {
 	switch f.typ {
 	case TypeString:
 		return toString(raw), nil

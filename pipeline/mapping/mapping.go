@@ -31,7 +31,8 @@ type File struct {
 	AgencyField string               `yaml:"agency_field"`
 	Fields      map[string]FieldSpec `yaml:"fields" required:"true"`
 	// Computed fields are expressions over the fields (and earlier computed fields),
-	// evaluated in file order, e.g. overdue: 'status in [2, 4] && due_at < now()'.
+	// evaluated in file order, e.g. on_time: 'status in [9, 10] && finished_at <= due_at'.
+	// They are stored state, so they may not read the clock (see timeIndependent).
 	Computed map[string]string `yaml:"computed"`
 	// Rules fire named events on changes; Templates are their messages.
 	Rules     []RuleSpec        `yaml:"rules"`
@@ -142,15 +143,22 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	d := config.NewDecoder(file)
 	var f File
 	root := d.DecodeDocument(data, &f)
-	if err := d.Err(); err != nil {
-		return nil, err
+	// Decoding mistakes (unknown keys, wrong types) do not stop the semantic checks,
+	// so one run reports every mistake; only what failed to decode is left out of
+	// them, so it is not reported twice.
+	broken := brokenPaths(d.Errs())
+	if root == nil || root.Kind != yaml.MappingNode || broken("fields", true) {
+		return nil, d.Err()
 	}
 	m := &Mapping{Entity: f.Entity, File: file, agencyIdx: -1, zone: opts.Zone, clock: opts.Clock, pos: map[string]string{}}
 	now := func() time.Time { return m.clock() } // read at call time: SetClock may swap it
-	tables := loadTables(d, f.Tables)
+	tables := loadTables(d, f.Tables, broken)
 	names := orderedKeys(root, "fields", f.Fields)
 	index := map[string]int{}
 	for _, name := range names {
+		if broken("fields."+name, false) {
+			continue
+		}
 		fl, ok := compileField(d, "fields."+name, name, f.Fields[name], opts, tables)
 		if !ok {
 			continue
@@ -159,13 +167,16 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 		m.fields = append(m.fields, fl)
 		m.pos[name] = fieldPos(d, file, name)
 	}
-	if !validIdent(f.Entity) {
+	if !validIdent(f.Entity) && !broken("entity", false) {
 		d.Errorf("entity", "entity %q must be lower-case letters, digits and '_', such as dossier or exam_thpt (it names tables and subjects downstream)", f.Entity)
 	}
-	if len(f.Key) == 0 && d.Has("key") {
+	if len(f.Key) == 0 && d.Has("key") && !broken("key", false) {
 		d.Errorf("key", "name at least one key field")
 	}
 	for i, k := range f.Key {
+		if broken(fmt.Sprintf("key[%d]", i), false) {
+			continue
+		}
 		idx, ok := index[k]
 		if !ok {
 			if _, declared := f.Fields[k]; !declared {
@@ -186,7 +197,7 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	fieldTypes := map[string]string{}
 	sample := map[string]any{}
 	for name := range f.Fields { // fields that failed to compile too: no cascade of "unknown field"
-		fieldTypes[name] = ""
+		fieldTypes[name] = typeBroken
 		sample[name] = nil
 	}
 	for _, fl := range m.fields {
@@ -195,13 +206,23 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	}
 	for _, name := range orderedKeys(root, "computed", f.Computed) {
 		p := "computed." + name
+		if broken(p, false) {
+			fieldTypes[name], sample[name] = typeBroken, nil
+			continue
+		}
 		if _, clash := f.Fields[name]; clash {
 			d.Errorf(p, "%q is already a field", name)
 			continue
 		}
 		prog, err := compileExpr(f.Computed[name], sample, now, false)
+		if err == nil {
+			err = timeIndependent(prog)
+		}
 		if err != nil {
-			d.Errorf(p, "%v", err)
+			if !readsAny(f.Computed[name], func(n string) bool { return fieldTypes[n] == typeBroken }) {
+				d.Errorf(p, "%v", err)
+			}
+			fieldTypes[name], sample[name] = typeBroken, nil // reported once, not again where it is used
 			continue
 		}
 		c := &computed{name: name, prog: prog, typ: typeOfKind(prog.prog.Node().Type())}
@@ -209,8 +230,8 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 		fieldTypes[name] = c.typ
 		sample[name] = zeroOf(c.typ)
 	}
-	templates := compileTemplates(d, f.Templates, sample, opts.Zone, tables)
-	m.rules = compileRules(d, f.Rules, fieldTypes, sample, templates, f.Templates, now)
+	templates := compileTemplates(d, f.Templates, sample, fieldTypes, opts.Zone, tables, broken)
+	m.rules = compileRules(d, f.Rules, fieldTypes, sample, templates, f.Templates, now, broken)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
@@ -222,6 +243,38 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	}
 	slices.Sort(m.sorted)
 	return m, nil
+}
+
+// brokenPaths returns a test of whether a path failed to decode: exactly that
+// path (exact) or it or anything under it.
+func brokenPaths(errs config.Errors) func(path string, exact bool) bool {
+	paths := make([]string, 0, len(errs))
+	for _, e := range errs {
+		paths = append(paths, e.Path)
+	}
+	return func(path string, exact bool) bool {
+		for _, p := range paths {
+			if p == path {
+				return true
+			}
+			if !exact && len(p) > len(path) && strings.HasPrefix(p, path) && (p[len(path)] == '.' || p[len(path)] == '[') {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// typeBroken marks a field that failed to compile: already reported, so checks of
+// its type are skipped rather than cascading.
+const typeBroken = "!"
+
+// typeName shows a field type in messages.
+func typeName(typ string) string {
+	if typ == "" {
+		return "unknown until run time (a computed value)"
+	}
+	return typ
 }
 
 // typeOfKind names the field type an expression's static result type maps to.
@@ -390,10 +443,14 @@ func validIdent(s string) bool {
 
 func defaultZone() *time.Location { return transform.DefaultZone() }
 
-func loadTables(d *config.Decoder, specs map[string]TableSpec) map[string]transform.Table {
+func loadTables(d *config.Decoder, specs map[string]TableSpec, broken func(string, bool) bool) map[string]transform.Table {
 	out := map[string]transform.Table{}
 	for name, ts := range specs {
 		p := "tables." + name
+		if broken(p, false) {
+			out[name] = transform.TableFromMap(nil, false) // reported: an empty stand-in, so uses of it are not
+			continue
+		}
 		switch {
 		case len(ts.Values) > 0 && ts.CSV != "":
 			d.Errorf(p, "give values or csv, not both")

@@ -2,11 +2,13 @@ package mapping
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
@@ -24,6 +26,13 @@ type RuleSpec struct {
 	// OnSnapshot lets the rule fire during a source's first sync. Off by default:
 	// nobody wants a million messages on the day the daemon is installed.
 	OnSnapshot bool `yaml:"on_snapshot"`
+	// MaxAge and AgeField hold back a notice about a change that is already old: when
+	// the record's AgeField (a time field, e.g. when the agency last updated it) is
+	// more than MaxAge before now, the rule does not fire and the skip is counted. A
+	// source read late (an outage, a rewound cursor) then tells no citizen last
+	// week's news. Given together.
+	MaxAge   config.Duration `yaml:"max_age"`
+	AgeField string          `yaml:"age_field"`
 }
 
 // NotifySpec says who hears about a rule and in what words.
@@ -43,6 +52,8 @@ type rule struct {
 	userID     string
 	audience   string
 	onSnapshot bool
+	maxAge     time.Duration // 0: no age limit
+	ageField   string
 }
 
 var ruleNameRE = func(s string) bool {
@@ -57,32 +68,15 @@ var ruleNameRE = func(s string) bool {
 	return true
 }
 
+// timeHelpers are the template helpers that show a time, with their layouts.
+var timeHelpers = map[string]string{"date": "02/01/2006", "time": "15:04", "datetime": "15:04 02/01/2006"}
+
 // templateFuncs are the helpers templates may use; dates and times are shown in the
-// mapping's zone, the way a citizen reads them.
+// mapping's zone, the way a citizen reads them. A time helper given something that
+// is not a time is an error, so a template that applies one to the wrong field fails
+// when it is rendered against typed samples at load; an empty field shows as "".
 func templateFuncs(zone *time.Location, tables map[string]transform.Table) template.FuncMap {
-	asTime := func(v any) (time.Time, bool) {
-		t, ok := v.(time.Time)
-		return t, ok && !t.IsZero()
-	}
-	return template.FuncMap{
-		"date": func(v any) string {
-			if t, ok := asTime(v); ok {
-				return t.In(zone).Format("02/01/2006")
-			}
-			return ""
-		},
-		"time": func(v any) string {
-			if t, ok := asTime(v); ok {
-				return t.In(zone).Format("15:04")
-			}
-			return ""
-		},
-		"datetime": func(v any) string {
-			if t, ok := asTime(v); ok {
-				return t.In(zone).Format("15:04 02/01/2006")
-			}
-			return ""
-		},
+	funcs := template.FuncMap{
 		"label": func(table string, v any) (string, error) {
 			t, ok := tables[table]
 			if !ok {
@@ -94,8 +88,9 @@ func templateFuncs(zone *time.Location, tables map[string]transform.Table) templ
 			}
 			return k, nil // an unlabelled code is still better than nothing in a message
 		},
-		"upper": strings.ToUpper,
-		"lower": strings.ToLower,
+		// upper and lower take any value: an empty optional field is nil, not "".
+		"upper": func(v any) string { return strings.ToUpper(textOf(v)) },
+		"lower": func(v any) string { return strings.ToLower(textOf(v)) },
 		"default": func(def string, v any) string {
 			if s := textOf(v); s != "" {
 				return s
@@ -103,14 +98,55 @@ func templateFuncs(zone *time.Location, tables map[string]transform.Table) templ
 			return def
 		},
 	}
+	for name, layout := range timeHelpers {
+		funcs[name] = func(v any) (string, error) {
+			switch t := v.(type) {
+			case nil:
+				return "", nil
+			case time.Time:
+				if t.IsZero() {
+					return "", nil
+				}
+				return t.In(zone).Format(layout), nil
+			}
+			// The value itself is not shown: it may be citizen data.
+			return "", fmt.Errorf("%s needs a time, got %s", name, kindOf(v))
+		}
+	}
+	return funcs
 }
 
-func compileTemplates(d *config.Decoder, specs map[string]string, sample map[string]any, zone *time.Location, tables map[string]transform.Table) map[string]*template.Template {
+// kindOf names a record value's type for messages.
+func kindOf(v any) string {
+	switch v.(type) {
+	case string:
+		return "text"
+	case int64, int:
+		return "a whole number"
+	case float64:
+		return "a number"
+	case bool:
+		return "true/false"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func compileTemplates(d *config.Decoder, specs map[string]string, sample map[string]any, fieldTypes map[string]string, zone *time.Location, tables map[string]transform.Table, broken func(string, bool) bool) map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, name := range slices.Sorted(maps.Keys(specs)) {
+		if broken("templates."+name, false) {
+			continue
+		}
 		t, err := template.New(name).Option("missingkey=error").Funcs(templateFuncs(zone, tables)).Parse(specs[name])
 		if err != nil {
 			d.Errorf("templates."+name, "%s", strings.TrimPrefix(err.Error(), "template: "))
+			continue
+		}
+		// Helpers in branches the samples do not take are checked by reading the tree.
+		if errs := checkHelpers(t, fieldTypes, tables); len(errs) > 0 {
+			for _, e := range errs {
+				d.Errorf("templates."+name, "%s", e)
+			}
 			continue
 		}
 		// Rendering against typed sample values catches unknown fields and wrong
@@ -124,7 +160,86 @@ func compileTemplates(d *config.Decoder, specs map[string]string, sample map[str
 	return out
 }
 
-func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]string, sample map[string]any, templates map[string]*template.Template, templateSpecs map[string]string, clock func() time.Time) []*rule {
+// checkHelpers reads a template's tree for helper calls whose arguments are known at
+// load: label's table must exist, and a time helper's field must be of type time.
+func checkHelpers(t *template.Template, fieldTypes map[string]string, tables map[string]transform.Table) []string {
+	var errs []string
+	walkCommands(t.Tree.Root, func(c *parse.CommandNode) {
+		fn, ok := c.Args[0].(*parse.IdentifierNode)
+		if !ok {
+			return
+		}
+		switch {
+		case fn.Ident == "label":
+			if len(c.Args) < 2 {
+				return
+			}
+			s, ok := c.Args[1].(*parse.StringNode)
+			if !ok {
+				errs = append(errs, fmt.Sprintf("label's first argument must be a table name in quotes, as in {{label \"units\" .unit}}; got %s", c.Args[1]))
+				return
+			}
+			if _, known := tables[s.Text]; !known {
+				errs = append(errs, fmt.Sprintf("label: no table is named %q (tables: %s)", s.Text, strings.Join(slices.Sorted(maps.Keys(tables)), ", ")))
+			}
+		case timeHelpers[fn.Ident] != "":
+			if len(c.Args) != 2 {
+				return
+			}
+			f, ok := c.Args[1].(*parse.FieldNode)
+			if !ok || len(f.Ident) != 1 {
+				return
+			}
+			if typ, known := fieldTypes[f.Ident[0]]; known && typ != TypeTime && typ != typeBroken && typ != "" {
+				errs = append(errs, fmt.Sprintf("%s needs a time, but field %q is of type %s", fn.Ident, f.Ident[0], typ))
+			}
+		}
+	})
+	return errs
+}
+
+// walkCommands calls fn for every command in a template tree, in branches too.
+func walkCommands(n parse.Node, fn func(*parse.CommandNode)) {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return
+		}
+		for _, c := range x.Nodes {
+			walkCommands(c, fn)
+		}
+	case *parse.ActionNode:
+		walkCommands(x.Pipe, fn)
+	case *parse.PipeNode:
+		if x == nil {
+			return
+		}
+		for _, c := range x.Cmds {
+			walkCommands(c, fn)
+		}
+	case *parse.CommandNode:
+		fn(x)
+		for _, a := range x.Args {
+			walkCommands(a, fn)
+		}
+	case *parse.IfNode:
+		walkBranch(&x.BranchNode, fn)
+	case *parse.RangeNode:
+		walkBranch(&x.BranchNode, fn)
+	case *parse.WithNode:
+		walkBranch(&x.BranchNode, fn)
+	case *parse.TemplateNode:
+		walkCommands(x.Pipe, fn)
+	}
+}
+
+func walkBranch(b *parse.BranchNode, fn func(*parse.CommandNode)) {
+	walkCommands(b.Pipe, fn)
+	walkCommands(b.List, fn)
+	walkCommands(b.ElseList, fn)
+}
+
+func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]string, sample map[string]any, templates map[string]*template.Template, templateSpecs map[string]string, clock func() time.Time, broken func(string, bool) bool) []*rule {
 	env := map[string]any{
 		"before":   sample,
 		"after":    sample,
@@ -136,6 +251,9 @@ func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]str
 	seen := map[string]bool{}
 	for i, rs := range specs {
 		p := fmt.Sprintf("rules[%d]", i)
+		if broken(p, false) {
+			continue
+		}
 		if !ruleNameRE(rs.Name) {
 			d.Errorf(p+".name", "rule name %q must be lower-case, e.g. dossier.result_ready", rs.Name)
 			continue
@@ -163,6 +281,9 @@ func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]str
 			}
 		}
 		r := &rule{name: rs.Name, when: prog, onSnapshot: rs.OnSnapshot}
+		if !compileMaxAge(d, p, rs, fieldTypes, r) {
+			bad = true
+		}
 		if n := rs.Notify; n != nil {
 			r.tmplName, r.phone, r.userID, r.audience = n.Template, n.Phone, n.UserID, n.Audience
 			r.tmpl = templates[n.Template]
@@ -174,8 +295,16 @@ func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]str
 				if f.name == "" {
 					continue
 				}
-				if _, ok := fieldTypes[f.name]; !ok {
+				typ, ok := fieldTypes[f.name]
+				if !ok {
 					d.Errorf(p+".notify."+f.key, "unknown field %q", f.name)
+					bad = true
+					continue
+				}
+				// A phone number sent to Zalo must be one the mapping normalised and
+				// validated; any other field would send whatever the agency typed.
+				if f.key == "phone" && typ != TypePhoneVN && typ != typeBroken {
+					d.Errorf(p+".notify.phone", "field %q is of type %s; a phone to notify must be a field of type phone_vn", f.name, typeName(typ))
 					bad = true
 				}
 			}
@@ -191,23 +320,106 @@ func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]str
 	return out
 }
 
-// Fire evaluates the mapping's rules against a change event and returns the rule
-// events it triggers, each with its rendered message. ev.Before and ev.After must
-// hold typed values (as Apply and Typed produce).
-func (m *Mapping) Fire(ev *pipeline.Event) ([]*pipeline.Event, error) {
-	if len(m.rules) == 0 {
-		return nil, nil
+// compileMaxAge checks a rule's max_age and age_field and keeps them in r.
+func compileMaxAge(d *config.Decoder, p string, rs RuleSpec, fieldTypes map[string]string, r *rule) bool {
+	hasAge, hasField := d.Has(p+".max_age"), rs.AgeField != ""
+	switch {
+	case !hasAge && !hasField:
+		return true
+	case hasAge && !hasField:
+		d.Errorf(p+".max_age", "max_age needs age_field: the time field of the record the age is measured from (e.g. updated_at)")
+		return false
+	case !hasAge:
+		d.Errorf(p+".age_field", "age_field needs max_age: how old a change may be to still notify (e.g. 72h)")
+		return false
 	}
+	ok := true
+	if rs.MaxAge.D() <= 0 {
+		d.Errorf(p+".max_age", "max_age must be more than zero")
+		ok = false
+	}
+	typ, known := fieldTypes[rs.AgeField]
+	switch {
+	case !known:
+		msg := fmt.Sprintf("unknown field %q", rs.AgeField)
+		if s := closestName(rs.AgeField, fieldTypes); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		d.Errorf(p+".age_field", "%s", msg)
+		ok = false
+	case typ != TypeTime && typ != typeBroken:
+		d.Errorf(p+".age_field", "field %q is of type %s; the age is measured from a field of type time", rs.AgeField, typeName(typ))
+		ok = false
+	}
+	r.maxAge, r.ageField = rs.MaxAge.D(), rs.AgeField
+	return ok
+}
+
+// Firing is what evaluating a change event's rules produced. Every rule is
+// evaluated even when an earlier one fails, so one broken template does not silence
+// the other notices of the same change.
+type Firing struct {
+	Events []*pipeline.Event // rule events produced, in rule order
+	Failed []RuleFailure     // rules whose condition or template failed at run time
+	TooOld []string          // rules whose condition held but whose change was older than max_age
+}
+
+// RuleFailure is one rule that could not be evaluated on a change.
+type RuleFailure struct {
+	Rule string
+	Err  error
+}
+
+func (f RuleFailure) Error() string { return fmt.Sprintf("rule %s: %v", f.Rule, f.Err) }
+
+func (f RuleFailure) Unwrap() error { return f.Err }
+
+// ErrNoSuchRule is FireRule's failure for a name the mapping has no rule for.
+var ErrNoSuchRule = errors.New("no such rule")
+
+// Fire evaluates the mapping's rules against a change event and returns the rule
+// events it triggers, each with its rendered message, along with the rules that
+// failed and those skipped as too old. ev.Before and ev.After must hold typed values
+// (as Apply and Typed produce).
+func (m *Mapping) Fire(ev *pipeline.Event) Firing {
+	var out Firing
+	if len(m.rules) == 0 {
+		return out
+	}
+	env := ruleEnv(ev)
+	for _, r := range m.rules {
+		m.fireOne(r, ev, env, &out)
+	}
+	return out
+}
+
+// FireRule evaluates one named rule against a change event, as Fire would (used to
+// retry a notice that failed, once its mapping is fixed). An unknown name is a
+// failure wrapping ErrNoSuchRule.
+func (m *Mapping) FireRule(ev *pipeline.Event, name string) Firing {
+	var out Firing
+	for _, r := range m.rules {
+		if r.name == name {
+			m.fireOne(r, ev, ruleEnv(ev), &out)
+			return out
+		}
+	}
+	out.Failed = append(out.Failed, RuleFailure{Rule: name, Err: fmt.Errorf("%w named %q in %s", ErrNoSuchRule, name, m.File)})
+	return out
+}
+
+// ruleEnv is what rule conditions see of a change event.
+func ruleEnv(ev *pipeline.Event) map[string]any {
 	before := ev.Before
 	if before == nil {
 		before = map[string]any{}
 	}
-	changed := map[string]bool{}
+	changed := make(map[string]bool, len(ev.Changed))
 	for _, c := range ev.Changed {
 		changed[c] = true
 	}
 	isNew := ev.Type == pipeline.EventCreated
-	env := map[string]any{
+	return map[string]any{
 		"before":   before,
 		"after":    ev.After,
 		"type":     ev.Type,
@@ -219,43 +431,63 @@ func (m *Mapping) Fire(ev *pipeline.Event) ([]*pipeline.Event, error) {
 			return changed[f]
 		},
 	}
-	var out []*pipeline.Event
-	for _, r := range m.rules {
-		if ev.Snapshot && !r.onSnapshot {
-			continue
-		}
-		v, err := r.when.run(env)
-		if err != nil {
-			return out, fmt.Errorf("rule %s: %w", r.name, err)
-		}
-		if v != true {
-			continue
-		}
-		re := &pipeline.Event{
-			Type: "rule", Rule: r.name, Source: ev.Source, Entity: ev.Entity, Key: ev.Key, Agency: ev.Agency,
-			Version: ev.Version, Snapshot: ev.Snapshot, Changed: ev.Changed, Before: ev.Before, After: ev.After,
-			DetectedAt: ev.DetectedAt,
-		}
-		re.ID = pipeline.EventID(re.Source, re.Entity, re.Key, re.Version, "rule:"+r.name, ev.ID)
-		if r.tmpl != nil {
-			var buf bytes.Buffer
-			if err := r.tmpl.Execute(&buf, ev.After); err != nil {
-				return out, fmt.Errorf("rule %s: template %s: %w", r.name, r.tmplName, err)
-			}
-			re.Message = &pipeline.Message{Template: r.tmplName, Text: buf.String()}
-			if r.phone != "" {
-				re.Message.Phone = textOf(ev.After[r.phone])
-			}
-			if r.userID != "" {
-				re.Message.UserID = textOf(ev.After[r.userID])
-			}
-			if r.audience != "" {
-				re.Message.Audience = textOf(ev.After[r.audience])
-			}
-		}
-		out = append(out, re)
+}
+
+// fireOne evaluates one rule and records its outcome in out.
+func (m *Mapping) fireOne(r *rule, ev *pipeline.Event, env map[string]any, out *Firing) {
+	if ev.Snapshot && !r.onSnapshot {
+		return
 	}
-	return out, nil
+	v, err := r.when.run(env)
+	if err != nil {
+		out.Failed = append(out.Failed, RuleFailure{Rule: r.name, Err: err})
+		return
+	}
+	if v != true {
+		return
+	}
+	if m.tooOld(r, ev) {
+		out.TooOld = append(out.TooOld, r.name)
+		return
+	}
+	re := &pipeline.Event{
+		ID:   pipeline.RuleEventID(ev.ID, r.name),
+		Type: "rule", Rule: r.name, Source: ev.Source, Entity: ev.Entity, Key: ev.Key, Agency: ev.Agency,
+		Version: ev.Version, Snapshot: ev.Snapshot, Changed: ev.Changed, Before: ev.Before, After: ev.After,
+		DetectedAt: ev.DetectedAt,
+	}
+	if r.tmpl != nil {
+		var buf bytes.Buffer
+		if err := r.tmpl.Execute(&buf, ev.After); err != nil {
+			out.Failed = append(out.Failed, RuleFailure{Rule: r.name, Err: fmt.Errorf("template %s: %w", r.tmplName, err)})
+			return
+		}
+		re.Message = &pipeline.Message{Template: r.tmplName, Text: buf.String()}
+		if r.phone != "" {
+			re.Message.Phone = textOf(ev.After[r.phone])
+		}
+		if r.userID != "" {
+			re.Message.UserID = textOf(ev.After[r.userID])
+		}
+		if r.audience != "" {
+			re.Message.Audience = textOf(ev.After[r.audience])
+		}
+	}
+	out.Events = append(out.Events, re)
+}
+
+// tooOld reports whether the rule has a max_age and the record's age field is older
+// than it at the mapping's clock. An empty age field is not too old: the guard only
+// holds back changes it can prove are stale (make the field required to be strict).
+func (m *Mapping) tooOld(r *rule, ev *pipeline.Event) bool {
+	if r.maxAge <= 0 {
+		return false
+	}
+	t, ok := ev.After[r.ageField].(time.Time)
+	if !ok || t.IsZero() {
+		return false
+	}
+	return m.clock().Sub(t) > r.maxAge
 }
 
 func closestName[V any](key string, names map[string]V) string {

@@ -49,6 +49,9 @@ type Expect struct {
 	Changed    []string             `yaml:"changed"`    // the change event's changed fields
 	Messages   []MessageExpect      `yaml:"messages"`   // rendered messages, in order
 	Quarantine string               `yaml:"quarantine"` // the row is rejected; the reason contains this
+	// TooOld names the rules whose condition held but that were held back by their
+	// max_age, in order.
+	TooOld []string `yaml:"too_old"`
 }
 
 // MessageExpect is a message's text, or a mapping with text, phone, user_id, template.
@@ -144,7 +147,12 @@ func RunFile(path string) ([]Result, error) {
 			line = n.Line
 		}
 		r := Result{File: path, Line: line, Name: c.Name}
-		r.Diff = runCase(m, c, source, f.Agency, now, d.Has(fmt.Sprintf("cases[%d].expect.events", i)), d.Has(fmt.Sprintf("cases[%d].expect.messages", i)))
+		check := checks{
+			events:   d.Has(fmt.Sprintf("cases[%d].expect.events", i)),
+			messages: d.Has(fmt.Sprintf("cases[%d].expect.messages", i)),
+			tooOld:   d.Has(fmt.Sprintf("cases[%d].expect.too_old", i)),
+		}
+		r.Diff = runCase(m, c, source, f.Agency, now, check)
 		out = append(out, r)
 	}
 	return out, nil
@@ -157,7 +165,10 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-func runCase(m *mapping.Mapping, c Case, source, agency string, now time.Time, checkEvents, checkMessages bool) []string {
+// checks says which optional expectations a case gives (an empty list is one).
+type checks struct{ events, messages, tooOld bool }
+
+func runCase(m *mapping.Mapping, c Case, source, agency string, now time.Time, check checks) []string {
 	var diff []string
 	var prior *pipeline.Prior
 	if c.Previous.Kind != 0 && c.Previous.Tag != "!!null" {
@@ -193,15 +204,20 @@ func runCase(m *mapping.Mapping, c Case, source, agency string, now time.Time, c
 	}
 
 	var events []*pipeline.Event
+	var tooOld []string
 	if ev := pipeline.Diff(source, prior, rec, rec.Hash(), c.Snapshot, now.UTC()); ev != nil {
 		events = append(events, ev)
-		fired, err := m.Fire(ev)
-		if err != nil {
-			diff = append(diff, fmt.Sprintf("rule failed: %v", err))
+		fired := m.Fire(ev)
+		for _, f := range fired.Failed {
+			diff = append(diff, fmt.Sprintf("rule failed: %v", f))
 		}
-		events = append(events, fired...)
+		events = append(events, fired.Events...)
+		tooOld = fired.TooOld
 	}
-	if checkEvents {
+	if check.tooOld && !slices.Equal(tooOld, c.Expect.TooOld) && len(tooOld)+len(c.Expect.TooOld) > 0 {
+		diff = append(diff, "too_old:", "  - want: "+list(c.Expect.TooOld), "  + got:  "+list(tooOld))
+	}
+	if check.events {
 		got := make([]string, len(events))
 		for i, ev := range events {
 			got[i] = cmpOr(ev.Rule, ev.Type)
@@ -215,7 +231,7 @@ func runCase(m *mapping.Mapping, c Case, source, agency string, now time.Time, c
 			diff = append(diff, "changed:", "  - want: "+list(c.Expect.Changed), "  + got:  "+list(events[0].Changed))
 		}
 	}
-	if checkMessages {
+	if check.messages {
 		var got []*pipeline.Message
 		for _, ev := range events {
 			if ev.Message != nil {
