@@ -32,6 +32,7 @@
 //		key          text NOT NULL,
 //		agency       text,
 //		version      bigint NOT NULL,    -- grows by one per change of (source, entity, key)
+//		epoch        bigint NOT NULL DEFAULT 0, -- the state store's creation time (µs); orders with version
 //		snapshot     boolean NOT NULL DEFAULT false, -- part of a source's first sync
 //		changed      text[],             -- names of the fields that changed
 //		before       jsonb,
@@ -50,6 +51,7 @@
 //		source     text NOT NULL,
 //		agency     text,
 //		version    bigint NOT NULL,
+//		epoch      bigint NOT NULL DEFAULT 0,
 //		fields     jsonb NOT NULL,         -- the record's fields, as the mapping typed them
 //		updated_at timestamptz NOT NULL,   -- detected_at of the event that wrote the row
 //		deleted    boolean NOT NULL DEFAULT false,
@@ -64,8 +66,11 @@
 //
 // One transaction per event: the event row is inserted unless its id is already
 // there (ON CONFLICT (event_id) DO NOTHING), and the state row is upserted only when
-// the event's version is greater than the stored one (ON CONFLICT ... DO UPDATE ...
-// WHERE stored.version < new.version). Redelivery after a crash therefore leaves one
+// the event's (epoch, version) is greater than the stored one (ON CONFLICT ... DO
+// UPDATE ... WHERE (stored.epoch, stored.version) < (new.epoch, new.version)). The
+// epoch is when the daemon's state store was created: a store rebuilt from nothing
+// counts versions from 1 again under a later epoch, and its events still win.
+// Tables created before the epoch column existed gain it on the sink's first use. Redelivery after a crash therefore leaves one
 // event row, and a stale or reordered event never rolls state back. Rule events carry
 // the version of the change they belong to, so they do not touch state again.
 //

@@ -33,6 +33,7 @@ func eventsDDL(schema, table string) []string {
 	key          text NOT NULL,
 	agency       text,
 	version      bigint NOT NULL,
+	epoch        bigint NOT NULL DEFAULT 0,
 	snapshot     boolean NOT NULL DEFAULT false,
 	changed      text[],
 	before       jsonb,
@@ -58,6 +59,7 @@ func stateDDL(schema, table string) []string {
 	source     text NOT NULL,
 	agency     text,
 	version    bigint NOT NULL,
+	epoch      bigint NOT NULL DEFAULT 0,
 	fields     jsonb NOT NULL,
 	updated_at timestamptz NOT NULL,
 	deleted    boolean NOT NULL DEFAULT false,
@@ -116,7 +118,19 @@ func (s *Sink) runDDL(ctx context.Context, table string, ddl []string) (created 
 		return false, err
 	}
 	if exists {
-		return false, nil
+		// Tables made by a build before events carried the store's epoch gain the
+		// column; the version guard compares (epoch, version).
+		var has bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+			WHERE table_schema = $1 AND table_name = $2 AND column_name = 'epoch')`, s.opts.Schema, table).Scan(&has); err != nil {
+			return false, err
+		}
+		if !has {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE `+s.qualified(table)+` ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0`); err != nil {
+				return false, err
+			}
+		}
+		return false, tx.Commit()
 	}
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, s.opts.Schema).Scan(&exists); err != nil {
 		return false, err

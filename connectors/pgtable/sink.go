@@ -76,8 +76,8 @@ func New(ctx context.Context, env pipeline.Env, o *Options) (*Sink, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.insertEvent = `INSERT INTO ` + s.qualified(o.EventsTable) + ` (event_id, type, rule, source, entity, key, agency,
-	version, snapshot, changed, before, after, message, detected_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+	version, snapshot, changed, before, after, message, detected_at, epoch)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (event_id) DO NOTHING`
 
 	conn, err := pq.NewConnector(o.DSN)
@@ -152,7 +152,7 @@ func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 // from replayed events.
 func (s *Sink) write(ctx context.Context, ev *pipeline.Event, row eventRow, table string, state bool) error {
 	args := []any{row.id, row.typ, row.rule, row.source, row.entity, row.key, row.agency,
-		ev.Version, ev.Snapshot, row.changed, row.before, row.after, row.message, ev.DetectedAt}
+		ev.Version, ev.Snapshot, row.changed, row.before, row.after, row.message, ev.DetectedAt, ev.Epoch}
 	query := s.insertEvent
 	if state {
 		query = s.upsertState(table)
@@ -162,23 +162,25 @@ func (s *Sink) write(ctx context.Context, ev *pipeline.Event, row eventRow, tabl
 	return err
 }
 
-// upsertState is the event INSERT ($1-$14) followed by the state upsert ($15 the
-// fields, $16 deleted). The state row is written only when the incoming version is
-// newer than the stored one: the WHERE of ON CONFLICT DO UPDATE is evaluated on the
+// upsertState is the event INSERT ($1-$15) followed by the state upsert ($16 the
+// fields, $17 deleted). The state row is written only when the incoming (epoch,
+// version) is newer than the stored one (a rebuilt state store restarts versions
+// with a later epoch): the WHERE of ON CONFLICT DO UPDATE is evaluated on the
 // locked, latest row, so concurrent deliveries of one key end at the greatest
 // version whatever their order. An event without fields (a delete that carries
 // none) keeps the last known fields.
 func (s *Sink) upsertState(table string) string {
 	return `WITH event AS (` + s.insertEvent + `)
-INSERT INTO ` + s.qualified(table) + ` AS cur (key, source, agency, version, fields, updated_at, deleted)
-VALUES ($6, $4, $7, $8, COALESCE($15::jsonb, '{}'::jsonb), $14, $16)
+INSERT INTO ` + s.qualified(table) + ` AS cur (key, source, agency, version, epoch, fields, updated_at, deleted)
+VALUES ($6, $4, $7, $8, $15, COALESCE($16::jsonb, '{}'::jsonb), $14, $17)
 ON CONFLICT (key, source) DO UPDATE SET
 	agency = EXCLUDED.agency,
 	version = EXCLUDED.version,
-	fields = CASE WHEN $15::jsonb IS NULL THEN cur.fields ELSE EXCLUDED.fields END,
+	epoch = EXCLUDED.epoch,
+	fields = CASE WHEN $16::jsonb IS NULL THEN cur.fields ELSE EXCLUDED.fields END,
 	updated_at = EXCLUDED.updated_at,
 	deleted = EXCLUDED.deleted
-WHERE cur.version < EXCLUDED.version`
+WHERE (cur.epoch, cur.version) < (EXCLUDED.epoch, EXCLUDED.version)`
 }
 
 // stateTable returns the state table's name for entity, or an error naming the

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/egov-bridge/egov-bridge/internal/testpg"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
@@ -36,6 +37,27 @@ func TestOutOfOrderArrivalEndsAtTheNewestVersion(t *testing.T) {
 	f.deliver(t, event("dossier", "HS-1", 3), event("dossier", "HS-1", 1), event("dossier", "HS-1", 2))
 	if r, _ := f.state(t, "dossier", "HS-1"); r.Version != 3 || status(r) != "3" {
 		t.Fatalf("state = %+v, want version 3", r)
+	}
+}
+
+// A state store rebuilt from nothing restarts versions at 1 under a later epoch:
+// its events are news, not stale, and a store restored from an older backup (an
+// earlier epoch) cannot roll the row back.
+func TestARebuiltStoreIsNotFrozenOutByTheVersionGuard(t *testing.T) {
+	f := newFixture(t)
+	old := event("dossier", "HS-1", 5)
+	old.Epoch = 1_700_000_000_000_000
+	f.deliver(t, old)
+	rebuilt := event("dossier", "HS-1", 1)
+	rebuilt.Epoch = old.Epoch + 1
+	rebuilt.After["status"] = int64(9)
+	f.deliver(t, rebuilt)
+	if r, _ := f.state(t, "dossier", "HS-1"); r.Version != 1 || status(r) != "9" {
+		t.Fatalf("state = %+v; want the rebuilt store's version 1 with status 9", r)
+	}
+	f.deliver(t, old) // redelivered from the old epoch
+	if r, _ := f.state(t, "dossier", "HS-1"); r.Version != 1 || status(r) != "9" {
+		t.Fatalf("an older epoch rolled the row back: %+v", r)
 	}
 }
 
@@ -287,5 +309,35 @@ func TestConcurrentDeliveriesEndAtEachKeysGreatestVersion(t *testing.T) {
 	}
 	if n := f.count(t, "events"); n != keys*versions {
 		t.Fatalf("events holds %d rows, want %d", n, keys*versions)
+	}
+}
+
+// Tables created by a build before events carried the store's epoch are upgraded
+// in place on the sink's first use.
+func TestTablesWithoutTheEpochColumnAreUpgraded(t *testing.T) {
+	dsn, schema := testpg.Schema(t)
+	db := testpg.Open(t, dsn)
+	for _, stmt := range append(eventsDDL(schema, "events"), stateDDL(schema, "current_dossier")...) {
+		stmt = strings.Replace(stmt, "epoch        bigint NOT NULL DEFAULT 0,", "", 1)
+		stmt = strings.Replace(stmt, "epoch      bigint NOT NULL DEFAULT 0,", "", 1)
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("old DDL: %v", err)
+		}
+	}
+	o := NewOptions()
+	o.DSN, o.Schema = dsn, schema
+	s, err := New(context.Background(), pipeline.Env{Name: "bi"}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev := event("dossier", "HS-1", 1)
+	ev.Epoch = 42
+	if err := s.Deliver(context.Background(), ev); err != nil {
+		t.Fatalf("deliver into upgraded tables: %v", err)
+	}
+	var epoch int64
+	if err := db.QueryRow(`SELECT epoch FROM ` + quote(schema) + `.current_dossier WHERE key = 'HS-1'`).Scan(&epoch); err != nil || epoch != 42 {
+		t.Fatalf("state epoch = %d, %v; want 42", epoch, err)
 	}
 }
