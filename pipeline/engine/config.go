@@ -207,14 +207,19 @@ func (c *Config) applyDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = config.Duration(20 * time.Second)
 	}
-	c.Delivery = c.Delivery.withDefaults(DeliveryConfig{
-		MaxAttempts: 0, MaxAge: config.Duration(72 * time.Hour), OnDead: store.OnDeadHold,
-		BackoffMin: config.Duration(time.Second), BackoffMax: config.Duration(5 * time.Minute),
-		Burst: 1, Concurrency: 4, Poll: config.Duration(time.Second), Batch: 100,
-	})
+	c.Delivery = c.Delivery.withDefaults(DefaultDelivery)
 	if c.Demo != nil && c.Demo.Changes == 0 {
 		c.Demo.Changes = 3
 	}
+}
+
+// DefaultDelivery holds the built-in delivery settings. Retries are bounded by
+// max_age only (MaxAttempts 0): with backoff capped at 5 minutes, a count limit
+// would give events up after well under an hour of sink outage.
+var DefaultDelivery = DeliveryConfig{
+	MaxAttempts: 0, MaxAge: config.Duration(72 * time.Hour), OnDead: store.OnDeadHold,
+	BackoffMin: config.Duration(time.Second), BackoffMax: config.Duration(5 * time.Minute),
+	Burst: 1, Concurrency: 4, Poll: config.Duration(time.Second), Batch: 100,
 }
 
 // withDefaults fills unset (zero) fields from def: a sink's delivery block inherits
