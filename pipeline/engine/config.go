@@ -68,14 +68,14 @@ type DeliveryConfig struct {
 	// hold (default) keeps them back until it is replayed or dismissed, so no
 	// consumer ever gets an older version after a newer one; skip lets them flow,
 	// and the dead letter is superseded (never resent) once a newer one arrives.
-	OnDead store.OnDead `yaml:"on_dead"`
-	BackoffMin  config.Duration `yaml:"backoff_min"`  // default 1s
-	BackoffMax  config.Duration `yaml:"backoff_max"`  // default 5m
-	Rate        float64         `yaml:"rate"`         // deliveries per second; 0 = unlimited
-	Burst       int             `yaml:"burst"`        // deliveries allowed at once above rate; default 1
-	Concurrency int             `yaml:"concurrency"`  // records delivered in parallel; default 4
-	Poll        config.Duration `yaml:"poll"`         // outbox poll when idle; default 1s
-	Batch       int             `yaml:"batch"`        // rows fetched per poll; default 100
+	OnDead      store.OnDead    `yaml:"on_dead"`
+	BackoffMin  config.Duration `yaml:"backoff_min"` // default 1s
+	BackoffMax  config.Duration `yaml:"backoff_max"` // default 5m
+	Rate        float64         `yaml:"rate"`        // deliveries per second; 0 = unlimited
+	Burst       int             `yaml:"burst"`       // deliveries allowed at once above rate; default 1
+	Concurrency int             `yaml:"concurrency"` // records delivered in parallel; default 4
+	Poll        config.Duration `yaml:"poll"`        // outbox poll when idle; default 1s
+	Batch       int             `yaml:"batch"`       // rows fetched per poll; default 100
 
 	maxAttemptsSet bool // max_attempts was written, so 0 means "no limit", not "inherit"
 }
