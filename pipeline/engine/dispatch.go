@@ -240,7 +240,7 @@ func giveUp(cfg DeliveryConfig, it store.Pending, attempts int, now time.Time, d
 		return derr.Error(), true
 	case cfg.MaxAge > 0 && age > cfg.MaxAge.D():
 		what := "event"
-		if !it.ReplayedAt.IsZero() && it.ReplayedAt.After(it.Event.DetectedAt) {
+		if it.ReplayedAt.After(it.Event.DetectedAt) {
 			what = "event's replay"
 		}
 		return fmt.Sprintf("gave up after %d attempts: %s is %s old, over max_age %s: %v", attempts, what, age.Round(time.Second), cfg.MaxAge.D(), derr), true
