@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -21,10 +22,19 @@ import (
 // log file, with fast backoff so tests do not wait long.
 func (e *e2e) withWebhook(r *receiver, extra string) {
 	e.t.Helper()
+	e.withWebhookDelivery(r, extra, "{ backoff_min: 20ms, backoff_max: 200ms, max_attempts: 1000, poll: 50ms }")
+}
+
+// withWebhookDelivery is withWebhook with the top-level delivery block given
+// (a flow mapping; "" for none, leaving the built-in defaults).
+func (e *e2e) withWebhookDelivery(r *receiver, extra, delivery string) {
+	e.t.Helper()
 	cfg := mustRead(e.t, e.config)
 	cfg = strings.Replace(cfg, "  - { name: events, type: log, path: events.jsonl }",
 		fmt.Sprintf("  - name: events\n    type: webhook\n    url: %s\n    secret: %s\n    timeout: 5s\n%s", r.srv.URL, r.secret, extra), 1)
-	cfg += "delivery: { backoff_min: 20ms, backoff_max: 200ms, max_attempts: 1000, poll: 50ms }\n"
+	if delivery != "" {
+		cfg += "delivery: " + delivery + "\n"
+	}
 	write(e.t, e.config, cfg)
 }
 
@@ -245,5 +255,147 @@ func TestQuarantineDismissIsAudited(t *testing.T) {
 	e.db.QueryRow(`SELECT count(*) FROM quarantine`).Scan(&n)
 	if n != 0 {
 		t.Fatalf("%d entries left after --all", n)
+	}
+}
+
+// cli runs an egov-bridge command in-process and returns its stdout; a non-zero
+// exit fails the test unless wantCode says otherwise.
+func (e *e2e) cli(wantCode int, args ...string) string {
+	e.t.Helper()
+	var out, errOut strings.Builder
+	if code := run(args, &out, &errOut); code != wantCode {
+		e.t.Fatalf("egov-bridge %s exited %d, want %d:\n%s%s", strings.Join(args, " "), code, wantCode, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// versionsOf returns the versions the receiver accepted for key, in order.
+func versionsOf(r *receiver, key string) string {
+	var vs []string
+	for _, ev := range r.accepted()[key] {
+		vs = append(vs, fmt.Sprint(ev.Version))
+	}
+	return strings.Join(vs, " ")
+}
+
+// holdScenario dead-letters HS-2's first version (the receiver refuses it), fixes
+// the receiver, and commits two more versions of HS-2, delivering once after each.
+func holdScenario(t *testing.T, sinkDelivery string) (*e2e, *receiver) {
+	e := newE2E(t, 100, "0s")
+	r := newReceiver(t)
+	e.withWebhook(r, sinkDelivery)
+	r.set(func(r *receiver) { r.reject["HS-2"] = true })
+	e.exec(`INSERT INTO hoso SELECT 'HS-' || g, 'Ngô Thị Yến', 2, now() - interval '1 minute' FROM generate_series(1, 3) g`)
+	e.cli(0, "run", "--once", "-c", e.config)
+	r.set(func(r *receiver) { r.reject = map[string]bool{} }) // the receiver is fixed
+	for _, status := range []int{4, 5} {
+		e.exec(`UPDATE hoso SET trang_thai = $1::int, ngay_cap_nhat = now() - interval '30 seconds' + $1::int * interval '1 second' WHERE ma_ho_so = 'HS-2'`, status)
+		var out, errOut strings.Builder
+		run([]string{"run", "--once", "-c", e.config}, &out, &errOut) // exits 1 while events are held
+	}
+	return e, r
+}
+
+// A dead letter holds its record's later events (on_dead: hold, the default)
+// until `replay`; then the record arrives in order, and `state` and `replay` show
+// what is held.
+func TestDeadLetterHoldsRecordUntilReplayedThenArrivesInOrder(t *testing.T) {
+	e, r := holdScenario(t, "")
+	if got := versionsOf(r, "HS-2"); got != "" {
+		t.Fatalf("HS-2 versions %q reached the receiver while version 1 is a dead letter; want none", got)
+	}
+	state := e.cli(0, "state", "-c", e.config)
+	if !regexp.MustCompile(`(?m)^events\s+2\s+1\s+1\s+2\s*$`).MatchString(state) {
+		t.Fatalf("state does not show 2 outbox rows, 1 dead letter, 1 held record, 2 held events:\n%s", state)
+	}
+	dry := e.cli(0, "replay", "-c", e.config, "--dry-run")
+	if !strings.Contains(dry, "holding") || !strings.Contains(dry, "1 dead letters would be replayed (dry run); 2 held events of their records would go on") {
+		t.Fatalf("replay --dry-run:\n%s", dry)
+	}
+	out := e.cli(0, "replay", "-c", e.config)
+	if !strings.Contains(out, "1 dead letters are back in the outbox") || !strings.Contains(out, "followed in order by the 2 held events") {
+		t.Fatalf("replay:\n%s", out)
+	}
+	e.cli(0, "run", "--once", "-c", e.config)
+	if got := versionsOf(r, "HS-2"); got != "1 2 3" {
+		t.Fatalf("HS-2 arrived as versions %q, want 1 2 3", got)
+	}
+}
+
+// Under on_dead: skip the later versions flow, and the older dead letter is never
+// resent: replay says it skipped it and why.
+func TestOnDeadSkipReplayDoesNotResendSupersededDeadLetters(t *testing.T) {
+	e, r := holdScenario(t, "    delivery: { on_dead: skip }\n")
+	if got := versionsOf(r, "HS-2"); got != "2 3" {
+		t.Fatalf("HS-2 arrived as versions %q, want 2 3 flowing past the dead letter", got)
+	}
+	out := e.cli(0, "replay", "-c", e.config)
+	if !strings.Contains(out, "0 dead letters are back in the outbox") || !strings.Contains(out, "superseded") ||
+		!strings.Contains(out, "1 superseded dead letters not resent: a newer event of their record already reached the sink") {
+		t.Fatalf("replay:\n%s", out)
+	}
+	e.cli(0, "run", "--once", "-c", e.config)
+	if got := versionsOf(r, "HS-2"); got != "2 3" {
+		t.Fatalf("after replay HS-2 arrived as %q; version 1 must never follow version 3", got)
+	}
+}
+
+// `replay --dismiss` gives a dead letter up: its record's held events go on, and
+// a later replay does not resend it.
+func TestReplayDismissReleasesTheHeldRecord(t *testing.T) {
+	e, r := holdScenario(t, "")
+	out := e.cli(0, "replay", "-c", e.config, "--dismiss")
+	if !strings.Contains(out, "1 dead letters dismissed") || !strings.Contains(out, "the 2 held events of their records go on") {
+		t.Fatalf("replay --dismiss:\n%s", out)
+	}
+	e.cli(0, "run", "--once", "-c", e.config)
+	if got := versionsOf(r, "HS-2"); got != "2 3" {
+		t.Fatalf("after dismissal HS-2 arrived as %q, want 2 3", got)
+	}
+	if out := e.cli(0, "replay", "-c", e.config); !strings.Contains(out, "1 dismissed dead letters not resent") {
+		t.Fatalf("replay after dismissal:\n%s", out)
+	}
+	if audit := e.cli(0, "state", "audit", "-c", e.config); !strings.Contains(audit, "dismiss") {
+		t.Fatalf("audit log lacks the dismissal:\n%s", audit)
+	}
+}
+
+// With the built-in delivery settings a receiver that refuses the sink's key for
+// hours (401 after a key rotation) loses nothing: the events are retried, well past
+// the old 20-attempt limit, and all arrive once the key is fixed.
+func TestKeyRotationOutageIsRetriedUntilFixed(t *testing.T) {
+	e := newE2E(t, 100, "0s")
+	r := newReceiver(t)
+	e.withWebhookDelivery(r, "", "{ poll: 50ms }") // built-in retries: backoff 1s..5m, no attempt limit, max_age 72h
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	r.set(func(r *receiver) { r.now = clock; r.secret = "rotated-by-the-receiver" })
+	d := e.daemon(clock)
+	ctx := context.Background()
+	e.exec(`INSERT INTO hoso SELECT 'HS-' || g, 'Đặng Văn Hải', 1, now() - interval '1 minute' FROM generate_series(1, 5) g`)
+	if _, err := d.RunOnce(ctx, nil); err == nil {
+		t.Fatal("RunOnce reported success while the receiver refused the key")
+	}
+	for range 36 { // three hours of refusals, an attempt every backoff
+		advance(5 * time.Minute)
+		if _, err := d.Dispatcher.Drain(ctx); err != engine.ErrUndelivered {
+			t.Fatalf("Drain during the refusal: %v", err)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM dead_letters`); n != 0 {
+		t.Fatalf("%d dead letters after three hours of 401s; want every event still retried", n)
+	}
+	if n := e.count(`SELECT min(attempts) FROM outbox`); n <= 20 {
+		t.Fatalf("events were tried %d times, want more than the old limit of 20", n)
+	}
+	r.set(func(r *receiver) { r.secret = "whsec-test" }) // the operator fixes the key
+	advance(5 * time.Minute)
+	if _, err := d.Dispatcher.Drain(ctx); err != nil {
+		t.Fatalf("Drain after the fix: %v", err)
+	}
+	if r.count() != 5 {
+		t.Fatalf("%d events accepted after the fix, want 5", r.count())
 	}
 }

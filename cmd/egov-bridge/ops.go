@@ -58,12 +58,13 @@ func actor() string {
 }
 
 func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag := newFlags("replay", "replay -c FILE [--sink NAME] [--id N[,N…]] [--since TIME] [--until TIME] [--dry-run]", stderr)
+	fs, cfgFlag := newFlags("replay", "replay -c FILE [--sink NAME] [--id N[,N…]] [--since TIME] [--until TIME] [--dry-run] [--dismiss]", stderr)
 	sink := fs.String("sink", "", "only dead letters of this sink")
 	ids := fs.String("id", "", "only these dead letter ids (comma-separated)")
 	since := fs.String("since", "", "only dead letters from this time on (RFC 3339 or 2006-01-02 15:04, province time)")
 	until := fs.String("until", "", "only dead letters before this time")
 	dry := fs.Bool("dry-run", false, "list what would be replayed, change nothing")
+	dismiss := fs.Bool("dismiss", false, "give the dead letters up instead: never resent, and their records' held events go on")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -76,16 +77,35 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err == nil {
 		var to time.Time
 		if to, err = parseWhen(*until, o.cfg.Zone); err == nil {
-			return o.replay(ctx, *sink, *ids, from, to, *dry, stdout, stderr)
+			sel := replaySelection{sink: *sink, ids: *ids, from: from, to: to}
+			return o.replay(ctx, sel, *dry, *dismiss, stdout, stderr)
 		}
 	}
 	fmt.Fprintln(stderr, "egov-bridge:", err)
 	return 2
 }
 
-func (o *operator) replay(ctx context.Context, sink, idList string, from, to time.Time, dry bool, stdout, stderr io.Writer) int {
+// replaySelection is which dead letters an operator picked.
+type replaySelection struct {
+	sink, ids string
+	from, to  time.Time
+}
+
+func (sel replaySelection) String() string {
+	return fmt.Sprintf("sink=%q ids=%q since=%s until=%s", sel.sink, sel.ids, when(sel.from), when(sel.to))
+}
+
+// replayTally sums up the picked dead letters by what replaying them would do.
+type replayTally struct {
+	resend     []int64 // replayable
+	held       int     // events waiting behind the replayable ones
+	superseded int
+	dismissed  int
+}
+
+func (o *operator) replay(ctx context.Context, sel replaySelection, dry, dismiss bool, stdout, stderr io.Writer) int {
 	want := map[int64]bool{}
-	for _, s := range strings.FieldsFunc(idList, func(r rune) bool { return r == ',' || r == ' ' }) {
+	for _, s := range strings.FieldsFunc(sel.ids, func(r rune) bool { return r == ',' || r == ' ' }) {
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			fmt.Fprintf(stderr, "egov-bridge: --id: %q is not a number\n", s)
@@ -93,21 +113,31 @@ func (o *operator) replay(ctx context.Context, sink, idList string, from, to tim
 		}
 		want[id] = true
 	}
-	dead, err := o.store.DeadLetters(ctx, sink, 0)
+	dead, err := o.store.DeadLetters(ctx, sel.sink, 0)
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
 	}
+	var tally replayTally
 	var pick []int64
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tSINK\tEVENT\tRECORD\tAT\tREASON")
+	fmt.Fprintln(w, "ID\tSINK\tEVENT\tRECORD\tAT\tSTATE\tHELD\tREASON")
 	for _, d := range dead {
-		if (len(want) > 0 && !want[d.ID]) || (!from.IsZero() && d.At.Before(from)) || (!to.IsZero() && !d.At.Before(to)) {
+		if (len(want) > 0 && !want[d.ID]) || (!sel.from.IsZero() && d.At.Before(sel.from)) || (!sel.to.IsZero() && !d.At.Before(sel.to)) {
 			continue
 		}
 		pick = append(pick, d.ID)
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s/%s\t%s\t%s\n", d.ID, d.Sink, d.Event.ID, d.Event.Entity, d.Event.Key,
-			d.At.In(o.cfg.Zone).Format(time.DateTime), firstLine(d.Reason, 80))
+		switch d.State {
+		case store.DeadSuperseded:
+			tally.superseded++
+		case store.DeadDismissed:
+			tally.dismissed++
+		default:
+			tally.resend = append(tally.resend, d.ID)
+			tally.held += d.Held
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s/%s\t%s\t%s\t%d\t%s\n", d.ID, d.Sink, d.Event.ID, d.Event.Entity, d.Event.Key,
+			d.At.In(o.cfg.Zone).Format(time.DateTime), d.State, d.Held, firstLine(d.Reason, 80))
 	}
 	w.Flush()
 	if len(pick) == 0 {
@@ -115,16 +145,51 @@ func (o *operator) replay(ctx context.Context, sink, idList string, from, to tim
 		return 0
 	}
 	if dry {
-		fmt.Fprintf(stdout, "%d dead letters would be replayed (dry run)\n", len(pick))
+		verb := "would be replayed"
+		if dismiss {
+			verb = "would be dismissed"
+		}
+		fmt.Fprintf(stdout, "%d dead letters %s (dry run); %d held events of their records would go on\n", len(tally.resend), verb, tally.held)
+		o.reportSkipped(tally.superseded, tally.dismissed, stdout)
 		return 0
 	}
-	n, err := o.store.Replay(ctx, pick, time.Now().UTC())
+	if dismiss {
+		return o.dismiss(ctx, sel, tally, stdout, stderr)
+	}
+	res, err := o.store.Replay(ctx, pick, time.Now().UTC())
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%d dead letters are back in the outbox; a running daemon delivers them on its next poll\n", n)
-	if !o.audit(ctx, "replay", fmt.Sprintf("%d dead letters (sink=%q ids=%q since=%s until=%s)", n, sink, idList, when(from), when(to)), stderr) {
+	fmt.Fprintf(stdout, "%d dead letters are back in the outbox; a running daemon delivers them on its next poll, "+
+		"followed in order by the %d held events of their records\n", res.Replayed, tally.held)
+	o.reportSkipped(res.Superseded, res.Dismissed, stdout)
+	detail := fmt.Sprintf("%d dead letters, %d superseded and %d dismissed not resent (%s)", res.Replayed, res.Superseded, res.Dismissed, sel)
+	if !o.audit(ctx, "replay", detail, stderr) {
+		return 1
+	}
+	return 0
+}
+
+// reportSkipped says which picked dead letters are not resent, and why.
+func (o *operator) reportSkipped(superseded, dismissed int, stdout io.Writer) {
+	if superseded > 0 {
+		fmt.Fprintf(stdout, "%d superseded dead letters not resent: a newer event of their record already reached the sink, "+
+			"and resending would give it an older version after a newer one\n", superseded)
+	}
+	if dismissed > 0 {
+		fmt.Fprintf(stdout, "%d dismissed dead letters not resent: an operator gave them up\n", dismissed)
+	}
+}
+
+func (o *operator) dismiss(ctx context.Context, sel replaySelection, tally replayTally, stdout, stderr io.Writer) int {
+	n, err := o.store.Dismiss(ctx, tally.resend, time.Now().UTC())
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%d dead letters dismissed: they are kept but never resent; the %d held events of their records go on\n", n, tally.held)
+	if !o.audit(ctx, "dismiss", fmt.Sprintf("%d dead letters (%s)", n, sel), stderr) {
 		return 1
 	}
 	return 0
@@ -185,7 +250,7 @@ func cmdQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case "reprocess":
 		return o.reprocess(ctx, *source, stdout, stderr)
 	case "dismiss":
-		return o.dismiss(ctx, *source, *all, fs.Args(), stdout, stderr)
+		return o.dismissQuarantine(ctx, *source, *all, fs.Args(), stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "egov-bridge: unknown quarantine command %q (want list, reprocess or dismiss)\n", action)
 	return 2
@@ -264,9 +329,9 @@ func (o *operator) reprocess(ctx context.Context, source string, stdout, stderr 
 	return 0
 }
 
-// dismiss removes quarantine entries the operator has dealt with otherwise (a row
+// dismissQuarantine removes quarantine entries the operator has dealt with otherwise (a row
 // the agency will not fix, a notice that is no longer worth sending), audited.
-func (o *operator) dismiss(ctx context.Context, source string, all bool, args []string, stdout, stderr io.Writer) int {
+func (o *operator) dismissQuarantine(ctx context.Context, source string, all bool, args []string, stdout, stderr io.Writer) int {
 	var ids []int64
 	switch {
 	case all && len(args) > 0:

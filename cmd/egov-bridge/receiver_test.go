@@ -22,13 +22,15 @@ type receiver struct {
 	secret string
 
 	mu       sync.Mutex
-	failRate float64         // share of requests answered 503
-	reject   map[string]bool // keys answered 422 (a permanent rejection)
-	down     bool            // every request answered 503
+	failRate float64               // share of requests answered 503
+	reject   map[string]bool       // keys answered 422 (a permanent rejection)
+	rejectIf func(key string) bool // more keys answered 422, when set
+	down     bool                  // every request answered 503
 	requests int
 	seen     map[string]bool             // accepted ids
 	byKey    map[string][]pipeline.Event // accepted events per key, first acceptance order
 	unsigned int
+	now      func() time.Time // the receiver's clock, for the signature's age; time.Now unless a test injects the daemon's
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -47,7 +49,11 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.requests++
-	if err := webhook.Verify(r.secret, req.Header.Get("X-Egov-Signature"), body, time.Now(), 5*time.Minute); err != nil {
+	now := time.Now
+	if r.now != nil {
+		now = r.now
+	}
+	if err := webhook.Verify(r.secret, req.Header.Get("X-Egov-Signature"), body, now(), 5*time.Minute); err != nil {
 		r.unsigned++
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
@@ -61,7 +67,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "not an event", http.StatusBadRequest)
 		return
 	}
-	if r.reject[ev.Key] {
+	if r.reject[ev.Key] || (r.rejectIf != nil && r.rejectIf(ev.Key)) {
 		http.Error(w, `{"error":"unknown agency code"}`, http.StatusUnprocessableEntity)
 		return
 	}

@@ -102,9 +102,12 @@ func cmdState(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	for _, c := range failed {
 		fmt.Fprintf(w, "source %s: %s\n\n", c.Source, c.LastError)
 	}
-	fmt.Fprintln(w, "SINK\tOUTBOX\tDEAD LETTERS")
+	// HELD: records whose later events wait behind a dead letter (on_dead: hold)
+	// until it is replayed or dismissed, and how many events wait so.
+	fmt.Fprintln(w, "SINK\tOUTBOX\tDEAD LETTERS\tHELD RECORDS\tHELD EVENTS")
 	for _, s := range cfg.Sinks {
-		fmt.Fprintf(w, "%s\t%d\t%d\n", s.Name, stats.Outbox[s.Name], stats.DeadLetters[s.Name])
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", s.Name, stats.Outbox[s.Name], stats.DeadLetters[s.Name],
+			stats.HeldRecords[s.Name], stats.HeldEvents[s.Name])
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "events\t%d\n", stats.Events)

@@ -45,14 +45,19 @@
 // # How the answer is read
 //
 //   - 2xx: delivered. Answer only once the event is stored.
-//   - 408, 429, 5xx, no answer within timeout, network errors: retried later with
-//     backoff. A Retry-After header (seconds or an HTTP date) on these asks for a
-//     longer wait; it is honoured up to MaxRetryAfter.
-//   - 3xx: refused; redirects are not followed, because re-sending a signed POST
-//     somewhere else is not a delivery. The error names the Location to configure.
-//   - any other 4xx: refused for good; the event goes to dead letters (replayable)
-//     with the status and the start of the response body as the reason, so put a
-//     human-readable explanation in the body.
+//   - 408, 425, 429, 5xx, no answer within timeout, network errors: retried later
+//     with backoff. A Retry-After header (seconds or an HTTP date) on these asks
+//     for a longer wait; it is honoured up to MaxRetryAfter.
+//   - 400, 409, 413, 422: this event is refused for good; it goes to dead letters
+//     (replayable) with the status and the start of the response body as the
+//     reason, so put a human-readable explanation in the body.
+//   - 401, 403 (a rotated key), 404, 405, 410 (an endpoint moved or gone in a
+//     redeploy), 3xx, and any other 4xx: the receiver refuses the sink, not the
+//     event. Retried like an outage (the events wait until max_age) and alerted
+//     on: a *RefusedError whose AlertReason ("http_401", …) the dispatcher turns
+//     into egov_delivery_alert{sink,reason} and one ERROR log line per change.
+//     Redirects are not followed, because re-sending a signed POST somewhere else
+//     is not a delivery; the error names the Location to configure.
 //
 // The sink never retries on its own: the dispatcher owns retries, backoff and dead
 // letters. Errors name the sink and the receiver's host, never the configured URL's

@@ -82,6 +82,24 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 // since the pipeline cannot import a connector.
 func (e *RetryAfterError) RetryAfter() time.Duration { return e.Wait }
 
+// RefusedError is a transient error for an answer that says the receiver takes
+// nothing from this sink as it is configured, whatever the event: 401 or 403 (a
+// rotated key, a revoked permission), 404, 405 or 410 (an endpoint moved or gone
+// in a redeploy), a 3xx redirect, and the 4xx statuses the contract does not name.
+// The events are fine and go through once the receiver or the config is fixed, so
+// they are retried (until max_age) rather than dead-lettered; but a person must
+// act, so AlertReason makes the dispatcher raise an alert for the sink.
+type RefusedError struct {
+	Status int
+	Err    error
+}
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// AlertReason names the alert, as a metric label: "http_" and the status.
+func (e *RefusedError) AlertReason() string { return "http_" + strconv.Itoa(e.Status) }
+
 // Sink posts events to one URL.
 type Sink struct {
 	client  *resty.Client
@@ -175,10 +193,13 @@ func transport(env pipeline.Env, caFile string) (*http.Transport, error) {
 	}, nil
 }
 
-// Deliver posts one event and classifies the outcome: nil for 2xx; a permanent
-// error for a refusal (4xx other than 408 and 429, 3xx); a transient error for
-// anything retrying can fix (408, 429, 5xx, network errors, timeouts,
-// cancellation), as a *RetryAfterError when the receiver said when to come back.
+// Deliver posts one event and classifies the outcome (see the package doc):
+// nil for 2xx; a permanent error when the receiver refuses this event (400, 409,
+// 413, 422); a transient error for anything time can fix (408, 425, 429, 5xx,
+// network errors, timeouts, cancellation), as a *RetryAfterError when the receiver
+// said when to come back; and a *RefusedError, transient and alerted, for answers
+// that refuse the sink rather than the event (401, 403, 404, 405, 410, 3xx, other
+// 4xx).
 func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 	if ev == nil || ev.ID == "" {
 		return pipeline.Permanentf("%s: event has no id to use as Idempotency-Key", s.who)
@@ -237,16 +258,30 @@ func (s *Sink) classify(resp *resty.Response) error {
 		if loc := resp.Header().Get("Location"); loc != "" {
 			where = "to " + strconv.Quote(redactLocation(loc))
 		}
-		return pipeline.Permanentf("%s: %s: the receiver redirects %s; redirects are not followed, so point url at the new address", s.who, status, where)
-	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500 && code < 600:
+		return &RefusedError{Status: code, Err: fmt.Errorf("%s: %s: the receiver redirects %s; redirects are not followed, so point url at the new address", s.who, status, where)}
+	case eventRefused(code):
+		return pipeline.Permanent(pipeline.WithDetail(fmt.Errorf("%s: %s", s.who, status), bodyReason(resp.RawBody())))
+	case code == http.StatusRequestTimeout, code == http.StatusTooEarly, code == http.StatusTooManyRequests, code >= 500 && code < 600:
 		err := pipeline.WithDetail(fmt.Errorf("%s: %s", s.who, status), bodyReason(resp.RawBody()))
 		if wait, ok := retryAfter(resp.Header().Get("Retry-After"), s.clock()); ok {
 			return &RetryAfterError{Wait: wait, Err: err}
 		}
 		return err
 	default:
-		return pipeline.Permanent(pipeline.WithDetail(fmt.Errorf("%s: %s", s.who, status), bodyReason(resp.RawBody())))
+		err := pipeline.WithDetail(fmt.Errorf("%s: %s", s.who, status), bodyReason(resp.RawBody()))
+		return &RefusedError{Status: code, Err: err}
 	}
+}
+
+// eventRefused reports whether a status refuses the event itself, so that sending
+// it again cannot help: a malformed or conflicting payload (400, 409), one too
+// large (413), or one the receiver understands and will not take (422).
+func eventRefused(code int) bool {
+	switch code {
+	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
 }
 
 // retryAfter reads a Retry-After value, delay-seconds or an HTTP-date. A date in

@@ -29,16 +29,22 @@ const (
 	delivered outcome = iota
 	permanent
 	transient
+	alerted // transient, and the dispatcher raises an alert for the sink
 )
 
-func (o outcome) String() string { return [...]string{"delivered", "permanent", "transient"}[o] }
+func (o outcome) String() string {
+	return [...]string{"delivered", "permanent", "transient", "transient with an alert"}[o]
+}
 
 func classOf(err error) outcome {
+	var alert interface{ AlertReason() string }
 	switch {
 	case err == nil:
 		return delivered
 	case errors.Is(err, pipeline.ErrPermanent):
 		return permanent
+	case errors.As(err, &alert):
+		return alerted
 	default:
 		return transient
 	}
@@ -55,13 +61,21 @@ func TestStatusClassification(t *testing.T) {
 		{status: 200, want: delivered},
 		{status: 201, want: delivered},
 		{status: 204, want: delivered},
+		// The event itself is refused: dead letters.
 		{status: 400, want: permanent},
-		{status: 401, want: permanent},
-		{status: 403, want: permanent},
-		{status: 404, want: permanent},
 		{status: 409, want: permanent},
+		{status: 413, want: permanent},
 		{status: 422, want: permanent},
+		// The sink is refused (a rotated key, a redeploy): retried and alerted.
+		{status: 401, want: alerted},
+		{status: 403, want: alerted},
+		{status: 404, want: alerted},
+		{status: 405, want: alerted},
+		{status: 410, want: alerted},
+		{status: 415, want: alerted},
+		{status: 418, want: alerted},
 		{status: 408, want: transient},
+		{status: 425, want: transient},
 		{status: 429, want: transient},
 		{status: 500, want: transient},
 		{status: 502, want: transient},
@@ -172,7 +186,25 @@ func TestRefusalReasonStaysOnOneLine(t *testing.T) {
 	}
 }
 
-func TestRedirectIsPermanentAndNotFollowed(t *testing.T) {
+func TestRefusedSinkIsRetriedWithAnAlertReason(t *testing.T) {
+	for _, code := range []int{401, 403, 404} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+		}))
+		s := newSink(t, Options{URL: srv.URL})
+		err := s.Deliver(context.Background(), sinktest.Event("src", "HS-1", 1))
+		srv.Close()
+		var refused *RefusedError
+		if pipeline.IsPermanent(err) || !errors.As(err, &refused) || refused.Status != code {
+			t.Fatalf("HTTP %d gave %v, want a transient *RefusedError", code, err)
+		}
+		if got, want := refused.AlertReason(), "http_"+strconv.Itoa(code); got != want {
+			t.Errorf("AlertReason = %q, want %q", got, want)
+		}
+	}
+}
+
+func TestRedirectIsRetriedWithAnAlertAndNotFollowed(t *testing.T) {
 	var followed atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("/old", func(w http.ResponseWriter, r *http.Request) {
@@ -186,8 +218,8 @@ func TestRedirectIsPermanentAndNotFollowed(t *testing.T) {
 
 	err := s.Deliver(context.Background(), sinktest.Event("src", "HS-1", 1))
 
-	if !pipeline.IsPermanent(err) {
-		t.Fatalf("301 gave %v, want a permanent error", err)
+	if got := classOf(err); got != alerted {
+		t.Fatalf("301 gave %v (%v), want a transient error with an alert: the endpoint moved", got, err)
 	}
 	msg := err.Error()
 	if !strings.Contains(msg, "HTTP 301") || !strings.Contains(msg, "https://ioc.example.gov.vn/v2/events") {

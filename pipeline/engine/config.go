@@ -54,16 +54,30 @@ type LogConfig struct {
 
 // DeliveryConfig tunes the outbox dispatcher; the top-level block sets defaults and
 // a sink's own delivery: block overrides them for that sink.
+//
+// Retries are bounded by time, not by count: a sink that is down for hours is an
+// outage to wait out, not a reason to give events up, so by default an event is
+// retried until it is max_age old (counted from its detection or its last replay).
 type DeliveryConfig struct {
-	MaxAttempts int             `yaml:"max_attempts"` // then dead letters; default 20
-	MaxAge      config.Duration `yaml:"max_age"`      // then dead letters; default 72h
-	BackoffMin  config.Duration `yaml:"backoff_min"`  // default 1s
-	BackoffMax  config.Duration `yaml:"backoff_max"`  // default 5m
-	Rate        float64         `yaml:"rate"`         // deliveries per second; 0 = unlimited
-	Burst       int             `yaml:"burst"`        // deliveries allowed at once above rate; default 1
-	Concurrency int             `yaml:"concurrency"`  // records delivered in parallel; default 4
-	Poll        config.Duration `yaml:"poll"`         // outbox poll when idle; default 1s
-	Batch       int             `yaml:"batch"`        // rows fetched per poll; default 100
+	// MaxAttempts, when above 0, also sends an event to dead letters after that many
+	// attempts; 0 (the default) means no limit. A sink's block that says
+	// max_attempts: 0 means no limit even when the top-level block sets one.
+	MaxAttempts int             `yaml:"max_attempts"`
+	MaxAge      config.Duration `yaml:"max_age"` // then dead letters; default 72h
+	// OnDead is what a dead letter does to its record's later events for the sink:
+	// hold (default) keeps them back until it is replayed or dismissed, so no
+	// consumer ever gets an older version after a newer one; skip lets them flow,
+	// and the dead letter is superseded (never resent) once a newer one arrives.
+	OnDead      store.OnDead    `yaml:"on_dead"`
+	BackoffMin  config.Duration `yaml:"backoff_min"` // default 1s
+	BackoffMax  config.Duration `yaml:"backoff_max"` // default 5m
+	Rate        float64         `yaml:"rate"`        // deliveries per second; 0 = unlimited
+	Burst       int             `yaml:"burst"`       // deliveries allowed at once above rate; default 1
+	Concurrency int             `yaml:"concurrency"` // records delivered in parallel; default 4
+	Poll        config.Duration `yaml:"poll"`        // outbox poll when idle; default 1s
+	Batch       int             `yaml:"batch"`       // rows fetched per poll; default 100
+
+	maxAttemptsSet bool // max_attempts was written, so 0 means "no limit", not "inherit"
 }
 
 // DemoConfig turns on the demo agency database and its activity generator.
@@ -193,25 +207,33 @@ func (c *Config) applyDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = config.Duration(20 * time.Second)
 	}
-	c.Delivery = c.Delivery.withDefaults(DeliveryConfig{
-		MaxAttempts: 20, MaxAge: config.Duration(72 * time.Hour),
-		BackoffMin: config.Duration(time.Second), BackoffMax: config.Duration(5 * time.Minute),
-		Burst: 1, Concurrency: 4, Poll: config.Duration(time.Second), Batch: 100,
-	})
+	c.Delivery = c.Delivery.withDefaults(DefaultDelivery)
 	if c.Demo != nil && c.Demo.Changes == 0 {
 		c.Demo.Changes = 3
 	}
+}
+
+// DefaultDelivery holds the built-in delivery settings. Retries are bounded by
+// max_age only (MaxAttempts 0): with backoff capped at 5 minutes, a count limit
+// would give events up after well under an hour of sink outage.
+var DefaultDelivery = DeliveryConfig{
+	MaxAttempts: 0, MaxAge: config.Duration(72 * time.Hour), OnDead: store.OnDeadHold,
+	BackoffMin: config.Duration(time.Second), BackoffMax: config.Duration(5 * time.Minute),
+	Burst: 1, Concurrency: 4, Poll: config.Duration(time.Second), Batch: 100,
 }
 
 // withDefaults fills unset (zero) fields from def: a sink's delivery block inherits
 // whatever it does not set from the top-level block, which inherits the built-in
 // defaults.
 func (c DeliveryConfig) withDefaults(def DeliveryConfig) DeliveryConfig {
-	if c.MaxAttempts == 0 {
+	if c.MaxAttempts == 0 && !c.maxAttemptsSet {
 		c.MaxAttempts = def.MaxAttempts
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = def.MaxAge
+	}
+	if c.OnDead == "" {
+		c.OnDead = def.OnDead
 	}
 	if c.BackoffMin == 0 {
 		c.BackoffMin = def.BackoffMin
@@ -251,8 +273,12 @@ func checkDelivery(d *config.Decoder, p string, dc *DeliveryConfig) {
 	if dc == nil {
 		return
 	}
+	dc.maxAttemptsSet = d.Has(p + ".max_attempts")
 	if dc.MaxAttempts < 0 {
-		d.Errorf(p+".max_attempts", "must be at least 1")
+		d.Errorf(p+".max_attempts", "must not be negative (0 means no limit: retry until max_age)")
+	}
+	if dc.OnDead != "" && dc.OnDead != store.OnDeadHold && dc.OnDead != store.OnDeadSkip {
+		d.Errorf(p+".on_dead", "unknown value %q (want hold or skip)", dc.OnDead)
 	}
 	if dc.Rate < 0 {
 		d.Errorf(p+".rate", "must not be negative (0 means unlimited)")

@@ -20,8 +20,12 @@ import (
 // oldest waiting event), different records in parallel up to the sink's
 // concurrency, under the sink's rate limit. A transient error is retried with
 // exponential backoff and jitter (or the wait the destination asked for), holding
-// back only that record; a permanent error, too many attempts, or an event older
-// than max_age goes to dead letters with the reason.
+// back only that record, until the event is max_age old (counted from its
+// detection or its last replay) or, when max_attempts is set, has had that many
+// attempts; a permanent error goes to dead letters at once. Under on_dead: hold a
+// dead letter keeps its record's later events back until it is replayed or
+// dismissed. Errors that carry an alert reason (a refused key, a vanished
+// endpoint) are retried like any transient error and raise one alert per sink.
 type Dispatcher struct {
 	Store    store.Store
 	Sinks    map[string]pipeline.Sink
@@ -36,6 +40,7 @@ type Dispatcher struct {
 	once     sync.Once
 	wakes    map[string]chan struct{}
 	limiters map[string]*rate.Limiter
+	alerts   *alerts
 }
 
 func (d *Dispatcher) init() {
@@ -54,6 +59,7 @@ func (d *Dispatcher) init() {
 		if d.DeliverTimeout == 0 {
 			d.DeliverTimeout = 30 * time.Second
 		}
+		d.alerts = newAlerts(d.Metrics.Registry, d.Logger)
 	})
 }
 
@@ -189,42 +195,59 @@ func (d *Dispatcher) deliverOne(ctx context.Context, sink string, cfg DeliveryCo
 	cancel()
 	d.Metrics.deliveryTime.WithLabelValues(sink).Observe(time.Since(start).Seconds())
 	now := d.Clock()
-	age := now.Sub(it.Event.DetectedAt)
-	switch {
-	case derr == nil:
+	if derr == nil {
 		if err := d.Store.Delivered(ctx, sink, it.Seq, attempts, now); err != nil {
 			return false, err
 		}
 		d.Metrics.deliveries.WithLabelValues(sink, "ok").Inc()
+		d.alerts.recovered(sink)
 		return true, nil
-	case pipeline.IsPermanent(derr), attempts >= cfg.MaxAttempts, cfg.MaxAge > 0 && age > cfg.MaxAge.D():
-		reason := derr.Error()
-		switch {
-		case pipeline.IsPermanent(derr):
-		case attempts >= cfg.MaxAttempts:
-			reason = fmt.Sprintf("gave up after %d attempts: %v", attempts, derr)
-		default:
-			reason = fmt.Sprintf("gave up: event is %s old, over max_age %s: %v", age.Round(time.Second), cfg.MaxAge.D(), derr)
-		}
-		if err := d.Store.Dead(ctx, sink, it.Seq, attempts, reason, now); err != nil {
+	}
+	d.alerts.failed(sink, derr)
+	if reason, dead := giveUp(cfg, it, attempts, now, derr); dead {
+		if err := d.Store.Dead(ctx, sink, it.Seq, attempts, reason, now, cfg.OnDead); err != nil {
 			return false, err
 		}
 		d.Metrics.deliveries.WithLabelValues(sink, "dead").Inc()
-		d.Logger.Warn("event moved to dead letters", "sink", sink, "event", it.Event.ID, "attempts", attempts, "err", pipeline.LogText(derr))
-		return false, nil
-	default:
-		wait := backoff(cfg, attempts)
-		if asked, ok := pipeline.RetryAfterOf(derr); ok && asked > wait {
-			wait = asked
+		msg := "event moved to dead letters"
+		if cfg.OnDead != store.OnDeadSkip {
+			msg += "; its record's later events wait for it until it is replayed or dismissed"
 		}
-		next := now.Add(wait)
-		if err := d.Store.Retry(ctx, sink, it.Seq, attempts, next, derr.Error()); err != nil {
-			return false, err
-		}
-		d.Metrics.deliveries.WithLabelValues(sink, "retry").Inc()
-		d.Logger.Warn("delivery failed, will retry", "sink", sink, "event", it.Event.ID, "attempt", attempts, "retry_at", next, "err", pipeline.LogText(derr))
+		d.Logger.Warn(msg, "sink", sink, "event", it.Event.ID, "attempts", attempts, "err", pipeline.LogText(derr))
 		return false, nil
 	}
+	wait := backoff(cfg, attempts)
+	if asked, ok := pipeline.RetryAfterOf(derr); ok && asked > wait {
+		wait = asked
+	}
+	next := now.Add(wait)
+	if err := d.Store.Retry(ctx, sink, it.Seq, attempts, next, derr.Error()); err != nil {
+		return false, err
+	}
+	d.Metrics.deliveries.WithLabelValues(sink, "retry").Inc()
+	d.Logger.Warn("delivery failed, will retry", "sink", sink, "event", it.Event.ID, "attempt", attempts, "retry_at", next, "err", pipeline.LogText(derr))
+	return false, nil
+}
+
+// giveUp decides whether a failed attempt ends in dead letters, and why: a
+// permanent error at once; otherwise when the event is older than max_age,
+// counted from the later of its detection and its last replay (a replayed event
+// gets a fresh max_age), or when max_attempts is set and used up.
+func giveUp(cfg DeliveryConfig, it store.Pending, attempts int, now time.Time, derr error) (string, bool) {
+	age := now.Sub(it.AgeFrom())
+	switch {
+	case pipeline.IsPermanent(derr):
+		return derr.Error(), true
+	case cfg.MaxAge > 0 && age > cfg.MaxAge.D():
+		what := "event"
+		if it.ReplayedAt.After(it.Event.DetectedAt) {
+			what = "event's replay"
+		}
+		return fmt.Sprintf("gave up after %d attempts: %s is %s old, over max_age %s: %v", attempts, what, age.Round(time.Second), cfg.MaxAge.D(), derr), true
+	case cfg.MaxAttempts > 0 && attempts >= cfg.MaxAttempts:
+		return fmt.Sprintf("gave up after %d attempts (max_attempts): %v", attempts, derr), true
+	}
+	return "", false
 }
 
 // backoff is exponential from backoff_min to backoff_max with equal jitter, so

@@ -21,7 +21,7 @@ import (
 // FULL sync: a committed transaction survives a power cut. With NORMAL the last
 // commits before a power cut can vanish; a vanished "delivered" record re-sends a
 // citizen's message, so the store pays one fsync per commit (commits are per batch,
-// not per row). See docs/decisions/0009-event-identity-and-durability.md.
+// not per row). See docs/decisions/0010-event-identity-durability-fencing.md.
 const sqliteOptions = "_pragma=busy_timeout(10000)" +
 	"&_pragma=journal_mode(WAL)" +
 	"&_pragma=foreign_keys(1)" +

@@ -77,6 +77,9 @@ func (s *sqlStore) Stats(ctx context.Context) (Stats, error) {
 	if st.Quarantined, err = s.countBy(ctx, "quarantine", "source"); err != nil {
 		return Stats{}, err
 	}
+	if err := s.heldCounts(ctx, &st); err != nil {
+		return Stats{}, err
+	}
 	if err := s.db.GetContext(ctx, &st.Events, `SELECT COUNT(*) FROM events`); err != nil {
 		return Stats{}, fmt.Errorf("store: stats: events: %w", err)
 	}

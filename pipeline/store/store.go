@@ -98,7 +98,47 @@ type Pending struct {
 	Attempts int
 	NextAt   time.Time
 	LastErr  string
+	// ReplayedAt is when the row, or the dead letter that held it back, was last
+	// replayed (zero if never): its age for max_age counts from the later of this
+	// and Event.DetectedAt.
+	ReplayedAt time.Time
 }
+
+// AgeFrom is the instant the row's age counts from: the later of its detection
+// and its last replay.
+func (p Pending) AgeFrom() time.Time {
+	if p.ReplayedAt.After(p.Event.DetectedAt) {
+		return p.ReplayedAt
+	}
+	return p.Event.DetectedAt
+}
+
+// OnDead says what a dead letter does to the later events of its record for the
+// same sink. The zero value means OnDeadHold.
+type OnDead string
+
+const (
+	// OnDeadHold holds the record's later events behind the dead letter until it
+	// is replayed (then all are delivered in order) or dismissed.
+	OnDeadHold OnDead = "hold"
+	// OnDeadSkip lets the later events flow; the dead letter is superseded, and
+	// never resent, once a newer event of the record reaches the sink.
+	OnDeadSkip OnDead = "skip"
+)
+
+// DeadState is where a dead letter stands.
+type DeadState string
+
+const (
+	DeadHolding    DeadState = "holding"    // made under OnDeadHold: its record's later events wait
+	DeadOpen       DeadState = "open"       // made under OnDeadSkip: replayable, holds nothing
+	DeadSuperseded DeadState = "superseded" // a newer event of the record reached the sink: never resent
+	DeadDismissed  DeadState = "dismissed"  // an operator gave it up: never resent
+)
+
+// Replayable reports whether resending the dead letter keeps every consumer from
+// receiving an older version of its record after a newer one.
+func (s DeadState) Replayable() bool { return s == DeadHolding || s == DeadOpen }
 
 // DeadLetter is a delivery that was given up on, with the reason.
 type DeadLetter struct {
@@ -109,6 +149,18 @@ type DeadLetter struct {
 	Attempts int
 	Reason   string
 	At       time.Time
+	State    DeadState
+	StateAt  time.Time // when it was superseded or dismissed; zero otherwise
+	// Held counts the record's later events waiting behind it for the sink (only
+	// while it is DeadHolding).
+	Held int
+}
+
+// ReplayResult says what Replay did with the dead letters it was given.
+type ReplayResult struct {
+	Replayed   int // back in the outbox
+	Superseded int // not resent: a newer event of the record already reached the sink
+	Dismissed  int // not resent: an operator dismissed them
 }
 
 // AuditEntry is one operator action (replay, reset, reprocess), kept in the store.
@@ -128,6 +180,10 @@ type Stats struct {
 	Quarantined map[string]int // per source
 	Events      int64
 	Deliveries  int64
+	// HeldRecords counts, per sink, the records whose later events wait behind a
+	// holding dead letter; HeldEvents the outbox rows so waiting.
+	HeldRecords map[string]int
+	HeldEvents  map[string]int
 }
 
 // Store is the state store. Every method is safe for concurrent use.
@@ -152,19 +208,32 @@ type Store interface {
 
 	// Pending returns up to limit outbox rows for the sink that are due at now, in Seq
 	// order, at most one per record: a row is held back while an earlier row of the
-	// same record (source, entity, key) still waits for the sink, due or not, so each
-	// record's delivery follows Seq even across restarts; other records go on.
+	// same record (source, entity, key) still waits for the sink, due or not, or
+	// while an earlier event of the record is a holding dead letter of the sink, so
+	// each record's delivery follows Seq even across restarts and dead letters;
+	// other records go on.
 	Pending(ctx context.Context, sink string, now time.Time, limit int) ([]Pending, error)
-	// Delivered removes an outbox row and records the delivery.
+	// Delivered removes an outbox row and records the delivery. The record's older
+	// dead letters of the sink become DeadSuperseded, and any older outbox row of the
+	// record (a replay racing the delivery) is moved to dead letters as superseded:
+	// after a newer event, an older one is never sent.
 	Delivered(ctx context.Context, sink string, seq int64, attempts int, at time.Time) error
 	// Retry records a failed attempt and when to try again.
 	Retry(ctx context.Context, sink string, seq int64, attempts int, nextAt time.Time, errMsg string) error
-	// Dead moves an outbox row to dead letters with the reason.
-	Dead(ctx context.Context, sink string, seq int64, attempts int, reason string, at time.Time) error
+	// Dead moves an outbox row to dead letters with the reason; under OnDeadHold the
+	// dead letter holds the record's later events for the sink (DeadHolding), under
+	// OnDeadSkip it does not (DeadOpen).
+	Dead(ctx context.Context, sink string, seq int64, attempts int, reason string, at time.Time, onDead OnDead) error
 	// DeadLetters lists dead letters, newest last; sink "" means every sink.
 	DeadLetters(ctx context.Context, sink string, limit int) ([]DeadLetter, error)
-	// Replay moves the given dead letters back into the outbox with zero attempts.
-	Replay(ctx context.Context, ids []int64, at time.Time) (int, error)
+	// Replay moves the given replayable dead letters back into the outbox, due at at
+	// with zero attempts; their age, and that of the later events they held, counts
+	// from at. Superseded and dismissed ones stay where they are and are counted.
+	Replay(ctx context.Context, ids []int64, at time.Time) (ReplayResult, error)
+	// Dismiss gives the given replayable dead letters up (DeadDismissed): they are
+	// kept for the record, never resent, and hold nothing any more; the events they
+	// held count their age from at. It returns how many it dismissed.
+	Dismiss(ctx context.Context, ids []int64, at time.Time) (int, error)
 
 	// Quarantined lists quarantine entries of a source ("" for all), newest last.
 	Quarantined(ctx context.Context, source string, limit int) ([]QuarantineEntry, error)

@@ -30,7 +30,7 @@ func testStats(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	b := pending(t, s, "b", t0)
-	if err := s.Dead(ctx, "b", b[1].Seq, 3, "r", t0); err != nil {
+	if err := s.Dead(ctx, "b", b[1].Seq, 3, "r", t0, store.OnDeadHold); err != nil {
 		t.Fatal(err)
 	}
 

@@ -40,6 +40,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"retry records attempt, error and next time", testRetry},
 		{"dead letters and replay", testDeadAndReplay},
 		{"dead letters list newest last by sink", testDeadLettersList},
+		{"a holding dead letter holds its record until replayed", testDeadHoldsRecordUntilReplay},
+		{"a dead letter under skip is superseded and not replayed", testDeadSkipIsSuperseded},
+		{"delivery supersedes an older event replayed meanwhile", testDeliveredSupersedesReplayedOlderEvent},
+		{"dismissing a dead letter releases its record", testDismissReleasesRecord},
 
 		{"quarantine counts the same bad row once", testQuarantineDedupe},
 		{"quarantine lists newest last by source", testQuarantineList},
