@@ -47,7 +47,10 @@ func mssqlTable(t testing.TB, dsn, ddl string) (string, *sql.DB) {
 func TestConformanceSQLServer(t *testing.T) {
 	dsn := mssqlDSN(t)
 	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T, s sourcetest.Settings) sourcetest.Fixture {
-		table, db := mssqlTable(t, dsn, `CREATE TABLE dbo.%s (id bigint PRIMARY KEY, updated_at datetime2(3) NOT NULL, payload nvarchar(200) NOT NULL)`)
+		// Nullable key and cursor for PutRaw; a filtered index keeps id unique among
+		// its non-NULL values (a UNIQUE constraint would allow one NULL only).
+		table, db := mssqlTable(t, dsn, `CREATE TABLE dbo.%s (id bigint NULL, updated_at datetime2(3) NULL, payload nvarchar(200) NOT NULL);
+			CREATE UNIQUE INDEX ux_id ON dbo.%s (id) WHERE id IS NOT NULL`)
 		src := openSource(t, pipeline.Env{}, suiteOptions("sqlserver", dsn, table, s))
 		src.now = func(context.Context) (time.Time, error) { return s.Clock(), nil }
 		return sourcetest.Fixture{Source: src, Put: func(t *testing.T, items ...sourcetest.Item) {
@@ -56,6 +59,8 @@ func TestConformanceSQLServer(t *testing.T) {
 				func(it sourcetest.Item) []any {
 					return []any{it.ID, it.UpdatedAt.In(ict).Format("2006-01-02T15:04:05.000"), it.Payload}
 				}, items)
+		}, PutRaw: func(t *testing.T, rows ...sourcetest.Raw) {
+			putAll(t, db, `INSERT INTO `+table+` (id, updated_at, payload) VALUES (@p1, @p2, @p3)`, rawArgs("2006-01-02T15:04:05.000"), rows)
 		}}
 	}})
 }
