@@ -56,6 +56,12 @@ type dialect interface {
 	nullsFirst() bool
 	// isInteger reports whether a column of dbType holds integers.
 	isInteger(dbType string) bool
+	// readable returns a condition on the quoted cursor column that holds for the
+	// values the keyset may read, or "" when the column's type already ensures it.
+	// Rows failing it are left to the sweep, which rejects them: a value of the
+	// wrong type can sort after rows written later and must not become the read
+	// point.
+	readable(cursor string, c column) string
 }
 
 var dialects = map[string]dialect{
@@ -81,6 +87,8 @@ func (postgres) nullsFirst() bool                 { return false }
 func (postgres) isInteger(t string) bool {
 	return t == "INT2" || t == "INT4" || t == "INT8"
 }
+
+func (postgres) readable(string, column) string { return "" }
 
 func (postgres) kind(t string) colKind {
 	switch t {
@@ -114,6 +122,8 @@ func (sqlserver) nullsFirst() bool                 { return true }
 func (sqlserver) isInteger(t string) bool {
 	return t == "TINYINT" || t == "SMALLINT" || t == "INT" || t == "BIGINT"
 }
+
+func (sqlserver) readable(string, column) string { return "" }
 
 // nowQuery asks for an instant with the server's offset, so the server's own time
 // zone setting does not matter; the source zone is applied in Go (see bind).
@@ -172,6 +182,20 @@ func (sqlite) nullsFirst() bool                 { return true }
 // integer affinity. A column of no declared type (an expression in a custom query)
 // is not known to be one.
 func (sqlite) isInteger(t string) bool { return strings.Contains(t, "INT") }
+
+// readable keeps the keyset to what SQLite's own types say fits the column, as a
+// column of any declared type holds any value: text that datetime() reads for a
+// time cursor (a number sorts before every text, "2025-13-45" among them), an
+// integer for an integer cursor (text sorts after every number).
+func (sqlite) readable(cursor string, c column) string {
+	switch {
+	case c.kind == kindTextTime:
+		return "typeof(" + cursor + ") = 'text' AND datetime(" + cursor + ") IS NOT NULL"
+	case c.integer:
+		return "typeof(" + cursor + ") = 'integer'"
+	}
+	return ""
+}
 
 func (sqlite) kind(t string) colKind {
 	switch t {

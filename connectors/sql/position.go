@@ -24,7 +24,7 @@ const positionVersion = 1
 //	{"v":1,
 //	 "after":{"cursor":{"type":"time","value":"2025-03-10T08:59:00Z"},"key":{"type":"int","value":"42"}},
 //	 "high": {"cursor":{"type":"time","value":"2025-03-10T08:59:00Z"},"key":{"type":"int","value":"42"}},
-//	 "nulls":{"type":"int","value":"7"}}
+//	 "swept":{"type":"int","value":"7"}}
 type position struct {
 	V int `json:"v"`
 	// After is the last row read: the next batch starts strictly after it in
@@ -39,9 +39,10 @@ type position struct {
 	// from it, not from the read point, which is itself inside the window while a
 	// re-read is under way.
 	High *point `json:"high,omitempty"`
-	// Nulls is the greatest key of a row with a NULL cursor rejected so far: the
-	// sweep for such rows, which the keyset never returns, goes on after it.
-	Nulls *value `json:"nulls,omitempty"`
+	// Swept is the greatest key of a row rejected so far by the sweep for rows whose
+	// cursor is NULL or unreadable, which the keyset never returns; the next sweep
+	// goes on after it.
+	Swept *value `json:"swept,omitempty"`
 }
 
 // point is one row's place in (cursor, key) order.
@@ -89,8 +90,8 @@ func (p position) values() []value {
 	if p.From != nil {
 		out = append(out, *p.From)
 	}
-	if p.Nulls != nil {
-		out = append(out, *p.Nulls)
+	if p.Swept != nil {
+		out = append(out, *p.Swept)
 	}
 	return out
 }
@@ -281,5 +282,5 @@ func (p position) rewind(lookback time.Duration, ids int64) (position, bool) {
 			return p, false
 		}
 	}
-	return position{From: &from, High: p.High, Nulls: p.Nulls}, true
+	return position{From: &from, High: p.High, Swept: p.Swept}, true
 }

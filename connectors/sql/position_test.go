@@ -69,7 +69,7 @@ func TestDecodePositionRejectsDamage(t *testing.T) {
 		"bad time":      `{"v":1,"after":{"cursor":{"type":"time","value":"yesterday"},"key":{"type":"int","value":"1"}}}`,
 		"bad type":      `{"v":1,"from":{"type":"decimal","value":"1.5"}}`,
 		"bad float":     `{"v":1,"after":{"cursor":{"type":"float","value":"x"},"key":{"type":"int","value":"1"}}}`,
-		"bad nulls key": `{"v":1,"nulls":{"type":"int","value":"one"}}`,
+		"bad swept key": `{"v":1,"swept":{"type":"int","value":"one"}}`,
 	}
 	for name, in := range tests {
 		if _, err := decodePosition([]byte(in)); err == nil {
@@ -145,9 +145,9 @@ func TestRewind(t *testing.T) {
 			want: position{From: ptr(iv("4000")), High: &point{iv("5000"), iv("1")}}, moved: true,
 		},
 		{
-			name: "the NULL-cursor sweep survives a rewind",
-			in:   position{After: high, High: high, Nulls: ptr(iv("77"))}, lookback: 10 * time.Minute,
-			want: position{From: ptr(tv("2025-03-10T08:48:00Z")), High: high, Nulls: ptr(iv("77"))}, moved: true,
+			name: "the sweep for poison cursors survives a rewind",
+			in:   position{After: high, High: high, Swept: ptr(iv("77"))}, lookback: 10 * time.Minute,
+			want: position{From: ptr(tv("2025-03-10T08:48:00Z")), High: high, Swept: ptr(iv("77"))}, moved: true,
 		},
 		{
 			name: "nothing read yet",

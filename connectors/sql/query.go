@@ -61,12 +61,14 @@ func (q queries) describe() stmt {
 
 // window is where a batch starts and ends, in bound values; nil means unset.
 type window struct {
-	afterCursor, afterKey any // rows strictly after (cursor, key)
+	afterCursor, afterKey any  // rows strictly after (cursor, key)
 	afterNullKey          bool // the row at afterCursor had a NULL key
-	from                  any // rows with cursor >= from (after Rewind)
-	upper                 any // rows with cursor <= upper (now - lag)
+	from                  any  // rows with cursor >= from (after Rewind)
+	upper                 any  // rows with cursor <= upper (now - lag)
 	// belowActive bounds a rowversion cursor: rows with cursor < MIN_ACTIVE_ROWVERSION().
 	belowActive bool
+	// readable is the dialect's condition for cursor values the keyset may read.
+	readable string
 }
 
 // batch builds the keyset query for one batch:
@@ -76,7 +78,7 @@ type window struct {
 // The first two conditions are (c > :c OR (c = :c AND k > :k)) written so that the
 // leading c >= :c is an index range seek on every database; the plain OR form makes
 // PostgreSQL and SQL Server scan. Comparisons exclude rows whose cursor is NULL
-// (see nullCursors). Rows with a NULL key sort within their cursor value first
+// (see unreadable). Rows with a NULL key sort within their cursor value first
 // (SQLite, SQL Server) or last (PostgreSQL); the conditions follow that order, so
 // such a row is read, rejected and passed like any other.
 func (q queries) batch(w window, limit int) stmt {
@@ -111,6 +113,9 @@ func (q queries) batch(w window, limit int) stmt {
 		// above it may yet be joined by rows with lower values that commit later.
 		cond = append(cond, q.cursor+" < MIN_ACTIVE_ROWVERSION()")
 	}
+	if w.readable != "" {
+		cond = append(cond, w.readable)
+	}
 	if len(cond) == 0 {
 		cond = append(cond, q.cursor+" IS NOT NULL")
 	}
@@ -119,16 +124,20 @@ func (q queries) batch(w window, limit int) stmt {
 	return st
 }
 
-// nullCursors builds the sweep for rows whose cursor is NULL, which no keyset
-// comparison returns: in key order, after the key of the last one swept (nil: from
-// the first). Rows whose key is NULL too cannot be swept by key and are left out.
-func (q queries) nullCursors(afterKey any, limit int) stmt {
+// unreadable builds the sweep for rows the keyset never returns, those whose
+// cursor is NULL or fails readable: in key order, after the key of the last one
+// swept (nil: from the first). Rows whose key is NULL too cannot be swept by key
+// and are left out.
+func (q queries) unreadable(readable string, afterKey any, limit int) stmt {
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return q.d.placeholder(len(args))
 	}
 	cond := []string{q.cursor + " IS NULL"}
+	if readable != "" {
+		cond[0] = "(" + q.cursor + " IS NULL OR NOT (" + readable + "))"
+	}
 	if afterKey != nil {
 		cond = append(cond, q.key+" > "+arg(afterKey))
 	} else {

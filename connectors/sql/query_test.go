@@ -30,8 +30,8 @@ func TestBatchQueryPerDialect(t *testing.T) {
 			w:     window{afterCursor: at, afterKey: "HS-1", upper: up},
 			limit: 1000,
 			// PostgreSQL sorts NULL keys last within a cursor value: they are still ahead.
-			sql: `SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" >= $1 AND ("NgayCapNhat" > $2 OR "MaHoSo" > $3 OR "MaHoSo" IS NULL) AND "NgayCapNhat" <= $4 ORDER BY "NgayCapNhat", "MaHoSo" LIMIT $5`,
-			args:  []any{at, at, "HS-1", up, 1000},
+			sql:  `SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" >= $1 AND ("NgayCapNhat" > $2 OR "MaHoSo" > $3 OR "MaHoSo" IS NULL) AND "NgayCapNhat" <= $4 ORDER BY "NgayCapNhat", "MaHoSo" LIMIT $5`,
+			args: []any{at, at, "HS-1", up, 1000},
 		},
 		{
 			name: "sqlserver after with bound uses TOP", driver: "sqlserver", opts: table,
@@ -104,6 +104,13 @@ func TestBatchQueryPerDialect(t *testing.T) {
 			args: []any{at, at, up, 10},
 		},
 		{
+			name: "sqlite keyset reads only what SQLite itself reads as a time", driver: "sqlite", opts: table,
+			w:     window{afterCursor: "2025-03-10 08:59:00", afterKey: int64(7), upper: "2025-03-10 09:00:00", readable: `typeof("NgayCapNhat") = 'text' AND datetime("NgayCapNhat") IS NOT NULL`},
+			limit: 50,
+			sql:   `SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" >= ? AND ("NgayCapNhat" > ? OR "MaHoSo" > ?) AND "NgayCapNhat" <= ? AND typeof("NgayCapNhat") = 'text' AND datetime("NgayCapNhat") IS NOT NULL ORDER BY "NgayCapNhat", "MaHoSo" LIMIT ?`,
+			args:  []any{"2025-03-10 08:59:00", "2025-03-10 08:59:00", int64(7), "2025-03-10 09:00:00", 50},
+		},
+		{
 			name: "listed columns gain the cursor but not a listed key", driver: "sqlserver", opts: cols,
 			w: window{upper: up}, limit: 10,
 			sql:  `SELECT TOP (@p2) [ma], [ten], [ngay] FROM [ho_so] WHERE [ngay] <= @p1 ORDER BY [ngay], [ma]`,
@@ -135,26 +142,28 @@ func TestBatchQueryPerDialect(t *testing.T) {
 	}
 }
 
-func TestNullCursorSweepPerDialect(t *testing.T) {
+func TestUnreadableCursorSweepPerDialect(t *testing.T) {
 	table := &Options{Table: "dbo.HoSo", Cursor: CursorOptions{Column: "NgayCapNhat", Key: "MaHoSo"}}
+	timeCol := column{name: "NgayCapNhat", kind: kindTextTime}
 	tests := []struct {
 		name, driver string
+		readable     string
 		after        any
 		sql          string
 		args         []any
 	}{
-		{"postgres from the first", "postgres", nil,
+		{"postgres from the first", "postgres", "", nil,
 			`SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" IS NULL AND "MaHoSo" IS NOT NULL ORDER BY "MaHoSo" LIMIT $1`, []any{7}},
-		{"postgres after a key", "postgres", "HS-9",
+		{"postgres after a key", "postgres", "", "HS-9",
 			`SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" IS NULL AND "MaHoSo" > $1 ORDER BY "MaHoSo" LIMIT $2`, []any{"HS-9", 7}},
-		{"sqlserver after a key", "sqlserver", "HS-9",
+		{"sqlserver after a key", "sqlserver", "", "HS-9",
 			`SELECT TOP (@p2) * FROM [dbo].[HoSo] WHERE [NgayCapNhat] IS NULL AND [MaHoSo] > @p1 ORDER BY [MaHoSo]`, []any{"HS-9", 7}},
-		{"sqlite from the first", "sqlite", nil,
-			`SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" IS NULL AND "MaHoSo" IS NOT NULL ORDER BY "MaHoSo" LIMIT ?`, []any{7}},
+		{"sqlite time cursor: NULL or not a time to SQLite", "sqlite", dialects["sqlite"].readable(`"NgayCapNhat"`, timeCol), int64(3),
+			`SELECT * FROM "dbo"."HoSo" WHERE ("NgayCapNhat" IS NULL OR NOT (typeof("NgayCapNhat") = 'text' AND datetime("NgayCapNhat") IS NOT NULL)) AND "MaHoSo" > ? ORDER BY "MaHoSo" LIMIT ?`, []any{int64(3), 7}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := newQueries(dialects[tt.driver], table).nullCursors(tt.after, 7)
+			got := newQueries(dialects[tt.driver], table).unreadable(tt.readable, tt.after, 7)
 			if got.SQL != tt.sql || !reflect.DeepEqual(got.Args, tt.args) {
 				t.Fatalf("got  %s %#v\nwant %s %#v", got.SQL, got.Args, tt.sql, tt.args)
 			}
@@ -176,6 +185,25 @@ func TestRefetchAndMarkQueriesPerDialect(t *testing.T) {
 		}
 		if got := q.maxCursor(); got.SQL != tt.max {
 			t.Errorf("%s maxCursor = %s, want %s", tt.driver, got.SQL, tt.max)
+		}
+	}
+}
+
+func TestReadableCursorValuesPerDialect(t *testing.T) {
+	tests := []struct {
+		driver string
+		c      column
+		want   string
+	}{
+		{"sqlite", column{kind: kindTextTime}, `typeof("c") = 'text' AND datetime("c") IS NOT NULL`},
+		{"sqlite", column{kind: kindText, integer: true}, `typeof("c") = 'integer'`},
+		{"sqlite", column{kind: kindText}, ""},
+		{"postgres", column{kind: kindLocalTime}, ""},
+		{"sqlserver", column{kind: kindText, integer: true}, ""},
+	}
+	for _, tt := range tests {
+		if got := dialects[tt.driver].readable(`"c"`, tt.c); got != tt.want {
+			t.Errorf("%s readable(%+v) = %q, want %q", tt.driver, tt.c, got, tt.want)
 		}
 	}
 }

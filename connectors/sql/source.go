@@ -49,6 +49,7 @@ type cursorInfo struct {
 	cursorKind, keyKind colKind
 	cursorInt, keyInt   bool   // the database says the column holds integers
 	cursorName, keyName string // as spelled in emitted rows
+	readable            string // the dialect's condition for cursor values the keyset reads
 }
 
 var (
@@ -144,11 +145,11 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, out pipel
 	}
 	done := st.rows < limit
 	if done {
-		// The keyset has caught up; the rest of the batch sweeps rows with a NULL
-		// cursor, which no keyset comparison returns.
+		// The keyset has caught up; the rest of the batch sweeps rows with a NULL or
+		// unreadable cursor, which the keyset never returns.
 		room := limit - st.rows
 		before := st.rows
-		if err := s.sweepNullCursors(ctx, info, &next, out, room, &st); err != nil {
+		if err := s.sweepUnreadable(ctx, info, &next, out, room, &st); err != nil {
 			return nil, false, err
 		}
 		done = st.rows-before < room
@@ -197,12 +198,12 @@ func (s *Source) readKeyset(ctx context.Context, st stmt, p position, next *posi
 	})
 }
 
-// sweepNullCursors rejects up to limit rows whose cursor is NULL, in key order
-// after the last one swept, and records the last key in next.Nulls. Each such row
-// is thus rejected once, and one written later is caught if its key is greater
-// than every key swept before.
-func (s *Source) sweepNullCursors(ctx context.Context, info cursorInfo, next *position, out pipeline.Emitter, limit int, n *batchStats) error {
-	prev := next.Nulls
+// sweepUnreadable rejects up to limit rows whose cursor is NULL or unreadable, in
+// key order after the last one swept, and records the last key in next.Swept.
+// Each such row is thus rejected once, and one written later is caught if its key
+// is greater than every key swept before.
+func (s *Source) sweepUnreadable(ctx context.Context, info cursorInfo, next *position, out pipeline.Emitter, limit int, n *batchStats) error {
+	prev := next.Swept
 	var after any
 	if prev != nil {
 		k, err := prev.decode()
@@ -211,24 +212,30 @@ func (s *Source) sweepNullCursors(ctx context.Context, info cursorInfo, next *po
 		}
 		after = s.d.bind(k, info.keyType)
 	}
-	return s.query(ctx, "read rows with a NULL cursor", s.q.nullCursors(after, limit), func(l layout, vals []any) error {
+	st := s.q.unreadable(info.readable, after, limit)
+	return s.query(ctx, "read rows with an unreadable cursor", st, func(l layout, vals []any) error {
 		at, bad, err := l.place(vals)
 		if err != nil {
 			return pipeline.Permanent(s.errorf("%w", err))
 		}
 		if prev != nil && at.Key == *prev {
 			return pipeline.Permanent(s.errorf(
-				"the row with a NULL cursor at the stored key %s was returned again: its key does not bind back exactly",
+				"the row with an unreadable cursor at the stored key %s was returned again: its key does not bind back exactly",
 				transform.MaskID(at.Key.Value)))
 		}
-		if err := hand(out, l.row(vals, s.zone), bad); err != nil {
+		if bad == nil {
+			// The driver reads a value the database does not (SQLite's datetime()
+			// and Go's time layouts differ at the edges); the keyset would not
+			// return it either.
+			bad = fmt.Errorf("cursor column %q holds %s, which the database does not read as %s (row with key %s)",
+				l.cols[l.cursor].name, showCursor(vals[l.cursor]), cursorWord(l.cols[l.cursor]), maskKey(at.Key.Value))
+		}
+		if err := out.Reject(l.row(vals, s.zone), bad); err != nil {
 			return err
 		}
-		if bad != nil {
-			n.rejected++
-		}
+		n.rejected++
 		key := at.Key
-		next.Nulls = &key
+		next.Swept = &key
 		n.rows++
 		return nil
 	})
@@ -367,6 +374,7 @@ func (s *Source) describe(ctx context.Context) (cursorInfo, error) {
 		cursorKind: c.kind, keyKind: k.kind,
 		cursorInt: c.integer, keyInt: k.integer,
 		cursorName: c.name, keyName: k.name,
+		readable: s.d.readable(s.q.cursor, c),
 	}
 	if err := s.checkCursor(c); err != nil {
 		return cursorInfo{}, pipeline.Permanent(s.errorf("%w", err))
@@ -401,6 +409,13 @@ func (s *Source) checkCursor(c column) error {
 	return nil
 }
 
+func cursorWord(c column) string {
+	if c.integer {
+		return "an integer"
+	}
+	return `a time: SQLite time cursors must be text as "2006-01-02 15:04:05" with a fraction only when non-zero`
+}
+
 func typeOrUnknown(t string) string {
 	if t == "" {
 		return "of no declared type"
@@ -410,7 +425,7 @@ func typeOrUnknown(t string) string {
 
 // window turns the position into bound values for the batch query.
 func (s *Source) window(ctx context.Context, p position, info cursorInfo) (window, error) {
-	var w window
+	w := window{readable: info.readable}
 	w.belowActive = s.opts.Cursor.Kind == CursorRowversion
 	if info.cursorKind.isTime() && !w.belowActive {
 		now, err := s.now(ctx)

@@ -67,7 +67,8 @@ func refetch(t *testing.T, h Harness) {
 
 	asked := []pipeline.Row{
 		b.rows[0], // as emitted
-		TextRow(b.rows[1]), TextRow(b.rows[2]), TextRow(b.rows[2]), // as quarantined, once twice
+		// As quarantined; the same row twice is read once.
+		TextRow(b.rows[1]), TextRow(b.rows[2]), TextRow(b.rows[2]),
 		{ValueField: "no key"},
 		TextRow(pipeline.Row{KeyField: int64(999), CursorField: start.Add(-time.Hour), ValueField: "never written"}),
 	}
