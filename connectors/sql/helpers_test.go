@@ -56,12 +56,14 @@ func payloads(rows []pipeline.Row) []string {
 	return out
 }
 
-// label names a rejected row by its payload, or its id when it has none.
+// label names a rejected row by its payload, or its key (id or ma) when it has none.
 func label(r pipeline.Row) string {
-	if p, ok := r["payload"]; ok {
-		return fmt.Sprint(p)
+	for _, c := range []string{"payload", "id", "ma"} {
+		if v, ok := r[c]; ok {
+			return fmt.Sprint(v)
+		}
 	}
-	return fmt.Sprint(r["id"])
+	return fmt.Sprint(r)
 }
 
 // assertReasons wants each labelled row rejected exactly once with a reason
