@@ -19,7 +19,8 @@ import (
 )
 
 // Source reads one table or query of an agency database. ReadBatch and Rewind are
-// safe to call from one goroutine at a time, which is how the engine runs a source.
+// safe to call from one goroutine at a time, which is how the engine runs a source;
+// Columns, Refetch, Mark and Before may be called alongside them.
 type Source struct {
 	name  string // the source's name, for messages
 	what  string // the table, or "query", for messages
