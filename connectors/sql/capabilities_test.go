@@ -350,3 +350,20 @@ func TestSQLServerMarkQueryNeedsNoTable(t *testing.T) {
 		t.Fatalf("rowversion mark query %q", dbtsQuery)
 	}
 }
+
+// On SQLite an integer cursor's mark is the greatest integer: text in the column,
+// which SQLite sorts after every number, does not hide it.
+func TestSQLiteIntegerHorizonIgnoresText(t *testing.T) {
+	dir, _ := sqliteTable(t,
+		`CREATE TABLE items (id INTEGER PRIMARY KEY, phien INTEGER)`,
+		`INSERT INTO items VALUES (1, 10), (2, 'abc'), (3, 11)`,
+	)
+	src := sqliteSource(t, dir, func(o *Options) { o.Cursor.Column = "phien" })
+	mark, err := src.Mark(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !src.Before(mark, pipeline.Row{"phien": int64(11)}) || src.Before(mark, pipeline.Row{"phien": int64(12)}) || src.Before(mark, pipeline.Row{"phien": "abc"}) {
+		t.Fatalf("mark %s: want 11 before it, 12 and text not", mark)
+	}
+}

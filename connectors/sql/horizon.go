@@ -61,7 +61,7 @@ func (s *Source) mark(ctx context.Context, info cursorInfo) (*value, error) {
 		v, _ := encodeValue(now.UTC())
 		return &v, nil
 	default:
-		st := s.q.maxCursor()
+		st := s.q.maxCursor(info.readable)
 		if err := s.db.QueryRowxContext(ctx, st.SQL, st.Args...).Scan(&raw); err != nil {
 			return nil, s.errorf("read the greatest cursor value: %w", s.red.Err(err))
 		}

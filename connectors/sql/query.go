@@ -161,9 +161,13 @@ func (q queries) byKeys(keys []any) stmt {
 	}
 }
 
-// maxCursor returns the greatest cursor value.
-func (q queries) maxCursor() stmt {
-	return stmt{SQL: "SELECT MAX(" + q.cursor + ") FROM " + q.from}
+// maxCursor returns the greatest cursor value among those the keyset reads.
+func (q queries) maxCursor(readable string) stmt {
+	where := ""
+	if readable != "" {
+		where = " WHERE " + readable
+	}
+	return stmt{SQL: "SELECT MAX(" + q.cursor + ") FROM " + q.from + where}
 }
 
 // selectWhere is SELECT list FROM source WHERE cond ORDER BY order, bounded to the

@@ -183,9 +183,14 @@ func TestRefetchAndMarkQueriesPerDialect(t *testing.T) {
 		if got := q.byKeys([]any{int64(1), int64(2)}); got.SQL != tt.byKeys || len(got.Args) != 2 {
 			t.Errorf("%s byKeys = %s %v, want %s", tt.driver, got.SQL, got.Args, tt.byKeys)
 		}
-		if got := q.maxCursor(); got.SQL != tt.max {
+		if got := q.maxCursor(""); got.SQL != tt.max {
 			t.Errorf("%s maxCursor = %s, want %s", tt.driver, got.SQL, tt.max)
 		}
+	}
+	// SQLite: text in an integer column is greater than every number.
+	q := newQueries(dialects["sqlite"], o)
+	if got, want := q.maxCursor(`typeof("NgayCapNhat") = 'integer'`).SQL, `SELECT MAX("NgayCapNhat") FROM "dbo"."HoSo" WHERE typeof("NgayCapNhat") = 'integer'`; got != want {
+		t.Errorf("sqlite maxCursor = %s, want %s", got, want)
 	}
 }
 
