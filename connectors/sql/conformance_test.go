@@ -62,8 +62,23 @@ func mustExec(t testing.TB, db *sql.DB, query string, args ...any) {
 	}
 }
 
+// rawArgs binds a raw row with NULLs where it has none, times as wall clock in
+// the source zone written in layout.
+func rawArgs(layout string) func(sourcetest.Raw) []any {
+	return func(r sourcetest.Raw) []any {
+		var id, at any
+		if r.ID != nil {
+			id = *r.ID
+		}
+		if r.UpdatedAt != nil {
+			at = r.UpdatedAt.In(ict).Format(layout)
+		}
+		return []any{id, at, r.Payload}
+	}
+}
+
 // putAll writes items in one transaction with one statement per item.
-func putAll(t *testing.T, db *sql.DB, query string, args func(sourcetest.Item) []any, items []sourcetest.Item) {
+func putAll[T any](t *testing.T, db *sql.DB, query string, args func(T) []any, items []T) {
 	t.Helper()
 	tx, err := db.Begin()
 	if err != nil {
@@ -93,7 +108,8 @@ func postgresHarness(colType string) sourcetest.Harness {
 	return sourcetest.Harness{Open: func(t *testing.T, s sourcetest.Settings) sourcetest.Fixture {
 		dsn, schema := testpg.Schema(t)
 		db := testpg.Open(t, dsn)
-		mustExec(t, db, `CREATE TABLE items (id bigint PRIMARY KEY, updated_at `+colType+` NOT NULL, payload text NOT NULL)`)
+		// Nullable key and cursor, so that PutRaw can write poison rows.
+		mustExec(t, db, `CREATE TABLE items (id bigint UNIQUE, updated_at `+colType+`, payload text NOT NULL)`)
 		mustExec(t, db, `CREATE INDEX ON items (updated_at, id)`)
 		src := openSource(t, pipeline.Env{}, suiteOptions("postgres", dsn, schema+".items", s))
 		src.now = func(context.Context) (time.Time, error) { return s.Clock(), nil }
@@ -107,6 +123,8 @@ func postgresHarness(colType string) sourcetest.Harness {
 				func(it sourcetest.Item) []any {
 					return []any{it.ID, it.UpdatedAt.In(ict).Format(layout), it.Payload}
 				}, items)
+		}, PutRaw: func(t *testing.T, rows ...sourcetest.Raw) {
+			putAll(t, db, `INSERT INTO items (id, updated_at, payload) VALUES ($1, $2, $3)`, rawArgs(layout), rows)
 		}}
 	}}
 }
@@ -121,7 +139,8 @@ func sqliteHarness() sourcetest.Harness {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		mustExec(t, db, `CREATE TABLE items (id INTEGER PRIMARY KEY, updated_at DATETIME NOT NULL, payload TEXT NOT NULL)`)
+		// Not INTEGER PRIMARY KEY, which SQLite fills in when given NULL.
+		mustExec(t, db, `CREATE TABLE items (id INTEGER UNIQUE, updated_at DATETIME, payload TEXT NOT NULL)`)
 		mustExec(t, db, `CREATE INDEX items_cursor ON items (updated_at, id)`)
 		env := pipeline.Env{Clock: s.Clock, Resolve: func(p string) string { return filepath.Join(dir, p) }}
 		src := openSource(t, env, suiteOptions("sqlite", "agency.db", "items", s))
@@ -131,6 +150,8 @@ func sqliteHarness() sourcetest.Harness {
 				func(it sourcetest.Item) []any {
 					return []any{it.ID, it.UpdatedAt.In(ict).Format(sqliteTimeLayout), it.Payload}
 				}, items)
+		}, PutRaw: func(t *testing.T, rows ...sourcetest.Raw) {
+			putAll(t, db, `INSERT INTO items (id, updated_at, payload) VALUES (?, ?, ?)`, rawArgs(sqliteTimeLayout), rows)
 		}}
 	}}
 }

@@ -2,7 +2,9 @@ package sqlsource
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,9 +16,10 @@ import (
 
 // column is one result column and how its values are treated.
 type column struct {
-	name   string
-	dbType string
-	kind   colKind
+	name    string
+	dbType  string
+	kind    colKind
+	integer bool // the database says the column holds integers
 }
 
 // layout is the shape of a result: its columns and where the cursor and key are.
@@ -34,7 +37,7 @@ func newLayout(d dialect, types []*sql.ColumnType, cursor, key string) (layout, 
 	seen := make(map[string]bool, len(types))
 	for i, ct := range types {
 		t := strings.ToUpper(ct.DatabaseTypeName())
-		l.cols[i] = column{name: ct.Name(), dbType: t, kind: d.kind(t)}
+		l.cols[i] = column{name: ct.Name(), dbType: t, kind: d.kind(t), integer: d.isInteger(t)}
 		if seen[ct.Name()] {
 			return layout{}, fmt.Errorf("column %q appears twice in the result: give the columns distinct names", ct.Name())
 		}
@@ -71,21 +74,114 @@ func (l layout) find(name, field string) (int, error) {
 	return found, nil
 }
 
-// point reads a row's place in cursor order, refusing values that cannot be
-// stored exactly.
-func (l layout) point(vals []any) (point, error) {
+// place reads where a row sits in (cursor, key) order. at can always be resumed
+// after, even for a poison row (a NULL key is kept as null, a cursor of the wrong
+// type as what it is); bad says why the row cannot be used, nil when it can. err is
+// a value no driver returns.
+func (l layout) place(vals []any) (at point, bad, err error) {
 	kc, cc := l.cols[l.key], l.cols[l.cursor]
 	kv := keyValue(vals[l.key], kc.kind)
-	key, err := encodeValue(kv)
-	if err != nil {
-		return point{}, fmt.Errorf("row with cursor %v: key column %q: %w (the key must be unique and NOT NULL)", vals[l.cursor], kc.name, err)
+	cv := keyValue(vals[l.cursor], cc.kind)
+	if at.Key, err = placeValue(kv); err != nil {
+		return point{}, nil, fmt.Errorf("key column %q: %w", kc.name, err)
 	}
-	cur, err := encodeValue(keyValue(vals[l.cursor], cc.kind))
-	if err != nil {
-		// The key may be a citizen identifier: show it masked.
-		return point{}, fmt.Errorf("row with key %s: cursor column %q: %w", transform.MaskID(fmt.Sprint(kv)), cc.name, err)
+	if at.Cursor, err = placeValue(cv); err != nil {
+		return point{}, nil, fmt.Errorf("cursor column %q: %w", cc.name, err)
 	}
-	return point{Cursor: cur, Key: key}, nil
+	var why []string
+	if r := l.badKey(kv, cv); r != "" {
+		why = append(why, r)
+	}
+	if r := l.badCursor(kv, cv); r != "" {
+		why = append(why, r)
+	}
+	if len(why) > 0 {
+		bad = errors.New(strings.Join(why, "; "))
+	}
+	return at, bad, nil
+}
+
+// badKey says why a key value cannot identify a row, or "".
+func (l layout) badKey(kv, cv any) string {
+	name := l.cols[l.key].name
+	switch kv.(type) {
+	case nil:
+		return fmt.Sprintf("key column %q is NULL (row with cursor %s): the key must be unique and NOT NULL", name, showCursor(cv))
+	case float64, float32, bool:
+		return fmt.Sprintf("key column %q holds a %s value %s (row with cursor %s): the key must be an integer, text or binary column",
+			name, goType(kv), maskKey(kv), showCursor(cv))
+	}
+	return ""
+}
+
+// badCursor says why a cursor value cannot order a row, or "". A time cursor must
+// hold times and an integer cursor integers: SQLite stores whatever it is given.
+func (l layout) badCursor(kv, cv any) string {
+	c := l.cols[l.cursor]
+	row := "(row with key " + maskKey(kv) + ")"
+	switch cv.(type) {
+	case nil:
+		return fmt.Sprintf("cursor column %q is NULL %s", c.name, row)
+	case float64, float32, bool:
+		return fmt.Sprintf("cursor column %q holds a %s value %s, which cannot order rows exactly", c.name, goType(cv), row)
+	}
+	_, isTime := cv.(time.Time)
+	_, isInt := cv.(int64)
+	switch {
+	case c.kind.isTime() && !isTime:
+		r := fmt.Sprintf("cursor column %q holds %s, which is not a time %s", c.name, showCursor(cv), row)
+		if c.kind == kindTextTime {
+			r += `: SQLite time cursors must be text as "2006-01-02 15:04:05" with a fraction only when non-zero`
+		}
+		return r
+	case c.integer && !isInt:
+		return fmt.Sprintf("cursor column %q holds %s, which is not an integer %s", c.name, showCursor(cv), row)
+	}
+	return ""
+}
+
+// maskKey shows a key value the way errors may: it can be a citizen identifier.
+func maskKey(kv any) string {
+	if kv == nil {
+		return "NULL"
+	}
+	if b, ok := kv.([]byte); ok {
+		return transform.MaskID(fmt.Sprintf("%x", b))
+	}
+	return transform.MaskID(fmt.Sprint(kv))
+}
+
+// showCursor shows a cursor value, which is a time or a counter rather than
+// citizen data; text is quoted and cut short.
+func showCursor(cv any) string {
+	switch v := cv.(type) {
+	case nil:
+		return "NULL"
+	case time.Time:
+		if v.Location() == time.UTC {
+			// Zone-less columns come back as UTC holding their wall clock.
+			return v.Format("2006-01-02 15:04:05.999999999")
+		}
+		return v.Format("2006-01-02 15:04:05.999999999 -07:00")
+	case string:
+		if r := []rune(v); len(r) > 40 {
+			v = string(r[:40]) + "…"
+		}
+		return strconv.Quote(v)
+	case []byte:
+		return fmt.Sprintf("0x%x", v)
+	}
+	return fmt.Sprint(cv)
+}
+
+func goType(v any) string {
+	switch v.(type) {
+	case float64, float32:
+		return "floating-point"
+	case bool:
+		return "boolean"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // row converts scanned values into the row handed to the engine.

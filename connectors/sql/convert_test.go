@@ -54,16 +54,43 @@ func TestCursorKeepsTheRawTime(t *testing.T) {
 	}
 }
 
-// The key may be a citizen identifier (a CCCD number): the error shows it masked,
-// enough to find the row with the cursor column it names.
-func TestRowWithUnencodableCursorNamesItsMaskedKey(t *testing.T) {
-	l := layout{cols: []column{{name: "SoCCCD", kind: kindText}, {name: "Diem", kind: kindText}}, key: 0, cursor: 1}
-	_, err := l.point([]any{"079201001234", 8.5})
-	if err == nil || !strings.Contains(err.Error(), `row with key *********234: cursor column "Diem"`) || strings.Contains(err.Error(), "079201001234") {
-		t.Fatalf("got %v, want an error naming the masked key", err)
+// The key may be a citizen identifier (a CCCD number): a poison row's reason shows
+// it masked, enough to find the row with the column it names.
+func TestPoisonRowReasonNamesTheColumnAndMasksTheKey(t *testing.T) {
+	text := layout{cols: []column{{name: "SoCCCD", kind: kindText}, {name: "Diem", kind: kindText}}, key: 0, cursor: 1}
+	timed := layout{cols: []column{{name: "SoCCCD", kind: kindText}, {name: "NgayCapNhat", kind: kindTextTime}}, key: 0, cursor: 1}
+	integer := layout{cols: []column{{name: "SoCCCD", kind: kindText}, {name: "PhienBan", kind: kindText, integer: true}}, key: 0, cursor: 1}
+	at := time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		l      layout
+		vals   []any
+		want   string
+		atType [2]string // cursor, key types of the place
+	}{
+		{"float cursor", text, []any{"079201001234", 8.5}, `cursor column "Diem" holds a floating-point value (row with key *********234)`, [2]string{"float", "string"}},
+		{"NULL cursor", text, []any{"079201001234", nil}, `cursor column "Diem" is NULL (row with key *********234)`, [2]string{"null", "string"}},
+		{"NULL key", timed, []any{nil, at}, `key column "SoCCCD" is NULL (row with cursor 2025-03-10 09:00:00)`, [2]string{"time", "null"}},
+		{"boolean key", timed, []any{true, at}, `key column "SoCCCD" holds a boolean value`, [2]string{"time", "bool"}},
+		{"unparseable SQLite time", timed, []any{"079201001234", "2025-13-45 99:00"}, `cursor column "NgayCapNhat" holds "2025-13-45 99:00", which is not a time (row with key *********234): SQLite time cursors must be text`, [2]string{"string", "string"}},
+		{"text in an integer cursor", integer, []any{"079201001234", "abc"}, `cursor column "PhienBan" holds "abc", which is not an integer (row with key *********234)`, [2]string{"string", "string"}},
+		{"both", text, []any{nil, nil}, `key column "SoCCCD" is NULL (row with cursor NULL): the key must be unique and NOT NULL; cursor column "Diem" is NULL (row with key NULL)`, [2]string{"null", "null"}},
 	}
-	_, err = l.point([]any{nil, int64(3)})
-	if err == nil || !strings.Contains(err.Error(), `key column "SoCCCD": value is NULL`) {
-		t.Fatalf("got %v, want an error about the NULL key", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, bad, err := tt.l.place(tt.vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bad == nil || !strings.Contains(bad.Error(), tt.want) || strings.Contains(bad.Error(), "079201001234") {
+				t.Fatalf("reason %v, want one containing %q and no unmasked key", bad, tt.want)
+			}
+			if got.Cursor.Type != tt.atType[0] || got.Key.Type != tt.atType[1] {
+				t.Fatalf("place %+v, want cursor %s and key %s so reading can go on after it", got, tt.atType[0], tt.atType[1])
+			}
+		})
+	}
+	if _, bad, err := timed.place([]any{"079201001234", at}); bad != nil || err != nil {
+		t.Fatalf("a good row: bad %v, err %v", bad, err)
 	}
 }

@@ -50,6 +50,18 @@ type dialect interface {
 	// bind turns a cursor value (or the upper bound) into the argument that compares
 	// exactly with a column of dbType.
 	bind(v any, dbType string) any
+	// nullsFirst reports whether NULL sorts before every value in ascending order
+	// (SQLite, SQL Server) or after (PostgreSQL). The keyset around a row with a NULL
+	// key depends on it.
+	nullsFirst() bool
+	// isInteger reports whether a column of dbType holds integers.
+	isInteger(dbType string) bool
+	// readable returns a condition on the quoted cursor column that holds for the
+	// values the keyset may read, or "" when the column's type already ensures it.
+	// Rows failing it are left to the sweep, which rejects them: a value of the
+	// wrong type can sort after rows written later and must not become the read
+	// point.
+	readable(cursor string, c column) string
 }
 
 var dialects = map[string]dialect{
@@ -70,6 +82,13 @@ func (postgres) quote(s string) string            { return quoteWith(`"`, `"`, s
 func (postgres) placeholder(n int) string         { return "$" + strconv.Itoa(n) }
 func (postgres) limit(ph string) (string, string) { return "", " LIMIT " + ph }
 func (postgres) nowQuery() string                 { return "SELECT now()" }
+func (postgres) nullsFirst() bool                 { return false }
+
+func (postgres) isInteger(t string) bool {
+	return t == "INT2" || t == "INT4" || t == "INT8"
+}
+
+func (postgres) readable(string, column) string { return "" }
 
 func (postgres) kind(t string) colKind {
 	switch t {
@@ -98,6 +117,13 @@ func (sqlserver) driverName() string               { return "sqlserver" }
 func (sqlserver) quote(s string) string            { return quoteWith("[", "]", s) }
 func (sqlserver) placeholder(n int) string         { return "@p" + strconv.Itoa(n) }
 func (sqlserver) limit(ph string) (string, string) { return "TOP (" + ph + ") ", "" }
+func (sqlserver) nullsFirst() bool                 { return true }
+
+func (sqlserver) isInteger(t string) bool {
+	return t == "TINYINT" || t == "SMALLINT" || t == "INT" || t == "BIGINT"
+}
+
+func (sqlserver) readable(string, column) string { return "" }
 
 // nowQuery asks for an instant with the server's offset, so the server's own time
 // zone setting does not matter; the source zone is applied in Go (see bind).
@@ -150,6 +176,26 @@ func (sqlite) quote(s string) string            { return quoteWith(`"`, `"`, s) 
 func (sqlite) placeholder(int) string           { return "?" }
 func (sqlite) limit(ph string) (string, string) { return "", " LIMIT " + ph }
 func (sqlite) nowQuery() string                 { return "" }
+func (sqlite) nullsFirst() bool                 { return true }
+
+// isInteger follows SQLite's affinity rule: a declared type containing INT has
+// integer affinity. A column of no declared type (an expression in a custom query)
+// is not known to be one.
+func (sqlite) isInteger(t string) bool { return strings.Contains(t, "INT") }
+
+// readable keeps the keyset to what SQLite's own types say fits the column, as a
+// column of any declared type holds any value: text that datetime() reads for a
+// time cursor (a number sorts before every text, "2025-13-45" among them), an
+// integer for an integer cursor (text sorts after every number).
+func (sqlite) readable(cursor string, c column) string {
+	switch {
+	case c.kind == kindTextTime:
+		return "typeof(" + cursor + ") = 'text' AND datetime(" + cursor + ") IS NOT NULL"
+	case c.integer:
+		return "typeof(" + cursor + ") = 'integer'"
+	}
+	return ""
+}
 
 func (sqlite) kind(t string) colKind {
 	switch t {

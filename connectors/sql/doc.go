@@ -18,9 +18,33 @@
 // the engine as they arrive and nothing is kept here, so memory does not grow with
 // the table.
 //
-// Rows whose cursor column is NULL are never read: no comparison holds for NULL.
-// Give such rows a value (for example COALESCE in a custom query) if they matter.
-// The key must be unique and NOT NULL; a NULL key stops the source with an error.
+// # Poison rows
+//
+// A row the source cannot place in cursor order goes to the Emitter's Reject (the
+// engine quarantines it) with a reason naming the column, the key masked, and
+// reading goes on; it counts towards the batch. There are two kinds:
+//
+//   - A NULL key, or a floating-point or boolean key. The row has a cursor value, so
+//     the keyset returns it in its place and the read point moves past it (the
+//     position can hold NULL and such values). NULL sorts first within a cursor value
+//     on SQLite and SQL Server and last on PostgreSQL; the keyset conditions follow
+//     each. When several NULL-key rows share one cursor value and a batch ends
+//     between them, the rest of them are passed over.
+//   - A NULL cursor, or on SQLite a cursor value of the wrong type: text that SQLite's
+//     datetime() does not read in a time column, anything but an integer in an
+//     integer column. No keyset comparison returns NULL, and the keyset leaves the
+//     wrong-typed values out on purpose: SQLite sorts numbers before text, so such a
+//     value as the read point would carry it past rows written later. Whenever the
+//     keyset has caught up, the rest of the batch sweeps these rows instead, in key
+//     order after the greatest key swept so far (kept in the position). Each is
+//     rejected once. One written later is rejected if its key is greater than every
+//     key swept before (as a sequence's are); otherwise it is not seen until the
+//     source is read from the start. A row whose key and cursor are both NULL is
+//     never read.
+//
+// Only emitted rows raise the high-water mark. Rows re-read by Rewind are rejected
+// again, once per run. Give a nullable cursor a value (COALESCE in a custom query)
+// if its rows matter.
 //
 // # Rows in flight and late rows
 //
@@ -38,8 +62,32 @@
 //     Re-read rows cost nothing: change detection drops them by content hash.
 //
 // Both apply only to time cursors (timestamp, datetime, datetime2, datetimeoffset,
-// date; SQLite DATETIME/TIMESTAMP/DATE). An integer or binary cursor (a sequence, a
-// rowversion) is read without an upper bound, and lookback is refused for it.
+// date; SQLite DATETIME/TIMESTAMP/DATE). The other cursor kinds:
+//
+//   - integer (smallint, int, bigint; SQLite INTEGER): there is no clock to lag
+//     behind, and sequences commit out of order (a transaction holding id 41 may
+//     commit after one holding 42 was read), so every run re-reads a window counted
+//     in cursor values: Rewind moves the read point back to the high-water cursor
+//     minus lookback_ids, inclusive (default 1000). It cannot be turned off:
+//     lookback_ids: 0 is refused, as is lookback_ids on any other cursor.
+//   - rowversion (SQL Server, cursor.kind: rowversion): read only below
+//     MIN_ACTIVE_ROWVERSION(), so rows of open transactions hold the reader back
+//     until they commit and none is skipped; lag and lookback do not apply.
+//   - anything else (text, decimal, binary without kind: rowversion): read without
+//     a bound or a window; a row committed out of cursor order can be skipped, and
+//     the source logs a warning.
+//
+// # Columns, refetch and horizon
+//
+// Columns runs the describe query (WHERE 1 = 0) afresh on every call, so a column
+// renamed while the daemon runs shows at once; names are as in emitted rows.
+// Refetch reads the current version of rows by cursor.key (IN lists of bound
+// parameters, 500 at a time), converting each key, possibly text, to the key
+// column's type. Mark returns the database's instant for a time cursor, @@DBTS for a
+// rowversion cursor (every write before it is at or below it, every later one
+// above; it reads no table, so it never waits on locked rows) and MAX(cursor) for
+// an integer one; Before compares a row's cursor value with it, false when the value
+// cannot be read.
 //
 // # Time zones
 //
@@ -65,8 +113,10 @@
 //	       "high": {...same shape...}}
 //
 // After Rewind, "after" is replaced by "from" (a cursor value read inclusively).
-// Value types are time (RFC 3339 with nanoseconds), int, string and bytes (hex, for
-// binary keys and rowversion), so every value binds back with its driver type.
+// "swept" is the greatest key the sweep for poison cursors has rejected. Value
+// types are time (RFC 3339 with nanoseconds), int, string and bytes (hex, for
+// binary keys and rowversion), so every value binds back with its driver type; a
+// rejected row's place may also be null, float or bool.
 //
 // # Safety
 //

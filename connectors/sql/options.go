@@ -20,6 +20,9 @@ const (
 	DefaultMaxOpenConns    = 2
 	DefaultMaxIdleConns    = 1
 	DefaultConnMaxLifetime = 5 * time.Minute
+	// DefaultLookbackIDs is the re-read window of an integer cursor when
+	// lookback_ids is not given.
+	DefaultLookbackIDs = 1000
 )
 
 // Options are the `type: sql` keys of a source in the config file. The daemon decodes
@@ -53,6 +56,13 @@ type Options struct {
 	// Lookback re-reads this window before the greatest cursor value read, at the
 	// start of every run; 0 turns it off. Only for time cursors.
 	Lookback config.Duration `yaml:"lookback"`
+	// LookbackIDs is lookback for an integer cursor, in cursor units: every run
+	// re-reads from the greatest value read minus LookbackIDs, inclusive. Sequences
+	// commit out of order (a transaction holding id 41 may commit after one holding
+	// 42 was read), and an integer cursor has no clock to lag behind, so this window
+	// is what catches such rows. Unset means DefaultLookbackIDs; it cannot be turned
+	// off. Only for integer cursors.
+	LookbackIDs *int64 `yaml:"lookback_ids"`
 	// QueryTimeout bounds each query, including streaming its rows.
 	QueryTimeout    config.Duration `yaml:"query_timeout"`
 	MaxOpenConns    int             `yaml:"max_open_conns"`
@@ -146,9 +156,13 @@ func (o *Options) Validate(report pipeline.Reporter) {
 		if o.Lookback > 0 {
 			report("lookback", "does not apply to a rowversion cursor (MIN_ACTIVE_ROWVERSION() already waits for transactions in flight): remove it")
 		}
+		if o.LookbackIDs != nil {
+			report("lookback_ids", "does not apply to a rowversion cursor (MIN_ACTIVE_ROWVERSION() already waits for transactions in flight): remove it")
+		}
 	default:
 		report("cursor.kind", "unknown kind %q (want rowversion, or leave it out)", o.Cursor.Kind)
 	}
+	o.validateLookbackIDs(report)
 	if o.Cursor.Key != "" && strings.EqualFold(o.Cursor.Key, o.Cursor.Column) {
 		report("cursor.key", "must differ from cursor.column: the key breaks ties between rows sharing a cursor value")
 	}
@@ -163,6 +177,25 @@ func (o *Options) Validate(report pipeline.Reporter) {
 	}
 	if o.MaxIdleConns < 0 || o.MaxIdleConns > o.MaxOpenConns {
 		report("max_idle_conns", "must be between 0 and max_open_conns (%d), got %d", o.MaxOpenConns, o.MaxIdleConns)
+	}
+}
+
+// validateLookbackIDs checks what can be known without the database; that the
+// cursor is an integer is checked at the first read.
+func (o *Options) validateLookbackIDs(report pipeline.Reporter) {
+	if o.LookbackIDs == nil {
+		return
+	}
+	switch n := *o.LookbackIDs; {
+	case n < 0:
+		report("lookback_ids", "must be more than 0, got %d", n)
+	case n == 0:
+		report("lookback_ids", "0 is refused: without a re-read window, a row whose id was taken before a higher one "+
+			"but committed after it was read is skipped for ever (sequences commit out of order); leave lookback_ids "+
+			"out for the default %d, or give at least the number of ids other writers can take while one transaction is open", DefaultLookbackIDs)
+	}
+	if o.Lookback > 0 {
+		report("lookback_ids", "give lookback (a time cursor) or lookback_ids (an integer cursor), not both")
 	}
 }
 

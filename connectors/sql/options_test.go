@@ -155,6 +155,26 @@ func TestOptionsMistakesAreReportedWithTheirField(t *testing.T) {
 			want: []string{"sources[0].dsn: is required"},
 		},
 		{
+			name: "lookback_ids 0 is refused",
+			yml:  "driver: postgres\ndsn: x\ntable: t\ncursor: {column: c, key: k}\nlookback_ids: 0\n",
+			want: []string{"sources[0].lookback_ids: 0 is refused: without a re-read window, a row whose id was taken before a higher one but committed after it was read is skipped for ever"},
+		},
+		{
+			name: "negative lookback_ids",
+			yml:  "driver: postgres\ndsn: x\ntable: t\ncursor: {column: c, key: k}\nlookback_ids: -10\n",
+			want: []string{"sources[0].lookback_ids: must be more than 0, got -10"},
+		},
+		{
+			name: "lookback and lookback_ids",
+			yml:  "driver: postgres\ndsn: x\ntable: t\ncursor: {column: c, key: k}\nlookback: 5m\nlookback_ids: 100\n",
+			want: []string{"sources[0].lookback_ids: give lookback (a time cursor) or lookback_ids (an integer cursor), not both"},
+		},
+		{
+			name: "lookback_ids on a rowversion cursor",
+			yml:  "driver: sqlserver\ndsn: x\ntable: t\ncursor: {column: c, key: k, kind: rowversion}\nlookback_ids: 100\n",
+			want: []string{"sources[0].lookback_ids: does not apply to a rowversion cursor"},
+		},
+		{
 			name: "negative lookback",
 			yml:  "driver: postgres\ndsn: x\ntable: t\ncursor: {column: c, key: k}\nlookback: -5m\n",
 			want: []string{`sources[0].lookback: duration "-5m" is negative`},
@@ -172,6 +192,20 @@ func TestOptionsMistakesAreReportedWithTheirField(t *testing.T) {
 				t.Errorf("got %d errors, want %d:\n  %s", len(errs), len(tt.want), strings.Join(errs, "\n  "))
 			}
 		})
+	}
+}
+
+func TestOptionsLookbackIDs(t *testing.T) {
+	o, errs := decode(t, "driver: postgres\ndsn: x\ntable: t\ncursor: {column: c, key: k}\nlookback_ids: 5000\n")
+	if len(errs) > 0 || o.LookbackIDs == nil || *o.LookbackIDs != 5000 {
+		t.Fatalf("lookback_ids = %v, errors %v; want 5000", o.LookbackIDs, errs)
+	}
+	o, _ = decode(t, "driver: postgres\ndsn: x\ntable: t\ncursor: {column: c, key: k}\n")
+	if o.LookbackIDs != nil {
+		t.Fatalf("unset lookback_ids decoded as %d; want nil, which means the default", *o.LookbackIDs)
+	}
+	if got := (&Source{opts: *o}).lookbackIDs(); got != DefaultLookbackIDs {
+		t.Fatalf("default window %d, want %d", got, DefaultLookbackIDs)
 	}
 }
 

@@ -23,19 +23,26 @@ const positionVersion = 1
 //
 //	{"v":1,
 //	 "after":{"cursor":{"type":"time","value":"2025-03-10T08:59:00Z"},"key":{"type":"int","value":"42"}},
-//	 "high": {"cursor":{"type":"time","value":"2025-03-10T08:59:00Z"},"key":{"type":"int","value":"42"}}}
+//	 "high": {"cursor":{"type":"time","value":"2025-03-10T08:59:00Z"},"key":{"type":"int","value":"42"}},
+//	 "swept":{"type":"int","value":"7"}}
 type position struct {
 	V int `json:"v"`
 	// After is the last row read: the next batch starts strictly after it in
-	// (cursor, key) order.
+	// (cursor, key) order. It may be a rejected row's place: a NULL key, or a cursor
+	// value of the wrong type, so that reading moves past poison rows.
 	After *point `json:"after,omitempty"`
 	// From, written by Rewind, starts the next batch at this cursor value inclusive,
 	// from the lowest key.
 	From *value `json:"from,omitempty"`
-	// High is the greatest (cursor, key) ever read. It survives every batch because
-	// Rewind measures the lookback window from it, not from the read point, which
-	// is itself inside the window while a re-read is under way.
+	// High is the greatest (cursor, key) of a row ever emitted (rejected rows do not
+	// count). It survives every batch because Rewind measures the lookback window
+	// from it, not from the read point, which is itself inside the window while a
+	// re-read is under way.
 	High *point `json:"high,omitempty"`
+	// Swept is the greatest key of a row rejected so far by the sweep for rows whose
+	// cursor is NULL or unreadable, which the keyset never returns; the next sweep
+	// goes on after it.
+	Swept *value `json:"swept,omitempty"`
 }
 
 // point is one row's place in (cursor, key) order.
@@ -46,9 +53,12 @@ type point struct {
 
 // value is a cursor or key value with its Go type, so it binds back exactly as the
 // driver returned it.
+//
+// A rejected row's place may also hold null, float or bool: those bind back exactly
+// too, but cannot identify or order a usable row.
 type value struct {
-	Type  string `json:"type"`  // time | int | string | bytes
-	Value string `json:"value"` // RFC 3339 with nanoseconds | decimal | text | hex
+	Type  string `json:"type"`  // time | int | string | bytes | null | float | bool
+	Value string `json:"value"` // RFC 3339 with nanoseconds | decimal | text | hex | "" | shortest exact decimal | true/false
 }
 
 func decodePosition(b pipeline.Position) (position, error) {
@@ -79,6 +89,9 @@ func (p position) values() []value {
 	}
 	if p.From != nil {
 		out = append(out, *p.From)
+	}
+	if p.Swept != nil {
+		out = append(out, *p.Swept)
 	}
 	return out
 }
@@ -129,6 +142,23 @@ func encodeValue(v any) (value, error) {
 	return value{}, fmt.Errorf("a %T value cannot be a cursor (want a time, integer, string or binary column)", v)
 }
 
+// placeValue encodes any value a driver returns, for the place of a row that is
+// rejected: NULL, floats and booleans included, so that the next batch can start
+// after it.
+func placeValue(v any) (value, error) {
+	switch v := v.(type) {
+	case nil:
+		return value{Type: "null"}, nil
+	case float64:
+		return value{"float", strconv.FormatFloat(v, 'g', -1, 64)}, nil
+	case float32:
+		return value{"float", strconv.FormatFloat(float64(v), 'g', -1, 32)}, nil
+	case bool:
+		return value{"bool", strconv.FormatBool(v)}, nil
+	}
+	return encodeValue(v)
+}
+
 // decode returns the Go value that was encoded.
 func (v value) decode() (any, error) {
 	switch v.Type {
@@ -150,6 +180,20 @@ func (v value) decode() (any, error) {
 		b, err := hex.DecodeString(v.Value)
 		if err != nil {
 			return nil, fmt.Errorf("bad hex %q: %w", v.Value, err)
+		}
+		return b, nil
+	case "null":
+		return nil, nil
+	case "float":
+		f, err := strconv.ParseFloat(v.Value, 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad float %q: %w", v.Value, err)
+		}
+		return f, nil
+	case "bool":
+		b, err := strconv.ParseBool(v.Value)
+		if err != nil {
+			return nil, fmt.Errorf("bad bool %q: %w", v.Value, err)
 		}
 		return b, nil
 	}
@@ -198,19 +242,37 @@ func higher(high *point, last point) *point {
 	return &last
 }
 
-// rewind moves the read point back to the lookback window before the high-water
-// mark, never forward: a read point already before the window start stays.
-func (p position) rewind(lookback time.Duration) (position, bool) {
-	if lookback <= 0 || p.High == nil || p.High.Cursor.Type != "time" {
+// rewind moves the read point back to the re-read window before the high-water
+// mark, never forward: a read point already before the window start stays. The
+// window is lookback for a time cursor and ids (cursor units) for an integer one.
+func (p position) rewind(lookback time.Duration, ids int64) (position, bool) {
+	if p.High == nil {
 		return p, false
 	}
 	hv, err := p.High.Cursor.decode()
 	if err != nil {
 		return p, false
 	}
-	// Add on the raw value keeps its location, so zone-less values stay wall clock.
-	start := hv.(time.Time).Add(-lookback)
-	from, _ := encodeValue(start)
+	var from value
+	switch h := hv.(type) {
+	case time.Time:
+		if lookback <= 0 {
+			return p, false
+		}
+		// Add on the raw value keeps its location, so zone-less values stay wall clock.
+		from, _ = encodeValue(h.Add(-lookback))
+	case int64:
+		if ids <= 0 {
+			return p, false
+		}
+		start := int64(math.MinInt64)
+		if h >= math.MinInt64+ids {
+			start = h - ids
+		}
+		from, _ = encodeValue(start)
+	default:
+		return p, false
+	}
 	at := p.From
 	if p.After != nil {
 		at = &p.After.Cursor
@@ -220,5 +282,5 @@ func (p position) rewind(lookback time.Duration) (position, bool) {
 			return p, false
 		}
 	}
-	return position{From: &from, High: p.High}, true
+	return position{From: &from, High: p.High, Swept: p.Swept}, true
 }

@@ -67,7 +67,9 @@ func TestDecodePositionRejectsDamage(t *testing.T) {
 		"not json":      `{"v":1,`,
 		"other version": `{"v":2}`,
 		"bad time":      `{"v":1,"after":{"cursor":{"type":"time","value":"yesterday"},"key":{"type":"int","value":"1"}}}`,
-		"bad type":      `{"v":1,"from":{"type":"float","value":"1.5"}}`,
+		"bad type":      `{"v":1,"from":{"type":"decimal","value":"1.5"}}`,
+		"bad float":     `{"v":1,"after":{"cursor":{"type":"float","value":"x"},"key":{"type":"int","value":"1"}}}`,
+		"bad swept key": `{"v":1,"swept":{"type":"int","value":"one"}}`,
 	}
 	for name, in := range tests {
 		if _, err := decodePosition([]byte(in)); err == nil {
@@ -88,6 +90,7 @@ func TestRewind(t *testing.T) {
 		name     string
 		in       position
 		lookback time.Duration
+		ids      int64
 		want     position
 		moved    bool
 	}{
@@ -117,9 +120,34 @@ func TestRewind(t *testing.T) {
 			want: position{After: high, High: high},
 		},
 		{
-			name: "integer cursor has no window",
+			name: "integer cursor ignores the time lookback",
 			in:   position{After: &point{iv("100"), iv("1")}, High: &point{iv("100"), iv("1")}}, lookback: time.Minute,
 			want: position{After: &point{iv("100"), iv("1")}, High: &point{iv("100"), iv("1")}},
+		},
+		{
+			name: "integer cursor re-reads from high minus ids, inclusive",
+			in:   position{After: &point{iv("5000"), iv("1")}, High: &point{iv("5000"), iv("1")}}, ids: 1000,
+			want: position{From: ptr(iv("4000")), High: &point{iv("5000"), iv("1")}}, moved: true,
+		},
+		{
+			name: "integer window stops at the smallest integer",
+			in:   position{After: &point{iv("-9223372036854775000"), iv("1")}, High: &point{iv("-9223372036854775000"), iv("1")}}, ids: 1000,
+			want: position{From: ptr(iv("-9223372036854775808")), High: &point{iv("-9223372036854775000"), iv("1")}}, moved: true,
+		},
+		{
+			name: "integer read point before the window stays",
+			in:   position{After: &point{iv("3000"), iv("1")}, High: &point{iv("5000"), iv("1")}}, ids: 1000,
+			want: position{After: &point{iv("3000"), iv("1")}, High: &point{iv("5000"), iv("1")}},
+		},
+		{
+			name: "a poison read point of another type does not keep the window from moving",
+			in:   position{After: &point{value{"string", "abc"}, iv("1")}, High: &point{iv("5000"), iv("1")}}, ids: 1000,
+			want: position{From: ptr(iv("4000")), High: &point{iv("5000"), iv("1")}}, moved: true,
+		},
+		{
+			name: "the sweep for poison cursors survives a rewind",
+			in:   position{After: high, High: high, Swept: ptr(iv("77"))}, lookback: 10 * time.Minute,
+			want: position{From: ptr(tv("2025-03-10T08:48:00Z")), High: high, Swept: ptr(iv("77"))}, moved: true,
 		},
 		{
 			name: "nothing read yet",
@@ -129,11 +157,26 @@ func TestRewind(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, moved := tt.in.rewind(tt.lookback)
+			got, moved := tt.in.rewind(tt.lookback, tt.ids)
 			if moved != tt.moved || !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("rewind = %s (moved %v), want %s (moved %v)", js(got), moved, js(tt.want), tt.moved)
 			}
 		})
+	}
+}
+
+// A rejected row's place holds values a good row's cannot; each binds back as the
+// driver returned it.
+func TestPlaceValuesRoundTrip(t *testing.T) {
+	for _, in := range []any{nil, 1.5, 0.1, -2e-308, true, false, int64(7), "abc"} {
+		enc, err := placeValue(in)
+		if err != nil {
+			t.Fatalf("placeValue(%#v): %v", in, err)
+		}
+		got, err := enc.decode()
+		if err != nil || !reflect.DeepEqual(got, in) && !(in == int64(7) && got == int64(7)) {
+			t.Fatalf("placeValue(%#v) decoded to %#v, %v", in, got, err)
+		}
 	}
 }
 

@@ -61,11 +61,14 @@ func (q queries) describe() stmt {
 
 // window is where a batch starts and ends, in bound values; nil means unset.
 type window struct {
-	afterCursor, afterKey any // rows strictly after (cursor, key)
-	from                  any // rows with cursor >= from (after Rewind)
-	upper                 any // rows with cursor <= upper (now - lag)
+	afterCursor, afterKey any  // rows strictly after (cursor, key)
+	afterNullKey          bool // the row at afterCursor had a NULL key
+	from                  any  // rows with cursor >= from (after Rewind)
+	upper                 any  // rows with cursor <= upper (now - lag)
 	// belowActive bounds a rowversion cursor: rows with cursor < MIN_ACTIVE_ROWVERSION().
 	belowActive bool
+	// readable is the dialect's condition for cursor values the keyset may read.
+	readable string
 }
 
 // batch builds the keyset query for one batch:
@@ -74,7 +77,10 @@ type window struct {
 //
 // The first two conditions are (c > :c OR (c = :c AND k > :k)) written so that the
 // leading c >= :c is an index range seek on every database; the plain OR form makes
-// PostgreSQL and SQL Server scan. Comparisons exclude rows whose cursor is NULL.
+// PostgreSQL and SQL Server scan. Comparisons exclude rows whose cursor is NULL
+// (see unreadable). Rows with a NULL key sort within their cursor value first
+// (SQLite, SQL Server) or last (PostgreSQL); the conditions follow that order, so
+// such a row is read, rejected and passed like any other.
 func (q queries) batch(w window, limit int) stmt {
 	var args []any
 	arg := func(v any) string {
@@ -83,9 +89,19 @@ func (q queries) batch(w window, limit int) stmt {
 	}
 	var cond []string
 	switch {
-	case w.afterCursor != nil:
+	case w.afterCursor != nil && w.afterNullKey && !q.d.nullsFirst():
+		// NULL keys come last within a cursor value: nothing of it is left.
+		cond = append(cond, q.cursor+" > "+arg(w.afterCursor))
+	case w.afterCursor != nil && w.afterNullKey:
 		cond = append(cond, q.cursor+" >= "+arg(w.afterCursor)+
-			" AND ("+q.cursor+" > "+arg(w.afterCursor)+" OR "+q.key+" > "+arg(w.afterKey)+")")
+			" AND ("+q.cursor+" > "+arg(w.afterCursor)+" OR "+q.key+" IS NOT NULL)")
+	case w.afterCursor != nil:
+		rest := ""
+		if !q.d.nullsFirst() {
+			rest = " OR " + q.key + " IS NULL"
+		}
+		cond = append(cond, q.cursor+" >= "+arg(w.afterCursor)+
+			" AND ("+q.cursor+" > "+arg(w.afterCursor)+" OR "+q.key+" > "+arg(w.afterKey)+rest+")")
 	case w.from != nil:
 		cond = append(cond, q.cursor+" >= "+arg(w.from))
 	}
@@ -97,12 +113,68 @@ func (q queries) batch(w window, limit int) stmt {
 		// above it may yet be joined by rows with lower values that commit later.
 		cond = append(cond, q.cursor+" < MIN_ACTIVE_ROWVERSION()")
 	}
+	if w.readable != "" {
+		cond = append(cond, w.readable)
+	}
 	if len(cond) == 0 {
 		cond = append(cond, q.cursor+" IS NOT NULL")
 	}
-	// The limit is the last argument even where its text comes first (TOP), so
-	// positional placeholders (SQLite's ?) stay in text order.
-	top, tail := q.d.limit(arg(limit))
+	st := q.selectWhere(cond, q.cursor+", "+q.key, arg(limit))
+	st.Args = args
+	return st
+}
+
+// unreadable builds the sweep for rows the keyset never returns, those whose
+// cursor is NULL or fails readable: in key order, after the key of the last one
+// swept (nil: from the first). Rows whose key is NULL too cannot be swept by key
+// and are left out.
+func (q queries) unreadable(readable string, afterKey any, limit int) stmt {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return q.d.placeholder(len(args))
+	}
+	cond := []string{q.cursor + " IS NULL"}
+	if readable != "" {
+		cond[0] = "(" + q.cursor + " IS NULL OR NOT (" + readable + "))"
+	}
+	if afterKey != nil {
+		cond = append(cond, q.key+" > "+arg(afterKey))
+	} else {
+		cond = append(cond, q.key+" IS NOT NULL")
+	}
+	st := q.selectWhere(cond, q.key, arg(limit))
+	st.Args = args
+	return st
+}
+
+// byKeys reads the rows whose key is one of keys, each bound as an argument.
+func (q queries) byKeys(keys []any) stmt {
+	ph := make([]string, len(keys))
+	for i := range keys {
+		ph[i] = q.d.placeholder(i + 1)
+	}
+	return stmt{
+		SQL: "SELECT " + q.list + " FROM " + q.from + " WHERE " + q.key + " IN (" + strings.Join(ph, ", ") + ")" +
+			" ORDER BY " + q.cursor + ", " + q.key,
+		Args: keys,
+	}
+}
+
+// maxCursor returns the greatest cursor value among those the keyset reads.
+func (q queries) maxCursor(readable string) stmt {
+	where := ""
+	if readable != "" {
+		where = " WHERE " + readable
+	}
+	return stmt{SQL: "SELECT MAX(" + q.cursor + ") FROM " + q.from + where}
+}
+
+// selectWhere is SELECT list FROM source WHERE cond ORDER BY order, bounded to the
+// rows bound at limitPH. The limit is the last argument even where its text comes
+// first (TOP), so positional placeholders (SQLite's ?) stay in text order.
+func (q queries) selectWhere(cond []string, order, limitPH string) stmt {
+	top, tail := q.d.limit(limitPH)
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	b.WriteString(top)
@@ -112,7 +184,7 @@ func (q queries) batch(w window, limit int) stmt {
 	b.WriteString(" WHERE ")
 	b.WriteString(strings.Join(cond, " AND "))
 	b.WriteString(" ORDER BY ")
-	b.WriteString(q.cursor + ", " + q.key)
+	b.WriteString(order)
 	b.WriteString(tail)
-	return stmt{SQL: b.String(), Args: args}
+	return stmt{SQL: b.String()}
 }

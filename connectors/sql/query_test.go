@@ -29,8 +29,9 @@ func TestBatchQueryPerDialect(t *testing.T) {
 			name: "postgres after with bound", driver: "postgres", opts: table,
 			w:     window{afterCursor: at, afterKey: "HS-1", upper: up},
 			limit: 1000,
-			sql:   `SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" >= $1 AND ("NgayCapNhat" > $2 OR "MaHoSo" > $3) AND "NgayCapNhat" <= $4 ORDER BY "NgayCapNhat", "MaHoSo" LIMIT $5`,
-			args:  []any{at, at, "HS-1", up, 1000},
+			// PostgreSQL sorts NULL keys last within a cursor value: they are still ahead.
+			sql:  `SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" >= $1 AND ("NgayCapNhat" > $2 OR "MaHoSo" > $3 OR "MaHoSo" IS NULL) AND "NgayCapNhat" <= $4 ORDER BY "NgayCapNhat", "MaHoSo" LIMIT $5`,
+			args: []any{at, at, "HS-1", up, 1000},
 		},
 		{
 			name: "sqlserver after with bound uses TOP", driver: "sqlserver", opts: table,
@@ -81,8 +82,33 @@ func TestBatchQueryPerDialect(t *testing.T) {
 		{
 			name: "postgres non-time cursor after a key", driver: "postgres", opts: table,
 			w: window{afterCursor: int64(5), afterKey: int64(9)}, limit: 10,
-			sql:  `SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" >= $1 AND ("NgayCapNhat" > $2 OR "MaHoSo" > $3) ORDER BY "NgayCapNhat", "MaHoSo" LIMIT $4`,
+			sql:  `SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" >= $1 AND ("NgayCapNhat" > $2 OR "MaHoSo" > $3 OR "MaHoSo" IS NULL) ORDER BY "NgayCapNhat", "MaHoSo" LIMIT $4`,
 			args: []any{int64(5), int64(5), int64(9), 10},
+		},
+		{
+			name: "postgres after a NULL key: it was the last row of its cursor value", driver: "postgres", opts: table,
+			w: window{afterCursor: at, afterNullKey: true, upper: up}, limit: 10,
+			sql:  `SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" > $1 AND "NgayCapNhat" <= $2 ORDER BY "NgayCapNhat", "MaHoSo" LIMIT $3`,
+			args: []any{at, up, 10},
+		},
+		{
+			name: "sqlite after a NULL key: the keys of its cursor value follow", driver: "sqlite", opts: table,
+			w: window{afterCursor: "2025-03-10 08:59:00", afterNullKey: true, upper: "2025-03-10 09:00:00"}, limit: 10,
+			sql:  `SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" >= ? AND ("NgayCapNhat" > ? OR "MaHoSo" IS NOT NULL) AND "NgayCapNhat" <= ? ORDER BY "NgayCapNhat", "MaHoSo" LIMIT ?`,
+			args: []any{"2025-03-10 08:59:00", "2025-03-10 08:59:00", "2025-03-10 09:00:00", 10},
+		},
+		{
+			name: "sqlserver after a NULL key", driver: "sqlserver", opts: table,
+			w: window{afterCursor: at, afterNullKey: true, upper: up}, limit: 10,
+			sql:  `SELECT TOP (@p4) * FROM [dbo].[HoSo] WHERE [NgayCapNhat] >= @p1 AND ([NgayCapNhat] > @p2 OR [MaHoSo] IS NOT NULL) AND [NgayCapNhat] <= @p3 ORDER BY [NgayCapNhat], [MaHoSo]`,
+			args: []any{at, at, up, 10},
+		},
+		{
+			name: "sqlite keyset reads only what SQLite itself reads as a time", driver: "sqlite", opts: table,
+			w:     window{afterCursor: "2025-03-10 08:59:00", afterKey: int64(7), upper: "2025-03-10 09:00:00", readable: `typeof("NgayCapNhat") = 'text' AND datetime("NgayCapNhat") IS NOT NULL`},
+			limit: 50,
+			sql:   `SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" >= ? AND ("NgayCapNhat" > ? OR "MaHoSo" > ?) AND "NgayCapNhat" <= ? AND typeof("NgayCapNhat") = 'text' AND datetime("NgayCapNhat") IS NOT NULL ORDER BY "NgayCapNhat", "MaHoSo" LIMIT ?`,
+			args:  []any{"2025-03-10 08:59:00", "2025-03-10 08:59:00", int64(7), "2025-03-10 09:00:00", 50},
 		},
 		{
 			name: "listed columns gain the cursor but not a listed key", driver: "sqlserver", opts: cols,
@@ -113,6 +139,96 @@ func TestBatchQueryPerDialect(t *testing.T) {
 				t.Errorf("args\n got  %#v\n want %#v", got.Args, tt.args)
 			}
 		})
+	}
+}
+
+func TestUnreadableCursorSweepPerDialect(t *testing.T) {
+	table := &Options{Table: "dbo.HoSo", Cursor: CursorOptions{Column: "NgayCapNhat", Key: "MaHoSo"}}
+	timeCol := column{name: "NgayCapNhat", kind: kindTextTime}
+	tests := []struct {
+		name, driver string
+		readable     string
+		after        any
+		sql          string
+		args         []any
+	}{
+		{"postgres from the first", "postgres", "", nil,
+			`SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" IS NULL AND "MaHoSo" IS NOT NULL ORDER BY "MaHoSo" LIMIT $1`, []any{7}},
+		{"postgres after a key", "postgres", "", "HS-9",
+			`SELECT * FROM "dbo"."HoSo" WHERE "NgayCapNhat" IS NULL AND "MaHoSo" > $1 ORDER BY "MaHoSo" LIMIT $2`, []any{"HS-9", 7}},
+		{"sqlserver after a key", "sqlserver", "", "HS-9",
+			`SELECT TOP (@p2) * FROM [dbo].[HoSo] WHERE [NgayCapNhat] IS NULL AND [MaHoSo] > @p1 ORDER BY [MaHoSo]`, []any{"HS-9", 7}},
+		{"sqlite time cursor: NULL or not a time to SQLite", "sqlite", dialects["sqlite"].readable(`"NgayCapNhat"`, timeCol), int64(3),
+			`SELECT * FROM "dbo"."HoSo" WHERE ("NgayCapNhat" IS NULL OR NOT (typeof("NgayCapNhat") = 'text' AND datetime("NgayCapNhat") IS NOT NULL)) AND "MaHoSo" > ? ORDER BY "MaHoSo" LIMIT ?`, []any{int64(3), 7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := newQueries(dialects[tt.driver], table).unreadable(tt.readable, tt.after, 7)
+			if got.SQL != tt.sql || !reflect.DeepEqual(got.Args, tt.args) {
+				t.Fatalf("got  %s %#v\nwant %s %#v", got.SQL, got.Args, tt.sql, tt.args)
+			}
+		})
+	}
+}
+
+func TestRefetchAndMarkQueriesPerDialect(t *testing.T) {
+	o := &Options{Table: "dbo.HoSo", Cursor: CursorOptions{Column: "NgayCapNhat", Key: "MaHoSo"}}
+	tests := []struct{ driver, byKeys, max string }{
+		{"postgres", `SELECT * FROM "dbo"."HoSo" WHERE "MaHoSo" IN ($1, $2) ORDER BY "NgayCapNhat", "MaHoSo"`, `SELECT MAX("NgayCapNhat") FROM "dbo"."HoSo"`},
+		{"sqlserver", `SELECT * FROM [dbo].[HoSo] WHERE [MaHoSo] IN (@p1, @p2) ORDER BY [NgayCapNhat], [MaHoSo]`, `SELECT MAX([NgayCapNhat]) FROM [dbo].[HoSo]`},
+		{"sqlite", `SELECT * FROM "dbo"."HoSo" WHERE "MaHoSo" IN (?, ?) ORDER BY "NgayCapNhat", "MaHoSo"`, `SELECT MAX("NgayCapNhat") FROM "dbo"."HoSo"`},
+	}
+	for _, tt := range tests {
+		q := newQueries(dialects[tt.driver], o)
+		if got := q.byKeys([]any{int64(1), int64(2)}); got.SQL != tt.byKeys || len(got.Args) != 2 {
+			t.Errorf("%s byKeys = %s %v, want %s", tt.driver, got.SQL, got.Args, tt.byKeys)
+		}
+		if got := q.maxCursor(""); got.SQL != tt.max {
+			t.Errorf("%s maxCursor = %s, want %s", tt.driver, got.SQL, tt.max)
+		}
+	}
+	// SQLite: text in an integer column is greater than every number.
+	q := newQueries(dialects["sqlite"], o)
+	if got, want := q.maxCursor(`typeof("NgayCapNhat") = 'integer'`).SQL, `SELECT MAX("NgayCapNhat") FROM "dbo"."HoSo" WHERE typeof("NgayCapNhat") = 'integer'`; got != want {
+		t.Errorf("sqlite maxCursor = %s, want %s", got, want)
+	}
+}
+
+func TestReadableCursorValuesPerDialect(t *testing.T) {
+	tests := []struct {
+		driver string
+		c      column
+		want   string
+	}{
+		{"sqlite", column{kind: kindTextTime}, `typeof("c") = 'text' AND datetime("c") IS NOT NULL`},
+		{"sqlite", column{kind: kindText, integer: true}, `typeof("c") = 'integer'`},
+		{"sqlite", column{kind: kindText}, ""},
+		{"postgres", column{kind: kindLocalTime}, ""},
+		{"sqlserver", column{kind: kindText, integer: true}, ""},
+	}
+	for _, tt := range tests {
+		if got := dialects[tt.driver].readable(`"c"`, tt.c); got != tt.want {
+			t.Errorf("%s readable(%+v) = %q, want %q", tt.driver, tt.c, got, tt.want)
+		}
+	}
+}
+
+func TestDialectNullOrderAndIntegerTypes(t *testing.T) {
+	if dialects["postgres"].nullsFirst() || !dialects["sqlite"].nullsFirst() || !dialects["sqlserver"].nullsFirst() {
+		t.Fatal("NULLs sort last ascending on PostgreSQL only")
+	}
+	tests := []struct {
+		driver, dbType string
+		want           bool
+	}{
+		{"postgres", "INT8", true}, {"postgres", "INT4", true}, {"postgres", "NUMERIC", false}, {"postgres", "TIMESTAMP", false},
+		{"sqlserver", "BIGINT", true}, {"sqlserver", "INT", true}, {"sqlserver", "DECIMAL", false}, {"sqlserver", "BINARY", false},
+		{"sqlite", "INTEGER", true}, {"sqlite", "BIGINT", true}, {"sqlite", "DATETIME", false}, {"sqlite", "", false},
+	}
+	for _, tt := range tests {
+		if got := dialects[tt.driver].isInteger(tt.dbType); got != tt.want {
+			t.Errorf("%s isInteger(%q) = %v, want %v", tt.driver, tt.dbType, got, tt.want)
+		}
 	}
 }
 

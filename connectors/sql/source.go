@@ -2,6 +2,7 @@ package sqlsource
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,7 +19,8 @@ import (
 )
 
 // Source reads one table or query of an agency database. ReadBatch and Rewind are
-// safe to call from one goroutine at a time, which is how the engine runs a source.
+// safe to call from one goroutine at a time, which is how the engine runs a source;
+// Columns, Refetch, Mark and Before may be called alongside them.
 type Source struct {
 	name  string // the source's name, for messages
 	what  string // the table, or "query", for messages
@@ -45,12 +47,18 @@ type Source struct {
 // the first batch.
 type cursorInfo struct {
 	cursorType, keyType string // DatabaseTypeName, which decides how values bind
-	cursorKind          colKind
+	cursorKind, keyKind colKind
+	cursorInt, keyInt   bool   // the database says the column holds integers
+	cursorName, keyName string // as spelled in emitted rows
+	readable            string // the dialect's condition for cursor values the keyset reads
 }
 
 var (
-	_ pipeline.Source   = (*Source)(nil)
-	_ pipeline.Rewinder = (*Source)(nil)
+	_ pipeline.Source    = (*Source)(nil)
+	_ pipeline.Rewinder  = (*Source)(nil)
+	_ pipeline.Describer = (*Source)(nil)
+	_ pipeline.Refetcher = (*Source)(nil)
+	_ pipeline.Horizon   = (*Source)(nil)
 )
 
 // Open builds a source from options. It does not connect: an agency database that
@@ -109,8 +117,10 @@ func Open(_ context.Context, env pipeline.Env, o *Options) (*Source, error) {
 	return s, nil
 }
 
-// ReadBatch streams the next batch after pos to emit. See the package doc for the
-// cursor model. An error from emit is returned unchanged.
+// ReadBatch streams the next batch after pos to out. See the package doc for the
+// cursor model. Rows that cannot be placed in cursor order (a NULL key, a cursor
+// value that is NULL or of the wrong type) go to out.Reject and reading goes on
+// past them. An error from out is returned unchanged.
 func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, out pipeline.Emitter) (pipeline.Position, bool, error) {
 	p, err := decodePosition(pos)
 	if err != nil {
@@ -127,73 +137,161 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, out pipel
 	if err != nil {
 		return nil, false, err
 	}
-	st := s.q.batch(w, s.opts.BatchSize)
 	start := time.Now()
+	limit := s.opts.BatchSize
+	next := p
+	var st batchStats
+	if err := s.readKeyset(ctx, s.q.batch(w, limit), p, &next, out, &st); err != nil {
+		return nil, false, err
+	}
+	done := st.rows < limit
+	if done {
+		// The keyset has caught up; the rest of the batch sweeps rows with a NULL or
+		// unreadable cursor, which the keyset never returns.
+		room := limit - st.rows
+		before := st.rows
+		if err := s.sweepUnreadable(ctx, info, &next, out, room, &st); err != nil {
+			return nil, false, err
+		}
+		done = st.rows-before < room
+	}
+	s.log.Debug("sql batch read", "source", s.name, "rows", st.rows, "rejected", st.rejected, "done", done, "took", time.Since(start))
+	if st.rows == 0 {
+		return pos, true, nil
+	}
+	b, err := next.encode()
+	if err != nil {
+		return nil, false, s.errorf("%w", err)
+	}
+	return b, done, nil
+}
+
+// batchStats counts what one ReadBatch handed over; rejected rows are rows too.
+type batchStats struct{ rows, rejected int }
+
+// readKeyset streams one keyset query to out and moves next past every row read,
+// rejected ones included; only emitted rows raise the high-water mark.
+func (s *Source) readKeyset(ctx context.Context, st stmt, p position, next *position, out pipeline.Emitter, n *batchStats) error {
+	return s.query(ctx, "read batch", st, func(l layout, vals []any) error {
+		at, bad, err := l.place(vals)
+		if err != nil {
+			return pipeline.Permanent(s.errorf("%w", err))
+		}
+		if p.After != nil && at == *p.After {
+			// The database says the row the position points at comes after it: the
+			// bound value did not compare equal to the stored one. Reading on would
+			// return this batch forever.
+			return pipeline.Permanent(s.errorf(
+				"the row at the stored position (cursor %s, key %s) was returned again: its values do not bind back exactly%s",
+				at.Cursor.Value, transform.MaskID(at.Key.Value), s.bindHint()))
+		}
+		if err := hand(out, l.row(vals, s.zone), bad); err != nil {
+			return err
+		}
+		if bad == nil {
+			next.High = higher(next.High, at)
+		} else {
+			n.rejected++
+		}
+		next.After, next.From = &at, nil
+		n.rows++
+		return nil
+	})
+}
+
+// sweepUnreadable rejects up to limit rows whose cursor is NULL or unreadable, in
+// key order after the last one swept, and records the last key in next.Swept.
+// Each such row is thus rejected once, and one written later is caught if its key
+// is greater than every key swept before.
+func (s *Source) sweepUnreadable(ctx context.Context, info cursorInfo, next *position, out pipeline.Emitter, limit int, n *batchStats) error {
+	prev := next.Swept
+	var after any
+	if prev != nil {
+		k, err := prev.decode()
+		if err != nil {
+			return pipeline.Permanent(s.errorf("stored position: %w", err))
+		}
+		after = s.d.bind(k, info.keyType)
+	}
+	st := s.q.unreadable(info.readable, after, limit)
+	return s.query(ctx, "read rows with an unreadable cursor", st, func(l layout, vals []any) error {
+		at, bad, err := l.place(vals)
+		if err != nil {
+			return pipeline.Permanent(s.errorf("%w", err))
+		}
+		if prev != nil && at.Key == *prev {
+			return pipeline.Permanent(s.errorf(
+				"the row with an unreadable cursor at the stored key %s was returned again: its key does not bind back exactly",
+				transform.MaskID(at.Key.Value)))
+		}
+		if bad == nil {
+			// The driver reads a value the database does not (SQLite's datetime()
+			// and Go's time layouts differ at the edges); the keyset would not
+			// return it either.
+			bad = fmt.Errorf("cursor column %q holds %s, which the database does not read as %s (row with key %s)",
+				l.cols[l.cursor].name, showCursor(vals[l.cursor]), cursorWord(l.cols[l.cursor]), maskKey(at.Key.Value))
+		}
+		if err := out.Reject(l.row(vals, s.zone), bad); err != nil {
+			return err
+		}
+		n.rejected++
+		key := at.Key
+		next.Swept = &key
+		n.rows++
+		return nil
+	})
+}
+
+// hand passes a row on: to Reject with the reason when bad is set, else to Emit.
+func hand(out pipeline.Emitter, row pipeline.Row, bad error) error {
+	if bad != nil {
+		return out.Reject(row, bad)
+	}
+	return out.Emit(row)
+}
+
+// query runs st and calls fn with the result's layout and each row's values. An
+// error from fn is returned unchanged.
+func (s *Source) query(ctx context.Context, what string, st stmt, fn func(layout, []any) error) error {
 	rows, err := s.db.QueryxContext(ctx, st.SQL, st.Args...)
 	if err != nil {
-		return nil, false, s.errorf("read batch: %w", s.red.Err(err))
+		return s.errorf("%s: %w", what, s.red.Err(err))
 	}
 	defer rows.Close()
 	types, err := rows.ColumnTypes()
 	if err != nil {
-		return nil, false, s.errorf("read batch: %w", s.red.Err(err))
+		return s.errorf("%s: %w", what, s.red.Err(err))
 	}
 	l, err := newLayout(s.d, types, s.opts.Cursor.Column, s.opts.Cursor.Key)
 	if err != nil {
-		return nil, false, pipeline.Permanent(s.errorf("%w", err))
+		return pipeline.Permanent(s.errorf("%w", err))
 	}
-
-	n := 0
-	var last point
 	for rows.Next() {
 		vals, err := rows.SliceScan()
 		if err != nil {
-			return nil, false, s.errorf("read row: %w", s.red.Err(err))
+			return s.errorf("read row: %w", s.red.Err(err))
 		}
-		pt, err := l.point(vals)
-		if err != nil {
-			// The same row would stop every later run too.
-			return nil, false, pipeline.Permanent(s.errorf("%w", err))
+		if err := fn(l, vals); err != nil {
+			return err
 		}
-		if p.After != nil && pt == *p.After {
-			// The database says the row the position points at comes after it: the
-			// bound value did not compare equal to the stored one. Reading on would
-			// return this batch forever.
-			return nil, false, pipeline.Permanent(s.errorf(
-				"the row at the stored position (cursor %s, key %s) was returned again: its values do not bind back exactly%s",
-				pt.Cursor.Value, transform.MaskID(pt.Key.Value), s.bindHint()))
-		}
-		if err := out.Emit(l.row(vals, s.zone)); err != nil {
-			return nil, false, err
-		}
-		last = pt
-		n++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, s.errorf("read batch: %w", s.red.Err(err))
+		return s.errorf("%s: %w", what, s.red.Err(err))
 	}
-	done := n < s.opts.BatchSize
-	s.log.Debug("sql batch read", "source", s.name, "rows", n, "done", done, "took", time.Since(start))
-	if n == 0 {
-		return pos, true, nil
-	}
-	next, err := position{After: &last, High: higher(p.High, last)}.encode()
-	if err != nil {
-		return nil, false, s.errorf("%w", err)
-	}
-	return next, done, nil
+	return nil
 }
 
-// Rewind moves the stored position back to the lookback window: re-read from the
-// high-water cursor minus lookback, inclusive and from the lowest key, keeping the
-// high-water mark. With lookback 0, a non-time cursor, or a read point already
-// before the window, it returns stored unchanged.
+// Rewind moves the stored position back to the re-read window: from the
+// high-water cursor minus lookback (a time cursor) or minus lookback_ids (an
+// integer cursor), inclusive and from the lowest key, keeping the high-water mark.
+// With no window, a rowversion or other cursor, or a read point already before the
+// window, it returns stored unchanged.
 func (s *Source) Rewind(stored pipeline.Position) pipeline.Position {
 	p, err := decodePosition(stored)
 	if err != nil {
 		return stored // ReadBatch reports it
 	}
-	r, moved := p.rewind(s.opts.Lookback.D())
+	r, moved := p.rewind(s.opts.Lookback.D(), s.lookbackIDs())
 	if !moved {
 		return stored
 	}
@@ -204,9 +302,55 @@ func (s *Source) Rewind(stored pipeline.Position) pipeline.Position {
 	return b
 }
 
+// lookbackIDs is the re-read window of an integer cursor.
+func (s *Source) lookbackIDs() int64 {
+	if s.opts.LookbackIDs != nil {
+		return *s.opts.LookbackIDs
+	}
+	return DefaultLookbackIDs
+}
+
+// Columns asks the database afresh which columns a row carries, spelled as in
+// emitted rows. Nothing is cached: a column renamed while the daemon runs must show.
+func (s *Source) Columns(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout.D())
+	defer cancel()
+	types, err := s.describeColumns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(types))
+	for i, ct := range types {
+		names[i] = ct.Name()
+	}
+	return names, nil
+}
+
 // Close closes the connection pool.
 func (s *Source) Close() error {
 	return s.red.Err(s.db.Close())
+}
+
+// describeColumns runs the query that returns no rows but the result's columns.
+func (s *Source) describeColumns(ctx context.Context) ([]*sql.ColumnType, error) {
+	if s.file != "" {
+		// modernc creates a missing file on connect; a typo in the path would read
+		// an empty database forever.
+		if _, err := os.Stat(s.file); err != nil {
+			return nil, s.errorf("the SQLite database file cannot be opened: %w", s.red.Err(err))
+		}
+	}
+	st := s.q.describe()
+	rows, err := s.db.QueryxContext(ctx, st.SQL, st.Args...)
+	if err != nil {
+		return nil, s.errorf("describe columns: %w", s.red.Err(err))
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, s.errorf("describe columns: %w", s.red.Err(err))
+	}
+	return types, nil
 }
 
 // describe learns the cursor and key column types once, from a query that returns
@@ -217,38 +361,60 @@ func (s *Source) describe(ctx context.Context) (cursorInfo, error) {
 	if s.info != nil {
 		return *s.info, nil
 	}
-	if s.file != "" {
-		// modernc creates a missing file on connect; a typo in the path would read
-		// an empty database forever.
-		if _, err := os.Stat(s.file); err != nil {
-			return cursorInfo{}, s.errorf("the SQLite database file cannot be opened: %w", s.red.Err(err))
-		}
-	}
-	st := s.q.describe()
-	rows, err := s.db.QueryxContext(ctx, st.SQL, st.Args...)
+	types, err := s.describeColumns(ctx)
 	if err != nil {
-		return cursorInfo{}, s.errorf("describe columns: %w", s.red.Err(err))
-	}
-	types, err := rows.ColumnTypes()
-	rows.Close()
-	if err != nil {
-		return cursorInfo{}, s.errorf("describe columns: %w", s.red.Err(err))
+		return cursorInfo{}, err
 	}
 	l, err := newLayout(s.d, types, s.opts.Cursor.Column, s.opts.Cursor.Key)
 	if err != nil {
 		return cursorInfo{}, pipeline.Permanent(s.errorf("%w", err))
 	}
 	c, k := l.cols[l.cursor], l.cols[l.key]
-	info := cursorInfo{cursorType: c.dbType, keyType: k.dbType, cursorKind: c.kind}
-	if s.opts.Lookback > 0 && !c.kind.isTime() {
-		return cursorInfo{}, pipeline.Permanent(s.errorf(
-			"lookback needs a time cursor, but cursor.column %q is %s: set lookback: 0", c.name, typeOrUnknown(c.dbType)))
+	info := cursorInfo{
+		cursorType: c.dbType, keyType: k.dbType,
+		cursorKind: c.kind, keyKind: k.kind,
+		cursorInt: c.integer, keyInt: k.integer,
+		cursorName: c.name, keyName: k.name,
+		readable: s.d.readable(s.q.cursor, c),
 	}
-	if !c.kind.isTime() && s.opts.Cursor.Kind != CursorRowversion {
-		s.log.Info("sql cursor is not a time: lag does not apply", "source", s.name, "column", c.name, "type", typeOrUnknown(c.dbType))
+	if err := s.checkCursor(c); err != nil {
+		return cursorInfo{}, pipeline.Permanent(s.errorf("%w", err))
 	}
 	s.info = &info
 	return info, nil
+}
+
+// checkCursor refuses options that do not fit the cursor column's type and says
+// what protects a cursor of this type against rows committed out of order.
+func (s *Source) checkCursor(c column) error {
+	isTime := c.kind.isTime()
+	if s.opts.Lookback > 0 && !isTime {
+		return fmt.Errorf("lookback needs a time cursor, but cursor.column %q is %s: set lookback: 0", c.name, typeOrUnknown(c.dbType))
+	}
+	if s.opts.LookbackIDs != nil {
+		switch {
+		case isTime:
+			return fmt.Errorf("lookback_ids needs an integer cursor, but cursor.column %q is %s, a time: use lookback", c.name, c.dbType)
+		case c.dbType != "" && !c.integer:
+			return fmt.Errorf("lookback_ids needs an integer cursor, but cursor.column %q is %s", c.name, c.dbType)
+		}
+	}
+	switch {
+	case s.opts.Cursor.Kind == CursorRowversion, isTime:
+	case c.integer:
+		s.log.Info("sql integer cursor: every run re-reads the last lookback_ids values", "source", s.name, "column", c.name, "lookback_ids", s.lookbackIDs())
+	default:
+		s.log.Warn("sql cursor is neither a time nor an integer: lag and lookback do not apply, and rows committed out of cursor order may be skipped",
+			"source", s.name, "column", c.name, "type", typeOrUnknown(c.dbType))
+	}
+	return nil
+}
+
+func cursorWord(c column) string {
+	if c.integer {
+		return "an integer"
+	}
+	return `a time: SQLite time cursors must be text as "2006-01-02 15:04:05" with a fraction only when non-zero`
 }
 
 func typeOrUnknown(t string) string {
@@ -260,7 +426,7 @@ func typeOrUnknown(t string) string {
 
 // window turns the position into bound values for the batch query.
 func (s *Source) window(ctx context.Context, p position, info cursorInfo) (window, error) {
-	var w window
+	w := window{readable: info.readable}
 	w.belowActive = s.opts.Cursor.Kind == CursorRowversion
 	if info.cursorKind.isTime() && !w.belowActive {
 		now, err := s.now(ctx)
@@ -279,7 +445,10 @@ func (s *Source) window(ctx context.Context, p position, info cursorInfo) (windo
 			return window{}, pipeline.Permanent(s.errorf("stored position: %w", err))
 		}
 		w.afterCursor = s.d.bind(c, info.cursorType)
-		w.afterKey = s.d.bind(k, info.keyType)
+		w.afterNullKey = p.After.Key.Type == "null"
+		if !w.afterNullKey {
+			w.afterKey = s.d.bind(k, info.keyType)
+		}
 	case p.From != nil:
 		c, err := p.From.decode()
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/config"
 )
 
 // sqliteTable creates a database file in a fresh folder and returns the folder and
@@ -101,25 +102,108 @@ func TestSQLiteStreamsLargeTableInBoundedMemory(t *testing.T) {
 	t.Logf("%d rows in %d batches; live heap grew by at most %d KiB", read, batches, maxGrowth>>10)
 }
 
-func TestSQLiteRowsWithNullCursorAreNotRead(t *testing.T) {
-	dir, _ := sqliteTable(t,
-		`CREATE TABLE items (id INTEGER PRIMARY KEY, updated_at DATETIME)`,
-		`INSERT INTO items VALUES (1, '2025-03-10 09:00:00'), (2, NULL), (3, '2025-03-10 09:00:01')`,
+// SQLite stores whatever it is given: a NULL key or cursor, text that is no time in
+// a DATETIME column, a number where text was meant, a REAL among integer keys.
+// Each such row is rejected once with a reason naming its column, every good row
+// around it is emitted once and in order, and the high-water mark stays a time so
+// that the lookback still works.
+func TestSQLitePoisonRowsAreRejectedAndReadingGoesOn(t *testing.T) {
+	dir, db := sqliteTable(t,
+		`CREATE TABLE items (id INTEGER UNIQUE, updated_at DATETIME, payload TEXT)`,
+		`INSERT INTO items VALUES
+			(1, '2025-03-10 09:00:00', 'good 1'),
+			(NULL, '2025-03-10 09:00:01', 'NULL key'),
+			(2, '2025-03-10 09:00:01', 'good 2'),
+			(3, '2025-03-10 09:00:01', 'good 3'),
+			(3.5, '2025-03-10 09:00:01', 'REAL key between 3 and 4'),
+			(4, '2025-03-10 09:00:01', 'good 4'),
+			(5, 12345, 'number as cursor'),
+			(6, '2025-13-45 99:00:00', 'month 13'),
+			(7, NULL, 'NULL cursor'),
+			(8, NULL, 'NULL cursor too'),
+			(9, '2025-03-10 09:00:02', 'good 9'),
+			(NULL, NULL, 'NULL key and cursor: cannot be swept by key')`,
 	)
-	rows, _ := readAll(t, sqliteSource(t, dir, nil), nil)
-	if got := ids(rows, "id"); !reflect.DeepEqual(got, []any{int64(1), int64(3)}) {
-		t.Fatalf("read %v, want [1 3]", got)
+	src := sqliteSource(t, dir, func(o *Options) { o.BatchSize = 2; o.Lookback = config.Duration(time.Minute) })
+	rec, pos := readRecorded(t, src, nil, 12)
+	if got := payloads(rec.rows); !reflect.DeepEqual(got, []string{"good 1", "good 2", "good 3", "good 4", "good 9"}) {
+		t.Fatalf("emitted %v", got)
+	}
+	wantReasons := map[string]string{
+		"NULL key":                 `key column "id" is NULL (row with cursor 2025-03-10 09:00:01)`,
+		"REAL key between 3 and 4": `key column "id" holds a floating-point value`,
+		"number as cursor":         `cursor column "updated_at" holds 12345, which is not a time (row with key ***)`,
+		"month 13":                 `cursor column "updated_at" holds "2025-13-45 99:00:00", which is not a time`,
+		"NULL cursor":              `cursor column "updated_at" is NULL (row with key ***)`,
+		"NULL cursor too":          `cursor column "updated_at" is NULL`,
+	}
+	assertReasons(t, rec.rejected, wantReasons)
+
+	p, err := decodePosition(pos)
+	if err != nil || p.High == nil || p.High.Cursor != (value{"time", "2025-03-10T09:00:02Z"}) {
+		t.Fatalf("high-water mark %+v (%v), want the last good row's time", p.High, err)
+	}
+	// After Rewind the window is read again: its rows with a NULL or REAL key
+	// are rejected again (once per run), the swept rows are not, and a row with a
+	// NULL cursor written since is.
+	mustExec(t, db, `INSERT INTO items VALUES (10, '2025-03-10 09:00:03', 'good 10'), (11, NULL, 'NULL cursor, later')`)
+	rec, _ = readRecorded(t, src, src.Rewind(pos), 12)
+	if got := payloads(rec.rows); !reflect.DeepEqual(got, []string{"good 1", "good 2", "good 3", "good 4", "good 9", "good 10"}) {
+		t.Fatalf("after Rewind emitted %v", got)
+	}
+	assertReasons(t, rec.rejected, map[string]string{
+		"NULL key": "is NULL", "REAL key between 3 and 4": "floating-point",
+		"NULL cursor, later": `cursor column "updated_at" is NULL`,
+	})
+}
+
+// A batch full of poison rows still moves the position: more rows with a NULL
+// cursor or key than a batch holds are each rejected once, and reading ends.
+func TestSQLitePoisonRowsFillingWholeBatches(t *testing.T) {
+	dir, _ := sqliteTable(t,
+		`CREATE TABLE items (id INTEGER UNIQUE, updated_at DATETIME, payload TEXT)`,
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7)
+		 INSERT INTO items SELECT i, NULL, 'NULL cursor ' || i FROM n`,
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5)
+		 INSERT INTO items SELECT NULL, '2025-03-10 09:00:0' || i, 'NULL key ' || i FROM n`,
+		`INSERT INTO items VALUES (100, '2025-03-10 09:00:09', 'good')`,
+	)
+	src := sqliteSource(t, dir, func(o *Options) { o.BatchSize = 2 })
+	rec, pos := readRecorded(t, src, nil, 10)
+	if got := payloads(rec.rows); !reflect.DeepEqual(got, []string{"good"}) {
+		t.Fatalf("emitted %v", got)
+	}
+	if len(rec.rejected) != 12 {
+		t.Fatalf("rejected %d rows, want the 12 poison rows once each", len(rec.rejected))
+	}
+	rec, _ = readRecorded(t, src, pos, 2)
+	if len(rec.rows)+len(rec.rejected) != 0 {
+		t.Fatalf("read again %d rows and rejected %d, want nothing", len(rec.rows), len(rec.rejected))
 	}
 }
 
-func TestSQLiteNullKeyIsAnError(t *testing.T) {
-	dir, _ := sqliteTable(t,
-		`CREATE TABLE items (id TEXT, updated_at DATETIME NOT NULL)`,
-		`INSERT INTO items VALUES (NULL, '2025-03-10 09:00:00')`,
+// Text in an integer cursor sorts after every number in SQLite: were it the read
+// point, rows written after it would be skipped. The keyset reads only integers
+// and the sweep rejects the rest, so the reader stays among the numbers.
+func TestSQLiteTextInIntegerCursorDoesNotCarryTheReaderPastLaterRows(t *testing.T) {
+	dir, db := sqliteTable(t,
+		`CREATE TABLE items (id INTEGER PRIMARY KEY, phien INTEGER)`,
+		`INSERT INTO items VALUES (1, 10), (2, 'abc'), (3, 11), (4, 10.5)`,
 	)
-	_, _, err := sqliteSource(t, dir, nil).ReadBatch(t.Context(), nil, pipeline.EmitFunc(func(pipeline.Row) error { return nil }))
-	if err == nil || !strings.Contains(err.Error(), `key column "id": value is NULL`) {
-		t.Fatalf("got %v, want an error about the NULL key", err)
+	src := sqliteSource(t, dir, func(o *Options) { o.Cursor.Column = "phien"; o.BatchSize = 2 })
+	rec, pos := readRecorded(t, src, nil, 5)
+	if got := ids(rec.rows, "id"); !reflect.DeepEqual(got, []any{int64(1), int64(3)}) {
+		t.Fatalf("emitted %v, want [1 3]", got)
+	}
+	assertReasons(t, rec.rejected, map[string]string{
+		"2": `cursor column "phien" holds "abc", which is not an integer (row with key ***)`,
+		"4": `cursor column "phien" holds a floating-point value`,
+	})
+
+	mustExec(t, db, `INSERT INTO items VALUES (5, 12)`)
+	rec, _ = readRecorded(t, src, pos, 5)
+	if got := ids(rec.rows, "id"); !reflect.DeepEqual(got, []any{int64(5)}) || len(rec.rejected) != 0 {
+		t.Fatalf("next run emitted %v and rejected %d rows, want [5] and none", got, len(rec.rejected))
 	}
 }
 

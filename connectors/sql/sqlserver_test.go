@@ -47,7 +47,10 @@ func mssqlTable(t testing.TB, dsn, ddl string) (string, *sql.DB) {
 func TestConformanceSQLServer(t *testing.T) {
 	dsn := mssqlDSN(t)
 	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T, s sourcetest.Settings) sourcetest.Fixture {
-		table, db := mssqlTable(t, dsn, `CREATE TABLE dbo.%s (id bigint PRIMARY KEY, updated_at datetime2(3) NOT NULL, payload nvarchar(200) NOT NULL)`)
+		// Nullable key and cursor for PutRaw; a filtered index keeps id unique among
+		// its non-NULL values (a UNIQUE constraint would allow one NULL only).
+		table, db := mssqlTable(t, dsn, `CREATE TABLE dbo.%s (id bigint NULL, updated_at datetime2(3) NULL, payload nvarchar(200) NOT NULL);
+			CREATE UNIQUE INDEX ux_id ON dbo.%s (id) WHERE id IS NOT NULL`)
 		src := openSource(t, pipeline.Env{}, suiteOptions("sqlserver", dsn, table, s))
 		src.now = func(context.Context) (time.Time, error) { return s.Clock(), nil }
 		return sourcetest.Fixture{Source: src, Put: func(t *testing.T, items ...sourcetest.Item) {
@@ -56,6 +59,8 @@ func TestConformanceSQLServer(t *testing.T) {
 				func(it sourcetest.Item) []any {
 					return []any{it.ID, it.UpdatedAt.In(ict).Format("2006-01-02T15:04:05.000"), it.Payload}
 				}, items)
+		}, PutRaw: func(t *testing.T, rows ...sourcetest.Raw) {
+			putAll(t, db, `INSERT INTO `+table+` (id, updated_at, payload) VALUES (@p1, @p2, @p3)`, rawArgs("2006-01-02T15:04:05.000"), rows)
 		}}
 	}})
 }
@@ -146,5 +151,45 @@ func TestSQLServerRowversionCursor(t *testing.T) {
 	more, _ := readAll(t, openSource(t, pipeline.Env{}, o), pos)
 	if got := ids(more, "MaHoSo"); !reflect.DeepEqual(got, []any{"HS-001"}) {
 		t.Fatalf("after an update read %v, want HS-001 again", got)
+	}
+}
+
+// The mark of a rowversion cursor is @@DBTS: a row updated after it is not before
+// it. Refetch binds a varchar key as varchar.
+func TestSQLServerRowversionHorizonAndRefetch(t *testing.T) {
+	dsn := mssqlDSN(t)
+	table, db := mssqlTable(t, dsn, `CREATE TABLE dbo.%s (
+		MaHoSo varchar(20) NOT NULL PRIMARY KEY,
+		TrangThai int NOT NULL,
+		PhienBan rowversion)`)
+	mustExec(t, db, `INSERT INTO `+table+` (MaHoSo, TrangThai) VALUES ('HS-001', 1), ('HS-002', 2)`)
+	o := NewOptions()
+	o.Driver, o.DSN, o.Table = "sqlserver", dsn, table
+	o.Cursor = CursorOptions{Column: "PhienBan", Key: "MaHoSo", Kind: CursorRowversion}
+	src := openSource(t, pipeline.Env{}, o)
+	first, pos := readRecorded(t, src, nil, 3)
+	mark, err := src.Mark(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, `UPDATE `+table+` SET TrangThai = 9 WHERE MaHoSo = 'HS-001'`)
+	again, _ := readRecorded(t, src, pos, 3)
+	if len(first.rows) != 2 || len(again.rows) != 1 {
+		t.Fatalf("read %d then %d rows, want 2 then 1", len(first.rows), len(again.rows))
+	}
+	if !src.Before(mark, first.rows[1]) || src.Before(mark, again.rows[0]) {
+		t.Fatal("a row read before the mark must be before it, one updated after it not")
+	}
+
+	var rec recorder
+	if err := src.Refetch(t.Context(), []pipeline.Row{{"MaHoSo": "HS-002"}, {"MaHoSo": "HS-001"}, {"MaHoSo": "HS-404"}}, &rec); err != nil {
+		t.Fatal(err)
+	}
+	got := map[any]any{}
+	for _, r := range rec.rows {
+		got[r["MaHoSo"]] = r["TrangThai"]
+	}
+	if !reflect.DeepEqual(got, map[any]any{"HS-001": int64(9), "HS-002": int64(2)}) {
+		t.Fatalf("refetched %v", got)
 	}
 }

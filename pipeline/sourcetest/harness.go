@@ -19,7 +19,9 @@
 //		}})
 //	}
 //
-// Cases that need pipeline.Rewinder are skipped for sources without it.
+// Cases that need pipeline.Rewinder, Refetcher, Horizon or Describer are skipped for
+// sources without it. The poison-row cases need Fixture.PutRaw, which writes rows
+// with a NULL key or cursor; they are skipped for harnesses that leave it nil.
 package sourcetest
 
 import (
@@ -72,6 +74,18 @@ type Fixture struct {
 	// Put writes items in one committed transaction: an unknown ID is inserted, a
 	// known one has its cursor and payload updated.
 	Put func(t *testing.T, items ...Item)
+	// PutRaw inserts rows as given, NULLs included, in one committed transaction.
+	// Optional. A harness that offers it creates the id and cursor columns without
+	// NOT NULL, id unique among its non-NULL values.
+	PutRaw func(t *testing.T, rows ...Raw)
+}
+
+// Raw is a row that may break the rules a source needs: a nil ID or UpdatedAt is
+// written as NULL. Payload identifies it in the suite's checks.
+type Raw struct {
+	ID        *int64
+	UpdatedAt *time.Time
+	Payload   string
 }
 
 // Clock is a test clock that moves only when told to.

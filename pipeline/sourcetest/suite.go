@@ -30,6 +30,10 @@ func Run(t *testing.T, h Harness) {
 		{"RewindWithoutLookbackKeepsPosition", rewindWithoutLookback},
 		{"RowsNewerThanLagWaitForIt", lag},
 		{"EmptyReadIsDoneAndKeepsPosition", emptyRead},
+		{"PoisonRowsAreRejectedAndReadingGoesOn", poisonRows},
+		{"RefetchReturnsTheCurrentVersionOfRows", refetch},
+		{"HorizonMarksWhatWasWrittenBeforeIt", horizon},
+		{"ColumnsNameEveryFieldOfARow", columns},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, h) })
@@ -229,48 +233,89 @@ func sorted(items []Item) []Item {
 }
 
 type batch struct {
-	items []Item
-	next  pipeline.Position
-	done  bool
+	items    []Item
+	rows     []pipeline.Row // as emitted, for cases that hand them back
+	rejected []rejection
+	next     pipeline.Position
+	done     bool
 }
 
-// readBatch reads one batch, failing the test on an error or an oversized batch.
+// rejection is a row a source handed to Reject, known by its payload.
+type rejection struct {
+	payload string
+	row     pipeline.Row
+	reason  error
+}
+
+// recorder is the Emitter the suite reads into.
+type recorder struct {
+	items    []Item
+	rows     []pipeline.Row
+	rejected []rejection
+}
+
+func (r *recorder) Emit(row pipeline.Row) error {
+	it, err := decodeRow(row)
+	if err != nil {
+		return err
+	}
+	r.items = append(r.items, it)
+	r.rows = append(r.rows, row)
+	return nil
+}
+
+func (r *recorder) Reject(row pipeline.Row, reason error) error {
+	if reason == nil || reason.Error() == "" {
+		return fmt.Errorf("row %v rejected without a reason", row)
+	}
+	r.rejected = append(r.rejected, rejection{payload: payloadOf(row), row: row, reason: reason})
+	return nil
+}
+
+// readBatch reads one batch, failing the test on an error or an oversized batch
+// (rejected rows count towards it).
 func readBatch(t *testing.T, src pipeline.Source, pos pipeline.Position, batchSize int) batch {
 	t.Helper()
-	var b batch
-	next, done, err := src.ReadBatch(t.Context(), pos, pipeline.EmitFunc(func(r pipeline.Row) error {
-		it, err := decodeRow(r)
-		if err != nil {
-			return err
-		}
-		b.items = append(b.items, it)
-		return nil
-	}))
+	var rec recorder
+	next, done, err := src.ReadBatch(t.Context(), pos, &rec)
 	if err != nil {
 		t.Fatalf("ReadBatch: %v", err)
 	}
-	if len(b.items) > batchSize {
-		t.Fatalf("ReadBatch emitted %d rows, more than the batch size %d", len(b.items), batchSize)
+	if n := len(rec.items) + len(rec.rejected); n > batchSize {
+		t.Fatalf("ReadBatch handed over %d rows, more than the batch size %d", n, batchSize)
 	}
-	b.next, b.done = next, done
-	return b
+	return batch{items: rec.items, rows: rec.rows, rejected: rec.rejected, next: next, done: done}
 }
 
 // drain reads from pos until the source is done, as one engine run does, failing
-// when that takes more than maxBatches batches (a source that never finishes).
+// when that takes more than maxBatches batches (a source that never finishes) or
+// when a row is rejected.
 func drain(t *testing.T, src pipeline.Source, pos pipeline.Position, batchSize, maxBatches int) ([]Item, pipeline.Position) {
 	t.Helper()
-	var all []Item
+	b := drainAll(t, src, pos, batchSize, maxBatches)
+	if len(b.rejected) > 0 {
+		t.Fatalf("the source rejected %d rows of a well-formed table, the first because: %v", len(b.rejected), b.rejected[0].reason)
+	}
+	return b.items, b.next
+}
+
+// drainAll is drain that keeps what was rejected and the rows as emitted.
+func drainAll(t *testing.T, src pipeline.Source, pos pipeline.Position, batchSize, maxBatches int) batch {
+	t.Helper()
+	var all batch
 	for range maxBatches {
 		b := readBatch(t, src, pos, batchSize)
-		all = append(all, b.items...)
+		all.items = append(all.items, b.items...)
+		all.rows = append(all.rows, b.rows...)
+		all.rejected = append(all.rejected, b.rejected...)
 		pos = b.next
 		if b.done {
-			return all, pos
+			all.next, all.done = pos, true
+			return all
 		}
 	}
-	t.Fatalf("source not done after %d batches (%d rows read)", maxBatches, len(all))
-	return nil, nil
+	t.Fatalf("source not done after %d batches (%d rows read, %d rejected)", maxBatches, len(all.items), len(all.rejected))
+	return batch{}
 }
 
 func decodeRow(r pipeline.Row) (Item, error) {
@@ -309,6 +354,17 @@ func decodeRow(r pipeline.Row) (Item, error) {
 		return it, fmt.Errorf("row %v: %s is %T, want text", r, ValueField, v)
 	}
 	return it, nil
+}
+
+// payloadOf is a row's payload as text, whatever else is wrong with the row.
+func payloadOf(r pipeline.Row) string {
+	switch v := r[ValueField].(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	}
+	return fmt.Sprint(r[ValueField])
 }
 
 func (it Item) String() string {
