@@ -71,15 +71,20 @@ type Refetcher interface {
 }
 
 // Horizon is implemented by sources that can tell when a row was last written
-// relative to a mark. The engine takes a mark when a source's first sync ends; a
-// record first seen after that but written before the mark existed before the sync
-// finished (it was touched while the sync ran and moved past the reader), so it is a
-// snapshot record and never notifies a citizen as if it were new.
+// relative to a mark. Rows touched while a source's first sync runs move past the
+// reader (behind its lag bound); they existed before the sync and are not news. When
+// the first sync's reader has caught up, the engine takes a mark and reads the rows
+// up to it without the lag bound (ReadUntil) as part of the snapshot; later, a
+// record first seen but written before the mark is a snapshot record too.
 type Horizon interface {
 	// Mark returns an opaque mark of everything written to the source until now.
 	Mark(ctx context.Context) (Position, error)
 	// Before reports whether row was last written at or before mark.
 	Before(mark Position, row Row) bool
+	// ReadUntil is ReadBatch with the upper bound at mark instead of the lag bound.
+	// The engine does not keep the position it returns as its cursor: the rows are
+	// read again, under the lag bound, by the next run.
+	ReadUntil(ctx context.Context, pos, mark Position, out Emitter) (next Position, done bool, err error)
 }
 
 // Sink delivers events to one destination. An error marked with Permanent goes

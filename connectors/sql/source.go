@@ -3,6 +3,7 @@ package sqlsource
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -122,6 +123,24 @@ func Open(_ context.Context, env pipeline.Env, o *Options) (*Source, error) {
 // value that is NULL or of the wrong type) go to out.Reject and reading goes on
 // past them. An error from out is returned unchanged.
 func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, out pipeline.Emitter) (pipeline.Position, bool, error) {
+	return s.read(ctx, pos, nil, out)
+}
+
+// ReadUntil reads like ReadBatch, bounded by a mark from Mark instead of the lag.
+// It does not sweep unreadable cursors (ReadBatch does).
+func (s *Source) ReadUntil(ctx context.Context, pos, mark pipeline.Position, out pipeline.Emitter) (pipeline.Position, bool, error) {
+	var h horizon
+	if err := json.Unmarshal(mark, &h); err != nil || h.V != positionVersion {
+		return nil, false, pipeline.Permanent(s.errorf("the mark %q is not one this source made", mark))
+	}
+	if h.Mark == nil {
+		return pos, true, nil // nothing was written when the mark was taken
+	}
+	return s.read(ctx, pos, h.Mark, out)
+}
+
+// read reads one batch after pos; until, when set, replaces the lag bound.
+func (s *Source) read(ctx context.Context, pos pipeline.Position, until *value, out pipeline.Emitter) (pipeline.Position, bool, error) {
 	p, err := decodePosition(pos)
 	if err != nil {
 		return nil, false, pipeline.Permanent(s.errorf("%w", err))
@@ -137,6 +156,16 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, out pipel
 	if err != nil {
 		return nil, false, err
 	}
+	if until != nil {
+		u, err := until.decode()
+		if err != nil {
+			return nil, false, pipeline.Permanent(s.errorf("mark: %w", err))
+		}
+		if t, ok := u.(time.Time); ok {
+			u = t.In(s.zone) // zone-less columns compare by wall clock in the source zone
+		}
+		w.upper, w.belowActive = s.d.bind(u, info.cursorType), false
+	}
 	start := time.Now()
 	limit := s.opts.BatchSize
 	next := p
@@ -145,7 +174,7 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, out pipel
 		return nil, false, err
 	}
 	done := st.rows < limit
-	if done {
+	if done && until == nil {
 		// The keyset has caught up; the rest of the batch sweeps rows with a NULL or
 		// unreadable cursor, which the keyset never returns.
 		room := limit - st.rows

@@ -168,6 +168,9 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 			return st, fmt.Errorf("source %s: %w", j.Name, ErrLockLost)
 		}
 		next, done, err := j.batch(work, pos, r, &st)
+		if err == nil && done && !r.initialDone {
+			err = j.finishFirstSync(work, next, r, &st)
+		}
 		if err != nil {
 			j.Metrics.syncErrors.WithLabelValues(j.Name).Inc()
 			if errors.Is(err, store.ErrFenced) {
@@ -225,12 +228,52 @@ type runState struct {
 	// clearQuarantine: the source has quarantined rows, so rows that now map
 	// cleanly are matched against them.
 	clearQuarantine bool
+	// until, while the first sync finishes, is the mark its last rows are read to.
+	until pipeline.Position
 }
 
-// batch reads, maps and commits one batch.
+// finishFirstSync ends a first sync whose reader has caught up. Rows touched while
+// it ran have moved past the reader's lag bound; with a pipeline.Horizon source they
+// are read now, up to a mark, as part of the snapshot (the cursor stays where it is:
+// the next run reads them again, unchanged), and the mark is kept so that a record
+// first seen later but written before it is a snapshot record too. Only then is the
+// first sync done.
+func (j *Job) finishFirstSync(ctx context.Context, pos pipeline.Position, r *runState, st *RunStats) error {
+	b := store.Batch{Source: j.Name, InitialDone: true, At: j.Clock().UTC(), Fence: r.fence}
+	if h, ok := j.Source.(pipeline.Horizon); ok {
+		mark, err := h.Mark(ctx)
+		if err != nil {
+			return fmt.Errorf("mark the end of the first sync: %w", err)
+		}
+		r.until = mark
+		for done := false; !done; {
+			if pos, done, err = j.batch(ctx, pos, r, st); err != nil {
+				return fmt.Errorf("read up to the end of the first sync: %w", err)
+			}
+		}
+		r.until = nil
+		b.Edge = mark
+	}
+	if err := j.Store.Commit(ctx, b); err != nil {
+		return err
+	}
+	r.initialDone, r.edge = true, b.Edge
+	return nil
+}
+
+// batch reads, maps and commits one batch: after pos under the source's own bound,
+// or, while the first sync finishes (r.until set), up to that mark without moving
+// the cursor.
 func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st *RunStats) (pipeline.Position, bool, error) {
 	var got collected
-	next, done, err := j.Source.ReadBatch(ctx, pos, &got)
+	var next pipeline.Position
+	var done bool
+	var err error
+	if r.until != nil {
+		next, done, err = j.Source.(pipeline.Horizon).ReadUntil(ctx, pos, r.until, &got)
+	} else {
+		next, done, err = j.Source.ReadBatch(ctx, pos, &got)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -252,16 +295,9 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	rows := got.rows
 	now := j.Clock().UTC()
 	snapshotMode := !r.initialDone
-	b := store.Batch{Source: j.Name, Position: next, InitialDone: done && !r.initialDone, At: now, Fence: r.fence}
-	if b.InitialDone {
-		if h, ok := j.Source.(pipeline.Horizon); ok {
-			// Everything written until now belongs to the first sync: a record first
-			// seen later but written before this mark was touched while the sync
-			// ran, and is not news.
-			if b.Edge, err = h.Mark(ctx); err != nil {
-				return nil, false, fmt.Errorf("mark the end of the first sync: %w", err)
-			}
-		}
+	b := store.Batch{Source: j.Name, Position: next, At: now, Fence: r.fence}
+	if r.until != nil {
+		b.Position = nil // read again by the next run, under the lag bound
 	}
 	for _, rj := range got.rejected {
 		b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
