@@ -361,3 +361,40 @@ func ruleNames(evs []pipeline.Event) []string {
 	}
 	return out
 }
+
+// A rule's max_age holds back a notice about an old change; the record still
+// changes, and the skip is counted.
+func TestOldChangesUpdateTheRecordButNotifyNoOneAndAreCounted(t *testing.T) {
+	yaml := `entity: dossier
+key: [code]
+fields:
+  code:   { required: true }
+  status: { type: int, required: true }
+  name:   { }
+  due:    { type: time, layout: yyyyMMddHHmmss, zone: UTC }
+rules:
+  - name: dossier.result_ready
+    when: 'changed("status") && after.status == 9'
+    max_age: 72h
+    age_field: due
+`
+	f, _ := richFixture(t, 10, yaml)
+	f.job.Map.SetClock(f.clock.Now) // 2026-11-27 02:00 UTC
+	f.src.put("OLD", pipeline.Row{"status": "2", "due": "20261101000000"})
+	f.src.put("NEW", pipeline.Row{"status": "2", "due": "20261126000000"})
+	f.run(t)
+	f.src.put("OLD", pipeline.Row{"status": "9", "due": "20261101000000"})
+	f.src.put("NEW", pipeline.Row{"status": "9", "due": "20261126000000"})
+	f.run(t)
+	evs := outboxEvents(t, f)
+	if got := fmt.Sprint(ruleEvents(evs)); got != "[NEW]" {
+		t.Fatalf("notices for %s; want NEW only", got)
+	}
+	snap, _ := f.store.Snapshot(context.Background(), "motcua", "dossier", []string{"OLD"})
+	if fmt.Sprint(snap["OLD"].Fields["status"]) != "9" {
+		t.Fatalf("OLD = %v; want the record updated all the same", snap["OLD"].Fields)
+	}
+	if v := testutil.ToFloat64(f.job.Metrics.noticesSkipped.WithLabelValues("motcua", "dossier.result_ready", "too_old")); v != 1 {
+		t.Fatalf("egov_notices_skipped_total = %v, want 1", v)
+	}
+}
