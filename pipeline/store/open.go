@@ -25,7 +25,7 @@ import (
 const sqliteOptions = "_pragma=busy_timeout(10000)" +
 	"&_pragma=journal_mode(WAL)" +
 	"&_pragma=foreign_keys(1)" +
-	"&_pragma=synchronous(FULL)" +
+	"&_pragma=synchronous(FULL)" + "&_pragma=wal_autocheckpoint(16384)" +
 	"&_txlock=immediate"
 
 // Open connects to the configured store, applies pending migrations and returns it.
