@@ -277,6 +277,9 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	if err != nil {
 		return nil, false, err
 	}
+	if r.until != nil && len(got.rows)+len(got.rejected) == 0 {
+		return next, done, nil // nothing moved past the reader: nothing to commit
+	}
 	if len(got.rows) > 0 && j.columns != nil {
 		// The columns were checked when the run began; a row without one of them
 		// means the source changed under the run.

@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/egov-bridge/egov-bridge/internal/pgtext"
+	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
 // maxParams bounds the bound parameters of one multi-row INSERT: far below the
@@ -42,15 +43,26 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.checkFence(ctx, tx, b.Fence); err != nil {
 		return err
 	}
-	if err := s.upsertSnapshot(ctx, tx, b); err != nil {
-		return fmt.Errorf("store snapshot: %w", err)
-	}
-	events, err := s.eventRows(b)
+	snap, err := s.snapshotRows(b)
 	if err != nil {
 		return err
 	}
-	if err := s.insertEvents(ctx, tx, b, events); err != nil {
+	events, err := s.eventRows(b, snap)
+	if err != nil {
+		return err
+	}
+	if err := s.materialize(ctx, tx, b.Source, snap); err != nil {
+		return fmt.Errorf("keep the fields of events about to lose their snapshot row: %w", err)
+	}
+	seqs, err := s.insertEvents(ctx, tx, b, events)
+	if err != nil {
 		return fmt.Errorf("insert events: %w", err)
+	}
+	if err := s.lazySeqs(ctx, tx, snap, seqs); err != nil {
+		return fmt.Errorf("find lazy events: %w", err)
+	}
+	if err := s.upsertSnapshot(ctx, tx, b, snap); err != nil {
+		return fmt.Errorf("store snapshot: %w", err)
 	}
 	if err := s.resolveRows(ctx, tx, b); err != nil {
 		return fmt.Errorf("clear quarantine: %w", err)
@@ -64,33 +76,56 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	return tx.Commit()
 }
 
-func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch) error {
-	// One statement must not touch a row twice (PostgreSQL refuses), so a key that
-	// appears twice in the batch keeps its last entry, as sequential upserts would.
-	entries := make([]SnapshotEntry, 0, len(b.Snapshot))
-	at := map[[2]string]int{}
+// pendingSnapshot is a snapshot entry ready to store: its fields encoded once, for the
+// snapshot and for the event that carries them.
+type pendingSnapshot struct {
+	SnapshotEntry
+	fields []byte
+	// lazyID names the entry's created event when it is stored without its fields,
+	// which are read from this row while it stays at this version (see
+	// materialize); lazySeq is that event's seq once inserted.
+	lazyID  string
+	lazySeq *int64
+}
+
+// snapshotRows is a batch's snapshot entries, one per key, encoded once.
+type snapshotRows struct {
+	list  []*pendingSnapshot
+	byKey map[[2]string]*pendingSnapshot // entity, key
+}
+
+// snapshotRows encodes the batch's snapshot entries. One statement must not touch a
+// row twice (PostgreSQL refuses), so a key that appears twice in the batch keeps its
+// last entry, as sequential upserts would.
+func (s *sqlStore) snapshotRows(b Batch) (snapshotRows, error) {
+	rs := snapshotRows{byKey: make(map[[2]string]*pendingSnapshot, len(b.Snapshot))}
 	for _, e := range b.Snapshot {
+		fields, err := pipeline.AppendFieldsJSON(nil, e.Fields, nil)
+		if err != nil {
+			return rs, fmt.Errorf("encode snapshot fields of %s %q: %w", e.Entity, e.Key, err)
+		}
 		id := [2]string{e.Entity, e.Key}
-		if i, dup := at[id]; dup {
-			entries[i] = e
+		if r, dup := rs.byKey[id]; dup {
+			*r = pendingSnapshot{SnapshotEntry: e, fields: fields}
 			continue
 		}
-		at[id] = len(entries)
-		entries = append(entries, e)
+		r := &pendingSnapshot{SnapshotEntry: e, fields: fields}
+		rs.byKey[id] = r
+		rs.list = append(rs.list, r)
 	}
+	return rs, nil
+}
+
+func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs snapshotRows) error {
 	updatedAt := s.d.timeArg(b.At)
-	rows := make([][]any, 0, len(entries))
-	for _, e := range entries {
-		fields, err := json.Marshal(e.Fields)
-		if err != nil {
-			return fmt.Errorf("encode snapshot fields of %s %q: %w", e.Entity, e.Key, err)
-		}
-		rows = append(rows, []any{b.Source, e.Entity, e.Key, e.Hash, e.Version, s.d.jsonArg(fields), e.Deleted, updatedAt})
+	rows := make([][]any, len(rs.list))
+	for i, r := range rs.list {
+		rows[i] = []any{b.Source, r.Entity, r.Key, r.Hash, r.Version, s.d.jsonArg(r.fields), r.Deleted, updatedAt, r.lazySeq}
 	}
 	return s.insertRows(ctx, tx,
-		`INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at) VALUES `,
+		`INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq) VALUES `,
 		` ON CONFLICT (source, entity, key) DO UPDATE SET hash = excluded.hash, version = excluded.version,
-		  fields = excluded.fields, deleted = excluded.deleted, updated_at = excluded.updated_at`,
+		  fields = excluded.fields, deleted = excluded.deleted, updated_at = excluded.updated_at, lazy_seq = excluded.lazy_seq`,
 		rows, nil)
 }
 
@@ -107,7 +142,7 @@ func RecordID(source, entity, key string) string { return source + "/" + entity 
 
 // eventRows encodes the batch's events. An id that appears twice is one event routed
 // to the union of the sinks.
-func (s *sqlStore) eventRows(b Batch) ([]eventRow, error) {
+func (s *sqlStore) eventRows(b Batch, snap snapshotRows) ([]eventRow, error) {
 	rows := make([]eventRow, 0, len(b.Events))
 	byID := map[string]int{}
 	createdAt := s.d.timeArg(b.At)
@@ -123,7 +158,20 @@ func (s *sqlStore) eventRows(b Batch) ([]eventRow, error) {
 			rows[j].sinks = append(rows[j].sinks, oe.Sinks...)
 			continue
 		}
-		payload, err := json.Marshal(ev)
+		// An event's after is its record at the event's version: when the batch
+		// stores that version, its encoding is the snapshot row's.
+		var after []byte
+		lazy := false
+		if r := snap.byKey[[2]string{ev.Entity, ev.Key}]; r != nil && r.Version == ev.Version && ev.After != nil {
+			after = r.fields
+			// A snapshot's created event is stored without its fields: the snapshot
+			// row holds them until the record changes (see materialize).
+			lazy = ev.Snapshot && ev.Type == pipeline.EventCreated && ev.Rule == "" && ev.Message == nil
+			if lazy {
+				r.lazyID = ev.ID
+			}
+		}
+		payload, err := encodeEvent(ev, after, lazy)
 		if err != nil {
 			return nil, fmt.Errorf("encode event %s (%s %s %q): %w", ev.ID, ev.Type, ev.Entity, ev.Key, err)
 		}
@@ -145,12 +193,12 @@ func (s *sqlStore) eventRows(b Batch) ([]eventRow, error) {
 // insertEvents inserts the events that are new and the outbox rows of exactly those:
 // an id that already exists means the batch is a replay and its events were queued
 // the first time.
-func (s *sqlStore) insertEvents(ctx context.Context, tx *sqlx.Tx, b Batch, events []eventRow) error {
+func (s *sqlStore) insertEvents(ctx context.Context, tx *sqlx.Tx, b Batch, events []eventRow) (map[string]int64, error) {
 	if len(events) == 0 {
-		return nil
+		return nil, nil
 	}
 	if err := s.d.lockEvents(ctx, tx); err != nil {
-		return err
+		return nil, err
 	}
 	rows := make([][]any, len(events))
 	for i, e := range events {
@@ -170,7 +218,7 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sqlx.Tx, b Batch, event
 			return nil
 		})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	nextAt := s.d.timeArg(b.At)
 	var outbox [][]any
@@ -183,7 +231,7 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sqlx.Tx, b Batch, event
 			outbox = append(outbox, []any{sink, seq, nextAt, e.record})
 		}
 	}
-	return s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at, record) VALUES `, ``, outbox, nil)
+	return seqs, s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at, record) VALUES `, ``, outbox, nil)
 }
 
 func (s *sqlStore) upsertQuarantine(ctx context.Context, tx *sqlx.Tx, b Batch) error {

@@ -110,3 +110,12 @@ func (t *dbTime) parse(s string) error {
 }
 
 var _ sql.Scanner = (*dbTime)(nil)
+
+// setAfter is the statement that writes a lazy event's fields into its payload
+// (argument 1, JSON) and drops the lazy mark; argument 2 is the event's seq.
+func (d dialect) setAfter() string {
+	if d == postgresDialect {
+		return `UPDATE events SET payload = (payload - '` + lazyMark + `') || jsonb_build_object('after', ?::jsonb) WHERE seq = ?`
+	}
+	return `UPDATE events SET payload = json_set(json_remove(payload, '$.` + lazyMark + `'), '$.after', json(?)) WHERE seq = ?`
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/egov-bridge/egov-bridge/internal/pgtext"
+	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
 type pendingRow struct {
@@ -64,12 +65,19 @@ func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limi
 		return nil, fmt.Errorf("store: read outbox of sink %q: %w", sink, err)
 	}
 	out := make([]Pending, len(rows))
+	var lazy []*pipeline.Event
 	for i, r := range rows {
-		p := Pending{Seq: r.Seq, Sink: r.Sink, Attempts: r.Attempts, NextAt: r.NextAt.Time, LastErr: r.LastErr, ReplayedAt: r.ReplayedAt.Time}
-		if err := decodeJSON(r.Payload, &p.Event); err != nil {
+		out[i] = Pending{Seq: r.Seq, Sink: r.Sink, Attempts: r.Attempts, NextAt: r.NextAt.Time, LastErr: r.LastErr, ReplayedAt: r.ReplayedAt.Time}
+		isLazy, err := decodeEvent(r.Payload, &out[i].Event)
+		if err != nil {
 			return nil, fmt.Errorf("store: read outbox of sink %q: decode event seq %d: %w", sink, r.Seq, err)
 		}
-		out[i] = p
+		if isLazy {
+			lazy = append(lazy, &out[i].Event)
+		}
+	}
+	if err := s.fillLazy(ctx, s.db, lazy); err != nil {
+		return nil, fmt.Errorf("store: read outbox of sink %q: %w", sink, err)
 	}
 	return out, nil
 }
@@ -233,13 +241,21 @@ func (s *sqlStore) DeadLetters(ctx context.Context, sink string, limit int) ([]D
 		return nil, fmt.Errorf("store: list dead letters: %w", err)
 	}
 	out := make([]DeadLetter, len(rows))
+	var lazy []*pipeline.Event
 	for i, r := range rows {
-		dl := DeadLetter{ID: r.ID, Sink: r.Sink, Seq: r.Seq, Attempts: r.Attempts, Reason: r.Reason, At: r.At.Time,
+		dl := &out[len(rows)-1-i]
+		*dl = DeadLetter{ID: r.ID, Sink: r.Sink, Seq: r.Seq, Attempts: r.Attempts, Reason: r.Reason, At: r.At.Time,
 			State: r.State, StateAt: r.StateAt.Time, Held: r.Held}
-		if err := decodeJSON(r.Payload, &dl.Event); err != nil {
+		isLazy, err := decodeEvent(r.Payload, &dl.Event)
+		if err != nil {
 			return nil, fmt.Errorf("store: list dead letters: decode event of dead letter %d: %w", r.ID, err)
 		}
-		out[len(rows)-1-i] = dl
+		if isLazy {
+			lazy = append(lazy, &dl.Event)
+		}
+	}
+	if err := s.fillLazy(ctx, s.db, lazy); err != nil {
+		return nil, fmt.Errorf("store: list dead letters: %w", err)
 	}
 	return out, nil
 }

@@ -40,14 +40,18 @@ func TestPostgresEventInsertHoldsLockUntilCommit(t *testing.T) {
 	defer tx.Rollback()
 	ev := &pipeline.Event{ID: "e1", Type: pipeline.EventCreated, Entity: "d", Key: "1"}
 	b := Batch{Source: "src", At: time.Now(), Events: []OutboxEvent{{Event: ev, Sinks: []string{"a"}}}}
-	rows, err := s.eventRows(b)
+	snap, err := s.snapshotRows(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.eventRows(b, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !tryLock() {
 		t.Fatal("events lock is held before any events were inserted")
 	}
-	if err := s.insertEvents(ctx, tx, b, rows); err != nil {
+	if _, err := s.insertEvents(ctx, tx, b, rows); err != nil {
 		t.Fatal(err)
 	}
 	if tryLock() {

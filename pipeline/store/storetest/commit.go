@@ -155,3 +155,47 @@ func testCommitReplay(t *testing.T, s store.Store) {
 		t.Errorf("duplicate id in a batch: c %v d %v, want one row each for one event", seqs(c), seqs(d))
 	}
 }
+
+// testSnapshotEventsKeepTheirFields: a first sync's created events are stored
+// without their fields (the snapshot row holds them); they still come out whole,
+// and keep their own fields after the record changes.
+func testSnapshotEventsKeepTheirFields(t *testing.T, s store.Store) {
+	v1 := map[string]any{"code": "HS1", "status": int64(2), "citizen": "Lê Thị \"Hoa\"\n", "due": t0}
+	created := event("src", "dossier", "HS1", 1, v1)
+	created.Snapshot = true
+	commit(t, s, store.Batch{Source: "src", At: t0,
+		Snapshot: []store.SnapshotEntry{{Entity: "dossier", Key: "HS1", Hash: "h1", Version: 1, Fields: v1}},
+		Events:   []store.OutboxEvent{{Event: created, Sinks: []string{"a", "b"}}}})
+	want := *created
+	want.After = map[string]any{"code": "HS1", "status": 2, "citizen": "Lê Thị \"Hoa\"\n", "due": t0.Format(time.RFC3339Nano)}
+	p := pending(t, s, "a", t0)
+	if len(p) != 1 {
+		t.Fatalf("pending = %d rows", len(p))
+	}
+	sameEvent(t, p[0].Event, &want)
+
+	// Sink a delivers; the record changes before sink b has it.
+	if err := s.Delivered(t.Context(), "a", p[0].Seq, 1, t0); err != nil {
+		t.Fatal(err)
+	}
+	v2 := map[string]any{"code": "HS1", "status": int64(9), "citizen": "Lê Thị \"Hoa\"\n", "due": t0}
+	updated := event("src", "dossier", "HS1", 2, v2)
+	updated.Before = v1
+	commit(t, s, store.Batch{Source: "src", At: t0,
+		Snapshot: []store.SnapshotEntry{{Entity: "dossier", Key: "HS1", Hash: "h2", Version: 2, Fields: v2}},
+		Events:   []store.OutboxEvent{{Event: updated, Sinks: []string{"b"}}}})
+	p = pending(t, s, "b", t0)
+	if len(p) != 1 || p[0].Event.Version != 1 {
+		t.Fatalf("pending for b = %+v; want version 1 first", p)
+	}
+	sameEvent(t, p[0].Event, &want)
+	// Dead-lettered, it keeps its fields too.
+	if err := s.Dead(t.Context(), "b", p[0].Seq, 1, "refused", t0, store.OnDeadHold); err != nil {
+		t.Fatal(err)
+	}
+	dl, err := s.DeadLetters(t.Context(), "b", 0)
+	if err != nil || len(dl) != 1 {
+		t.Fatalf("dead letters = %v, %v", dl, err)
+	}
+	sameEvent(t, dl[0].Event, &want)
+}

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"commit cancelled part-way changes nothing", testCommitAtomicCancel},
 		{"commit with cancelled context fails", testCommitCancelledBefore},
 		{"replayed batch creates no second event or outbox row", testCommitReplay},
+		{"snapshot events come out whole before and after their record changes", testSnapshotEventsKeepTheirFields},
 
 		{"pending follows seq across commits and sinks", testPendingOrder},
 		{"pending returns only rows due now", testPendingDue},

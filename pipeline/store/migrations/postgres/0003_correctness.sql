@@ -29,3 +29,7 @@ ALTER TABLE quarantine ADD COLUMN snapshot boolean NOT NULL DEFAULT false;
 ALTER TABLE quarantine ADD COLUMN rule text NOT NULL DEFAULT '';
 ALTER TABLE quarantine ADD COLUMN event jsonb;
 CREATE INDEX quarantine_key ON quarantine (source, entity, row_key);
+
+-- lazy_seq: this row's created event, stored without its fields (they are this
+-- row's); before the row changes, commit writes them into the event.
+ALTER TABLE snapshot ADD COLUMN lazy_seq bigint;

@@ -29,3 +29,7 @@ ALTER TABLE quarantine ADD COLUMN snapshot INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE quarantine ADD COLUMN rule TEXT NOT NULL DEFAULT '';
 ALTER TABLE quarantine ADD COLUMN event TEXT;
 CREATE INDEX quarantine_key ON quarantine (source, entity, row_key);
+
+-- lazy_seq: this row's created event, stored without its fields (they are this
+-- row's); before the row changes, commit writes them into the event.
+ALTER TABLE snapshot ADD COLUMN lazy_seq INTEGER;
