@@ -31,6 +31,7 @@ type Config struct {
 	HTTP            HTTPConfig      `yaml:"http"`
 	Log             LogConfig       `yaml:"log"`
 	Delivery        DeliveryConfig  `yaml:"delivery"`
+	Retention       RetentionConfig `yaml:"retention"`
 	ShutdownTimeout config.Duration `yaml:"shutdown_timeout"`
 	Demo            *DemoConfig     `yaml:"demo"`
 	Sources         []SourceConfig  `yaml:"-"`
@@ -50,6 +51,21 @@ type HTTPConfig struct {
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
 	Format string `yaml:"format"` // text (default) or json
+}
+
+// RetentionConfig says how long the store keeps what has served; the daemon purges
+// every Interval (and `run --once` after delivering). Citizens' data is kept only as
+// long as it is needed.
+type RetentionConfig struct {
+	Events      config.Duration `yaml:"events"`       // delivered events and their delivery records; default 168h
+	DeadLetters config.Duration `yaml:"dead_letters"` // superseded or dismissed dead letters; default 720h
+	Quarantine  config.Duration `yaml:"quarantine"`   // entries not seen again; default 720h
+	Interval    config.Duration `yaml:"interval"`     // how often the daemon purges; default 10m
+}
+
+// Store is what the store package needs of it.
+func (r RetentionConfig) Store() store.Retention {
+	return store.Retention{Events: r.Events.D(), DeadLetters: r.DeadLetters.D(), Quarantine: r.Quarantine.D()}
 }
 
 // DeliveryConfig tunes the outbox dispatcher; the top-level block sets defaults and
@@ -208,6 +224,19 @@ func (c *Config) applyDefaults() {
 		c.ShutdownTimeout = config.Duration(20 * time.Second)
 	}
 	c.Delivery = c.Delivery.withDefaults(DefaultDelivery)
+	for _, d := range []struct {
+		v   *config.Duration
+		def time.Duration
+	}{
+		{&c.Retention.Events, 7 * 24 * time.Hour},
+		{&c.Retention.DeadLetters, 30 * 24 * time.Hour},
+		{&c.Retention.Quarantine, 30 * 24 * time.Hour},
+		{&c.Retention.Interval, 10 * time.Minute},
+	} {
+		if *d.v <= 0 {
+			*d.v = config.Duration(d.def)
+		}
+	}
 	if c.Demo != nil && c.Demo.Changes == 0 {
 		c.Demo.Changes = 3
 	}

@@ -130,6 +130,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	c.Start()
+	dispatchDone.Add(1)
+	go func() {
+		defer dispatchDone.Done()
+		d.purgeLoop(dispatchCtx)
+	}()
 	for _, j := range d.Jobs {
 		runs.Add(1)
 		go func() {
@@ -204,6 +209,7 @@ func (d *Daemon) RunOnce(ctx context.Context, progress func(source string) func(
 	if _, err := d.Dispatcher.Drain(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	d.Purge(ctx)
 	return out, errors.Join(errs...)
 }
 
@@ -275,4 +281,40 @@ func (d *Daemon) Close() error {
 		errs = append(errs, d.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// purgeLoop applies the retention every interval, under a store-wide lock so that
+// one replica purges at a time.
+func (d *Daemon) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(d.Config.Retention.Interval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.Purge(ctx)
+		}
+	}
+}
+
+// Purge removes what the retention allows and logs what it removed.
+func (d *Daemon) Purge(ctx context.Context) {
+	lock, ok, err := d.Store.TryLock(ctx, "purge")
+	if err != nil || !ok {
+		if err != nil {
+			d.Logger.Error("purge: cannot take the purge lock", "err", err)
+		}
+		return
+	}
+	defer lock.Unlock()
+	res, err := d.Store.Purge(ctx, d.Config.Retention.Store(), d.Clock().UTC())
+	if err != nil {
+		d.Logger.Error("purge failed", "err", err)
+		return
+	}
+	if res != (store.PurgeResult{}) {
+		d.Logger.Info("purged what the retention allows", "events", res.Events, "deliveries", res.Deliveries,
+			"dead_letters", res.DeadLetters, "quarantine", res.Quarantine)
+	}
 }

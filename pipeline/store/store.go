@@ -259,6 +259,9 @@ type Store interface {
 	// replicas rest on it.
 	TryLock(ctx context.Context, name string) (lock Lock, ok bool, err error)
 
+	// Purge removes what the retention allows (see Retention), measured from now.
+	Purge(ctx context.Context, r Retention, now time.Time) (PurgeResult, error)
+
 	// Stats summarises the store for `egov-bridge state`.
 	Stats(ctx context.Context) (Stats, error)
 

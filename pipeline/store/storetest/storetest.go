@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"quarantine is resolved inside the commit", testQuarantineResolvedInCommit},
 
 		{"stats fills every field", testStats},
+		{"purge keeps what still waits and removes what served", testPurge},
 		{"concurrent commits and deliveries lose nothing", testConcurrent},
 	}
 	for _, tc := range tests {
