@@ -367,3 +367,44 @@ func TestSQLiteIntegerHorizonIgnoresText(t *testing.T) {
 		t.Fatalf("mark %s: want 11 before it, 12 and text not", mark)
 	}
 }
+
+// ReadUntil reads past the lag bound up to a mark, for every cursor kind the mark
+// covers: the first sync's rows that moved past the reader while it ran.
+func TestPostgresReadUntilReadsPastTheLagUpToTheMark(t *testing.T) {
+	dsn, _ := testpg.Schema(t)
+	db := testpg.Open(t, dsn)
+	mustExec(t, db, `CREATE TABLE ho_so (ma bigint PRIMARY KEY, ngay timestamp NOT NULL, ngay_tz timestamptz NOT NULL)`)
+	var now time.Time
+	if err := db.QueryRow(`SELECT now()`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	wall := func(d time.Duration) string { return now.Add(d).In(ict).Format("2006-01-02 15:04:05.999999") }
+	// 1: long committed; 2: touched seconds ago (inside the lag); 3: after the mark.
+	mustExec(t, db, `INSERT INTO ho_so VALUES (1, $1, $2), (2, $3, $4)`, wall(-time.Hour), now.Add(-time.Hour), wall(-2*time.Second), now.Add(-2*time.Second))
+	for _, cursor := range []string{"ngay", "ngay_tz"} {
+		t.Run(cursor, func(t *testing.T) {
+			o := NewOptions()
+			o.Driver, o.DSN, o.Table = "postgres", dsn, "ho_so"
+			o.Cursor = CursorOptions{Column: cursor, Key: "ma"}
+			o.Lag = config.Duration(time.Minute)
+			src := openSource(t, pipeline.Env{Zone: ict}, o)
+			rec, pos := readRecorded(t, src, nil, 3)
+			if len(rec.rows) != 1 {
+				t.Fatalf("under the lag bound: %d rows, want only the old one", len(rec.rows))
+			}
+			mark, err := src.Mark(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, db, `INSERT INTO ho_so VALUES (3, $1, $2) ON CONFLICT DO NOTHING`, wall(time.Hour), now.Add(time.Hour))
+			until := &recorder{}
+			next, done, err := src.ReadUntil(t.Context(), pos, mark, until)
+			if err != nil || !done {
+				t.Fatalf("ReadUntil = %v, done %v", err, done)
+			}
+			if len(until.rows) != 1 || fmt.Sprint(until.rows[0]["ma"]) != "2" || next == nil {
+				t.Fatalf("ReadUntil read %v; want row 2 only (row 3 is after the mark)", until.rows)
+			}
+		})
+	}
+}
