@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"stats fills every field", testStats},
 		{"concurrent commits and deliveries lose nothing", testConcurrent},
 	}
+	tests = append(tests, zaloTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
