@@ -36,10 +36,18 @@ type fakeZalo struct {
 	night     bool            // ZNS answers -133
 	// hook, when set, may answer a send itself (return true).
 	hook func(w http.ResponseWriter, path string, body map[string]any) bool
-	// onSend runs before a send is accepted (after the token check), outside mu.
-	onSend func(path string)
+	// onSend runs before a send is accepted (after the token check), outside mu;
+	// false drops the send (HTTP 500, nothing recorded).
+	onSend func(path string) bool
 	// refuseAll makes every refresh fail as Zalo does for a revoked token.
 	refuseAll bool
+	// refreshDelay slows every refresh; inflight and maxInflight count refreshes
+	// being served at once.
+	refreshDelay          time.Duration
+	inflight, maxInflight int
+	// invalidateEvery invalidates the current access token after every that many
+	// accepted messages (0: never).
+	invalidateEvery int
 	// invalidateAt invalidates the current access token when that many messages
 	// have been accepted.
 	invalidateAt map[int]bool
@@ -128,8 +136,9 @@ func (f *fakeZalo) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Unlock()
-	if f.onSend != nil {
-		f.onSend(r.URL.Path)
+	if f.onSend != nil && !f.onSend(r.URL.Path) {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
 	}
 	m := fakeMessage{Path: r.URL.Path, Token: token}
 	switch r.URL.Path {
@@ -176,7 +185,7 @@ func (f *fakeZalo) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.messages = append(f.messages, m)
 	n := len(f.messages)
-	if f.invalidateAt[n] {
+	if f.invalidateAt[n] || f.invalidateEvery > 0 && n%f.invalidateEvery == 0 {
 		f.access[f.current] = false
 	}
 	f.mu.Unlock()
@@ -196,7 +205,14 @@ func (f *fakeZalo) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	rt := r.PostForm.Get("refresh_token")
 	f.mu.Lock()
+	f.inflight++
+	f.maxInflight = max(f.maxInflight, f.inflight)
+	delay := f.refreshDelay
+	f.mu.Unlock()
+	time.Sleep(delay) // a slow OAuth server widens any window two refreshers could share
+	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer func() { f.inflight-- }()
 	if f.spent[rt] {
 		f.reused = append(f.reused, rt)
 	}

@@ -137,8 +137,9 @@ func TestNewPairIsStoredBeforeItIsUsed(t *testing.T) {
 	h.follower("u1", phoneN(1), true)
 	h.fake.invalidate()
 	var storedAtSend store.ZaloToken
-	h.fake.onSend = func(string) {
+	h.fake.onSend = func(string) bool {
 		storedAtSend, _ = h.st.ZaloToken(context.Background(), "oa-1")
+		return true
 	}
 	if err := h.deliver(newNotice("HS-1", "dossier.received", phoneN(1), "Xin chào.")); err != nil {
 		t.Fatal(err)
