@@ -131,7 +131,7 @@ func newAPI(o Options) *api {
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return &api{
 		client: resty.NewWithClient(hc).SetRetryCount(0).SetHeader("User-Agent", "egov-bridge").
-			SetResponseBodyLimit(1 << 20),
+			SetResponseBodyLimit(1 << 20).SetLogger(quietLogger{}), // resty's own lines could quote requests
 		oauthURL: strings.TrimRight(o.OAuthURL, "/"), oaURL: strings.TrimRight(o.OAURL, "/"),
 		znsURL: strings.TrimRight(o.ZNSURL, "/"), appID: o.AppID, secretKey: o.SecretKey,
 		limit:   rate.NewLimiter(rate.Limit(float64(perMin)/60), max(1, perMin/60)),
@@ -242,3 +242,10 @@ func requestError(what string, err error) error {
 	}
 	return fmt.Errorf("zalo %s: %w", what, err)
 }
+
+// quietLogger drops resty's own log lines; the sink reports errors itself.
+type quietLogger struct{}
+
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Warnf(string, ...any)  {}
+func (quietLogger) Debugf(string, ...any) {}

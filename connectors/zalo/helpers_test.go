@@ -148,7 +148,8 @@ func (h *harness) followers(n int) {
 // newNotice builds a rule event with a message to phone.
 func newNotice(key, rule, phone, text string) *pipeline.Event {
 	ev := &pipeline.Event{Type: rule, Rule: rule, Source: "motcua", Entity: "dossier", Key: key, Agency: "UBND-TEST",
-		Version: 1, After: map[string]any{"code": key, "citizen": "Nguyễn Văn Đức", "status_label": "Đã có kết quả"},
+		Version: 1, After: map[string]any{"code": key, "citizen": "Nguyễn Văn Đức", "status_label": "Đã có kết quả",
+			"due_at": "2026-03-14T17:00:00Z"}, // midnight of 15/03 in Hồ Chí Minh City
 		Message: &pipeline.Message{Text: text, Phone: phone}, DetectedAt: day}
 	ev.ID = pipeline.EventID("motcua", "dossier", key, 1, rule, text)
 	return ev

@@ -17,7 +17,7 @@ import (
 func withTemplate(o *Options) {
 	o.Rules = map[string]RuleOptions{"dossier.result_ready": {
 		ZNSTemplateID: "tpl-42",
-		TemplateData:  map[string]string{"ma_ho_so": "code", "ten": "citizen", "noi_dung": "$text"},
+		TemplateData:  map[string]string{"ma_ho_so": "code", "ten": "citizen", "noi_dung": "$text", "han": "due_at"},
 		MaxAge:        Age(7 * 24 * time.Hour),
 	}}
 }
@@ -96,7 +96,7 @@ func TestRouting(t *testing.T) {
 			}
 			if m := msgs[0]; m.Path == pathZNS {
 				if m.Phone != tt.phone || m.TemplateID != "tpl-42" || m.TrackingID != ev.ID ||
-					m.Data["ma_ho_so"] != "HS-1" || m.Data["ten"] != "Nguyễn Văn Đức" || m.Data["noi_dung"] != ev.Message.Text {
+					m.Data["ma_ho_so"] != "HS-1" || m.Data["ten"] != "Nguyễn Văn Đức" || m.Data["noi_dung"] != ev.Message.Text || m.Data["han"] != "15/03/2026" {
 					t.Fatalf("ZNS request %+v", m)
 				}
 			}

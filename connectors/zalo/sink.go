@@ -288,7 +288,7 @@ func (s *Sink) oaBodies(n *notice, userID string) (string, []any) {
 		if len(t.Table) > 0 {
 			rows := make([]map[string]string, 0, len(t.Table))
 			for _, r := range t.Table {
-				rows = append(rows, map[string]string{"key": r.Key, "value": fieldText(n.ev, r.Field)})
+				rows = append(rows, map[string]string{"key": r.Key, "value": fieldText(n.ev, r.Field, s.zone)})
 			}
 			elements = append(elements, map[string]any{"type": "table", "content": rows})
 		}
@@ -325,7 +325,7 @@ func (s *Sink) viaZNS(ctx context.Context, n *notice) (string, error) {
 	}
 	data := map[string]string{}
 	for param, field := range n.rule.TemplateData {
-		data[param] = fieldText(n.ev, field)
+		data[param] = fieldText(n.ev, field, s.zone)
 	}
 	body := map[string]any{"phone": n.phone, "template_id": n.rule.ZNSTemplateID, "template_data": data,
 		"tracking_id": trackingID(n.ev.ID)}
@@ -374,8 +374,9 @@ func trackingID(id string) string {
 }
 
 // fieldText reads a record field for a template: $text, $key, $agency, or a field
-// of the record after the change; "" when absent.
-func fieldText(ev *pipeline.Event, field string) string {
+// of the record after the change; "" when absent. Times read as a citizen reads a
+// date (02/01/2006 in the province's zone, with the hour when it is not midnight).
+func fieldText(ev *pipeline.Event, field string, zone *time.Location) string {
 	switch field {
 	case "$text":
 		if ev.Message != nil {
@@ -390,6 +391,18 @@ func fieldText(ev *pipeline.Event, field string) string {
 	v, ok := ev.After[field]
 	if !ok || v == nil {
 		return ""
+	}
+	t, isTime := v.(time.Time)
+	if s, isText := v.(string); isText {
+		parsed, err := time.Parse(time.RFC3339Nano, s)
+		t, isTime = parsed, err == nil
+	}
+	if isTime {
+		t = t.In(zone)
+		if t.Hour() == 0 && t.Minute() == 0 {
+			return t.Format("02/01/2006")
+		}
+		return t.Format("15:04 02/01/2006")
 	}
 	return fmt.Sprint(v)
 }
