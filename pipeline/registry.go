@@ -16,6 +16,11 @@ type Env struct {
 	Clock   Clock
 	Zone    *time.Location           // zone for zone-less times; the province's unless set
 	Resolve func(path string) string // makes a config-relative path usable
+	// State is the daemon's state store (a store.Store, which this package cannot
+	// name without an import cycle), for sinks that keep state of their own, such
+	// as the zalo sink's tokens; each such connector type-asserts the narrow
+	// interface it needs. nil where no store is open.
+	State any
 }
 
 // Reporter records a config mistake against a field of the connector's own options,

@@ -16,6 +16,7 @@ import (
 	_ "github.com/egov-bridge/egov-bridge/connectors/pgtable"
 	_ "github.com/egov-bridge/egov-bridge/connectors/sql"
 	_ "github.com/egov-bridge/egov-bridge/connectors/webhook"
+	_ "github.com/egov-bridge/egov-bridge/connectors/zalo"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -40,6 +41,13 @@ Usage:
                                         rows their mapping rejected, with reasons (citizen data masked)
   egov-bridge quarantine reprocess -c FILE [--source NAME]
                                         map quarantined rows again after a mapping fix
+  egov-bridge zalo token set -c FILE [--sink NAME] [--token-file F]
+                                        store a new refresh token after re-authorising the app
+  egov-bridge zalo status -c FILE       token age and expiry, followers, routes and savings this month
+  egov-bridge zalo followers import -c FILE FILE.csv
+                                        link followers to phones from an agency's list (user_id,phone,…)
+  egov-bridge zalo send -c FILE --phone P --text T [--dry-run]
+                                        send one test message through the Zalo sink
   egov-bridge version                   print the version
 
 Run 'egov-bridge COMMAND --help' for a command's flags.
@@ -72,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdTest(args[1:], stdout, stderr)
 	case "preview":
 		return cmdPreview(ctx, args[1:], stdout, stderr)
+	case "zalo":
+		return cmdZalo(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "egov-bridge %s\n", version)
 		return 0

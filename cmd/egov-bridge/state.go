@@ -113,5 +113,9 @@ func cmdState(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(w, "events\t%d\n", stats.Events)
 	fmt.Fprintf(w, "deliveries\t%d\n", stats.Deliveries)
 	w.Flush()
+	if err := printZaloState(ctx, stdout, st, cfg); err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
 	return 0
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
@@ -63,6 +64,12 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 			return nil, fmt.Errorf("sink %s: %w", sc.Name, err)
 		}
 		d.Sinks[sc.Name] = sink
+		if c, ok := sink.(prometheus.Collector); ok { // a sink's own figures (the zalo sink's routes)
+			if err := d.Metrics.Registry.Register(c); err != nil {
+				d.Close()
+				return nil, fmt.Errorf("sink %s: metrics: %w", sc.Name, err)
+			}
+		}
 	}
 	d.Dispatcher = &Dispatcher{
 		Store: st, Sinks: d.Sinks, Default: cfg.Delivery, Delivery: map[string]DeliveryConfig{},
@@ -91,7 +98,7 @@ func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
 	if d.Config.File != "" {
 		resolve = resolveAgainst(d.Config.File)
 	}
-	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve}
+	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store}
 }
 
 // Run serves until ctx is cancelled: every source runs at start and then on its

@@ -266,4 +266,31 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 
 	Close() error
+
+	// --- Zalo OA (connectors/zalo, `egov-bridge zalo`); see zalo.go. ---
+
+	// ZaloToken returns the OA's stored token pair, or ErrZaloTokenMissing.
+	ZaloToken(ctx context.Context, oaID string) (ZaloToken, error)
+	// SaveZaloToken stores a new pair (clearing a refusal) and returns its
+	// generation; with a fence it writes nothing, and fails with ErrFenced, once the
+	// fence's lock was taken over.
+	SaveZaloToken(ctx context.Context, t ZaloToken, fence *Fence) (int64, error)
+	// RefuseZaloToken marks the stored pair of that generation refused by Zalo.
+	RefuseZaloToken(ctx context.Context, oaID string, generation int64, reason string, at time.Time) error
+	// UpsertZaloFollowers inserts or replaces followers and returns how many.
+	UpsertZaloFollowers(ctx context.Context, fs []ZaloFollower) (int, error)
+	// ZaloFollowerByPhone returns the follower linked to the phone (one still
+	// following first), or ErrNotFound.
+	ZaloFollowerByPhone(ctx context.Context, oaID, phone string) (ZaloFollower, error)
+	// CountZaloFollowers counts the OA's followers and those with a phone linked.
+	CountZaloFollowers(ctx context.Context, oaID string) (following, withPhone int, err error)
+	// RecordZaloSend records a message sent or a notice not sent; a second record
+	// of the same (sink, event, part) is ignored.
+	RecordZaloSend(ctx context.Context, r ZaloSend) error
+	// ZaloSends returns one event's records for the sink (eventID ""; all, oldest
+	// first, up to limit).
+	ZaloSends(ctx context.Context, sink, eventID string, limit int) ([]ZaloSend, error)
+	// ZaloUsage counts notices and messages per month, agency and route (sink and
+	// month "" mean all).
+	ZaloUsage(ctx context.Context, sink, month string) ([]ZaloUsage, error)
 }

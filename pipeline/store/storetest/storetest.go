@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"purge keeps what still waits and removes what served", testPurge},
 		{"concurrent commits and deliveries lose nothing", testConcurrent},
 	}
+	tests = append(tests, zaloTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
