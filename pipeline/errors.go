@@ -92,3 +92,12 @@ func LogText(err error) string {
 	}
 	return text
 }
+
+// IsPaused reports whether err says the destination is stopped for a reason that
+// lies outside every event (its credentials were refused, it waits for an operator):
+// any error in the chain with a Paused() bool method returning true. Such events
+// wait in the outbox however long it takes; their age never gives them up.
+func IsPaused(err error) bool {
+	var p interface{ Paused() bool }
+	return errors.As(err, &p) && p.Paused()
+}

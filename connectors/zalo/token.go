@@ -44,6 +44,10 @@ func (e *RefusedError) Error() string {
 // RetryAfter makes the dispatcher wait before trying the notice again.
 func (e *RefusedError) RetryAfter() time.Duration { return e.Wait }
 
+// Paused tells the dispatcher that the whole sink waits for an operator: the
+// notices are not old because of it, and must not be given up for their age.
+func (e *RefusedError) Paused() bool { return true }
+
 // AlertReason names the dispatcher's alert.
 func (e *RefusedError) AlertReason() string { return "zalo_token_refused" }
 
