@@ -65,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dsn, "dsn", envOr("EGOV_TEST_PG_DSN", defaultDSN), "the test PostgreSQL (agency table, postgres store, pgtable sink)")
 	fs.Float64Var(&o.slow, "slow", 0.03, "share of webhook requests answered only after -slow-delay")
 	fs.DurationVar(&o.slowDelay, "slow-delay", time.Second, "answer time of the slow webhook requests")
-	fs.StringVar(&o.out, "out", "", "markdown file to put the results in (replacing an earlier table for the same -n); default stdout")
+	fs.StringVar(&o.out, "out", "", "markdown file to put the results in (replacing an earlier table for the same -n, -store and -sinks); default stdout")
 	fs.StringVar(&o.profile, "profile", "", "folder for CPU and heap profiles of an in-process first sync and drain to the log sink")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "longest one daemon run may take; it is then stopped (SIGTERM) and reported as not finished")
 	fs.IntVar(&o.changes, "changes", 1000, "rows changed for the incremental poll")
@@ -159,7 +159,8 @@ func emit(o options, rep *report) error {
 		_, err := fmt.Print(body)
 		return err
 	}
-	return writeOut(o.out, fmt.Sprintf("n=%d", o.n), body)
+	key := fmt.Sprintf("n=%d store=%s sinks=%s", o.n, strings.Join(o.stores, ","), strings.Join(o.sinks, ","))
+	return writeOut(o.out, key, body)
 }
 
 // bench is one benchmark run's shared state.

@@ -113,11 +113,11 @@ func (b *bench) storeRuns(ctx context.Context, kind string) error {
 		if err != nil {
 			return err
 		}
-		synced := b.addFirstSync(kind, sinkKind, r, sut)
+		synced, delivered := b.addFirstSync(kind, sinkKind, r, sut)
 		if i > 0 {
 			continue
 		}
-		size := storeSize{store: kind, afterSync: b.storeSize(ctx, st), records: r.stats.rows}
+		size := storeSize{store: kind, afterSync: b.storeSize(ctx, st), records: r.stats.rows, undelivered: !delivered}
 		if synced && b.o.changes > 0 {
 			if err := b.incremental(ctx, kind, dir, st); err != nil {
 				return err
@@ -131,10 +131,11 @@ func (b *bench) storeRuns(ctx context.Context, kind string) error {
 	return nil
 }
 
-// addFirstSync reports a first sync + drain run and says whether the sync finished.
-func (b *bench) addFirstSync(kind, sinkKind string, r daemonRun, sut sinkUnderTest) bool {
+// addFirstSync reports a first sync + drain run and says whether the sync and the
+// delivery finished.
+func (b *bench) addFirstSync(kind, sinkKind string, r daemonRun, sut sinkUnderTest) (synced, drained bool) {
 	delivered := sut.delivered()
-	synced := r.firstDelivery > 0
+	synced = r.firstDelivery > 0
 	sync := result{what: "first sync (read + map + diff + commit)", store: kind, sink: sinkKind,
 		count: r.stats.rows, unit: "rows", dur: r.firstDelivery, cpu: r.cpuAtFirst, done: synced,
 		note: "process start to the sink's first event"}
@@ -144,18 +145,18 @@ func (b *bench) addFirstSync(kind, sinkKind string, r daemonRun, sut sinkUnderTe
 	}
 	b.rep.add(sync)
 	if synced {
-		drainDone := !r.timedOut && delivered >= r.stats.events
+		drained = !r.timedOut && delivered >= r.stats.events
 		note := sut.note()
-		if !drainDone {
+		if !drained {
 			note = join(fmt.Sprintf("stopped by -timeout %s: %s of %s events delivered", b.o.timeout, thousands(delivered), thousands(r.stats.events)), note)
 		}
 		b.rep.add(result{what: "drain to " + sinkKind, store: kind, sink: sinkKind, count: delivered, unit: "events",
-			dur: r.wall - r.firstDelivery, cpu: r.cpu - r.cpuAtFirst, done: drainDone, note: note})
+			dur: r.wall - r.firstDelivery, cpu: r.cpu - r.cpuAtFirst, done: drained, note: note})
 	}
 	total := result{what: "run --once total", store: kind, sink: sinkKind, count: r.stats.rows, unit: "rows",
 		dur: r.wall, cpu: r.cpu, rss: r.maxRSS, done: !r.timedOut, note: exitNote(r)}
 	b.rep.add(total)
-	return synced
+	return synced, drained
 }
 
 // incremental measures an idle run and a poll of o.changes changed rows on a

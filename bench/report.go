@@ -30,6 +30,9 @@ type storeSize struct {
 	afterIncr    int64 // after the incremental poll
 	records      int
 	measuredIncr bool
+	// undelivered is set when the timeout stopped the delivery: the outbox still
+	// held events when the size was taken.
+	undelivered bool
 }
 
 type report struct {
@@ -67,7 +70,11 @@ func (r *report) markdown() string {
 			if s.measuredIncr {
 				incr = mbText(s.afterIncr)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.store, mbText(s.afterSync), per, incr)
+			after := mbText(s.afterSync)
+			if s.undelivered {
+				after += " (delivery stopped by -timeout)"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.store, after, per, incr)
 		}
 	}
 	if len(r.notes) > 0 {
