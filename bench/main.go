@@ -28,7 +28,8 @@ import (
 	"syscall"
 	"time"
 
-	_ "github.com/lib/pq" // the harness's own PostgreSQL client
+	_ "github.com/lib/pq"  // the harness's own PostgreSQL client
+	_ "modernc.org/sqlite" // to read the SQLite store's table sizes
 )
 
 const (

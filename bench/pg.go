@@ -170,3 +170,45 @@ func selectSQL(table string) string {
 	return "SELECT " + strings.Join(quoted, ", ") + " FROM " + table +
 		" ORDER BY " + pq.QuoteIdentifier(cursorColumn) + ", " + pq.QuoteIdentifier(keyColumn)
 }
+
+// tableSize is one table's disk size with its indexes and TOAST.
+type tableSize struct {
+	name  string
+	bytes int64
+}
+
+// tableSizes lists schema's tables, largest first.
+func (p *pgServer) tableSizes(ctx context.Context, schema string) ([]tableSize, error) {
+	return querySizes(ctx, p.db, `SELECT c.relname, pg_total_relation_size(c.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 2 DESC`, schema)
+}
+
+// sqliteTables lists a SQLite file's tables with their indexes, largest first,
+// from its dbstat table. The file is opened read-only after the daemon exited.
+func sqliteTables(ctx context.Context, path string) ([]tableSize, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return querySizes(ctx, db, `SELECT s.tbl_name, sum(d.pgsize) FROM dbstat d
+		JOIN sqlite_schema s ON s.name = d.name GROUP BY s.tbl_name ORDER BY 2 DESC`)
+}
+
+func querySizes(ctx context.Context, db *sql.DB, query string, args ...any) ([]tableSize, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []tableSize
+	for rows.Next() {
+		var t tableSize
+		if err := rows.Scan(&t.name, &t.bytes); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}

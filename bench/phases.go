@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // storeRef is one fresh state store.
@@ -21,6 +22,29 @@ func (b *bench) freshStore(ctx context.Context, kind, dir string) (storeRef, err
 		return storeRef{kind: kind, dsn: dsn, schema: schema}, err
 	}
 	return storeRef{kind: kind, path: filepath.Join(dir, "state.db")}, nil
+}
+
+// storeTables lists the store's largest tables with their indexes, for the size
+// table: where the bytes per record go.
+func (b *bench) storeTables(ctx context.Context, s storeRef) string {
+	var sizes []tableSize
+	var err error
+	if s.kind == "postgres" {
+		sizes, err = b.pg.tableSizes(ctx, s.schema)
+	} else {
+		sizes, err = sqliteTables(ctx, s.path)
+	}
+	if err != nil {
+		return "?"
+	}
+	parts := make([]string, 0, 4)
+	for i, t := range sizes {
+		if i == 4 || t.bytes < 1<<20 {
+			break
+		}
+		parts = append(parts, t.name+" "+mbText(t.bytes))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (b *bench) storeSize(ctx context.Context, s storeRef) int64 {
@@ -117,7 +141,8 @@ func (b *bench) storeRuns(ctx context.Context, kind string) error {
 		if i > 0 {
 			continue
 		}
-		size := storeSize{store: kind, afterSync: b.storeSize(ctx, st), records: r.stats.rows, undelivered: !delivered}
+		size := storeSize{store: kind, afterSync: b.storeSize(ctx, st), tables: b.storeTables(ctx, st),
+			records: r.stats.rows, undelivered: !delivered}
 		if synced && b.o.changes > 0 {
 			if err := b.incremental(ctx, kind, dir, st); err != nil {
 				return err

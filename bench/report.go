@@ -26,8 +26,9 @@ type result struct {
 // storeSize is the store's disk size at the points the benchmark looks.
 type storeSize struct {
 	store        string
-	afterSync    int64 // after the first sync and its delivery
-	afterIncr    int64 // after the incremental poll
+	afterSync    int64  // after the first sync and its delivery
+	afterIncr    int64  // after the incremental poll
+	tables       string // the largest tables with their indexes
 	records      int
 	measuredIncr bool
 	// undelivered is set when the timeout stopped the delivery: the outbox still
@@ -59,8 +60,8 @@ func (r *report) markdown() string {
 			rateText(res), r.ratioText(res), secondsText(res.cpu), mbText(res.rss), res.note)
 	}
 	if len(r.sizes) > 0 {
-		b.WriteString("\n| store | size after first sync + delivery | bytes per record | size after incremental poll |\n")
-		b.WriteString("|---|---:|---:|---:|\n")
+		b.WriteString("\n| store | size after first sync + delivery | bytes per record | largest tables (with their indexes) | size after incremental poll |\n")
+		b.WriteString("|---|---:|---:|---|---:|\n")
 		for _, s := range r.sizes {
 			per := "—"
 			if s.records > 0 {
@@ -74,7 +75,7 @@ func (r *report) markdown() string {
 			if s.undelivered {
 				after += " (delivery stopped by -timeout)"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.store, after, per, incr)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", s.store, after, per, dash(s.tables), incr)
 		}
 	}
 	if len(r.notes) > 0 {
