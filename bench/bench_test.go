@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,27 @@ func TestParseStats(t *testing.T) {
 	for _, tt := range tests {
 		if got := parseStats(tt.out); got != tt.want {
 			t.Errorf("parseStats(%q) = %+v, want %+v", tt.out, got, tt.want)
+		}
+	}
+}
+
+// TestTimingWriterFindsPsqlTimingsAcrossWrites feeds psql output in pieces that
+// split lines anywhere: every timing is found and no data line is taken for one.
+func TestTimingWriterFindsPsqlTimingsAcrossWrites(t *testing.T) {
+	out := "000.00.10.H45-240102-0000001\tTime: not this\n" + strings.Repeat("x", 200) + "\n" +
+		"Time: 1234.500 ms (00:01.235)\n" + "Time:bad\nTime: 7.250 ms\n"
+	for _, size := range []int{1, 3, 7, 64, len(out)} {
+		w := &timingWriter{}
+		for p := out; len(p) > 0; {
+			k := min(size, len(p))
+			if n, err := w.Write([]byte(p[:k])); n != k || err != nil {
+				t.Fatalf("Write = %d, %v; want %d, nil", n, err, k)
+			}
+			p = p[k:]
+		}
+		want := []time.Duration{1234500 * time.Microsecond, 7250 * time.Microsecond}
+		if !slices.Equal(w.times, want) || w.n != int64(len(out)) {
+			t.Errorf("pieces of %d: times %v, bytes %d; want %v, %d", size, w.times, w.n, want, len(out))
 		}
 	}
 }
