@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/internal/testpg"
+)
+
+// TestHarnessEndToEnd runs the whole benchmark on a tiny table (SQLite store, log
+// sink) so that the harness cannot rot while the engine changes: the daemon must
+// sync every row, deliver one event per row, and pick up exactly the changed rows.
+func TestHarnessEndToEnd(t *testing.T) {
+	dsn := testpg.BaseDSN(t) // skips without PostgreSQL, fails in CI
+	const n, changes = 2000, 100
+	o := options{
+		n: n, stores: []string{"sqlite"}, sinks: []string{"log"}, dsn: dsn,
+		timeout: time.Minute, changes: changes, batch: 500, seed: 1, command: "go test ./bench",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var log strings.Builder
+	rep, err := run(ctx, o, &log)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+
+	want := map[string]struct {
+		count int
+		unit  string
+	}{
+		floorWhat: {n, "rows"},
+		"first sync (read + map + diff + commit)": {n, "rows"},
+		"drain to log":                         {n, "events"},
+		"incremental poll of 100 changed rows": {changes, "rows"},
+	}
+	got := map[string]result{}
+	for _, r := range rep.results {
+		got[r.what] = r
+	}
+	for what, w := range want {
+		r, ok := got[what]
+		if !ok {
+			t.Errorf("no %q in the report", what)
+			continue
+		}
+		if !r.done || r.dur <= 0 {
+			t.Errorf("%s: done %v in %s, want finished", what, r.done, r.dur)
+		}
+		if r.count != w.count || r.unit != w.unit {
+			t.Errorf("%s: %d %s, want %d %s", what, r.count, r.unit, w.count, w.unit)
+		}
+	}
+	if r := got["run --once total"]; r.rss <= 0 || r.cpu <= 0 {
+		t.Errorf("run --once total: peak RSS %d, CPU %s; want both measured", r.rss, r.cpu)
+	}
+	if len(rep.sizes) != 1 || rep.sizes[0].afterSync <= 0 || !rep.sizes[0].measuredIncr {
+		t.Errorf("store sizes = %+v, want the SQLite store measured after the sync and the poll", rep.sizes)
+	}
+	md := rep.markdown()
+	for _, s := range []string{"| measurement |", "go test ./bench", "nproc"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("markdown lacks %q:\n%s", s, md)
+		}
+	}
+}
+
+func TestWriteOutReplacesOnlyItsOwnBlock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	if err := os.WriteFile(path, []byte("# Benchmarks\n\nprose\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct{ key, body string }{
+		{"n=100", "first 100\n"},
+		{"n=1000", "first 1000\n"},
+		{"n=100", "second 100\n"},
+	}
+	for _, s := range steps {
+		if err := writeOut(path, s.key, s.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# Benchmarks\n\nprose\n\n" +
+		"<!-- bench:begin n=100 -->\nsecond 100\n<!-- bench:end n=100 -->\n\n" +
+		"<!-- bench:begin n=1000 -->\nfirst 1000\n<!-- bench:end n=1000 -->\n"
+	if string(b) != want {
+		t.Errorf("file =\n%s\nwant\n%s", b, want)
+	}
+}
+
+func TestParseStats(t *testing.T) {
+	tests := []struct {
+		out  string
+		want runStats
+	}{
+		{"motcua: 1000 rows in 2 batches, 1012 events, 3 quarantined\n", runStats{1000, 2, 1012, 3, true}},
+		{"", runStats{}},
+	}
+	for _, tt := range tests {
+		if got := parseStats(tt.out); got != tt.want {
+			t.Errorf("parseStats(%q) = %+v, want %+v", tt.out, got, tt.want)
+		}
+	}
+}
+
+// TestTimingWriterFindsPsqlTimingsAcrossWrites feeds psql output in pieces that
+// split lines anywhere: every timing is found and no data line is taken for one.
+func TestTimingWriterFindsPsqlTimingsAcrossWrites(t *testing.T) {
+	out := "000.00.10.H45-240102-0000001\tTime: not this\n" + strings.Repeat("x", 200) + "\n" +
+		"Time: 1234.500 ms (00:01.235)\n" + "Time:bad\nTime: 7.250 ms\n"
+	for _, size := range []int{1, 3, 7, 64, len(out)} {
+		w := &timingWriter{}
+		for p := out; len(p) > 0; {
+			k := min(size, len(p))
+			if n, err := w.Write([]byte(p[:k])); n != k || err != nil {
+				t.Fatalf("Write = %d, %v; want %d, nil", n, err, k)
+			}
+			p = p[k:]
+		}
+		want := []time.Duration{1234500 * time.Microsecond, 7250 * time.Microsecond}
+		if !slices.Equal(w.times, want) || w.n != int64(len(out)) {
+			t.Errorf("pieces of %d: times %v, bytes %d; want %v, %d", size, w.times, w.n, want, len(out))
+		}
+	}
+}

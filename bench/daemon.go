@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	egovbridge "github.com/egov-bridge/egov-bridge"
+)
+
+// binaryPackage is built once per benchmark; the harness drives the real binary so
+// that it keeps measuring whatever the engine becomes.
+const binaryPackage = "github.com/egov-bridge/egov-bridge/cmd/egov-bridge"
+
+func buildBinary(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "egov-bridge")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, binaryPackage)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", binaryPackage, err, out.String())
+	}
+	return bin, nil
+}
+
+// writeMapping copies the shipped DVCQG mapping (embedded in the module) into dir.
+func writeMapping(dir string) (string, error) {
+	b, err := egovbridge.Files.ReadFile("mappings/dossier-dvcqg.yaml")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "dossier-dvcqg.yaml")
+	return p, os.WriteFile(p, b, 0o644)
+}
+
+// sinkSpec is one sink of a generated config.
+type sinkSpec struct {
+	name string
+	yaml string // the flow mapping's keys after name, e.g. `type: log, path: "x"`
+}
+
+// daemonConfig is what a generated config holds.
+type daemonConfig struct {
+	store       string // sqlite or postgres
+	storePath   string
+	storeDSN    string
+	sourceDSN   string
+	mapping     string
+	batchSize   int
+	concurrency int // 0: the daemon's default
+	sink        sinkSpec
+}
+
+func (c daemonConfig) write(path string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "timezone: %s\n", sourceZone)
+	switch c.store {
+	case "postgres":
+		fmt.Fprintf(&b, "store: { driver: postgres, dsn: %q }\n", c.storeDSN)
+	default:
+		fmt.Fprintf(&b, "store: { driver: sqlite, path: %q }\n", c.storePath)
+	}
+	b.WriteString("log: { level: warn }\n")
+	if c.concurrency > 0 {
+		fmt.Fprintf(&b, "delivery: { concurrency: %d }\n", c.concurrency)
+	}
+	cols := make([]string, len(readColumns))
+	for i, col := range readColumns {
+		cols[i] = strconv.Quote(col)
+	}
+	fmt.Fprintf(&b, `sources:
+  - name: motcua
+    type: sql
+    driver: postgres
+    dsn: %q
+    table: ho_so
+    columns: [%s]
+    cursor: { column: %s, key: %s }
+    batch_size: %d
+    schedule: "@every 1m"
+    agency: UBND-HUYEN-CANGIUOC
+    mapping: %q
+`, c.sourceDSN, strings.Join(cols, ", "), cursorColumn, keyColumn, c.batchSize, c.mapping)
+	fmt.Fprintf(&b, "sinks:\n  - { name: %s, %s }\n", c.sink.name, c.sink.yaml)
+	fmt.Fprintf(&b, "routes:\n  - { events: [\"*\"], to: [%s] }\n", c.sink.name)
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// daemonRun is what one `egov-bridge run --once` did.
+type daemonRun struct {
+	wall time.Duration
+	// firstDelivery is when the sink saw its first event, from the process start:
+	// run --once syncs every source before it delivers, so this is the sync's end.
+	firstDelivery time.Duration
+	// cpuAtFirst and cpu are the daemon's user+system CPU time at the first
+	// delivery and in all: less disturbed than wall time on a shared machine.
+	cpuAtFirst time.Duration
+	cpu        time.Duration
+	maxRSS     int64 // bytes
+	timedOut   bool
+	exitErr    error
+	stats      runStats // what run --once printed
+	stderr     string
+}
+
+type runStats struct {
+	rows, batches, events, quarantined int
+	ok                                 bool
+}
+
+var statsLine = regexp.MustCompile(`(\d+) rows in (\d+) batches, (\d+) events, (\d+) quarantined`)
+
+func parseStats(stdout string) runStats {
+	m := statsLine.FindStringSubmatch(stdout)
+	if m == nil {
+		return runStats{}
+	}
+	n := func(s string) int { v, _ := strconv.Atoi(s); return v }
+	return runStats{rows: n(m[1]), batches: n(m[2]), events: n(m[3]), quarantined: n(m[4]), ok: true}
+}
+
+// runDaemon runs `bin run --once -c cfg`, watching probe (has the sink seen an
+// event yet?) to split the sync from the delivery. After timeout it sends SIGTERM:
+// the daemon commits its batch in flight and exits, and the run reports how far it
+// got instead of hanging the benchmark.
+func runDaemon(ctx context.Context, bin, cfg string, timeout time.Duration, probe func() bool) (daemonRun, error) {
+	cmd := exec.Command(bin, "run", "--once", "-c", cfg)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &limitedBuffer{max: 64 << 10, buf: &stderr}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return daemonRun{}, err
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	firstC := make(chan firstSeen, 1)
+	stopProbe := make(chan struct{})
+	go watchFirst(probe, start, cmd.Process.Pid, stopProbe, firstC)
+
+	var r daemonRun
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case r.exitErr = <-waited:
+	case <-timer.C:
+		r.timedOut = true
+		r.exitErr = stopDaemon(cmd, waited)
+	case <-ctx.Done():
+		r.exitErr = stopDaemon(cmd, waited)
+		close(stopProbe)
+		return r, ctx.Err()
+	}
+	r.wall = time.Since(start)
+	close(stopProbe)
+	first := <-firstC
+	r.firstDelivery, r.cpuAtFirst = first.at, first.cpu
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSS = int64(ru.Maxrss) * 1024 // KiB on Linux
+		r.cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+	}
+	r.stats = parseStats(stdout.String())
+	r.stderr = stderr.String()
+	return r, nil
+}
+
+// firstSeen is when the probe first held, from the process start, and the
+// process's CPU time then.
+type firstSeen struct {
+	at  time.Duration
+	cpu time.Duration
+}
+
+// watchFirst polls probe until it holds or stop closes, and sends when it first
+// held (zero when it never did).
+func watchFirst(probe func() bool, start time.Time, pid int, stop <-chan struct{}, out chan<- firstSeen) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if probe() {
+			out <- firstSeen{at: time.Since(start), cpu: procCPU(pid)}
+			return
+		}
+		select {
+		case <-stop:
+			if probe() { // delivered in the last tick; the process is gone
+				out <- firstSeen{at: time.Since(start)}
+				return
+			}
+			out <- firstSeen{}
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// procCPU reads a live process's user+system CPU time from /proc (Linux; 0
+// elsewhere). The fields are in clock ticks, 100 per second on Linux.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; the fields after it are plain.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * (time.Second / 100)
+}
+
+// stopDaemon asks the daemon to stop as an operator would, and kills it if it
+// does not within its shutdown timeout and a margin.
+func stopDaemon(cmd *exec.Cmd, waited <-chan error) error {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-waited:
+		return err
+	case <-time.After(40 * time.Second):
+		_ = cmd.Process.Kill()
+		return errors.Join(errors.New("killed: no exit 40s after SIGTERM"), <-waited)
+	}
+}
+
+// limitedBuffer keeps the first max bytes of a stream (daemon logs can be long).
+type limitedBuffer struct {
+	max int
+	buf *bytes.Buffer
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+// countLines counts the lines of a file; a missing file has none.
+func countLines(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	n := 0
+	for {
+		k, err := f.Read(buf)
+		n += bytes.Count(buf[:k], []byte{'\n'})
+		if err != nil {
+			return n
+		}
+	}
+}
+
+// fileNonEmpty says whether path exists and has a byte.
+func fileNonEmpty(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Size() > 0
+}
+
+// sqliteSize is the store file with its WAL and shared-memory files.
+func sqliteSize(path string) int64 {
+	var total int64
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if st, err := os.Stat(path + suffix); err == nil {
+			total += st.Size()
+		}
+	}
+	return total
+}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// storeRef is one fresh state store.
+type storeRef struct {
+	kind   string
+	path   string // sqlite
+	dsn    string // postgres
+	schema string // postgres
+}
+
+func (b *bench) freshStore(ctx context.Context, kind, dir string) (storeRef, error) {
+	if kind == "postgres" {
+		schema, dsn, err := b.pg.newSchema(ctx, "bench_store")
+		return storeRef{kind: kind, dsn: dsn, schema: schema}, err
+	}
+	return storeRef{kind: kind, path: filepath.Join(dir, "state.db")}, nil
+}
+
+// storeTables lists the store's largest tables with their indexes, for the size
+// table: where the bytes per record go.
+func (b *bench) storeTables(ctx context.Context, s storeRef) string {
+	var sizes []tableSize
+	var err error
+	if s.kind == "postgres" {
+		sizes, err = b.pg.tableSizes(ctx, s.schema)
+	} else {
+		sizes, err = sqliteTables(ctx, s.path)
+	}
+	if err != nil {
+		return "?"
+	}
+	parts := make([]string, 0, 4)
+	for i, t := range sizes {
+		if i == 4 || t.bytes < 1<<20 {
+			break
+		}
+		parts = append(parts, t.name+" "+mbText(t.bytes))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (b *bench) storeSize(ctx context.Context, s storeRef) int64 {
+	if s.kind == "postgres" {
+		n, _ := b.pg.schemaSize(ctx, s.schema)
+		return n
+	}
+	return sqliteSize(s.path)
+}
+
+// sinkUnderTest is a sink of a generated config and how to watch it.
+type sinkUnderTest struct {
+	spec      sinkSpec
+	probe     func() bool // has it seen an event?
+	delivered func() int  // distinct events it holds
+	note      func() string
+}
+
+func (b *bench) sink(ctx context.Context, kind, name, dir string) (sinkUnderTest, error) {
+	switch kind {
+	case "webhook":
+		b.recv.reset()
+		return sinkUnderTest{
+			spec:  sinkSpec{name: name, yaml: fmt.Sprintf("type: webhook, url: %q, secret: bench-secret", b.recv.url)},
+			probe: func() bool { return !b.recv.firstAt().IsZero() },
+			delivered: func() int {
+				n, _, _ := b.recv.stats()
+				return n
+			},
+			note: func() string {
+				_, req, slow := b.recv.stats()
+				return fmt.Sprintf("%s requests, %s answered after %s", thousands(req), thousands(slow), b.o.slowDelay)
+			},
+		}, nil
+	case "pgtable":
+		schema, _, err := b.pg.newSchema(ctx, "bench_sink")
+		if err != nil {
+			return sinkUnderTest{}, err
+		}
+		table := schema + ".events"
+		return sinkUnderTest{
+			spec:      sinkSpec{name: name, yaml: fmt.Sprintf("type: pgtable, dsn: %q, schema: %s", b.pg.base, schema)},
+			probe:     func() bool { return b.pg.anyRow(ctx, table) },
+			delivered: func() int { return b.pg.countRows(ctx, table) },
+			note:      func() string { return "" },
+		}, nil
+	default:
+		path := filepath.Join(dir, name+".jsonl")
+		return sinkUnderTest{
+			spec:      sinkSpec{name: name, yaml: fmt.Sprintf("type: log, path: %q", path)},
+			probe:     func() bool { return fileNonEmpty(path) },
+			delivered: func() int { return countLines(path) },
+			note:      func() string { return "" },
+		}, nil
+	}
+}
+
+func (b *bench) config(dir string, st storeRef, sink sinkSpec) (string, error) {
+	cfg := daemonConfig{
+		store: st.kind, storePath: st.path, storeDSN: st.dsn, sourceDSN: b.srcDSN,
+		mapping: b.mapping, batchSize: b.o.batch, concurrency: b.o.concurrency, sink: sink,
+	}
+	path := filepath.Join(dir, "egov-"+sink.name+".yaml")
+	return path, cfg.write(path)
+}
+
+// storeRuns measures one store: per sink a fresh store, its first sync and the
+// drain to that sink; on the first sink's store also an idle run and the
+// incremental poll.
+func (b *bench) storeRuns(ctx context.Context, kind string) error {
+	for i, sinkKind := range b.o.sinks {
+		dir := filepath.Join(b.tmp, kind+"-"+sinkKind)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		st, err := b.freshStore(ctx, kind, dir)
+		if err != nil {
+			return err
+		}
+		sut, err := b.sink(ctx, sinkKind, sinkKind, dir)
+		if err != nil {
+			return err
+		}
+		cfg, err := b.config(dir, st, sut.spec)
+		if err != nil {
+			return err
+		}
+		b.logf("%s store: first sync and drain to %s", kind, sinkKind)
+		r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, sut.probe)
+		if err != nil {
+			return err
+		}
+		synced, delivered := b.addFirstSync(kind, sinkKind, r, sut)
+		if i > 0 {
+			continue
+		}
+		size := storeSize{store: kind, afterSync: b.storeSize(ctx, st), tables: b.storeTables(ctx, st),
+			records: r.stats.rows, undelivered: !delivered}
+		if synced && b.o.changes > 0 {
+			if err := b.incremental(ctx, kind, dir, st); err != nil {
+				return err
+			}
+			size.afterIncr, size.measuredIncr = b.storeSize(ctx, st), true
+		} else if !synced {
+			b.rep.notes = append(b.rep.notes, fmt.Sprintf("%s store: the first sync did not finish within -timeout %s, so the incremental poll was not measured", kind, b.o.timeout))
+		}
+		b.rep.sizes = append(b.rep.sizes, size)
+	}
+	return nil
+}
+
+// addFirstSync reports a first sync + drain run and says whether the sync and the
+// delivery finished.
+func (b *bench) addFirstSync(kind, sinkKind string, r daemonRun, sut sinkUnderTest) (synced, drained bool) {
+	delivered := sut.delivered()
+	synced = r.firstDelivery > 0
+	sync := result{what: "first sync (read + map + diff + commit)", store: kind, sink: sinkKind,
+		count: r.stats.rows, unit: "rows", dur: r.firstDelivery, cpu: r.cpuAtFirst, done: synced,
+		note: "process start to the sink's first event"}
+	if !synced {
+		sync.dur, sync.cpu = r.wall, r.cpu
+		sync.note = fmt.Sprintf("did not finish in %s: %s rows read", b.o.timeout, thousands(r.stats.rows))
+	}
+	b.rep.add(sync)
+	if synced {
+		drained = !r.timedOut && delivered >= r.stats.events
+		note := sut.note()
+		if !drained {
+			note = join(fmt.Sprintf("stopped by -timeout %s: %s of %s events delivered", b.o.timeout, thousands(delivered), thousands(r.stats.events)), note)
+		}
+		b.rep.add(result{what: "drain to " + sinkKind, store: kind, sink: sinkKind, count: delivered, unit: "events",
+			dur: r.wall - r.firstDelivery, cpu: r.cpu - r.cpuAtFirst, done: drained, note: note})
+	}
+	total := result{what: "run --once total", store: kind, sink: sinkKind, count: r.stats.rows, unit: "rows",
+		dur: r.wall, cpu: r.cpu, rss: r.maxRSS, done: !r.timedOut, note: exitNote(r)}
+	b.rep.add(total)
+	return synced, drained
+}
+
+// incremental measures an idle run and a poll of o.changes changed rows on a
+// store that has finished its first sync. Both deliver to a log sink of their own,
+// so a backlog the timeout left for the sink under test does not count here.
+func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) error {
+	idle, err := b.sink(ctx, "log", "idle", dir)
+	if err != nil {
+		return err
+	}
+	cfg, err := b.config(dir, st, idle.spec)
+	if err != nil {
+		return err
+	}
+	b.logf("%s store: idle run", kind)
+	r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, idle.probe)
+	if err != nil {
+		return err
+	}
+	b.rep.add(result{what: "idle run --once (start, poll, nothing new, exit)", store: kind, sink: "log",
+		count: r.stats.rows, unit: "rows", dur: r.wall, cpu: r.cpu, rss: r.maxRSS, done: !r.timedOut, note: exitNote(r)})
+
+	changed, err := b.pg.touchDossiers(ctx, b.srcSchema, b.o.changes, sourceZone)
+	if err != nil {
+		return err
+	}
+	incr, err := b.sink(ctx, "log", "incr", dir)
+	if err != nil {
+		return err
+	}
+	if cfg, err = b.config(dir, st, incr.spec); err != nil {
+		return err
+	}
+	b.logf("%s store: incremental poll of %d changed rows", kind, changed)
+	r, err = runDaemon(ctx, b.bin, cfg, b.o.timeout, incr.probe)
+	if err != nil {
+		return err
+	}
+	delivered := incr.delivered()
+	poll := result{what: fmt.Sprintf("incremental poll of %s changed rows", thousands(changed)), store: kind, sink: "log",
+		count: r.stats.rows, unit: "rows", dur: r.firstDelivery, cpu: r.cpuAtFirst, done: r.firstDelivery > 0,
+		note: fmt.Sprintf("process start to the first event; %s events", thousands(r.stats.events))}
+	if r.firstDelivery == 0 {
+		poll.dur, poll.cpu, poll.note = r.wall, r.cpu, "no event delivered: "+exitNote(r)
+	}
+	b.rep.add(poll)
+	b.rep.add(result{what: "incremental run --once total", store: kind, sink: "log", count: delivered, unit: "events",
+		dur: r.wall, cpu: r.cpu, rss: r.maxRSS, done: !r.timedOut, note: join("with the delivery", exitNote(r))})
+	return nil
+}
+
+func exitNote(r daemonRun) string {
+	switch {
+	case r.timedOut:
+		return "stopped by -timeout"
+	case r.exitErr != nil:
+		return fmt.Sprintf("exit: %v: %s", r.exitErr, firstLine(r.stderr))
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func join(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
