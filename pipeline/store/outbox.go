@@ -3,13 +3,16 @@ package store
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 type pendingRow struct {
@@ -47,8 +50,20 @@ func (d dialect) forUpdate() string {
 const pendingQuery = `SELECT o.seq, o.sink, o.record, o.attempts, o.next_at, o.last_error, o.replayed_at,
 		(SELECT e.payload FROM events e WHERE e.seq = o.seq) AS payload
 		FROM outbox o
-		WHERE o.sink = ? AND o.head AND o.next_at <= ?
+		WHERE o.sink = ? AND o.head AND o.next_at <= ?` + skipMark + `
 		ORDER BY o.next_at, o.seq LIMIT ?`
+
+// skipMark is where pendingQuery takes the condition that leaves rows out.
+const skipMark = "/* skip */"
+
+// skipCond is the condition leaving out rows by seq, with its one argument.
+func (d dialect) skipCond(skip []int64) (string, any) {
+	if d == postgresDialect {
+		return ` AND NOT (o.seq = ANY(?))`, pq.Array(skip)
+	}
+	b, _ := json.Marshal(skip) // []int64 always encodes
+	return ` AND o.seq NOT IN (SELECT value FROM json_each(?))`, string(b)
+}
 
 // Pending returns the sink's due heads, oldest due first; limit <= 0 means all.
 //
@@ -60,12 +75,17 @@ const pendingQuery = `SELECT o.seq, o.sink, o.record, o.attempts, o.next_at, o.l
 // records do not wait for each other. The query reads the partial index
 // outbox_heads (sink, next_at, seq) WHERE head, so it touches the due heads it
 // returns and nothing else, however many rows wait behind them.
-func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limit int) ([]Pending, error) {
+func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]Pending, error) {
 	var rows []pendingRow
 	if limit <= 0 {
 		limit = math.MaxInt32
 	}
-	err := s.db.SelectContext(ctx, &rows, s.q(pendingQuery), sink, s.d.timeArg(now), limit)
+	query, args := pendingQuery, []any{sink, s.d.timeArg(now)}
+	if len(skip) > 0 {
+		cond, arg := s.d.skipCond(skip)
+		query, args = strings.Replace(query, skipMark, cond, 1), append(args, arg)
+	}
+	err := s.db.SelectContext(ctx, &rows, s.q(query), append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: read outbox of sink %q: %w", sink, err)
 	}

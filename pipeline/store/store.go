@@ -235,8 +235,9 @@ type Store interface {
 	// none while an earlier event of the record is a holding dead letter of the
 	// sink. Each record's delivery thus follows Seq even across restarts and dead
 	// letters, while other records go on. The rows come from an index of heads, so
-	// a poll costs what is due, not what is pending.
-	Pending(ctx context.Context, sink string, now time.Time, limit int) ([]Pending, error)
+	// a poll costs what is due, not what is pending. Rows whose Seq is in skip are
+	// left out: a dispatcher passes those it has in flight.
+	Pending(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]Pending, error)
 	// Settle records the outcomes of delivery attempts to the sink in one
 	// transaction, each as Delivered, Retry or Dead would. errs holds one entry per
 	// outcome: nil when recorded, ErrNotFound when its row is no longer in the
