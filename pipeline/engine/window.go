@@ -27,7 +27,12 @@ type window struct {
 	batch pipeline.BatchSink // nil: the sink takes one event per Deliver
 	lim   *rate.Limiter
 	unit  int // events per call to the sink
-	work  context.Context
+	// most is how many records may be in flight, delivered or waiting for their
+	// outcome to be recorded: two windows' worth, so the next calls overlap the
+	// recording of the last ones, but delivery never runs far ahead of the
+	// store (what is delivered and not yet recorded is sent again after a crash).
+	most int
+	work context.Context
 
 	slots   chan struct{} // one per call to the sink in flight
 	freed   chan struct{} // a call ended: a slot is free
@@ -44,7 +49,7 @@ type window struct {
 
 // attempt is one event's delivery attempt and its outcome.
 type attempt struct {
-	it      store.Pending
+	it      *store.Pending
 	err     error // the sink's answer
 	outcome store.Outcome
 }
@@ -68,6 +73,7 @@ func (d *Dispatcher) newWindow(sink string) *window {
 			w.unit = min(w.unit, max(cfg.Burst, 1))
 		}
 	}
+	w.most = 2 * cap(w.slots) * w.unit
 	return w
 }
 
@@ -87,7 +93,7 @@ func (w *window) run(ctx context.Context, held func() bool, wake <-chan struct{}
 	var queue []store.Pending // due heads read but not yet handed out
 	dirty := true             // something may be due that queue does not hold
 	for ctx.Err() == nil && w.failure() == nil {
-		if len(queue) == 0 && dirty && len(w.slots) < cap(w.slots) {
+		if len(queue) == 0 && dirty && len(w.slots) < cap(w.slots) && w.room() > 0 {
 			if !drain && !held() {
 				break
 			}
@@ -126,8 +132,9 @@ func (w *window) run(ctx context.Context, held func() bool, wake <-chan struct{}
 func (w *window) poll() (due []store.Pending, full bool, err error) {
 	limit := max(w.cfg.Batch, 1)
 	if w.batch != nil {
-		limit = min(w.unit*(cap(w.slots)-len(w.slots)), 10000)
+		limit = w.unit * (cap(w.slots) - len(w.slots))
 	}
+	limit = min(limit, w.room())
 	w.mu.Lock()
 	skip := make([]int64, 0, len(w.inflight))
 	for _, seq := range w.inflight {
@@ -167,14 +174,14 @@ func (w *window) handOut(ctx context.Context, queue *[]store.Pending) bool {
 
 // take moves up to unit heads of records not in flight from queue into a call,
 // marking their records in flight.
-func (w *window) take(queue *[]store.Pending) []store.Pending {
+func (w *window) take(queue *[]store.Pending) []*store.Pending {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	q := *queue
-	var unit []store.Pending
+	var unit []*store.Pending
 	i := 0
 	for ; i < len(q) && len(unit) < w.unit; i++ {
-		it := q[i]
+		it := &q[i]
 		if _, busy := w.inflight[it.Record]; busy {
 			continue // a replay moved the record's head meanwhile: polled again later
 		}
@@ -185,8 +192,15 @@ func (w *window) take(queue *[]store.Pending) []store.Pending {
 	return unit
 }
 
+// room is how many more records may go in flight.
+func (w *window) room() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.most - len(w.inflight)
+}
+
 // release takes records out of flight.
-func (w *window) release(items []store.Pending) {
+func (w *window) release(items []*store.Pending) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, it := range items {
@@ -196,7 +210,7 @@ func (w *window) release(items []store.Pending) {
 
 // call makes one attempt of a unit's events, frees its slot and queues the
 // outcomes to be recorded.
-func (w *window) call(unit []store.Pending) {
+func (w *window) call(unit []*store.Pending) {
 	defer w.wg.Done()
 	start := time.Now()
 	errs := w.deliver(unit)
@@ -216,7 +230,7 @@ func (w *window) call(unit []store.Pending) {
 }
 
 // deliver hands the events to the sink, one result per event.
-func (w *window) deliver(unit []store.Pending) []error {
+func (w *window) deliver(unit []*store.Pending) []error {
 	ctx, cancel := context.WithTimeout(w.work, w.d.DeliverTimeout)
 	defer cancel()
 	if w.batch == nil {
@@ -238,13 +252,13 @@ func (w *window) deliver(unit []store.Pending) []error {
 }
 
 // outcome decides what an attempt's answer means for the event's row.
-func (w *window) outcome(it store.Pending, derr error, now time.Time) store.Outcome {
+func (w *window) outcome(it *store.Pending, derr error, now time.Time) store.Outcome {
 	o := store.Outcome{Seq: it.Seq, Attempts: it.Attempts + 1, At: now}
 	if derr == nil {
 		o.Kind = store.OutcomeDelivered
 		return o
 	}
-	if reason, dead := giveUp(w.cfg, it, o.Attempts, now, derr); dead {
+	if reason, dead := giveUp(w.cfg, *it, o.Attempts, now, derr); dead {
 		o.Kind, o.Err, o.OnDead = store.OutcomeDead, reason, w.cfg.OnDead
 		return o
 	}
@@ -295,7 +309,7 @@ func (w *window) recorder() {
 // least once), and the window stops.
 func (w *window) settle(batch []attempt) {
 	outcomes := make([]store.Outcome, len(batch))
-	items := make([]store.Pending, len(batch))
+	items := make([]*store.Pending, len(batch))
 	for i, a := range batch {
 		outcomes[i], items[i] = a.outcome, a.it
 	}

@@ -33,18 +33,31 @@ func (d dialect) shareEvents(ctx context.Context, tx *sqlx.Tx) error {
 	return nil
 }
 
-// recordsFrom is a FROM item listing the given records as r(record), with its one
-// bind argument: an array on PostgreSQL, a JSON array read by json_each on SQLite.
-// One argument, whatever the number of records.
-func (d dialect) recordsFrom(records []string) (string, any, error) {
+// listFrom is a FROM item x(col) listing values, with its one bind argument: an
+// array on PostgreSQL, a JSON array read by json_each on SQLite. One argument
+// and one short statement, whatever the number of values.
+func listFrom[T int64 | string](d dialect, col string, values []T) (string, any) {
 	if d == postgresDialect {
-		return `unnest(CAST(? AS text[])) AS r(record)`, pq.Array(records), nil
+		typ := "bigint[]"
+		if _, text := any(values).([]string); text {
+			typ = "text[]"
+		}
+		return `unnest(CAST(? AS ` + typ + `)) AS x(` + col + `)`, pq.Array(values)
 	}
-	b, err := json.Marshal(records)
-	if err != nil {
-		return "", nil, err
+	b, _ := json.Marshal(values) // numbers and strings always encode
+	return `(SELECT value AS ` + col + ` FROM json_each(?)) AS x`, string(b)
+}
+
+// in renders the condition "col is one of values" with its one bind argument:
+// col = ANY(array) on PostgreSQL, col IN (json_each) on SQLite. The statement's
+// text is the same whatever the number of values, so a batch costs one short
+// statement instead of chunks of placeholders to parse.
+func in[T int64 | string](d dialect, col string, values []T) (string, any) {
+	if d == postgresDialect {
+		return col + ` = ANY(?)`, pq.Array(values)
 	}
-	return `(SELECT value AS record FROM json_each(?)) AS r`, string(b), nil
+	b, _ := json.Marshal(values) // numbers and strings always encode
+	return col + ` IN (SELECT value FROM json_each(?))`, string(b)
 }
 
 // nextRows returns each record's oldest row still waiting for sink; records
@@ -54,11 +67,8 @@ func (s *sqlStore) nextRows(ctx context.Context, tx *sqlx.Tx, sink string, recor
 	if len(records) == 0 {
 		return out, nil
 	}
-	from, arg, err := s.d.recordsFrom(records)
-	if err != nil {
-		return nil, err
-	}
-	err = queryEach(ctx, tx, s.q(`SELECT r.record, (SELECT MIN(o.seq) FROM outbox o WHERE o.sink = ? AND o.record = r.record)
+	from, arg := listFrom(s.d, "record", records)
+	err := queryEach(ctx, tx, s.q(`SELECT x.record, (SELECT MIN(o.seq) FROM outbox o WHERE o.sink = ? AND o.record = x.record)
 		FROM `+from), []any{sink, arg}, func(r *sqlx.Rows) error {
 		var rec string
 		var seq sql.NullInt64
@@ -77,31 +87,57 @@ func (s *sqlStore) nextRows(ctx context.Context, tx *sqlx.Tx, sink string, recor
 // sink; records with none are absent.
 func (s *sqlStore) oldestHolding(ctx context.Context, tx *sqlx.Tx, sink string, records []string) (map[string]int64, error) {
 	out := map[string]int64{}
-	err := forEachIn(s.d, "record", records, func(cond string, in []any) error {
-		return queryEach(ctx, tx, s.q(`SELECT record, MIN(seq) FROM dead_letters WHERE sink = ? AND state = ? AND `+cond+
-			` GROUP BY record`), append([]any{sink, string(DeadHolding)}, in...), func(r *sqlx.Rows) error {
-			var rec string
-			var seq int64
-			if err := r.Scan(&rec, &seq); err != nil {
-				return err
-			}
-			out[rec] = seq
-			return nil
-		})
+	if len(records) == 0 {
+		return out, nil
+	}
+	cond, arg := in(s.d, "record", records)
+	err := queryEach(ctx, tx, s.q(`SELECT record, MIN(seq) FROM dead_letters WHERE sink = ? AND state = ? AND `+cond+
+		` GROUP BY record`), []any{sink, string(DeadHolding), arg}, func(r *sqlx.Rows) error {
+		var rec string
+		var seq int64
+		if err := r.Scan(&rec, &seq); err != nil {
+			return err
+		}
+		out[rec] = seq
+		return nil
 	})
 	return out, err
 }
 
 // promoteNext makes the next waiting row of each record its head, unless a
 // holding dead letter of an earlier event holds the record: the records' heads
-// have just left the queue (delivered, or dead letters that hold nothing).
-func (s *sqlStore) promoteNext(ctx context.Context, tx *sqlx.Tx, sink string, records []string) error {
-	if len(records) == 0 {
+// have just left the queue (delivered, or dead letters that hold nothing), at
+// the seqs given. A row older than a delivered one can only be there because a
+// replay put it back while the delivery was in flight; it goes to dead letters as
+// superseded (see supersedeOutbox) rather than becoming the head.
+func (s *sqlStore) promoteNext(ctx context.Context, tx *sqlx.Tx, sink string, left map[string]settled) error {
+	if len(left) == 0 {
 		return nil
+	}
+	records := make([]string, 0, len(left))
+	for rec := range left {
+		records = append(records, rec)
 	}
 	next, err := s.nextRows(ctx, tx, sink, records)
 	if err != nil || len(next) == 0 {
 		return err
+	}
+	for rec, seq := range next {
+		r := left[rec]
+		if seq > r.Seq || r.Kind != OutcomeDelivered || rec == "" {
+			continue
+		}
+		if err := s.supersedeOutbox(ctx, tx, sink, rec, r.Seq, r.At); err != nil {
+			return err
+		}
+		again, err := s.nextRows(ctx, tx, sink, []string{rec})
+		if err != nil {
+			return err
+		}
+		delete(next, rec)
+		if seq, ok := again[rec]; ok {
+			next[rec] = seq
+		}
 	}
 	waiting := make([]string, 0, len(next))
 	for rec := range next {
@@ -118,11 +154,12 @@ func (s *sqlStore) promoteNext(ctx context.Context, tx *sqlx.Tx, sink string, re
 		}
 		heads = append(heads, seq)
 	}
-	return forEachIn(s.d, "seq", heads, func(cond string, in []any) error {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET head = TRUE WHERE sink = ? AND NOT head AND `+cond),
-			append([]any{sink}, in...)...)
-		return err
-	})
+	if len(heads) == 0 {
+		return nil
+	}
+	cond, arg := in(s.d, "seq", heads)
+	_, err = tx.ExecContext(ctx, s.q(`UPDATE outbox SET head = TRUE WHERE sink = ? AND NOT head AND `+cond), sink, arg)
+	return err
 }
 
 // fixHeads sets the head of one record's queue for a sink from scratch: its

@@ -35,7 +35,8 @@ var internalStores = []struct {
 
 // Migration 0005 marks as head exactly the rows the old Pending query would have
 // handed out, due or not: each record's oldest waiting row per sink, unless an
-// earlier event of the record is a holding dead letter of the sink.
+// earlier event of the record is a holding dead letter of the sink. It keys
+// deliveries by (sink, seq) and keeps the ones recorded.
 func TestMigration0005MarksHeads(t *testing.T) {
 	for _, tc := range internalStores {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,8 +73,17 @@ func TestMigration0005MarksHeads(t *testing.T) {
 			exec(`INSERT INTO dead_letters (sink, seq, event_id, attempts, reason, at, record, state) VALUES ('a', 4, 'e', 1, 'r', ?, 'src/d/2', 'holding')`, at)
 			exec(`INSERT INTO dead_letters (sink, seq, event_id, attempts, reason, at, record, state) VALUES ('a', 7, 'e', 1, 'r', ?, 'src/d/3', 'open')`, at)
 
+			exec(`INSERT INTO deliveries (sink, event_id, seq, attempts, delivered_at) VALUES ('a', 'e11', 1, 1, ?)`, at)
+
 			if err := migrate(ctx, s.db, s.d); err != nil {
 				t.Fatal(err)
+			}
+			// Deliveries are kept, now keyed by (sink, seq).
+			exec(`INSERT INTO deliveries (sink, event_id, seq, attempts, delivered_at) VALUES ('a', 'e11', 1, 2, ?)
+				ON CONFLICT (sink, seq) DO NOTHING`, at)
+			var attempts []int
+			if err := s.db.SelectContext(ctx, &attempts, `SELECT attempts FROM deliveries`); err != nil || !slices.Equal(attempts, []int{1}) {
+				t.Errorf("deliveries after the migration: %v, %v; want the one recorded before", attempts, err)
 			}
 			var got []string
 			if err := s.db.SelectContext(ctx, &got, `SELECT sink || ':' || CAST(seq AS TEXT) FROM outbox WHERE head ORDER BY sink, seq`); err != nil {

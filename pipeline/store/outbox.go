@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -14,17 +15,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
-
-type pendingRow struct {
-	Seq        int64  `db:"seq"`
-	Sink       string `db:"sink"`
-	Record     string `db:"record"`
-	Attempts   int    `db:"attempts"`
-	NextAt     dbTime `db:"next_at"`
-	LastErr    string `db:"last_error"`
-	ReplayedAt dbTime `db:"replayed_at"`
-	Payload    []byte `db:"payload"`
-}
 
 // limitClause renders a LIMIT; limit <= 0 means no limit.
 func limitClause(limit int) string {
@@ -76,7 +66,6 @@ func (d dialect) skipCond(skip []int64) (string, any) {
 // outbox_heads (sink, next_at, seq) WHERE head, so it touches the due heads it
 // returns and nothing else, however many rows wait behind them.
 func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]Pending, error) {
-	var rows []pendingRow
 	if limit <= 0 {
 		limit = math.MaxInt32
 	}
@@ -85,20 +74,37 @@ func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limi
 		cond, arg := s.d.skipCond(skip)
 		query, args = strings.Replace(query, skipMark, cond, 1), append(args, arg)
 	}
-	err := s.db.SelectContext(ctx, &rows, s.q(query), append(args, limit)...)
+	out, err := s.readPending(ctx, s.q(query), append(args, limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: read outbox of sink %q: %w", sink, err)
 	}
-	out := make([]Pending, len(rows))
-	for i, r := range rows {
-		p := Pending{Seq: r.Seq, Sink: r.Sink, Record: r.Record, Attempts: r.Attempts, NextAt: r.NextAt.Time,
-			LastErr: r.LastErr, ReplayedAt: r.ReplayedAt.Time}
-		if err := decodeJSON(r.Payload, &p.Event); err != nil {
-			return nil, fmt.Errorf("store: read outbox of sink %q: decode event seq %d: %w", sink, r.Seq, err)
-		}
-		out[i] = p
-	}
 	return out, nil
+}
+
+// readPending runs a pendingQuery and decodes each row's event straight from the
+// driver's buffer: a poll reads up to thousands of rows, so it scans them by hand
+// rather than through reflection and copies of the payload.
+func (s *sqlStore) readPending(ctx context.Context, query string, args []any) ([]Pending, error) {
+	rows, err := s.reader().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Pending
+	for rows.Next() {
+		var p Pending
+		var nextAt, replayedAt dbTime
+		var payload sql.RawBytes
+		if err := rows.Scan(&p.Seq, &p.Sink, &p.Record, &p.Attempts, &nextAt, &p.LastErr, &replayedAt, &payload); err != nil {
+			return nil, err
+		}
+		p.NextAt, p.ReplayedAt = nextAt.Time, replayedAt.Time
+		if err := decodeJSON(payload, &p.Event); err != nil {
+			return nil, fmt.Errorf("decode event seq %d: %w", p.Seq, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // settleOne records one outcome through Settle.

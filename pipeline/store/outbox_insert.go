@@ -67,11 +67,10 @@ func (s *sqlStore) insertOutbox(ctx context.Context, tx *sqlx.Tx, at time.Time, 
 // blockedRecords adds to blocked those of records that already have a row waiting
 // for sink or a holding dead letter of sink: a new row of theirs waits behind it.
 func (s *sqlStore) blockedRecords(ctx context.Context, tx *sqlx.Tx, sink string, records []string, blocked map[sinkRecord]bool) error {
-	return forEachIn(s.d, "record", records, func(cond string, in []any) error {
-		args := append(append([]any{sink}, in...), sink, string(DeadHolding))
-		args = append(args, in...)
-		return queryEach(ctx, tx, s.q(`SELECT record FROM outbox WHERE sink = ? AND `+cond+`
-			UNION SELECT record FROM dead_letters WHERE sink = ? AND state = ? AND `+cond), args, func(r *sqlx.Rows) error {
+	cond, arg := in(s.d, "record", records)
+	return queryEach(ctx, tx, s.q(`SELECT record FROM outbox WHERE sink = ? AND `+cond+`
+		UNION SELECT record FROM dead_letters WHERE sink = ? AND state = ? AND `+cond),
+		[]any{sink, arg, sink, string(DeadHolding), arg}, func(r *sqlx.Rows) error {
 			var rec string
 			if err := r.Scan(&rec); err != nil {
 				return err
@@ -79,5 +78,4 @@ func (s *sqlStore) blockedRecords(ctx context.Context, tx *sqlx.Tx, sink string,
 			blocked[sinkRecord{sink, rec}] = true
 			return nil
 		})
-	})
 }

@@ -214,8 +214,8 @@ func BenchmarkPollDownSink(b *testing.B) {
 				}
 				n := 0
 				for b.Loop() {
-					var rows []pendingRow
-					if err := s.db.SelectContext(b.Context(), &rows, s.q(oldPendingQuery+limitClause(500)), "a", s.d.timeArg(now)); err != nil {
+					rows, err := s.readPending(b.Context(), s.q(oldPendingQuery+limitClause(500)), []any{"a", s.d.timeArg(now)})
+					if err != nil {
 						b.Fatal(err)
 					}
 					n = len(rows)

