@@ -28,9 +28,10 @@ type window struct {
 	lim   *rate.Limiter
 	unit  int // events per call to the sink
 	// most is how many records may be in flight, delivered or waiting for their
-	// outcome to be recorded: two windows' worth, so the next calls overlap the
-	// recording of the last ones, but delivery never runs far ahead of the
-	// store (what is delivered and not yet recorded is sent again after a crash).
+	// outcome to be recorded: the calls' worth and a poll's more, so the next
+	// calls overlap the recording of the last ones, but delivery never runs far
+	// ahead of the store (what is delivered and not yet recorded is sent again
+	// after a crash).
 	most int
 	work context.Context
 
@@ -42,7 +43,8 @@ type window struct {
 	inflight map[string]int64 // record -> seq, from hand-out until its outcome is recorded
 	results  []attempt        // ended, waiting to be recorded
 	settling bool
-	sent     int // delivered and recorded
+	moved    bool // a recording made new heads since the loop last looked
+	sent     int  // delivered and recorded
 	err      error
 	wg       sync.WaitGroup // calls and the recorder
 }
@@ -73,7 +75,7 @@ func (d *Dispatcher) newWindow(sink string) *window {
 			w.unit = min(w.unit, max(cfg.Burst, 1))
 		}
 	}
-	w.most = 2 * cap(w.slots) * w.unit
+	w.most = cap(w.slots)*w.unit + max(cap(w.slots)*w.unit, cfg.Batch)
 	return w
 }
 
@@ -113,7 +115,7 @@ func (w *window) run(ctx context.Context, held func() bool, wake <-chan struct{}
 		select {
 		case <-w.freed:
 		case <-w.settled:
-			dirty = true
+			dirty = dirty || w.headsMoved()
 		case <-wake:
 			dirty = true
 		case <-tick:
@@ -298,27 +300,33 @@ func (w *window) recorder() {
 			return
 		}
 		w.mu.Unlock()
-		w.settle(batch)
+		if w.settle(batch) {
+			w.mu.Lock()
+			w.moved = true
+			w.mu.Unlock()
+		}
 		signal(w.settled)
 	}
 }
 
 // settle records a batch of outcomes in one store transaction, then reports them
-// (metrics, alerts, logs) and takes their records out of flight. When the store
-// fails, nothing was recorded: the events stay due and are delivered again (at
-// least once), and the window stops.
-func (w *window) settle(batch []attempt) {
+// (metrics, alerts, logs) and takes their records out of flight. It reports
+// whether the recording made new heads, so the loop polls only when something
+// may have become due. When the store fails, nothing was recorded: the events
+// stay due and are delivered again (at least once), and the window stops.
+func (w *window) settle(batch []attempt) bool {
 	outcomes := make([]store.Outcome, len(batch))
 	items := make([]*store.Pending, len(batch))
 	for i, a := range batch {
 		outcomes[i], items[i] = a.outcome, a.it
 	}
-	errs, err := w.d.Store.Settle(w.work, w.sink, outcomes)
+	res, err := w.d.Store.Settle(w.work, w.sink, outcomes)
 	defer w.release(items)
 	if err != nil {
 		w.fail(err)
-		return
+		return false
 	}
+	errs := res.Errs
 	sent := 0
 	var retries []attempt
 	for i, a := range batch {
@@ -346,6 +354,16 @@ func (w *window) settle(batch []attempt) {
 	w.mu.Lock()
 	w.sent += sent
 	w.mu.Unlock()
+	return res.Heads > 0
+}
+
+// headsMoved reports, once, that recordings made new heads.
+func (w *window) headsMoved() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	moved := w.moved
+	w.moved = false
+	return moved
 }
 
 // logRetries writes one line per distinct error: a batch that failed as a whole

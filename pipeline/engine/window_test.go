@@ -208,7 +208,7 @@ type countingStore struct {
 	settles atomic.Int32
 }
 
-func (s *countingStore) Settle(ctx context.Context, sink string, o []store.Outcome) ([]error, error) {
+func (s *countingStore) Settle(ctx context.Context, sink string, o []store.Outcome) (store.Settled, error) {
 	s.settles.Add(1)
 	return s.Store.Settle(ctx, sink, o)
 }
@@ -292,6 +292,6 @@ func TestSettleFailureStopsTheWindow(t *testing.T) {
 
 type failingSettle struct{ store.Store }
 
-func (failingSettle) Settle(context.Context, string, []store.Outcome) ([]error, error) {
-	return nil, errors.New("disk full")
+func (failingSettle) Settle(context.Context, string, []store.Outcome) (store.Settled, error) {
+	return store.Settled{}, errors.New("disk full")
 }

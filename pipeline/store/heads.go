@@ -83,83 +83,52 @@ func (s *sqlStore) nextRows(ctx context.Context, tx *sqlx.Tx, sink string, recor
 	return out, err
 }
 
-// oldestHolding returns, per record, the seq of its oldest holding dead letter of
-// sink; records with none are absent.
-func (s *sqlStore) oldestHolding(ctx context.Context, tx *sqlx.Tx, sink string, records []string) (map[string]int64, error) {
-	out := map[string]int64{}
-	if len(records) == 0 {
-		return out, nil
-	}
-	cond, arg := in(s.d, "record", records)
-	err := queryEach(ctx, tx, s.q(`SELECT record, MIN(seq) FROM dead_letters WHERE sink = ? AND state = ? AND `+cond+
-		` GROUP BY record`), []any{sink, string(DeadHolding), arg}, func(r *sqlx.Rows) error {
-		var rec string
-		var seq int64
-		if err := r.Scan(&rec, &seq); err != nil {
-			return err
+// promoteNext makes the next waiting row of each given record its head, unless
+// a holding dead letter of an earlier event holds the record: the records' heads
+// have just left the queue (delivered, or dead letters that hold nothing). It
+// returns how many rows became heads.
+//
+// A row older than a delivered one can only be waiting because a replay put it
+// back while the delivery was in flight; it goes to dead letters as superseded
+// (see supersedeOutbox) rather than becoming the head.
+func (s *sqlStore) promoteNext(ctx context.Context, tx *sqlx.Tx, sink string, left []settled) (int, error) {
+	heads := make([]int64, 0, len(left))
+	for _, r := range left {
+		next, hold := r.next, r.holding
+		if r.Kind == OutcomeDelivered {
+			hold = r.holdingAfter // the older ones are superseded by this delivery
+			if next != 0 && next < r.Seq && r.record != "" {
+				var err error
+				if next, err = s.supersedeOlder(ctx, tx, sink, r); err != nil {
+					return 0, err
+				}
+			}
 		}
-		out[rec] = seq
-		return nil
-	})
-	return out, err
-}
-
-// promoteNext makes the next waiting row of each record its head, unless a
-// holding dead letter of an earlier event holds the record: the records' heads
-// have just left the queue (delivered, or dead letters that hold nothing), at
-// the seqs given. A row older than a delivered one can only be there because a
-// replay put it back while the delivery was in flight; it goes to dead letters as
-// superseded (see supersedeOutbox) rather than becoming the head.
-func (s *sqlStore) promoteNext(ctx context.Context, tx *sqlx.Tx, sink string, left map[string]settled) error {
-	if len(left) == 0 {
-		return nil
-	}
-	records := make([]string, 0, len(left))
-	for rec := range left {
-		records = append(records, rec)
-	}
-	next, err := s.nextRows(ctx, tx, sink, records)
-	if err != nil || len(next) == 0 {
-		return err
-	}
-	for rec, seq := range next {
-		r := left[rec]
-		if seq > r.Seq || r.Kind != OutcomeDelivered || rec == "" {
+		if next == 0 || (hold != 0 && hold < next) {
 			continue
 		}
-		if err := s.supersedeOutbox(ctx, tx, sink, rec, r.Seq, r.At); err != nil {
-			return err
-		}
-		again, err := s.nextRows(ctx, tx, sink, []string{rec})
-		if err != nil {
-			return err
-		}
-		delete(next, rec)
-		if seq, ok := again[rec]; ok {
-			next[rec] = seq
-		}
-	}
-	waiting := make([]string, 0, len(next))
-	for rec := range next {
-		waiting = append(waiting, rec)
-	}
-	held, err := s.oldestHolding(ctx, tx, sink, waiting)
-	if err != nil {
-		return err
-	}
-	heads := make([]int64, 0, len(next))
-	for rec, seq := range next {
-		if h, ok := held[rec]; ok && h < seq {
-			continue
-		}
-		heads = append(heads, seq)
+		heads = append(heads, next)
 	}
 	if len(heads) == 0 {
-		return nil
+		return 0, nil
 	}
 	cond, arg := in(s.d, "seq", heads)
-	_, err = tx.ExecContext(ctx, s.q(`UPDATE outbox SET head = TRUE WHERE sink = ? AND NOT head AND `+cond), sink, arg)
-	return err
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET head = TRUE WHERE sink = ? AND NOT head AND `+cond), sink, arg)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// supersedeOlder moves the record's rows older than the delivered one to dead
+// letters as superseded and returns the record's next row after it (0: none).
+func (s *sqlStore) supersedeOlder(ctx context.Context, tx *sqlx.Tx, sink string, r settled) (int64, error) {
+	if err := s.supersedeOutbox(ctx, tx, sink, r.record, r.Seq, r.At); err != nil {
+		return 0, err
+	}
+	next, err := s.nextRows(ctx, tx, sink, []string{r.record})
+	return next[r.record], err
 }
 
 // fixHeads sets the head of one record's queue for a sink from scratch: its

@@ -109,11 +109,11 @@ func (s *sqlStore) readPending(ctx context.Context, query string, args []any) ([
 
 // settleOne records one outcome through Settle.
 func (s *sqlStore) settleOne(ctx context.Context, sink string, o Outcome) error {
-	errs, err := s.Settle(ctx, sink, []Outcome{o})
+	res, err := s.Settle(ctx, sink, []Outcome{o})
 	if err != nil {
 		return err
 	}
-	return errs[0]
+	return res.Errs[0]
 }
 
 // Delivered records one delivery; ErrNotFound when the row is not in the outbox

@@ -19,10 +19,10 @@ import (
 // SQLite), with a fixed number of statements per batch rather than per outcome,
 // apart from retries (one indexed UPDATE each) and the rare supersession of a row
 // a replay put back.
-func (s *sqlStore) Settle(ctx context.Context, sink string, outcomes []Outcome) ([]error, error) {
+func (s *sqlStore) Settle(ctx context.Context, sink string, outcomes []Outcome) (Settled, error) {
 	errs := make([]error, len(outcomes))
 	if len(outcomes) == 0 {
-		return errs, nil
+		return Settled{Errs: errs}, nil
 	}
 	valid := make([]int, 0, len(outcomes))
 	for i, o := range outcomes {
@@ -32,16 +32,19 @@ func (s *sqlStore) Settle(ctx context.Context, sink string, outcomes []Outcome) 
 		}
 		valid = append(valid, i)
 	}
+	heads := 0
 	err := inTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		for _, i := range valid {
 			errs[i] = nil
 		}
-		return s.settle(ctx, tx, sink, outcomes, valid, errs)
+		var err error
+		heads, err = s.settle(ctx, tx, sink, outcomes, valid, errs)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: record %d delivery outcomes for sink %q: %w", len(outcomes), sink, err)
+		return Settled{}, fmt.Errorf("store: record %d delivery outcomes for sink %q: %w", len(outcomes), sink, err)
 	}
-	return errs, nil
+	return Settled{Errs: errs, Heads: heads}, nil
 }
 
 func (o Outcome) check() error {
@@ -58,21 +61,35 @@ func (o Outcome) check() error {
 	return fmt.Errorf("unknown outcome kind %d", o.Kind)
 }
 
-// settled is an outcome whose row was found, with its record and event id.
+// settled is an outcome whose row was found, with what recording it needs to
+// know of its record, all read by one statement before anything changes.
 type settled struct {
 	Outcome
 	i      int // index in the caller's outcomes
 	record string
-	id     string
+	id     string // the event's id
+	// next is the record's oldest other row waiting for the sink (0: none): its
+	// head once this one leaves.
+	next int64
+	// older: an earlier event of the record is a replayable dead letter of the
+	// sink, which a delivery of this one supersedes.
+	older bool
+	// holding and holdingAfter are the seqs of the record's oldest holding dead
+	// letter of the sink, of any event and of a later one (0: none).
+	holding, holdingAfter int64
 }
 
-func (s *sqlStore) settle(ctx context.Context, tx *sqlx.Tx, sink string, outcomes []Outcome, valid []int, errs []error) error {
+func (s *sqlStore) settle(ctx context.Context, tx *sqlx.Tx, sink string, outcomes []Outcome, valid []int, errs []error) (int, error) {
 	if err := s.d.shareEvents(ctx, tx); err != nil {
-		return err
+		return 0, err
 	}
-	found, err := s.outboxRows(ctx, tx, sink, outcomes, valid)
+	seqs := make([]int64, len(valid))
+	for j, i := range valid {
+		seqs[j] = outcomes[i].Seq
+	}
+	found, err := s.lookUp(ctx, tx, sink, seqs)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var rows []settled
 	for _, i := range valid {
@@ -85,12 +102,20 @@ func (s *sqlStore) settle(ctx context.Context, tx *sqlx.Tx, sink string, outcome
 		r.Outcome, r.i = outcomes[i], i
 		rows = append(rows, r)
 	}
-	for _, pass := range passes(rows) {
-		if err := s.settlePass(ctx, tx, sink, pass, errs); err != nil {
-			return err
+	heads := 0
+	for k, pass := range passes(rows) {
+		if k > 0 { // a record's later outcome: what the earlier one changed counts
+			if pass, err = s.refresh(ctx, tx, sink, pass, errs); err != nil {
+				return 0, err
+			}
 		}
+		n, err := s.settlePass(ctx, tx, sink, pass, errs)
+		if err != nil {
+			return 0, err
+		}
+		heads += n
 	}
-	return nil
+	return heads, nil
 }
 
 // passes splits outcomes so that each pass holds at most one per record, in seq
@@ -110,37 +135,68 @@ func passes(rows []settled) [][]settled {
 	return out
 }
 
-// outboxRows finds the outcomes' rows in the outbox, with their records and
-// their events' ids, in one statement.
-func (s *sqlStore) outboxRows(ctx context.Context, tx *sqlx.Tx, sink string, outcomes []Outcome, valid []int) (map[int64]settled, error) {
-	seqs := make([]int64, len(valid))
-	for j, i := range valid {
-		seqs[j] = outcomes[i].Seq
+// refresh reads again what lookUp read for a pass's rows.
+func (s *sqlStore) refresh(ctx context.Context, tx *sqlx.Tx, sink string, pass []settled, errs []error) ([]settled, error) {
+	seqs := make([]int64, len(pass))
+	for i, r := range pass {
+		seqs[i] = r.Seq
 	}
+	found, err := s.lookUp(ctx, tx, sink, seqs)
+	if err != nil {
+		return nil, err
+	}
+	out := pass[:0]
+	for _, r := range pass {
+		f, ok := found[r.Seq]
+		if !ok {
+			errs[r.i] = ErrNotFound
+			continue
+		}
+		f.Outcome, f.i = r.Outcome, r.i
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// lookUp finds the rows of seqs in the sink's outbox with everything recording
+// their outcomes needs: record, event id, the record's next row and its dead
+// letters. Every value is a correlated look-up, one index seek each, whatever
+// the planner guesses about the size of the list; rows not in the outbox are
+// absent.
+func (s *sqlStore) lookUp(ctx context.Context, tx *sqlx.Tx, sink string, seqs []int64) (map[int64]settled, error) {
 	out := make(map[int64]settled, len(seqs))
-	// Correlated look-ups rather than joins: each is one index seek, whatever
-	// the planner guesses about the size of the list.
 	from, arg := listFrom(s.d, "seq", seqs)
-	err := queryEach(ctx, tx, s.q(`SELECT x.seq, (SELECT o.record FROM outbox o WHERE o.sink = ? AND o.seq = x.seq),
-		(SELECT e.id FROM events e WHERE e.seq = x.seq) FROM `+from), []any{sink, arg}, func(r *sqlx.Rows) error {
-		var seq int64
-		var rec, id sql.NullString
-		if err := r.Scan(&seq, &rec, &id); err != nil {
+	query := `WITH y AS MATERIALIZED (
+		SELECT x.seq, (SELECT o.record FROM outbox o WHERE o.sink = ? AND o.seq = x.seq) AS record,
+		       (SELECT e.id FROM events e WHERE e.seq = x.seq) AS id
+		FROM ` + from + `)
+	SELECT y.seq, y.record, y.id,
+		(SELECT n.seq FROM outbox n WHERE n.sink = ? AND n.record = y.record AND n.seq <> y.seq ORDER BY n.seq LIMIT 1),
+		EXISTS (SELECT 1 FROM dead_letters d WHERE d.sink = ? AND d.record = y.record AND d.seq < y.seq AND d.state IN (?, ?)),
+		(SELECT d.seq FROM dead_letters d WHERE d.sink = ? AND d.record = y.record AND d.state = ? ORDER BY d.seq LIMIT 1),
+		(SELECT d.seq FROM dead_letters d WHERE d.sink = ? AND d.record = y.record AND d.state = ? AND d.seq > y.seq ORDER BY d.seq LIMIT 1)
+	FROM y WHERE y.record IS NOT NULL`
+	holding, open := string(DeadHolding), string(DeadOpen)
+	args := []any{sink, arg, sink, sink, holding, open, sink, holding, sink, holding}
+	err := queryEach(ctx, tx, s.q(query), args, func(r *sqlx.Rows) error {
+		var row settled
+		var next, held, heldAfter sql.NullInt64
+		if err := r.Scan(&row.Seq, &row.record, &row.id, &next, &row.older, &held, &heldAfter); err != nil {
 			return err
 		}
-		if rec.Valid && id.Valid {
-			out[seq] = settled{record: rec.String, id: id.String}
-		}
+		row.next, row.holding, row.holdingAfter = next.Int64, held.Int64, heldAfter.Int64
+		row.older = row.older && row.record != "" // rows from before records were kept match nothing
+		out[row.Seq] = row
 		return nil
 	})
 	return out, err
 }
 
-// settlePass records outcomes of distinct records.
-func (s *sqlStore) settlePass(ctx context.Context, tx *sqlx.Tx, sink string, rows []settled, errs []error) error {
-	var retry, delivered, dead []settled
+// settlePass records outcomes of distinct records and returns how many rows
+// became heads.
+func (s *sqlStore) settlePass(ctx context.Context, tx *sqlx.Tx, sink string, rows []settled, errs []error) (int, error) {
+	var retry, delivered, dead, left []settled
 	var taken []int64
-	left := map[string]settled{} // records whose head left the queue
 	for _, r := range rows {
 		switch {
 		case r.Kind == OutcomeRetry:
@@ -148,34 +204,35 @@ func (s *sqlStore) settlePass(ctx context.Context, tx *sqlx.Tx, sink string, row
 			continue
 		case r.Kind == OutcomeDelivered:
 			delivered = append(delivered, r)
-			left[r.record] = r
+			left = append(left, r)
 		default:
 			dead = append(dead, r)
 			if r.OnDead == OnDeadSkip {
-				left[r.record] = r
+				left = append(left, r)
 			}
 		}
 		taken = append(taken, r.Seq)
 	}
 	if err := s.settleRetries(ctx, tx, sink, retry, errs); err != nil {
-		return fmt.Errorf("retries: %w", err)
+		return 0, fmt.Errorf("retries: %w", err)
 	}
 	if len(taken) > 0 {
 		cond, arg := in(s.d, "seq", taken)
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM outbox WHERE sink = ? AND `+cond), sink, arg); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := s.settleDelivered(ctx, tx, sink, delivered); err != nil {
-		return fmt.Errorf("deliveries: %w", err)
+		return 0, fmt.Errorf("deliveries: %w", err)
 	}
 	if err := s.settleDead(ctx, tx, sink, dead); err != nil {
-		return fmt.Errorf("dead letters: %w", err)
+		return 0, fmt.Errorf("dead letters: %w", err)
 	}
-	if err := s.promoteNext(ctx, tx, sink, left); err != nil {
-		return fmt.Errorf("next heads: %w", err)
+	heads, err := s.promoteNext(ctx, tx, sink, left)
+	if err != nil {
+		return 0, fmt.Errorf("next heads: %w", err)
 	}
-	return nil
+	return heads, nil
 }
 
 // settleRetries records failed attempts; the rows stay their records' heads.
@@ -203,13 +260,20 @@ func (s *sqlStore) settleRetries(ctx context.Context, tx *sqlx.Tx, sink string, 
 }
 
 // settleDelivered records deliveries, after marking superseded the records'
-// older dead letters of the sink: they must never be sent now.
+// older replayable dead letters of the sink: they must never be sent now.
 func (s *sqlStore) settleDelivered(ctx context.Context, tx *sqlx.Tx, sink string, rows []settled) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := s.supersedeDeadOf(ctx, tx, sink, rows); err != nil {
-		return err
+	for _, r := range rows {
+		if !r.older {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE dead_letters SET state = ?, state_at = ?
+			WHERE sink = ? AND record = ? AND seq < ? AND state IN (?, ?)`),
+			string(DeadSuperseded), s.d.timeArg(r.At), sink, r.record, r.Seq, string(DeadHolding), string(DeadOpen)); err != nil {
+			return err
+		}
 	}
 	return s.insertDeliveries(ctx, tx, sink, rows)
 }
@@ -237,55 +301,6 @@ func (s *sqlStore) insertDeliveries(ctx context.Context, tx *sqlx.Tx, sink strin
 		FROM unnest(CAST($2 AS text[]), CAST($3 AS bigint[]), CAST($4 AS integer[]), CAST($5 AS text[])) AS x(id, seq, attempts, at)`+conflict,
 		sink, pq.Array(ids), pq.Array(seqs), pq.Array(attempts), pq.Array(at))
 	return err
-}
-
-// supersedeDeadOf marks superseded the replayable dead letters of the sink that
-// are older than a delivered event of their record.
-func (s *sqlStore) supersedeDeadOf(ctx context.Context, tx *sqlx.Tx, sink string, rows []settled) error {
-	by := make(map[string]settled, len(rows))
-	records := make([]string, 0, len(rows))
-	for _, r := range rows {
-		if r.record == "" {
-			continue // a row from before records were kept: nothing to match on
-		}
-		by[r.record] = r
-		records = append(records, r.record)
-	}
-	if len(records) == 0 {
-		return nil
-	}
-	type dead struct {
-		id  int64
-		rec string
-		seq int64
-	}
-	var older []dead
-	cond, arg := in(s.d, "record", records)
-	err := queryEach(ctx, tx, s.q(`SELECT id, record, seq FROM dead_letters WHERE sink = ? AND state IN (?, ?) AND `+cond),
-		[]any{sink, string(DeadHolding), string(DeadOpen), arg}, func(r *sqlx.Rows) error {
-			var d dead
-			if err := r.Scan(&d.id, &d.rec, &d.seq); err != nil {
-				return err
-			}
-			if d.seq < by[d.rec].Seq {
-				older = append(older, d)
-			}
-			return nil
-		})
-	if err != nil || len(older) == 0 {
-		return err
-	}
-	stmt, err := tx.PreparexContext(ctx, s.q(`UPDATE dead_letters SET state = ?, state_at = ? WHERE id = ?`))
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, d := range older {
-		if _, err := stmt.ExecContext(ctx, string(DeadSuperseded), s.d.timeArg(by[d.rec].At), d.id); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // settleDead moves the rows to dead letters: holding their records under

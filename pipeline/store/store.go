@@ -163,6 +163,17 @@ type Outcome struct {
 	OnDead   OnDead    // OutcomeDead: what the dead letter does to its record's later events
 }
 
+// Settled is what Settle did with a batch of outcomes.
+type Settled struct {
+	// Errs holds one entry per outcome: nil when it was recorded, ErrNotFound when
+	// its row is no longer in the outbox (the others are still recorded), or why
+	// the outcome itself is invalid.
+	Errs []error
+	// Heads counts the rows that became their record's head: events that Pending
+	// can now hand out that it could not before.
+	Heads int
+}
+
 // DeadLetter is a delivery that was given up on, with the reason.
 type DeadLetter struct {
 	ID       int64
@@ -239,12 +250,10 @@ type Store interface {
 	// left out: a dispatcher passes those it has in flight.
 	Pending(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]Pending, error)
 	// Settle records the outcomes of delivery attempts to the sink in one
-	// transaction, each as Delivered, Retry or Dead would. errs holds one entry per
-	// outcome: nil when recorded, ErrNotFound when its row is no longer in the
-	// outbox (the others are still recorded), or why the outcome itself is invalid.
-	// When err is set nothing was recorded. Outcomes of one record are applied in
-	// Seq order.
-	Settle(ctx context.Context, sink string, outcomes []Outcome) (errs []error, err error)
+	// transaction, each as Delivered, Retry or Dead would, and says what it did
+	// (see Settled). When err is set nothing was recorded. Outcomes of one record
+	// are applied in Seq order.
+	Settle(ctx context.Context, sink string, outcomes []Outcome) (Settled, error)
 	// Delivered removes an outbox row and records the delivery. The record's older
 	// dead letters of the sink become DeadSuperseded, and any older outbox row of the
 	// record (a replay racing the delivery) is moved to dead letters as superseded:

@@ -91,9 +91,13 @@ func testSettleBatch(t *testing.T, s store.Store) {
 		{Seq: seq["S"] + 1000, Kind: store.OutcomeDelivered, Attempts: 1, At: at}, // not in the outbox
 		{Seq: seq["D"], Kind: store.OutcomeDead, Attempts: 1, At: at, OnDead: "drop"},
 	}
-	errs, err := s.Settle(ctx, "a", outcomes)
+	res, err := s.Settle(ctx, "a", outcomes)
 	if err != nil {
 		t.Fatalf("Settle: %v", err)
+	}
+	errs := res.Errs
+	if res.Heads != 2 {
+		t.Errorf("Settle made %d heads, want 2 (D@2 and S@2)", res.Heads)
 	}
 	for i, e := range errs[:4] {
 		if e != nil {
@@ -124,15 +128,15 @@ func testSettleBatch(t *testing.T, s store.Store) {
 			d2 = r.Seq
 		}
 	}
-	errs, err = s.Settle(ctx, "a", []store.Outcome{
+	res, err = s.Settle(ctx, "a", []store.Outcome{
 		{Seq: d2, Kind: store.OutcomeDelivered, Attempts: 1, At: at},
 		{Seq: d2, Kind: store.OutcomeDelivered, Attempts: 1, At: at},
 	})
-	if err != nil || errs[0] != nil || !errors.Is(errs[1], store.ErrNotFound) {
-		t.Errorf("Settle of one seq twice = %v, %v; want the second not found", errs, err)
+	if err != nil || res.Errs[0] != nil || !errors.Is(res.Errs[1], store.ErrNotFound) || res.Heads != 0 {
+		t.Errorf("Settle of one seq twice = %+v, %v; want the second not found and no new head", res, err)
 	}
-	if none, err := s.Settle(ctx, "a", nil); err != nil || len(none) != 0 {
-		t.Errorf("Settle(nil) = %v, %v", none, err)
+	if none, err := s.Settle(ctx, "a", nil); err != nil || len(none.Errs) != 0 {
+		t.Errorf("Settle(nil) = %+v, %v", none, err)
 	}
 }
 
