@@ -109,8 +109,15 @@ func (w *window) run(ctx context.Context, held func() bool, wake <-chan struct{}
 		if !w.handOut(ctx, &queue) {
 			break // shutting down
 		}
-		if drain && len(queue) == 0 && !dirty && w.idle() {
-			break
+		if drain && len(queue) == 0 && !dirty {
+			idle, moved := w.quiet()
+			if moved {
+				dirty = true
+				continue
+			}
+			if idle {
+				break
+			}
 		}
 		select {
 		case <-w.freed:
@@ -300,11 +307,10 @@ func (w *window) recorder() {
 			return
 		}
 		w.mu.Unlock()
-		if w.settle(batch) {
-			w.mu.Lock()
-			w.moved = true
-			w.mu.Unlock()
-		}
+		moved := w.settle(batch)
+		w.mu.Lock()
+		w.moved = w.moved || moved
+		w.mu.Unlock()
 		signal(w.settled)
 	}
 }
@@ -421,11 +427,15 @@ func (w *window) failure() error {
 	return w.err
 }
 
-// idle reports that nothing is in flight or waiting to be recorded.
-func (w *window) idle() bool {
+// quiet reports whether nothing is in flight or waiting to be recorded, and,
+// once, whether recordings made new heads. Both are read together: the recorder
+// notes new heads before it goes idle, so a window that sees it idle also sees
+// the heads it made.
+func (w *window) quiet() (idle, moved bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.inflight) == 0 && !w.settling && len(w.results) == 0
+	moved, w.moved = w.moved, false
+	return len(w.inflight) == 0 && !w.settling && len(w.results) == 0, moved
 }
 
 // signal wakes whoever waits on ch without blocking; ch has room for one.
