@@ -114,3 +114,34 @@ func TestBatchRecreatesADroppedTable(t *testing.T) {
 		t.Fatalf("state = %+v, want version 2", r)
 	}
 }
+
+// Every column survives the batch path as it does Deliver's: a rule event with its
+// message, changed fields, the epoch and a NUL in the text.
+func TestBatchStoresEveryColumn(t *testing.T) {
+	f := newFixture(t)
+	rule := event("dossier", "HS-1", 2)
+	rule.Type, rule.Rule, rule.Epoch = "dossier.result_ready", "dossier.result_ready", 1_700_000_000_000_123
+	rule.Changed = []string{"status", "due_at"}
+	rule.Message = &pipeline.Message{Template: "result_ready", Text: "Hồ sơ HS-1 đã có kết quả\x00", Phone: "84901234567"}
+	rule.ID = pipeline.RuleEventID(rule.ID, rule.Rule)
+	plain := event("dossier", "HS-2", 1)
+	plain.Agency = ""
+	noErrors(t, f.deliverBatch(t, rule, plain))
+	got := f.received(t)
+	if len(got) != 2 {
+		t.Fatalf("%d events, want 2", len(got))
+	}
+	g := got[0]
+	if g.ID != rule.ID || g.Rule != rule.Rule || g.Type != rule.Type || g.Message == nil ||
+		g.Message.Text != "Hồ sơ HS-1 đã có kết quả\uFFFD" || g.Message.Phone != "84901234567" ||
+		len(g.Changed) != 2 || g.Changed[1] != "due_at" || !g.DetectedAt.Equal(rule.DetectedAt) || g.Agency != "UBND-CG" {
+		t.Errorf("rule event came back as %+v (message %+v)", g, g.Message)
+	}
+	if p := got[1]; p.Agency != "" || p.Rule != "" || p.Message != nil || p.Changed != nil {
+		t.Errorf("event without optional values came back as %+v", p)
+	}
+	var epoch int64
+	if err := f.db.QueryRow(`SELECT epoch FROM `+quote(f.schema)+`.events WHERE event_id = $1`, rule.ID).Scan(&epoch); err != nil || epoch != rule.Epoch {
+		t.Errorf("epoch %d, %v; want %d", epoch, err, rule.Epoch)
+	}
+}
