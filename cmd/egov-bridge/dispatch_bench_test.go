@@ -21,8 +21,10 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/egov-bridge/egov-bridge/connectors/logsink"
+	natssink "github.com/egov-bridge/egov-bridge/connectors/nats"
 	"github.com/egov-bridge/egov-bridge/connectors/pgtable"
 	"github.com/egov-bridge/egov-bridge/connectors/webhook"
+	"github.com/egov-bridge/egov-bridge/internal/testnats"
 	"github.com/egov-bridge/egov-bridge/internal/testpg"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
@@ -216,6 +218,18 @@ func BenchmarkDispatch(b *testing.B) {
 			dispatch(b, benchStores[0].open(b), sink, cfg, wn)
 		})
 	}
+
+	b.Run("nats/sqlite", func(b *testing.B) {
+		name, prefix := testnats.Stream(b)
+		o := *natssink.NewOptions()
+		o.URL, o.Stream, o.SubjectPrefix = testnats.URL(b), name, prefix
+		sink, err := natssink.New(context.Background(), pipeline.Env{Name: "bus"}, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sink.Close()
+		dispatch(b, benchStores[0].open(b), sink, def, n)
+	})
 
 	b.Run("pgtable/floor", func(b *testing.B) { pgtableFloor(b, n) })
 	for _, bs := range benchStores {
