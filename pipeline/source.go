@@ -94,5 +94,34 @@ type Sink interface {
 	io.Closer
 }
 
+// BatchSink is implemented by sinks that deliver several events at once for about
+// the price of one (one write, one statement, one round of acknowledgements). The
+// dispatcher then hands them up to its `batch` setting of due events per call;
+// a plain Sink gets one event per Deliver.
+//
+// The events of one call belong to different records, so the sink may deliver them
+// in any order or in parallel; calls may run concurrently. DeliverBatch returns
+// one result per event, in the order of evs: nil when that event was delivered,
+// otherwise an error classified as Deliver's are (Permanent, RetryAfter,
+// WithDetail). An event that cannot be delivered must not fail the others when the
+// sink can tell which one it is; a failure of the whole call (a lost connection)
+// is that error for every event. A result slice of the wrong length counts as a
+// transient failure of every event.
+type BatchSink interface {
+	Sink
+	DeliverBatch(ctx context.Context, evs []*Event) []error
+}
+
+// DeliverEach delivers evs one by one through s, for a sink whose batch path
+// must fall back to single deliveries (for example to find which event of a
+// batch a destination refuses).
+func DeliverEach(ctx context.Context, s Sink, evs []*Event) []error {
+	errs := make([]error, len(evs))
+	for i, ev := range evs {
+		errs[i] = s.Deliver(ctx, ev)
+	}
+	return errs
+}
+
 // Clock tells the time; injected wherever behaviour depends on it.
 type Clock func() time.Time

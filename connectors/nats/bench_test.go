@@ -6,11 +6,13 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/sinktest"
 )
 
 // BenchmarkDeliver measures publish throughput against the real server: one
-// delivery at a time (how one dispatcher worker delivers) and 8 per CPU at once.
+// delivery at a time, 8 per CPU at once, and batches of 500 (DeliverBatch, how the
+// dispatcher hands them over), one at a time.
 func BenchmarkDeliver(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		s, _ := newSink(b, nil)
@@ -39,5 +41,23 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("batch500", func(b *testing.B) {
+		s, _ := newSink(b, nil)
+		ctx := context.Background()
+		i := 0
+		for b.Loop() {
+			evs := make([]*pipeline.Event, 500)
+			for k := range evs {
+				i++
+				evs[k] = sinktest.Event("bench", fmt.Sprintf("HS-%d", i), 1)
+			}
+			for _, err := range s.DeliverBatch(ctx, evs) {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "events/s")
 	})
 }

@@ -51,7 +51,7 @@ type Sink struct {
 	closeOnce  sync.Once
 }
 
-var _ pipeline.Sink = (*Sink)(nil)
+var _ pipeline.BatchSink = (*Sink)(nil)
 
 // New connects to NATS and checks (or creates) the stream.
 //
@@ -99,7 +99,10 @@ func open(ctx context.Context, env pipeline.Env, o Options, extra ...nats.Option
 	if err != nil {
 		return nil, s.errorf("connect to %s: %w", s.servers, s.red.Err(err))
 	}
-	js, err := jetstream.New(nc)
+	// Batches publish asynchronously: the acknowledgements they wait for are
+	// bounded by publish_timeout, and by the dispatcher's batch and concurrency.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(o.PublishTimeout.D()),
+		jetstream.WithPublishAsyncMaxPending(maxPendingAcks))
 	if err != nil {
 		nc.Close()
 		return nil, s.errorf("jetstream: %w", err)
@@ -124,35 +127,13 @@ func open(ctx context.Context, env pipeline.Env, o Options, extra ...nats.Option
 // Deliver publishes one event and returns once JetStream has stored it (or dropped
 // it as a duplicate of an id seen within the duplicate window).
 func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
-	if ev == nil {
-		return pipeline.Permanent(s.errorf("nil event"))
+	if err := s.precheck(ctx, ev); err != nil {
+		return err
 	}
-	if ev.ID == "" {
-		return pipeline.Permanent(s.errorf("an event of entity %s has no id to deduplicate by", ev.Entity))
-	}
-	if err := ctx.Err(); err != nil {
-		return s.errorf("deliver %s: %w", ev.ID, err)
-	}
-	if !s.nc.IsConnected() {
-		return s.notConnected()
-	}
-	if err := s.ensureStream(ctx); err != nil {
-		return err // transient: a stream an operator fixes lets delivery resume by itself
-	}
-	body, err := json.Marshal(ev)
+	msg, err := s.message(ev)
 	if err != nil {
-		return pipeline.Permanent(s.errorf("encode event %s: %w", ev.ID, err))
+		return err
 	}
-	msg := &nats.Msg{
-		Subject: Subject(s.opts.SubjectPrefix, ev.Entity, ev.Agency),
-		Data:    body,
-		Header:  nats.Header{},
-	}
-	msg.Header.Set(HeaderEventType, headerValue(ev.Type))
-	msg.Header.Set(HeaderEntity, headerValue(ev.Entity))
-	msg.Header.Set(HeaderKey, headerValue(ev.Key))
-	msg.Header.Set(HeaderVersion, fmt.Sprint(ev.Version))
-
 	ctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout.D())
 	defer cancel()
 	ack, err := s.js.PublishMsg(ctx, msg,
@@ -166,6 +147,113 @@ func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 		s.log.Debug("JetStream dropped a redelivered event", "id", ev.ID, "subject", msg.Subject)
 	}
 	return nil
+}
+
+// precheck checks what a delivery needs before it encodes anything: an event with
+// an id, a live context, a connection and the stream.
+func (s *Sink) precheck(ctx context.Context, ev *pipeline.Event) error {
+	if ev == nil {
+		return pipeline.Permanent(s.errorf("nil event"))
+	}
+	if ev.ID == "" {
+		return pipeline.Permanent(s.errorf("an event of entity %s has no id to deduplicate by", ev.Entity))
+	}
+	if err := ctx.Err(); err != nil {
+		return s.errorf("deliver %s: %w", ev.ID, err)
+	}
+	if !s.nc.IsConnected() {
+		return s.notConnected()
+	}
+	return s.ensureStream(ctx) // transient: a stream an operator fixes lets delivery resume by itself
+}
+
+// message encodes ev with its subject and headers.
+func (s *Sink) message(ev *pipeline.Event) (*nats.Msg, error) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return nil, pipeline.Permanent(s.errorf("encode event %s: %w", ev.ID, err))
+	}
+	msg := &nats.Msg{
+		Subject: Subject(s.opts.SubjectPrefix, ev.Entity, ev.Agency),
+		Data:    body,
+		Header:  nats.Header{},
+	}
+	msg.Header.Set(HeaderEventType, headerValue(ev.Type))
+	msg.Header.Set(HeaderEntity, headerValue(ev.Entity))
+	msg.Header.Set(HeaderKey, headerValue(ev.Key))
+	msg.Header.Set(HeaderVersion, fmt.Sprint(ev.Version))
+	return msg, nil
+}
+
+// maxPendingAcks bounds the asynchronous publishes awaiting acknowledgement; a
+// batch waits for its own, so this only has to exceed batch × concurrency.
+const maxPendingAcks = 1 << 16
+
+// DeliverBatch publishes the batch without waiting between messages (each with
+// Nats-Msg-Id = its event id), then waits for JetStream's acknowledgements, at
+// most publish_timeout in all: one round trip for the batch instead of one per
+// event. Each event's result is its own acknowledgement, classified as Deliver
+// classifies a failed publish.
+func (s *Sink) DeliverBatch(ctx context.Context, evs []*pipeline.Event) []error {
+	errs := make([]error, len(evs))
+	futures := make([]jetstream.PubAckFuture, len(evs))
+	for i, ev := range evs {
+		if errs[i] = s.precheck(ctx, ev); errs[i] != nil {
+			continue
+		}
+		msg, err := s.message(ev)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(s.opts.Stream))
+		if err != nil {
+			errs[i] = s.publishError(ev, msg, err)
+			continue
+		}
+		futures[i] = f
+	}
+	timer := time.NewTimer(s.opts.PublishTimeout.D())
+	defer timer.Stop()
+	var late error // why waiting stopped: the batch's time is up, or ctx ended
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		var ack *jetstream.PubAck
+		var err error
+		answered := false
+		if late == nil {
+			select {
+			case ack = <-f.Ok():
+				answered = true
+			case err = <-f.Err():
+				answered = true
+			case <-timer.C:
+				late = fmt.Errorf("no acknowledgement within publish_timeout %s: %w", s.opts.PublishTimeout.D(), context.DeadlineExceeded)
+			case <-ctx.Done():
+				late = ctx.Err()
+			}
+		}
+		if !answered { // time is up: take only an answer that is already there
+			select {
+			case ack = <-f.Ok():
+				answered = true
+			case err = <-f.Err():
+				answered = true
+			default:
+			}
+		}
+		switch {
+		case !answered:
+			errs[i] = s.errorf("publish %s to %s: %w", evs[i].ID, f.Msg().Subject, late)
+		case err != nil:
+			errs[i] = s.publishError(evs[i], f.Msg(), err)
+		case ack.Duplicate:
+			s.log.Debug("JetStream dropped a redelivered event", "id", evs[i].ID, "subject", f.Msg().Subject)
+		}
+	}
+	return errs
 }
 
 // headerValue keeps header values on one line: a control character (a line break

@@ -518,3 +518,109 @@ func TestCloseTwiceAndDeliverAfterCloseIsTransient(t *testing.T) {
 		t.Fatalf("deliver after close: %v, want a transient error", err)
 	}
 }
+
+// deliverBatch publishes evs as one batch and returns each event's result.
+func deliverBatch(t *testing.T, s *Sink, evs ...*pipeline.Event) []error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := s.DeliverBatch(ctx, evs)
+	if len(errs) != len(evs) {
+		t.Fatalf("%d results for %d events", len(errs), len(evs))
+	}
+	return errs
+}
+
+// A batch offered while NATS is cut off fails transiently as a whole; offered again
+// once NATS is back, each event lands once.
+func TestBatchWhileCutOffIsTransientThenLandsOnce(t *testing.T) {
+	proxy := testnats.NewProxy(t, testnats.URL(t))
+	s, o := newSink(t, func(o *Options) { o.URL = proxy.URL() }, fast)
+	a1, b1, c1 := sinktest.Event("src", "A", 1), sinktest.Event("src", "B", 1), sinktest.Event("src", "C", 1)
+	for _, err := range deliverBatch(t, s, a1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy.Cut()
+	waitStatus(t, s.nc, nats.RECONNECTING)
+	for i, err := range deliverBatch(t, s, a1, b1, c1) {
+		if err == nil || pipeline.IsPermanent(err) || !errors.Is(err, ErrNotConnected) {
+			t.Fatalf("event %d while cut off: %v, want a transient ErrNotConnected", i, err)
+		}
+	}
+	proxy.Restore()
+	waitStatus(t, s.nc, nats.CONNECTED)
+	for i, err := range deliverBatch(t, s, a1, b1, c1) {
+		if err != nil {
+			t.Fatalf("event %d after reconnecting: %v", i, err)
+		}
+	}
+	var ids []string
+	for _, ev := range received(t, o) {
+		ids = append(ids, ev.ID)
+	}
+	slices.Sort(ids)
+	want := []string{a1.ID, b1.ID, c1.ID}
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("stream holds %q, want %q (each once)", ids, want)
+	}
+}
+
+// The stream refusing one message of a batch for its size fails that event alone,
+// permanently; the rest of the batch lands.
+func TestBatchWithAnEventTooLargeForTheStreamFailsOnlyThatEvent(t *testing.T) {
+	o := testOptions(t)
+	_, js := testnats.Conn(t, o.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: o.Stream, Subjects: []string{o.SubjectPrefix + ".>"},
+		Duplicates: 2 * time.Minute, MaxMsgSize: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := build(t, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := sinktest.Event("src", "BIG", 1)
+	big.After["note"] = strings.Repeat("Đ", 1024)
+	errs := deliverBatch(t, s, sinktest.Event("src", "A", 1), big, sinktest.Event("src", "B", 1))
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("the others failed with the big one: %v", errs)
+	}
+	if !pipeline.IsPermanent(errs[1]) || !strings.Contains(errs[1].Error(), "message size exceeds maximum") {
+		t.Fatalf("big event: %v, want a permanent message-size error", errs[1])
+	}
+	if got := received(t, o); len(got) != 2 {
+		t.Fatalf("stream holds %d events, want 2", len(got))
+	}
+}
+
+// A batch sent after the stream was deleted fails transiently; the retry creates
+// the stream again and lands.
+func TestBatchAfterTheStreamWasDeletedIsRetriedIntoANewStream(t *testing.T) {
+	s, o := newSink(t, nil)
+	deliver(t, s, sinktest.Event("src", "A", 1))
+	_, js := testnats.Conn(t, o.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, o.Stream); err != nil {
+		t.Fatal(err)
+	}
+	evs := []*pipeline.Event{sinktest.Event("src", "A", 2), sinktest.Event("src", "B", 1)}
+	for i, err := range deliverBatch(t, s, evs...) {
+		if err == nil || pipeline.IsPermanent(err) {
+			t.Fatalf("event %d with the stream gone: %v, want a transient error", i, err)
+		}
+		t.Logf("event %d: %v", i, err)
+	}
+	for i, err := range deliverBatch(t, s, evs...) {
+		if err != nil {
+			t.Fatalf("event %d of the retry: %v", i, err)
+		}
+	}
+	if got := received(t, o); len(got) != 2 {
+		t.Fatalf("stream holds %d events, want the 2 redelivered", len(got))
+	}
+}

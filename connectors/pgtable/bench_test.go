@@ -59,3 +59,37 @@ func benchEvents(n int) []*pipeline.Event {
 	}
 	return evs
 }
+
+// BenchmarkDeliverBatch measures the batch path: batches of 500 new versions of
+// 500 dossiers, one statement each, one at a time and four at once (the
+// dispatcher's default concurrency).
+func BenchmarkDeliverBatch(b *testing.B) {
+	for _, conc := range []int{1, 4} {
+		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
+			f := newFixture(b)
+			const size = 500
+			var next atomic.Int64
+			ctx := context.Background()
+			b.SetParallelism(conc)
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					k := next.Add(1)
+					evs := make([]*pipeline.Event, size)
+					for i := range evs {
+						evs[i] = event("dossier", fmt.Sprintf("HS-%d-%04d", k%8, i), k/8+1)
+						evs[i].After["citizen"] = "Nguyễn Văn Đức"
+						evs[i].After["procedure"] = "Cấp giấy chứng nhận quyền sử dụng đất"
+					}
+					for _, err := range f.sink.DeliverBatch(ctx, evs) {
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N*size)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}

@@ -162,6 +162,13 @@ func New(env pipeline.Env, o Options) (*Sink, error) {
 	return s, nil
 }
 
+// maxInFlight is the most deliveries the dispatcher keeps in flight to one sink
+// (delivery.concurrency is at most 256). Keeping as many idle connections lets
+// every one of them reuse a connection: with fewer, each delivery beyond the idle
+// pool opened a new connection and left one in TIME_WAIT, thousands a second at
+// full speed.
+const maxInFlight = 256
+
 // transport is http.DefaultTransport's configuration with room for the
 // dispatcher's concurrent deliveries to one host, and the optional private CA.
 func transport(env pipeline.Env, caFile string) (*http.Transport, error) {
@@ -185,8 +192,8 @@ func transport(env pipeline.Env, caFile string) (*http.Transport, error) {
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       tlsConf,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   16,
+		MaxIdleConns:          maxInFlight,
+		MaxIdleConnsPerHost:   maxInFlight,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -464,5 +465,54 @@ func TestPrivateCAFromCAFile(t *testing.T) {
 	}
 	if _, err := New(env, Options{URL: srv.URL, Timeout: NewOptions().Timeout, CAFile: "not-pem.txt"}); err == nil || !strings.Contains(err.Error(), "no PEM certificates") {
 		t.Fatalf("a ca_file without certificates gave %v", err)
+	}
+}
+
+// Many deliveries in flight at once reuse their connections afterwards: the idle
+// pool holds as many as the dispatcher may have in flight.
+func TestConcurrentDeliveriesReuseTheirConnections(t *testing.T) {
+	const n = 64
+	var opened, arrived atomic.Int32
+	gate := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if arrived.Add(1) <= n {
+			<-gate // the first round is in flight all at once
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s := newSink(t, Options{URL: srv.URL})
+	round := func(version int64, whileInFlight func()) {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.Deliver(context.Background(), sinktest.Event("src", strconv.Itoa(i), version)); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		whileInFlight()
+		wg.Wait()
+	}
+	round(1, func() {
+		for arrived.Load() < n {
+			runtime.Gosched()
+		}
+		close(gate)
+	})
+	first := opened.Load()
+	round(2, func() {})
+	if first != n || opened.Load() != first {
+		t.Fatalf("connections opened: %d for %d deliveries at once, then %d more for the next %d; want %d and none",
+			first, n, opened.Load()-first, n, n)
 	}
 }

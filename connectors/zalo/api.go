@@ -40,7 +40,7 @@ func (c Class) String() string {
 	return [...]string{"unknown", "token", "rate", "recipient", "bad_input"}[c]
 }
 
-// Error codes Zalo answers with (docs/decisions/0012-zalo-api.md says where each
+// Error codes Zalo answers with (docs/decisions/0013-zalo-api.md says where each
 // comes from and how sure it is).
 const (
 	CodeNight = -133 // ZNS outside the sending window (22:00-06:00)

@@ -9,6 +9,6 @@
 // the sink with a transient *RefusedError until `egov-bridge zalo token set`. Every
 // message sent and every notice not sent is recorded (store.ZaloSend), so a
 // redelivered event is not sent twice and each month's routes and costs can be
-// counted. README "Zalo OA" is the operator's guide; docs/decisions/0012 lists the
+// counted. README "Zalo OA" is the operator's guide; docs/decisions/0013 lists the
 // Zalo API facts relied on.
 package zalo

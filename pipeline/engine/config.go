@@ -248,7 +248,7 @@ func (c *Config) applyDefaults() {
 var DefaultDelivery = DeliveryConfig{
 	MaxAttempts: 0, MaxAge: config.Duration(72 * time.Hour), OnDead: store.OnDeadHold,
 	BackoffMin: config.Duration(time.Second), BackoffMax: config.Duration(5 * time.Minute),
-	Burst: 1, Concurrency: 4, Poll: config.Duration(time.Second), Batch: 100,
+	Burst: 1, Concurrency: 4, Poll: config.Duration(time.Second), Batch: 500,
 }
 
 // withDefaults fills unset (zero) fields from def: a sink's delivery block inherits

@@ -15,17 +15,23 @@ import (
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
 
-// Dispatcher delivers the outbox to sinks. Each sink has its own worker; events of
-// one record are delivered in commit order (the store hands out only each record's
-// oldest waiting event), different records in parallel up to the sink's
-// concurrency, under the sink's rate limit. A transient error is retried with
-// exponential backoff and jitter (or the wait the destination asked for), holding
-// back only that record, until the event is max_age old (counted from its
-// detection or its last replay) or, when max_attempts is set, has had that many
-// attempts; a permanent error goes to dead letters at once. Under on_dead: hold a
-// dead letter keeps its record's later events back until it is replayed or
-// dismissed. Errors that carry an alert reason (a refused key, a vanished
-// endpoint) are retried like any transient error and raise one alert per sink.
+// Dispatcher delivers the outbox to sinks. Each sink has its own worker that
+// keeps up to the sink's concurrency of deliveries in flight continuously: as
+// soon as one ends, the next due event takes its slot, so a slow answer holds up
+// only its own record. A sink that takes batches (pipeline.BatchSink) gets up to
+// the sink's batch of due events per call, each call one slot. Events of one
+// record are delivered in commit order: the store hands out only each record's
+// head, and the worker never has two events of one record in flight. Outcomes
+// are recorded in the store in batches, one transaction for whatever ended while
+// the previous one was written. Deliveries run under the sink's rate limit. A
+// transient error is retried with exponential backoff and jitter (or the wait the
+// destination asked for), holding back only that record, until the event is
+// max_age old (counted from its detection or its last replay) or, when
+// max_attempts is set, has had that many attempts; a permanent error goes to dead
+// letters at once. Under on_dead: hold a dead letter keeps its record's later
+// events back until it is replayed or dismissed. Errors that carry an alert
+// reason (a refused key, a vanished endpoint) are retried like any transient
+// error and raise one alert per sink.
 type Dispatcher struct {
 	Store    store.Store
 	Sinks    map[string]pipeline.Sink
@@ -98,7 +104,8 @@ func (d *Dispatcher) Run(ctx context.Context) {
 // worker delivers one sink while it holds the sink's store-wide lock: one
 // dispatcher per sink across replicas keeps each record's order and the sink's rate
 // limit whole (a limit split over replicas would multiply). A replica without the
-// lock stands by and takes over when the holder stops or dies.
+// lock stands by and takes over when the holder stops or dies. The lock is checked
+// before every outbox poll.
 func (d *Dispatcher) worker(ctx context.Context, sink string) {
 	poll := d.config(sink).Poll.D()
 	var lock store.Lock
@@ -108,7 +115,6 @@ func (d *Dispatcher) worker(ctx context.Context, sink string) {
 		}
 	}()
 	for {
-		var n int
 		var err error
 		work := context.WithoutCancel(ctx)
 		if lock != nil && !lock.Held(work) {
@@ -123,13 +129,11 @@ func (d *Dispatcher) worker(ctx context.Context, sink string) {
 			}
 		}
 		if lock != nil {
-			n, err = d.deliverDue(ctx, sink)
+			held := func() bool { return lock.Held(work) }
+			_, err = d.newWindow(sink).run(ctx, held, d.wakes[sink], poll)
 		}
 		if err != nil {
 			d.Logger.Error("dispatch failed", "sink", sink, "err", err)
-		}
-		if n > 0 && err == nil {
-			continue // more may be due right away
 		}
 		timer := time.NewTimer(poll)
 		select {
@@ -143,101 +147,27 @@ func (d *Dispatcher) worker(ctx context.Context, sink string) {
 	}
 }
 
-// deliverDue delivers one round of the sink's due events, one per record, and
-// returns how many were delivered.
+// deliverDue delivers the sink's events until none is due at the clock's now and
+// none is in flight, and returns how many were delivered. A record whose event
+// is delivered and whose next event is due has that one delivered too.
 func (d *Dispatcher) deliverDue(ctx context.Context, sink string) (int, error) {
 	d.init()
-	cfg := d.config(sink)
-	work := context.WithoutCancel(ctx)
-	items, err := d.Store.Pending(work, sink, d.Clock(), cfg.Batch)
-	if err != nil {
-		return 0, err
-	}
-	var (
-		mu        sync.Mutex
-		delivered int
-		firstErr  error
-		wg        sync.WaitGroup
-		sem       = make(chan struct{}, max(cfg.Concurrency, 1))
-	)
-	for _, it := range items {
-		if ctx.Err() != nil {
-			break
-		}
-		if err := d.limiters[sink].Wait(ctx); err != nil {
-			break // shutting down
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			ok, err := d.deliverOne(work, sink, cfg, it)
-			mu.Lock()
-			defer mu.Unlock()
-			if ok {
-				delivered++
-			}
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-		}()
-	}
-	wg.Wait()
-	return delivered, firstErr
-}
-
-// deliverOne makes one attempt and records its outcome; the error is the store's.
-func (d *Dispatcher) deliverOne(ctx context.Context, sink string, cfg DeliveryConfig, it store.Pending) (bool, error) {
-	attempts := it.Attempts + 1
-	start := time.Now()
-	dctx, cancel := context.WithTimeout(ctx, d.DeliverTimeout)
-	derr := d.Sinks[sink].Deliver(dctx, &it.Event)
-	cancel()
-	d.Metrics.deliveryTime.WithLabelValues(sink).Observe(time.Since(start).Seconds())
-	now := d.Clock()
-	if derr == nil {
-		if err := d.Store.Delivered(ctx, sink, it.Seq, attempts, now); err != nil {
-			return false, err
-		}
-		d.Metrics.deliveries.WithLabelValues(sink, "ok").Inc()
-		d.alerts.recovered(sink)
-		return true, nil
-	}
-	d.alerts.failed(sink, derr)
-	if reason, dead := giveUp(cfg, it, attempts, now, derr); dead {
-		if err := d.Store.Dead(ctx, sink, it.Seq, attempts, reason, now, cfg.OnDead); err != nil {
-			return false, err
-		}
-		d.Metrics.deliveries.WithLabelValues(sink, "dead").Inc()
-		msg := "event moved to dead letters"
-		if cfg.OnDead != store.OnDeadSkip {
-			msg += "; its record's later events wait for it until it is replayed or dismissed"
-		}
-		d.Logger.Warn(msg, "sink", sink, "event", it.Event.ID, "attempts", attempts, "err", pipeline.LogText(derr))
-		return false, nil
-	}
-	wait := backoff(cfg, attempts)
-	if asked, ok := pipeline.RetryAfterOf(derr); ok && asked > wait {
-		wait = asked
-	}
-	next := now.Add(wait)
-	if err := d.Store.Retry(ctx, sink, it.Seq, attempts, next, derr.Error()); err != nil {
-		return false, err
-	}
-	d.Metrics.deliveries.WithLabelValues(sink, "retry").Inc()
-	d.Logger.Warn("delivery failed, will retry", "sink", sink, "event", it.Event.ID, "attempt", attempts, "retry_at", next, "err", pipeline.LogText(derr))
-	return false, nil
+	return d.newWindow(sink).run(ctx, nil, nil, 0)
 }
 
 // giveUp decides whether a failed attempt ends in dead letters, and why: a
 // permanent error at once; otherwise when the event is older than max_age,
 // counted from the later of its detection and its last replay (a replayed event
-// gets a fresh max_age), or when max_attempts is set and used up.
+// gets a fresh max_age), or when max_attempts is set and used up. A sink paused
+// for a reason outside every event (pipeline.IsPaused: its credentials were
+// refused) gives nothing up: its events wait for the operator however long.
 func giveUp(cfg DeliveryConfig, it store.Pending, attempts int, now time.Time, derr error) (string, bool) {
 	age := now.Sub(it.AgeFrom())
 	switch {
 	case pipeline.IsPermanent(derr):
 		return derr.Error(), true
+	case pipeline.IsPaused(derr):
+		return "", false
 	case cfg.MaxAge > 0 && age > cfg.MaxAge.D():
 		what := "event"
 		if it.ReplayedAt.After(it.Event.DetectedAt) {
@@ -281,17 +211,11 @@ func (d *Dispatcher) Drain(ctx context.Context) (waiting int, err error) {
 			continue
 		}
 		handled = append(handled, name)
-		for ctx.Err() == nil {
-			n, err := d.deliverDue(ctx, name)
-			if err != nil {
-				lock.Unlock()
-				return waiting, err
-			}
-			if n == 0 {
-				break
-			}
-		}
+		_, err = d.deliverDue(ctx, name)
 		lock.Unlock()
+		if err != nil {
+			return 0, err
+		}
 	}
 	st, err := d.Store.Stats(ctx)
 	if err != nil {

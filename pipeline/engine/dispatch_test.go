@@ -334,6 +334,32 @@ func TestDefaultsRetryThroughALongOutageUntilMaxAge(t *testing.T) {
 	}
 }
 
+type pausedErr struct{}
+
+func (pausedErr) Error() string             { return "credentials refused: an operator must set a new token" }
+func (pausedErr) Paused() bool              { return true }
+func (pausedErr) RetryAfter() time.Duration { return time.Hour }
+
+// A sink paused for a reason outside every event (a refused Zalo token) keeps its
+// events however long the operator takes: max_age does not give them up.
+func TestPausedSinkKeepsItsEventsPastMaxAge(t *testing.T) {
+	f := newJobFixture(t, 10)
+	f.disp.Default = DefaultDelivery
+	sink := withScriptSink(f)
+	sink.set(func(*pipeline.Event) error { return pausedErr{} })
+	f.src.put("A", pipeline.Row{"status": "2"})
+	f.run(t)
+	f.rounds(t, 100, time.Hour) // four days: past the 72h max_age
+	if ids := deadIDs(t, f); len(ids) != 0 {
+		t.Fatalf("%d dead letters while the sink was paused; want the event kept", len(ids))
+	}
+	sink.set(nil)
+	f.rounds(t, 2, time.Hour)
+	if got := strings.Join(sink.keys(), " "); got != "A@1" {
+		t.Fatalf("delivered %q once the sink resumed, want A@1", got)
+	}
+}
+
 // A replayed event gets a fresh max_age from the replay.
 func TestReplayedEventAgesFromTheReplay(t *testing.T) {
 	f := newJobFixture(t, 10)

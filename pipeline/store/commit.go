@@ -220,18 +220,17 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sqlx.Tx, b Batch, event
 	if err != nil {
 		return nil, err
 	}
-	nextAt := s.d.timeArg(b.At)
-	var outbox [][]any
+	var outbox []outboxRow
 	for _, e := range events {
 		seq, inserted := seqs[e.id]
 		if !inserted {
 			continue
 		}
 		for _, sink := range e.sinks {
-			outbox = append(outbox, []any{sink, seq, nextAt, e.record})
+			outbox = append(outbox, outboxRow{sink: sink, seq: seq, record: e.record})
 		}
 	}
-	return seqs, s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at, record) VALUES `, ``, outbox, nil)
+	return seqs, s.insertOutbox(ctx, tx, b.At, outbox)
 }
 
 func (s *sqlStore) upsertQuarantine(ctx context.Context, tx *sqlx.Tx, b Batch) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -73,6 +74,11 @@ func decodeEvent(payload []byte, ev *pipeline.Event) (lazy bool, err error) {
 	return se.Lazy, nil
 }
 
+// errLazyMoved: a commit moved a lazy event's record on (and wrote the fields into
+// the event) between reading the event and its snapshot row; reading again sees the
+// event whole.
+var errLazyMoved = errors.New("the record moved on while its event was read")
+
 // fillLazy reads the fields of lazy events from their snapshot rows.
 func (s *sqlStore) fillLazy(ctx context.Context, q sqlx.QueryerContext, evs []*pipeline.Event) error {
 	type ref struct{ source, entity string }
@@ -101,7 +107,7 @@ func (s *sqlStore) fillLazy(ctx context.Context, q sqlx.QueryerContext, evs []*p
 	for _, ev := range evs {
 		f, ok := found[[3]string{ev.Source, ev.Entity, ev.Key}]
 		if !ok || f.Version != ev.Version {
-			return fmt.Errorf("event %s: its record %s/%s is no longer at version %d in the snapshot", ev.ID, ev.Entity, ev.Key, ev.Version)
+			return fmt.Errorf("event %s: its record %s/%s is no longer at version %d in the snapshot: %w", ev.ID, ev.Entity, ev.Key, ev.Version, errLazyMoved)
 		}
 		fields, err := decodeFields(f.Fields)
 		if err != nil {

@@ -60,6 +60,12 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		s.db.Close()
 		return nil, redactErr(err, cfg.DSN)
 	}
+	if s.d == sqliteDialect {
+		if s.rdb, err = openSQLiteReader(ctx, cfg); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+	}
 	s.locks.held = map[string]uint64{}
 	s.locks.files = map[string]*os.File{}
 	if s.d == postgresDialect {
@@ -100,6 +106,21 @@ func openSQLite(ctx context.Context, cfg Config) (*sqlStore, error) {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", cfg.Path, err)
 	}
 	return &sqlStore{db: db, d: sqliteDialect}, nil
+}
+
+// openSQLiteReader opens the read-only pool Pending uses (see sqlStore.rdb). It is
+// opened after the migrations, so the file and its WAL mode exist.
+func openSQLiteReader(ctx context.Context, cfg Config) (*sqlx.DB, error) {
+	db, err := sqlx.Open(DriverSQLite, cfg.Path+"?"+sqliteOptions+"&_pragma=query_only(1)")
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite %s for reading: %w", cfg.Path, err)
+	}
+	db.SetMaxOpenConns(2)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open sqlite %s for reading: %w", cfg.Path, err)
+	}
+	return db, nil
 }
 
 func openPostgres(ctx context.Context, cfg Config) (*sqlStore, error) {

@@ -1,29 +1,23 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
-	"github.com/egov-bridge/egov-bridge/internal/pgtext"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
-
-type pendingRow struct {
-	Seq        int64  `db:"seq"`
-	Sink       string `db:"sink"`
-	Attempts   int    `db:"attempts"`
-	NextAt     dbTime `db:"next_at"`
-	LastErr    string `db:"last_error"`
-	ReplayedAt dbTime `db:"replayed_at"`
-	Payload    []byte `db:"payload"`
-}
 
 // limitClause renders a LIMIT; limit <= 0 means no limit.
 func limitClause(limit int) string {
@@ -42,95 +36,116 @@ func (d dialect) forUpdate() string {
 	return ""
 }
 
-// Pending returns the sink's due outbox rows in seq order; limit <= 0 means all.
+// pendingQuery reads up to a limit of a sink's due heads (sink, now, limit),
+// oldest due first. Each head's event is read by a correlated look-up rather than
+// a join, so the events table is never scanned, whatever the planner guesses
+// about how many heads are due: a poll touches the rows it returns.
+const pendingQuery = `SELECT o.seq, o.sink, o.record, o.attempts, o.next_at, o.last_error, o.replayed_at,
+		(SELECT e.payload FROM events e WHERE e.seq = o.seq) AS payload
+		FROM outbox o
+		WHERE o.sink = ? AND o.head AND o.next_at <= ?` + skipMark + `
+		ORDER BY o.next_at, o.seq LIMIT ?`
+
+// skipMark is where pendingQuery takes the condition that leaves rows out.
+const skipMark = "/* skip */"
+
+// skipCond is the condition leaving out rows by seq, with its one argument.
+func (d dialect) skipCond(skip []int64) (string, any) {
+	if d == postgresDialect {
+		return ` AND NOT (o.seq = ANY(?))`, pq.Array(skip)
+	}
+	b, _ := json.Marshal(skip) // []int64 always encodes
+	return ` AND o.seq NOT IN (SELECT value FROM json_each(?))`, string(b)
+}
+
+// Pending returns the sink's due heads, oldest due first; limit <= 0 means all.
 //
-// A row is returned only when no earlier row of the same record (source, entity,
-// key) is still waiting for the sink, due or not, and no earlier event of the
-// record is a holding dead letter of the sink: events of one record are delivered
-// in commit order, an event never overtakes an earlier one of its record that
-// failed, and that holds across restarts because it is the store, not the
-// dispatcher, that remembers. Different records do not wait for each other. Both
-// checks are look-ups in (sink, record, seq) indexes.
-func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limit int) ([]Pending, error) {
-	var rows []pendingRow
-	at := s.d.timeArg(now)
-	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT o.seq, o.sink, o.attempts, o.next_at, o.last_error, o.replayed_at, e.payload
-		FROM outbox o JOIN events e ON e.seq = o.seq
-		WHERE o.sink = ? AND o.next_at <= ?
-		  AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.sink = o.sink AND h.record = o.record AND h.seq < o.seq)
-		  AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.sink = o.sink AND d.record = o.record AND d.seq < o.seq
-		                  AND d.state = '`+string(DeadHolding)+`')
-		ORDER BY o.seq`+limitClause(limit)), sink, at)
+// Only a record's head is a candidate: its oldest row still waiting for the sink,
+// unless an earlier event of the record is a holding dead letter of the sink (see
+// heads.go). Events of one record are thus delivered in commit order, an event
+// never overtakes an earlier one of its record that failed, and that holds across
+// restarts because it is the store, not the dispatcher, that remembers. Different
+// records do not wait for each other. The query reads the partial index
+// outbox_heads (sink, next_at, seq) WHERE head, so it touches the due heads it
+// returns and nothing else, however many rows wait behind them.
+func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]Pending, error) {
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	query, args := pendingQuery, []any{sink, s.d.timeArg(now)}
+	if len(skip) > 0 {
+		cond, arg := s.d.skipCond(skip)
+		query, args = strings.Replace(query, skipMark, cond, 1), append(args, arg)
+	}
+	out, err := s.readPending(ctx, s.q(query), append(args, limit))
+	if errors.Is(err, errLazyMoved) {
+		out, err = s.readPending(ctx, s.q(query), append(args, limit))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("store: read outbox of sink %q: %w", sink, err)
-	}
-	out := make([]Pending, len(rows))
-	var lazy []*pipeline.Event
-	for i, r := range rows {
-		out[i] = Pending{Seq: r.Seq, Sink: r.Sink, Attempts: r.Attempts, NextAt: r.NextAt.Time, LastErr: r.LastErr, ReplayedAt: r.ReplayedAt.Time}
-		isLazy, err := decodeEvent(r.Payload, &out[i].Event)
-		if err != nil {
-			return nil, fmt.Errorf("store: read outbox of sink %q: decode event seq %d: %w", sink, r.Seq, err)
-		}
-		if isLazy {
-			lazy = append(lazy, &out[i].Event)
-		}
-	}
-	if err := s.fillLazy(ctx, s.db, lazy); err != nil {
 		return nil, fmt.Errorf("store: read outbox of sink %q: %w", sink, err)
 	}
 	return out, nil
 }
 
-// Delivered removes the outbox row and records the delivery; ErrNotFound when the
-// row is not in the outbox (for example another worker delivered it already).
-//
-// The record's older dead letters of the sink are marked superseded first, then
-// any older outbox row of the record is moved to dead letters as superseded: only
-// a replay racing this delivery can have put one there, and sending it now would
-// give the consumer an older version after a newer one. Dead letters are locked
-// before outbox rows, in the same order Replay takes them, so the two cannot
-// deadlock on PostgreSQL.
+// readPending runs a pendingQuery and decodes each row's event straight from the
+// driver's buffer: a poll reads up to thousands of rows, so it scans them by hand
+// rather than through reflection and copies of the payload.
+func (s *sqlStore) readPending(ctx context.Context, query string, args []any) ([]Pending, error) {
+	rows, err := s.reader().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Pending
+	var lazy []int
+	for rows.Next() {
+		var p Pending
+		var nextAt, replayedAt dbTime
+		var payload sql.RawBytes
+		if err := rows.Scan(&p.Seq, &p.Sink, &p.Record, &p.Attempts, &nextAt, &p.LastErr, &replayedAt, &payload); err != nil {
+			return nil, err
+		}
+		p.NextAt, p.ReplayedAt = nextAt.Time, replayedAt.Time
+		isLazy, err := decodeEvent(payload, &p.Event)
+		if err != nil {
+			return nil, fmt.Errorf("decode event seq %d: %w", p.Seq, err)
+		}
+		if isLazy {
+			lazy = append(lazy, len(out))
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close() // free the connection (SQLite has one) for the look-up of lazy fields
+	evs := make([]*pipeline.Event, len(lazy))
+	for i, j := range lazy {
+		evs[i] = &out[j].Event
+	}
+	if err := s.fillLazy(ctx, s.reader(), evs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// settleOne records one outcome through Settle.
+func (s *sqlStore) settleOne(ctx context.Context, sink string, o Outcome) error {
+	res, err := s.Settle(ctx, sink, []Outcome{o})
+	if err != nil {
+		return err
+	}
+	return res.Errs[0]
+}
+
+// Delivered records one delivery; ErrNotFound when the row is not in the outbox
+// (for example another worker delivered it already). See Settle.
 func (s *sqlStore) Delivered(ctx context.Context, sink string, seq int64, attempts int, at time.Time) error {
-	err := inTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		var record string
-		err := tx.GetContext(ctx, &record, s.q(`SELECT record FROM outbox WHERE sink = ? AND seq = ?`), sink, seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if err := s.supersedeDead(ctx, tx, sink, record, seq, at); err != nil {
-			return err
-		}
-		id, _, err := s.takeOutboxRow(ctx, tx, sink, seq)
-		if err != nil {
-			return err
-		}
-		if _, err = tx.ExecContext(ctx, s.q(`INSERT INTO deliveries (sink, event_id, seq, attempts, delivered_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (sink, event_id) DO NOTHING`),
-			sink, id, seq, attempts, s.d.timeArg(at)); err != nil {
-			return err
-		}
-		return s.supersedeOutbox(ctx, tx, sink, record, seq, at)
-	})
+	err := s.settleOne(ctx, sink, Outcome{Seq: seq, Kind: OutcomeDelivered, Attempts: attempts, At: at})
 	if err != nil {
 		return fmt.Errorf("store: record delivery of seq %d to sink %q: %w", seq, sink, err)
 	}
 	return nil
-}
-
-// supersedeDead marks the record's replayable dead letters older than seq
-// superseded: seq reached the sink, so they must never be sent.
-func (s *sqlStore) supersedeDead(ctx context.Context, tx *sqlx.Tx, sink, record string, seq int64, at time.Time) error {
-	if record == "" {
-		return nil // a row from before records were kept: nothing to match on
-	}
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE dead_letters SET state = ?, state_at = ?
-		WHERE sink = ? AND record = ? AND seq < ? AND state IN (?, ?)`),
-		string(DeadSuperseded), s.d.timeArg(at), sink, record, seq, string(DeadHolding), string(DeadOpen))
-	return err
 }
 
 // supersedeOutbox moves the record's outbox rows older than seq to dead letters
@@ -157,11 +172,7 @@ func (s *sqlStore) supersedeOutbox(ctx context.Context, tx *sqlx.Tx, sink, recor
 
 // Retry records a failed attempt; ErrNotFound when the row is not in the outbox.
 func (s *sqlStore) Retry(ctx context.Context, sink string, seq int64, attempts int, nextAt time.Time, errMsg string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET attempts = ?, next_at = ?, last_error = ? WHERE sink = ? AND seq = ?`),
-		attempts, s.d.timeArg(nextAt), pgtext.Text(errMsg), sink, seq)
-	if err == nil {
-		err = oneRow(res)
-	}
+	err := s.settleOne(ctx, sink, Outcome{Seq: seq, Kind: OutcomeRetry, Attempts: attempts, NextAt: nextAt, Err: errMsg})
 	if err != nil {
 		return fmt.Errorf("store: record retry of seq %d for sink %q: %w", seq, sink, err)
 	}
@@ -171,42 +182,11 @@ func (s *sqlStore) Retry(ctx context.Context, sink string, seq int64, attempts i
 // Dead moves the outbox row to dead letters; ErrNotFound when it is not in the
 // outbox.
 func (s *sqlStore) Dead(ctx context.Context, sink string, seq int64, attempts int, reason string, at time.Time, onDead OnDead) error {
-	state := DeadHolding
-	switch onDead {
-	case OnDeadHold, "":
-	case OnDeadSkip:
-		state = DeadOpen
-	default:
-		return fmt.Errorf("store: move seq %d of sink %q to dead letters: unknown on_dead %q", seq, sink, onDead)
-	}
-	err := inTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		id, record, err := s.takeOutboxRow(ctx, tx, sink, seq)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO dead_letters (sink, seq, event_id, attempts, reason, at, record, state)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), sink, seq, id, attempts, pgtext.Text(reason), s.d.timeArg(at), record, string(state))
-		return err
-	})
+	err := s.settleOne(ctx, sink, Outcome{Seq: seq, Kind: OutcomeDead, Attempts: attempts, At: at, Err: reason, OnDead: onDead})
 	if err != nil {
 		return fmt.Errorf("store: move seq %d of sink %q to dead letters: %w", seq, sink, err)
 	}
 	return nil
-}
-
-// takeOutboxRow deletes one outbox row and returns its event's id and its record.
-func (s *sqlStore) takeOutboxRow(ctx context.Context, tx *sqlx.Tx, sink string, seq int64) (id, record string, err error) {
-	err = tx.GetContext(ctx, &record, s.q(`DELETE FROM outbox WHERE sink = ? AND seq = ? RETURNING record`), sink, seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", ErrNotFound
-	}
-	if err != nil {
-		return "", "", err
-	}
-	if err := tx.GetContext(ctx, &id, s.q(`SELECT id FROM events WHERE seq = ?`), seq); err != nil {
-		return "", "", fmt.Errorf("event of seq %d: %w", seq, err)
-	}
-	return id, record, nil
 }
 
 type deadRow struct {
@@ -270,7 +250,7 @@ type deadRef struct {
 }
 
 // lockDead reads the dead letters with the given ids, locking them for the
-// transaction (see Delivered), in id order.
+// transaction, in id order.
 func (s *sqlStore) lockDead(ctx context.Context, tx *sqlx.Tx, ids []int64) ([]deadRef, error) {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
@@ -301,24 +281,31 @@ func (s *sqlStore) restartAge(ctx context.Context, tx *sqlx.Tx, d deadRef, at ti
 
 // Replay puts the replayable dead letters with the given ids back into the outbox,
 // due at at with zero attempts and their age counting from at, and removes them
-// from dead letters. Superseded and dismissed ones are left alone and counted; ids
-// that do not exist are ignored.
+// from dead letters; each replayed event becomes its record's head, the rows of
+// the record waiting behind it. Superseded and dismissed ones are left alone and
+// counted; ids that do not exist are ignored.
+//
+// It takes the events lock exclusively (PostgreSQL), so no delivery is settled,
+// and no commit queues a row, while it rearranges queues: a delivery it races
+// either settled before (and superseded the dead letter, which is then not
+// resent) or settles after, finding the replayed row older than its own and
+// moving it to dead letters as superseded.
 func (s *sqlStore) Replay(ctx context.Context, ids []int64, at time.Time) (ReplayResult, error) {
 	var res ReplayResult
 	err := inTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		res = ReplayResult{}
+		if err := s.d.lockEvents(ctx, tx); err != nil {
+			return err
+		}
 		dead, err := s.lockDead(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
-		insert, err := tx.PreparexContext(ctx, s.q(`INSERT INTO outbox (sink, seq, attempts, next_at, last_error, record, replayed_at)
+		insert := s.q(`INSERT INTO outbox (sink, seq, attempts, next_at, last_error, record, replayed_at)
 			SELECT ?, e.seq, 0, ?, '', e.source || '/' || e.entity || '/' || e.key, ? FROM events e WHERE e.seq = ?
-			ON CONFLICT (sink, seq) DO NOTHING`))
-		if err != nil {
-			return err
-		}
-		defer insert.Close()
+			ON CONFLICT (sink, seq) DO NOTHING RETURNING record`)
 		replayed := make([]int64, 0, len(dead))
+		var queues []sinkRecord
 		for _, d := range dead {
 			switch {
 			case d.State == DeadSuperseded:
@@ -328,7 +315,15 @@ func (s *sqlStore) Replay(ctx context.Context, ids []int64, at time.Time) (Repla
 				res.Dismissed++
 				continue
 			}
-			if _, err := insert.ExecContext(ctx, d.Sink, s.d.timeArg(at), s.d.timeArg(at), d.Seq); err != nil {
+			err := queryEach(ctx, tx, insert, []any{d.Sink, s.d.timeArg(at), s.d.timeArg(at), d.Seq}, func(r *sqlx.Rows) error {
+				var rec string
+				if err := r.Scan(&rec); err != nil {
+					return err
+				}
+				queues = append(queues, sinkRecord{d.Sink, rec})
+				return nil
+			})
+			if err != nil {
 				return err
 			}
 			if err := s.restartAge(ctx, tx, d, at); err != nil {
@@ -337,10 +332,13 @@ func (s *sqlStore) Replay(ctx context.Context, ids []int64, at time.Time) (Repla
 			replayed = append(replayed, d.ID)
 		}
 		res.Replayed = len(replayed)
-		return forEachIn(s.d, "id", replayed, func(cond string, args []any) error {
+		if err := forEachIn(s.d, "id", replayed, func(cond string, args []any) error {
 			_, err := tx.ExecContext(ctx, s.q(`DELETE FROM dead_letters WHERE `+cond), args...)
 			return err
-		})
+		}); err != nil {
+			return err
+		}
+		return s.fixAllHeads(ctx, tx, queues)
 	})
 	if err != nil {
 		return ReplayResult{}, fmt.Errorf("store: replay %d dead letters: %w", len(ids), err)
@@ -348,16 +346,34 @@ func (s *sqlStore) Replay(ctx context.Context, ids []int64, at time.Time) (Repla
 	return res, nil
 }
 
+// fixAllHeads runs fixHeads once per queue.
+func (s *sqlStore) fixAllHeads(ctx context.Context, tx *sqlx.Tx, queues []sinkRecord) error {
+	slices.SortFunc(queues, func(a, b sinkRecord) int {
+		return cmp.Or(cmp.Compare(a.sink, b.sink), cmp.Compare(a.record, b.record))
+	})
+	for _, k := range slices.Compact(queues) {
+		if err := s.fixHeads(ctx, tx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Dismiss marks the replayable dead letters with the given ids dismissed; the
-// events they held go on, their age counting from at.
+// events they held go on, their age counting from at, the first of them now its
+// record's head. Like Replay it takes the events lock exclusively.
 func (s *sqlStore) Dismiss(ctx context.Context, ids []int64, at time.Time) (int, error) {
 	var n int
 	err := inTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		n = 0
+		if err := s.d.lockEvents(ctx, tx); err != nil {
+			return err
+		}
 		dead, err := s.lockDead(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
+		var released []sinkRecord
 		for _, d := range dead {
 			if !d.State.Replayable() {
 				continue
@@ -370,10 +386,11 @@ func (s *sqlStore) Dismiss(ctx context.Context, ids []int64, at time.Time) (int,
 				if err := s.restartAge(ctx, tx, d, at); err != nil {
 					return err
 				}
+				released = append(released, sinkRecord{d.Sink, d.Record})
 			}
 			n++
 		}
-		return nil
+		return s.fixAllHeads(ctx, tx, released)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: dismiss %d dead letters: %w", len(ids), err)

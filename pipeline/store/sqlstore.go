@@ -19,7 +19,11 @@ import (
 
 // sqlStore is the one Store implementation; d says which SQL backend it talks to.
 type sqlStore struct {
-	db    *sqlx.DB
+	db *sqlx.DB
+	// rdb reads the outbox for Pending. On SQLite it is a pool of its own,
+	// read-only: in WAL mode readers do not wait for the one writer, so a poll
+	// is not held up by a commit waiting on its fsync. On PostgreSQL it is db.
+	rdb   *sqlx.DB
 	d     dialect
 	locks locker
 	epoch int64
@@ -36,7 +40,18 @@ func (s *sqlStore) q(query string) string { return sqlx.Rebind(s.d.bindType(), q
 
 func (s *sqlStore) Close() error {
 	s.locks.close()
+	if s.rdb != nil && s.rdb != s.db {
+		s.rdb.Close()
+	}
 	return s.db.Close()
+}
+
+// reader is the pool Pending reads from.
+func (s *sqlStore) reader() *sqlx.DB {
+	if s.rdb != nil {
+		return s.rdb
+	}
+	return s.db
 }
 
 type cursorRow struct {

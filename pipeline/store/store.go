@@ -92,8 +92,11 @@ type Batch struct {
 
 // Pending is one outbox row waiting for a sink.
 type Pending struct {
-	Seq      int64 // commit order; each record's events are delivered in Seq order
-	Sink     string
+	Seq  int64 // commit order; each record's events are delivered in Seq order
+	Sink string
+	// Record identifies the event's record (RecordID). Pending hands out one row
+	// per record; a dispatcher keeps at most one row of a record in flight.
+	Record   string
 	Event    pipeline.Event
 	Attempts int
 	NextAt   time.Time
@@ -139,6 +142,37 @@ const (
 // Replayable reports whether resending the dead letter keeps every consumer from
 // receiving an older version of its record after a newer one.
 func (s DeadState) Replayable() bool { return s == DeadHolding || s == DeadOpen }
+
+// OutcomeKind says how a delivery attempt ended.
+type OutcomeKind int
+
+const (
+	OutcomeDelivered OutcomeKind = iota + 1 // the sink has the event
+	OutcomeRetry                            // failed; try again at NextAt
+	OutcomeDead                             // given up: to dead letters
+)
+
+// Outcome is how one delivery attempt of an outbox row ended, for Settle.
+type Outcome struct {
+	Seq      int64
+	Kind     OutcomeKind
+	Attempts int       // attempts made, this one included
+	At       time.Time // when the attempt ended: the delivery's or the dead letter's time
+	NextAt   time.Time // OutcomeRetry: when the row is due again
+	Err      string    // OutcomeRetry: the error; OutcomeDead: the reason
+	OnDead   OnDead    // OutcomeDead: what the dead letter does to its record's later events
+}
+
+// Settled is what Settle did with a batch of outcomes.
+type Settled struct {
+	// Errs holds one entry per outcome: nil when it was recorded, ErrNotFound when
+	// its row is no longer in the outbox (the others are still recorded), or why
+	// the outcome itself is invalid.
+	Errs []error
+	// Heads counts the rows that became their record's head: events that Pending
+	// can now hand out that it could not before.
+	Heads int
+}
 
 // DeadLetter is a delivery that was given up on, with the reason.
 type DeadLetter struct {
@@ -206,33 +240,44 @@ type Store interface {
 	// are skipped (with their outbox rows), which keeps a replayed batch idempotent.
 	Commit(ctx context.Context, b Batch) error
 
-	// Pending returns up to limit outbox rows for the sink that are due at now, in Seq
-	// order, at most one per record: a row is held back while an earlier row of the
-	// same record (source, entity, key) still waits for the sink, due or not, or
-	// while an earlier event of the record is a holding dead letter of the sink, so
-	// each record's delivery follows Seq even across restarts and dead letters;
-	// other records go on.
-	Pending(ctx context.Context, sink string, now time.Time, limit int) ([]Pending, error)
+	// Pending returns up to limit outbox rows for the sink that are due at now,
+	// oldest due first (by next_at, then Seq), at most one per record: only each
+	// record's head is a candidate, its oldest row still waiting for the sink, and
+	// none while an earlier event of the record is a holding dead letter of the
+	// sink. Each record's delivery thus follows Seq even across restarts and dead
+	// letters, while other records go on. The rows come from an index of heads, so
+	// a poll costs what is due, not what is pending. Rows whose Seq is in skip are
+	// left out: a dispatcher passes those it has in flight.
+	Pending(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]Pending, error)
+	// Settle records the outcomes of delivery attempts to the sink in one
+	// transaction, each as Delivered, Retry or Dead would, and says what it did
+	// (see Settled). When err is set nothing was recorded. Outcomes of one record
+	// are applied in Seq order.
+	Settle(ctx context.Context, sink string, outcomes []Outcome) (Settled, error)
 	// Delivered removes an outbox row and records the delivery. The record's older
 	// dead letters of the sink become DeadSuperseded, and any older outbox row of the
 	// record (a replay racing the delivery) is moved to dead letters as superseded:
-	// after a newer event, an older one is never sent.
+	// after a newer event, an older one is never sent. The record's next row becomes
+	// its head.
 	Delivered(ctx context.Context, sink string, seq int64, attempts int, at time.Time) error
-	// Retry records a failed attempt and when to try again.
+	// Retry records a failed attempt and when to try again; the row stays its
+	// record's head.
 	Retry(ctx context.Context, sink string, seq int64, attempts int, nextAt time.Time, errMsg string) error
 	// Dead moves an outbox row to dead letters with the reason; under OnDeadHold the
 	// dead letter holds the record's later events for the sink (DeadHolding), under
-	// OnDeadSkip it does not (DeadOpen).
+	// OnDeadSkip it does not (DeadOpen) and the record's next row becomes its head.
 	Dead(ctx context.Context, sink string, seq int64, attempts int, reason string, at time.Time, onDead OnDead) error
 	// DeadLetters lists dead letters, newest last; sink "" means every sink.
 	DeadLetters(ctx context.Context, sink string, limit int) ([]DeadLetter, error)
 	// Replay moves the given replayable dead letters back into the outbox, due at at
 	// with zero attempts; their age, and that of the later events they held, counts
-	// from at. Superseded and dismissed ones stay where they are and are counted.
+	// from at. A replayed event becomes its record's head: the record's rows wait
+	// behind it. Superseded and dismissed ones stay where they are and are counted.
 	Replay(ctx context.Context, ids []int64, at time.Time) (ReplayResult, error)
 	// Dismiss gives the given replayable dead letters up (DeadDismissed): they are
 	// kept for the record, never resent, and hold nothing any more; the events they
-	// held count their age from at. It returns how many it dismissed.
+	// held count their age from at, and the first of them becomes its record's
+	// head. It returns how many it dismissed.
 	Dismiss(ctx context.Context, ids []int64, at time.Time) (int, error)
 
 	// Quarantined lists quarantine entries of a source ("" for all), newest last.

@@ -128,11 +128,12 @@ func testRetry(t *testing.T, s store.Store) {
 	if p := pending(t, s, "a", t0); !slices.Equal(seqs(p), []int64{seq2}) {
 		t.Errorf("before the retry time Pending = %v, want only the other record's %d: record 1's later event waits behind the failed one", seqs(p), seq2)
 	}
+	// Oldest due first: record 2's row has been due since t0, the retry since next.
 	p = pending(t, s, "a", next)
-	if !slices.Equal(seqs(p), []int64{seq1, seq2}) {
-		t.Fatalf("at the retry time Pending = %v, want %v", seqs(p), []int64{seq1, seq2})
+	if !slices.Equal(seqs(p), []int64{seq2, seq1}) {
+		t.Fatalf("at the retry time Pending = %v, want %v", seqs(p), []int64{seq2, seq1})
 	}
-	if r := p[0]; r.Attempts != 3 || r.LastErr != "HTTP 503: máy chủ bận" || !r.NextAt.Equal(next) {
+	if r := p[1]; r.Attempts != 3 || r.LastErr != "HTTP 503: máy chủ bận" || !r.NextAt.Equal(next) {
 		t.Errorf("retried row = attempts %d err %q next %v", r.Attempts, r.LastErr, r.NextAt)
 	}
 	wantNotFound(t, "Retry of unknown row", s.Retry(ctx, "a", seq2+100, 1, next, "x"))
@@ -182,13 +183,13 @@ func testDeadAndReplay(t *testing.T, s store.Store) {
 		t.Errorf("before the replay time Pending(a) = %v, want only the other record's %d", seqs(got), seq2)
 	}
 	got := pending(t, s, "a", replayAt)
-	if !slices.Equal(seqs(got), []int64{seq1, seq2}) {
-		t.Fatalf("after replay Pending(a) = %v, want %v", seqs(got), []int64{seq1, seq2})
+	if !slices.Equal(seqs(got), []int64{seq2, seq1}) {
+		t.Fatalf("after replay Pending(a) = %v, want %v (oldest due first)", seqs(got), []int64{seq2, seq1})
 	}
-	if r := got[0]; r.Attempts != 0 || r.LastErr != "" || !r.NextAt.Equal(replayAt) || !r.ReplayedAt.Equal(replayAt) || !r.AgeFrom().Equal(replayAt) {
+	if r := got[1]; r.Attempts != 0 || r.LastErr != "" || !r.NextAt.Equal(replayAt) || !r.ReplayedAt.Equal(replayAt) || !r.AgeFrom().Equal(replayAt) {
 		t.Errorf("replayed row = attempts %d err %q next %v replayed %v; want 0, \"\", %v, %v", r.Attempts, r.LastErr, r.NextAt, r.ReplayedAt, replayAt, replayAt)
 	}
-	if r := got[1]; !r.ReplayedAt.IsZero() || !r.AgeFrom().Equal(t0) {
+	if r := got[0]; !r.ReplayedAt.IsZero() || !r.AgeFrom().Equal(t0) {
 		t.Errorf("a row never replayed has ReplayedAt %v, AgeFrom %v; want zero and its detection time", r.ReplayedAt, r.AgeFrom())
 	}
 	if res, err := s.Replay(ctx, []int64{d.ID}, replayAt); err != nil || res != (store.ReplayResult{}) {

@@ -45,6 +45,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a dead letter under skip is superseded and not replayed", testDeadSkipIsSuperseded},
 		{"delivery supersedes an older event replayed meanwhile", testDeliveredSupersedesReplayedOlderEvent},
 		{"dismissing a dead letter releases its record", testDismissReleasesRecord},
+		{"a commit makes only a record's first waiting row its head", testCommitMarksHeads},
+		{"settle records delivered, retry and dead outcomes at once", testSettleBatch},
+		{"a replayed event takes its record's head", testReplayTakesTheHead},
+		{"a down sink's backlog is not due behind its heads", testDownSinkBacklog},
 
 		{"quarantine counts the same bad row once", testQuarantineDedupe},
 		{"quarantine lists newest last by source", testQuarantineList},
