@@ -130,7 +130,9 @@ func (d *Dispatcher) worker(ctx context.Context, sink string) {
 		}
 		if lock != nil {
 			held := func() bool { return lock.Held(work) }
-			_, err = d.newWindow(sink).run(ctx, held, d.wakes[sink], poll)
+			w, fence := d.newWindow(sink), lock.Fence()
+			w.fence = &fence
+			_, err = w.run(ctx, held, d.wakes[sink], poll)
 		}
 		if err != nil {
 			d.Logger.Error("dispatch failed", "sink", sink, "err", err)
@@ -211,7 +213,9 @@ func (d *Dispatcher) Drain(ctx context.Context) (waiting int, err error) {
 			continue
 		}
 		handled = append(handled, name)
-		_, err = d.deliverDue(ctx, name)
+		w, fence := d.newWindow(name), lock.Fence()
+		w.fence = &fence
+		_, err = w.run(ctx, nil, nil, 0)
 		lock.Unlock()
 		if err != nil {
 			return 0, err

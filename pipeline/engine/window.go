@@ -22,6 +22,9 @@ import (
 type window struct {
 	d     *Dispatcher
 	sink  string
+	// fence, when set, is the sink's lock acquisition: outcomes are recorded only
+	// while it is still the lock's current one.
+	fence *store.Fence
 	cfg   DeliveryConfig
 	plain pipeline.Sink
 	batch pipeline.BatchSink // nil: the sink takes one event per Deliver
@@ -326,7 +329,7 @@ func (w *window) settle(batch []attempt) bool {
 	for i, a := range batch {
 		outcomes[i], items[i] = a.outcome, a.it
 	}
-	res, err := w.d.Store.Settle(w.work, w.sink, outcomes)
+	res, err := w.d.Store.Settle(w.work, w.sink, w.fence, outcomes)
 	defer w.release(items)
 	if err != nil {
 		w.fail(err)

@@ -208,9 +208,9 @@ type countingStore struct {
 	settles atomic.Int32
 }
 
-func (s *countingStore) Settle(ctx context.Context, sink string, o []store.Outcome) (store.Settled, error) {
+func (s *countingStore) Settle(ctx context.Context, sink string, f *store.Fence, o []store.Outcome) (store.Settled, error) {
 	s.settles.Add(1)
-	return s.Store.Settle(ctx, sink, o)
+	return s.Store.Settle(ctx, sink, f, o)
 }
 
 // Outcomes that end while the previous ones are written go into one transaction:
@@ -292,6 +292,6 @@ func TestSettleFailureStopsTheWindow(t *testing.T) {
 
 type failingSettle struct{ store.Store }
 
-func (failingSettle) Settle(context.Context, string, []store.Outcome) (store.Settled, error) {
+func (failingSettle) Settle(context.Context, string, *store.Fence, []store.Outcome) (store.Settled, error) {
 	return store.Settled{}, errors.New("disk full")
 }

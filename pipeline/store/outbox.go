@@ -131,7 +131,7 @@ func (s *sqlStore) readPending(ctx context.Context, query string, args []any) ([
 
 // settleOne records one outcome through Settle.
 func (s *sqlStore) settleOne(ctx context.Context, sink string, o Outcome) error {
-	res, err := s.Settle(ctx, sink, []Outcome{o})
+	res, err := s.Settle(ctx, sink, nil, []Outcome{o})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 // SQLite), with a fixed number of statements per batch rather than per outcome,
 // apart from retries (one indexed UPDATE each) and the rare supersession of a row
 // a replay put back.
-func (s *sqlStore) Settle(ctx context.Context, sink string, outcomes []Outcome) (Settled, error) {
+func (s *sqlStore) Settle(ctx context.Context, sink string, fence *Fence, outcomes []Outcome) (Settled, error) {
 	errs := make([]error, len(outcomes))
 	if len(outcomes) == 0 {
 		return Settled{Errs: errs}, nil
@@ -34,6 +34,9 @@ func (s *sqlStore) Settle(ctx context.Context, sink string, outcomes []Outcome) 
 	}
 	heads := 0
 	err := inTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if err := s.checkFence(ctx, tx, fence); err != nil {
+			return err
+		}
 		for _, i := range valid {
 			errs[i] = nil
 		}

@@ -253,7 +253,9 @@ type Store interface {
 	// transaction, each as Delivered, Retry or Dead would, and says what it did
 	// (see Settled). When err is set nothing was recorded. Outcomes of one record
 	// are applied in Seq order.
-	Settle(ctx context.Context, sink string, outcomes []Outcome) (Settled, error)
+	// A non-nil fence makes the whole batch fail with ErrFenced, recording nothing,
+	// once another holder has taken the sink's lock.
+	Settle(ctx context.Context, sink string, fence *Fence, outcomes []Outcome) (Settled, error)
 	// Delivered removes an outbox row and records the delivery. The record's older
 	// dead letters of the sink become DeadSuperseded, and any older outbox row of the
 	// record (a replay racing the delivery) is moved to dead letters as superseded:

@@ -91,7 +91,7 @@ func testSettleBatch(t *testing.T, s store.Store) {
 		{Seq: seq["S"] + 1000, Kind: store.OutcomeDelivered, Attempts: 1, At: at}, // not in the outbox
 		{Seq: seq["D"], Kind: store.OutcomeDead, Attempts: 1, At: at, OnDead: "drop"},
 	}
-	res, err := s.Settle(ctx, "a", outcomes)
+	res, err := s.Settle(ctx, "a", nil, outcomes)
 	if err != nil {
 		t.Fatalf("Settle: %v", err)
 	}
@@ -128,14 +128,14 @@ func testSettleBatch(t *testing.T, s store.Store) {
 			d2 = r.Seq
 		}
 	}
-	res, err = s.Settle(ctx, "a", []store.Outcome{
+	res, err = s.Settle(ctx, "a", nil, []store.Outcome{
 		{Seq: d2, Kind: store.OutcomeDelivered, Attempts: 1, At: at},
 		{Seq: d2, Kind: store.OutcomeDelivered, Attempts: 1, At: at},
 	})
 	if err != nil || res.Errs[0] != nil || !errors.Is(res.Errs[1], store.ErrNotFound) || res.Heads != 0 {
 		t.Errorf("Settle of one seq twice = %+v, %v; want the second not found and no new head", res, err)
 	}
-	if none, err := s.Settle(ctx, "a", nil); err != nil || len(none.Errs) != 0 {
+	if none, err := s.Settle(ctx, "a", nil, nil); err != nil || len(none.Errs) != 0 {
 		t.Errorf("Settle(nil) = %+v, %v", none, err)
 	}
 }
@@ -179,7 +179,7 @@ func testDownSinkBacklog(t *testing.T, s store.Store) {
 	if len(outcomes) != records {
 		t.Fatalf("%d heads, want one per record (%d)", len(outcomes), records)
 	}
-	if _, err := s.Settle(ctx, "a", outcomes); err != nil {
+	if _, err := s.Settle(ctx, "a", nil, outcomes); err != nil {
 		t.Fatal(err)
 	}
 	if p := pending(t, s, "a", down.Add(-time.Second)); len(p) != 0 {

@@ -108,3 +108,38 @@ func testSourceError(t *testing.T, s store.Store) {
 		t.Fatalf("cursor = %+v; want the error cleared and the position kept", cur)
 	}
 }
+
+// testFencedSettle: a dispatcher that lost its sink's lock records no outcome once
+// another holder has taken it; the new holder's outcomes are recorded.
+func testFencedSettle(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	commit(t, s, store.Batch{Source: "src", At: t0, Events: []store.OutboxEvent{
+		{Event: event("src", "d", "A", 1, map[string]any{"n": 1}), Sinks: []string{"a"}},
+	}})
+	p := pending(t, s, "a", t0)
+	first, ok, err := s.TryLock(ctx, "dispatch/a")
+	if err != nil || !ok {
+		t.Fatalf("TryLock = %v, %v", ok, err)
+	}
+	stale := first.Fence()
+	first.Unlock()
+	second, ok, err := s.TryLock(ctx, "dispatch/a")
+	if err != nil || !ok {
+		t.Fatalf("TryLock again = %v, %v", ok, err)
+	}
+	defer second.Unlock()
+	delivered := []store.Outcome{{Seq: p[0].Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: t0}}
+	if _, err := s.Settle(ctx, "a", &stale, delivered); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("Settle with a superseded fence = %v; want ErrFenced", err)
+	}
+	if st := stats(t, s); st.Outbox["a"] != 1 || st.Deliveries != 0 {
+		t.Fatalf("a fenced-off settle recorded something: outbox %d, deliveries %d", st.Outbox["a"], st.Deliveries)
+	}
+	current := second.Fence()
+	if res, err := s.Settle(ctx, "a", &current, delivered); err != nil || res.Errs[0] != nil {
+		t.Fatalf("Settle with the current fence = %+v, %v", res, err)
+	}
+	if st := stats(t, s); st.Outbox["a"] != 0 || st.Deliveries != 1 {
+		t.Fatalf("after the holder's settle: outbox %d, deliveries %d", st.Outbox["a"], st.Deliveries)
+	}
+}

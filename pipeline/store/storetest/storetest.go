@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"audit log keeps operator actions", testAuditLog},
 		{"named locks are exclusive until unlocked", testLocks},
 		{"a commit fenced by a superseded lock writes nothing", testFence},
+		{"outcomes fenced by a superseded lock record nothing", testFencedSettle},
 		{"the store keeps its creation epoch", testEpoch},
 		{"a source's last error is kept until cleared", testSourceError},
 		{"quarantine is resolved inside the commit", testQuarantineResolvedInCommit},
