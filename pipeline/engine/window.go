@@ -20,8 +20,8 @@ import (
 // window never takes a head of a record in flight, so a record never has two
 // events out at once and its events go in commit order.
 type window struct {
-	d     *Dispatcher
-	sink  string
+	d    *Dispatcher
+	sink string
 	// fence, when set, is the sink's lock acquisition: outcomes are recorded only
 	// while it is still the lock's current one.
 	fence *store.Fence
