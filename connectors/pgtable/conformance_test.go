@@ -15,5 +15,5 @@ func TestConformance(t *testing.T) {
 			Received: func(t *testing.T) []pipeline.Event { return f.received(t) },
 			Dedupes:  true, // event_id is the primary key
 		}
-	})
+	}, sinktest.Parallel()) // each case has a schema of its own
 }

@@ -91,6 +91,9 @@ func (w *window) run(ctx context.Context, held func() bool, wake <-chan struct{}
 	drain := held == nil
 	var tick <-chan time.Time
 	if !drain {
+		if poll <= 0 {
+			poll = DefaultDelivery.Poll.D()
+		}
 		t := time.NewTicker(poll)
 		defer t.Stop()
 		tick = t.C

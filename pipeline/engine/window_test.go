@@ -295,3 +295,18 @@ type failingSettle struct{ store.Store }
 func (failingSettle) Settle(context.Context, string, *store.Fence, []store.Outcome) (store.Settled, error) {
 	return store.Settled{}, errors.New("disk full")
 }
+
+// A dispatcher built without a poll interval (a zero DeliveryConfig) still runs:
+// it polls at the built-in interval.
+func TestRunWithoutPollIntervalDelivers(t *testing.T) {
+	f := newJobFixture(t, 10)
+	f.disp.Default.Poll = 0
+	f.src.put("A", pipeline.Row{"status": "2"})
+	f.run(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.disp.Run(ctx); close(done) }()
+	waitUntil(t, func() bool { return len(f.sink.keys()) == 1 })
+	cancel()
+	<-done
+}

@@ -29,9 +29,22 @@ type Harness struct {
 	Dedupes bool
 }
 
-// Run runs the suite; open is called once per case, from parallel subtests, and
-// must return a harness over a fresh destination.
-func Run(t *testing.T, open func(t *testing.T) Harness) {
+// Option adjusts how Run runs the suite.
+type Option func(*options)
+
+type options struct{ parallel bool }
+
+// Parallel runs the cases in parallel, for a sink whose fresh destinations are
+// slow to set up (a schema, its tables) and independent of each other.
+func Parallel() Option { return func(o *options) { o.parallel = true } }
+
+// Run runs the suite; open is called once per case and must return a harness over
+// a fresh destination.
+func Run(t *testing.T, open func(t *testing.T) Harness, opts ...Option) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	cases := []struct {
 		name string
 		fn   func(t *testing.T, h Harness)
@@ -63,10 +76,11 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 			c.fn(t, h)
 		}})
 	}
-	// Each case has a destination of its own, so they run in parallel.
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
+			if o.parallel {
+				t.Parallel()
+			}
 			h := open(t)
 			t.Cleanup(func() { _ = h.Sink.Close() })
 			c.fn(t, h)
@@ -74,7 +88,9 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 	}
 	for _, c := range batchCases {
 		t.Run("Batch/"+c.name, func(t *testing.T) {
-			t.Parallel()
+			if o.parallel {
+				t.Parallel()
+			}
 			h := open(t)
 			t.Cleanup(func() { _ = h.Sink.Close() })
 			if _, ok := h.Sink.(pipeline.BatchSink); !ok {
