@@ -14,6 +14,25 @@ import (
 // Row is one raw row as a source read it: column name to driver value.
 type Row map[string]any
 
+// Text is the row as text, the way quarantine keeps it: NULL as "", bytes as their
+// text, times as RFC 3339 in UTC, anything else printed.
+func (r Row) Text() map[string]string {
+	out := make(map[string]string, len(r))
+	for k, v := range r {
+		switch x := v.(type) {
+		case nil:
+			out[k] = ""
+		case []byte:
+			out[k] = string(x)
+		case time.Time:
+			out[k] = x.UTC().Format(time.RFC3339Nano)
+		default:
+			out[k] = fmt.Sprint(x)
+		}
+	}
+	return out
+}
+
 // Record is a normalised row: typed fields keyed by the mapping's field names.
 // Field values are nil, string, int64, float64, bool or time.Time (always UTC).
 type Record struct {

@@ -468,22 +468,7 @@ func (c *collected) Reject(r pipeline.Row, reason error) error {
 	return nil
 }
 
-func rawRow(row pipeline.Row) map[string]string {
-	out := make(map[string]string, len(row))
-	for k, v := range row {
-		switch x := v.(type) {
-		case nil:
-			out[k] = ""
-		case []byte:
-			out[k] = string(x)
-		case time.Time:
-			out[k] = x.UTC().Format(time.RFC3339Nano)
-		default:
-			out[k] = fmt.Sprint(x)
-		}
-	}
-	return out
-}
+func rawRow(row pipeline.Row) map[string]string { return row.Text() }
 
 // failedNotice records a rule that failed at run time on ev, to be retried by
 // `quarantine reprocess` once the mapping is fixed.

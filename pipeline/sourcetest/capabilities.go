@@ -161,17 +161,8 @@ func columns(t *testing.T, h Harness) {
 // as "", bytes as their text, times as RFC 3339 in UTC, anything else printed.
 func TextRow(r pipeline.Row) pipeline.Row {
 	out := make(pipeline.Row, len(r))
-	for k, v := range r {
-		switch x := v.(type) {
-		case nil:
-			out[k] = ""
-		case []byte:
-			out[k] = string(x)
-		case time.Time:
-			out[k] = x.UTC().Format(time.RFC3339Nano)
-		default:
-			out[k] = fmt.Sprint(x)
-		}
+	for k, v := range r.Text() {
+		out[k] = v
 	}
 	return out
 }

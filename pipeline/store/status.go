@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
@@ -92,18 +90,5 @@ func (s *sqlStore) Stats(ctx context.Context) (Stats, error) {
 // countBy counts a table's rows per value of col; table and col are constants of
 // this package, never input.
 func (s *sqlStore) countBy(ctx context.Context, table, col string) (map[string]int, error) {
-	out := map[string]int{}
-	err := queryEach(ctx, s.db, `SELECT `+col+`, COUNT(*) FROM `+table+` GROUP BY `+col, nil, func(r *sqlx.Rows) error {
-		var k string
-		var n int
-		if err := r.Scan(&k, &n); err != nil {
-			return err
-		}
-		out[k] = n
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: stats: %s: %w", table, err)
-	}
-	return out, nil
+	return s.countQuery(ctx, table, `SELECT `+col+`, COUNT(*) FROM `+table+` GROUP BY `+col)
 }
