@@ -39,6 +39,7 @@ type Job struct {
 
 	running atomic.Bool
 	lastErr atomic.Pointer[error]
+	cleared atomic.Bool // the store holds no error of this source
 	columns []string // what the source returned when the run began (Describer)
 }
 
@@ -109,9 +110,16 @@ func (j *Job) record(ctx context.Context, err error) {
 	} else {
 		j.lastErr.Store(nil)
 	}
+	// A success is written once after a failure (or after start, when the store may
+	// still hold an old failure), not on every tick.
+	if msg == "" && j.cleared.Load() {
+		return
+	}
 	if serr := j.Store.SetSourceError(ctx, j.Name, msg, j.Clock().UTC()); serr != nil {
 		j.Logger.Error("cannot record the run's outcome", "source", j.Name, "err", serr)
+		return
 	}
+	j.cleared.Store(msg == "")
 }
 
 // Stopped returns the error that stops the source until an operator fixes it (a
