@@ -40,7 +40,7 @@ type Job struct {
 	running atomic.Bool
 	lastErr atomic.Pointer[error]
 	cleared atomic.Bool // the store holds no error of this source
-	columns []string // what the source returned when the run began (Describer)
+	columns []string    // what the source returned when the run began (Describer)
 }
 
 // RunStats counts what one run did.
