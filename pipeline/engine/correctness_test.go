@@ -398,3 +398,31 @@ rules:
 		t.Fatalf("egov_notices_skipped_total = %v, want 1", v)
 	}
 }
+
+// Reprocessing copes with rows the source can no longer find by their quarantined
+// key, and keeps rows that have no key at all (they cannot be looked up).
+func TestReprocessKeepsKeylessRowsAndSurvivesAChangedKey(t *testing.T) {
+	f, _ := richFixture(t, 10, "")
+	f.src.put("X", pipeline.Row{"status": "11"})
+	f.src.put("", pipeline.Row{"status": "2"}) // no key: rejected as required
+	f.run(t)
+	if q, _ := f.store.Quarantined(context.Background(), "motcua", 0); len(q) != 2 {
+		t.Fatalf("quarantine = %+v; want X and the keyless row", q)
+	}
+	// The agency changed X's code; the row is still bad.
+	f.src.mu.Lock()
+	f.src.rows["X"] = pipeline.Row{"code": "Y", "status": "mười một"}
+	f.src.mu.Unlock()
+	res, err := f.job.Reprocess(context.Background())
+	if err != nil || res.StillBad != 2 || res.Gone != 1 {
+		t.Fatalf("reprocess = %+v, %v; want both still bad and X's old key gone", res, err)
+	}
+	q, _ := f.store.Quarantined(context.Background(), "motcua", 0)
+	keys := map[string]bool{}
+	for _, e := range q {
+		keys[e.RowKey] = true
+	}
+	if len(q) != 2 || !keys[""] || !keys["Y"] {
+		t.Fatalf("quarantine after reprocess = %+v; want the keyless row kept and the row under its new key", q)
+	}
+}

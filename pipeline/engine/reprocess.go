@@ -55,11 +55,16 @@ func (j *Job) Reprocess(ctx context.Context) (ReprocessResult, error) {
 	if err != nil {
 		return res, err
 	}
-	var rows, notices []store.QuarantineEntry
+	// Rows without a key (a NULL key) cannot be looked up in the source: their stored
+	// copies are used.
+	var rows, keyless, notices []store.QuarantineEntry
 	for _, e := range entries {
-		if e.Rule != "" {
+		switch {
+		case e.Rule != "":
 			notices = append(notices, e)
-		} else {
+		case e.RowKey == "":
+			keyless = append(keyless, e)
+		default:
 			rows = append(rows, e)
 		}
 	}
@@ -70,14 +75,19 @@ func (j *Job) Reprocess(ctx context.Context) (ReprocessResult, error) {
 		}
 	}
 	res.FromSource = refetch != nil
-	for len(rows) > 0 {
-		if !lock.Held(ctx) {
-			return res, fmt.Errorf("reprocess %s: %w", j.Name, ErrLockLost)
-		}
-		chunk := rows[:min(len(rows), reprocessChunk)]
-		rows = rows[len(chunk):]
-		if err := j.reprocessRows(ctx, chunk, refetch, cur, &fence, &res); err != nil {
-			return res, fmt.Errorf("reprocess %s: %w", j.Name, err)
+	for _, part := range []struct {
+		entries []store.QuarantineEntry
+		refetch pipeline.Refetcher
+	}{{rows, refetch}, {keyless, nil}} {
+		for len(part.entries) > 0 {
+			if !lock.Held(ctx) {
+				return res, fmt.Errorf("reprocess %s: %w", j.Name, ErrLockLost)
+			}
+			chunk := part.entries[:min(len(part.entries), reprocessChunk)]
+			part.entries = part.entries[len(chunk):]
+			if err := j.reprocessRows(ctx, chunk, part.refetch, cur, &fence, &res); err != nil {
+				return res, fmt.Errorf("reprocess %s: %w", j.Name, err)
+			}
 		}
 	}
 	for len(notices) > 0 {
@@ -163,7 +173,7 @@ func (j *Job) reprocessRows(ctx context.Context, chunk []store.QuarantineEntry, 
 			b.ResolvedIDs = append(b.ResolvedIDs, ids(entries)...)
 			b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
 				Source: j.Name, Entity: j.Map.Entity, RowKey: key, Reason: re.Error(), Raw: rawRow(row),
-				FirstAt: entries[0].FirstAt, LastAt: now, Snapshot: snapshotOf(entries),
+				FirstAt: firstSeen(entries, now), LastAt: now, Snapshot: snapshotOf(entries),
 			})
 			continue
 		case err != nil:
@@ -263,6 +273,18 @@ func snapshotOf(entries []store.QuarantineEntry) bool {
 		}
 	}
 	return false
+}
+
+// firstSeen is when the oldest of entries was first quarantined; now when there is
+// none (the row's key changed at the source since).
+func firstSeen(entries []store.QuarantineEntry, now time.Time) time.Time {
+	t := now
+	for _, e := range entries {
+		if e.FirstAt.Before(t) {
+			t = e.FirstAt
+		}
+	}
+	return t
 }
 
 func lastSeen(entries []store.QuarantineEntry) time.Time {
