@@ -121,13 +121,15 @@ func (p *pgServer) seedDossiers(ctx context.Context, schema string, n int, seed 
 	return err
 }
 
-// touchDossiers moves n random dossiers to their next status and stamps them "now"
-// in the source's zone (less a margin for the source's lag), as clerks would.
-func (p *pgServer) touchDossiers(ctx context.Context, schema string, n int, zone string) (int, error) {
+// touchDossiers moves n dossiers, picked pseudo-randomly by seed, to their next
+// status and stamps them "now" in the source's zone (less a margin for the
+// source's lag), as clerks would.
+func (p *pgServer) touchDossiers(ctx context.Context, schema string, n int, zone string, seed uint64) (int, error) {
 	res, err := p.db.ExecContext(ctx, `UPDATE `+schema+`.ho_so h
 		SET "TrangThaiHoSo" = h."TrangThaiHoSo" % 10 + 1,
 		    "NgayCapNhat" = (now() AT TIME ZONE $2) - interval '10 seconds'
-		WHERE "MaHoSo" IN (SELECT "MaHoSo" FROM `+schema+`.ho_so ORDER BY random() LIMIT $1)`, n, zone)
+		WHERE "MaHoSo" IN (SELECT "MaHoSo" FROM `+schema+`.ho_so ORDER BY md5("MaHoSo" || $3) LIMIT $1)`,
+		n, zone, fmt.Sprint(seed))
 	if err != nil {
 		return 0, fmt.Errorf("touch dossiers: %w", err)
 	}

@@ -204,7 +204,7 @@ func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) 
 	b.rep.add(result{what: "idle run --once (start, poll, nothing new, exit)", store: kind, sink: "log",
 		count: r.stats.rows, unit: "rows", dur: r.wall, cpu: r.cpu, rss: r.maxRSS, done: !r.timedOut, note: exitNote(r)})
 
-	changed, err := b.pg.touchDossiers(ctx, b.srcSchema, b.o.changes, sourceZone)
+	changed, err := b.pg.touchDossiers(ctx, b.srcSchema, b.o.changes, sourceZone, b.o.seed)
 	if err != nil {
 		return err
 	}
