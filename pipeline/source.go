@@ -87,6 +87,17 @@ type Horizon interface {
 	ReadUntil(ctx context.Context, pos, mark Position, out Emitter) (next Position, done bool, err error)
 }
 
+// FullSet is implemented by sources that have no cursor: every read from a nil
+// position yields the whole current set of records (a feed, a file dropped by an
+// agency). The engine reads such a source from the start on every poll, diffs what
+// it read against the snapshot, and counts a record that is missing from a complete,
+// successful read towards its disappearance (a deleted event after the configured
+// number of consecutive misses). A read that fails, or a page in an unknown shape,
+// must return an error so that nothing is counted as missing.
+type FullSet interface {
+	FullSet()
+}
+
 // Sink delivers events to one destination. An error marked with Permanent goes
 // straight to dead letters; any other error is retried with backoff.
 type Sink interface {
