@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 )
 
@@ -132,6 +133,13 @@ func DeliverEach(ctx context.Context, s Sink, evs []*Event) []error {
 		errs[i] = s.Deliver(ctx, ev)
 	}
 	return errs
+}
+
+// Mounter is implemented by connectors that answer HTTP on the daemon's endpoint
+// (a webhook an outside platform calls). The daemon calls Mount once, before it
+// serves, beside /healthz, /readyz and /metrics.
+type Mounter interface {
+	Mount(mux *http.ServeMux)
 }
 
 // Clock tells the time; injected wherever behaviour depends on it.

@@ -24,6 +24,9 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	Clock  pipeline.Clock
+	// Mount adds routes to the daemon's HTTP server (the API and the steering
+	// page, wired by the command); called once before it serves.
+	Mount []func(mux *http.ServeMux, d *Daemon)
 }
 
 // Daemon is a configured egov-bridge: store, jobs, sinks, dispatcher, HTTP.
@@ -39,6 +42,7 @@ type Daemon struct {
 
 	ready    atomic.Bool
 	httpAddr atomic.Value // string
+	mount    []func(mux *http.ServeMux, d *Daemon)
 }
 
 // New opens the store and builds every sink; sources open on their first run.
@@ -55,7 +59,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{
 		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
-		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock,
+		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount,
 	}
 	for _, sc := range cfg.Sinks {
 		sink, err := sc.Spec.Build(ctx, d.env(sc.Name, cfg.Zone), sc.Options)
@@ -263,6 +267,14 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	for _, sc := range d.Config.Sinks { // config order: a route clash fails the same way every time
+		if m, ok := d.Sinks[sc.Name].(pipeline.Mounter); ok {
+			m.Mount(mux)
+		}
+	}
+	for _, mount := range d.mount {
+		mount(mux, d)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
