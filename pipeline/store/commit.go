@@ -47,12 +47,18 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err != nil {
 		return err
 	}
-	events, err := s.eventRows(b, snap)
+	if err := s.priorRows(ctx, tx, b.Source, snap); err != nil {
+		return fmt.Errorf("read the stored records: %w", err)
+	}
+	events, feeds, err := s.eventRows(b, snap)
 	if err != nil {
 		return err
 	}
 	if err := s.materialize(ctx, tx, b.Source, snap); err != nil {
 		return fmt.Errorf("keep the fields of events about to lose their snapshot row: %w", err)
+	}
+	if err := s.storeFeeds(ctx, tx, b, feeds); err != nil {
+		return fmt.Errorf("store snapshot feeds: %w", err)
 	}
 	seqs, err := s.insertEvents(ctx, tx, b, events)
 	if err != nil {
@@ -86,6 +92,8 @@ type pendingSnapshot struct {
 	// materialize); lazySeq is that event's seq once inserted.
 	lazyID  string
 	lazySeq *int64
+	// prior is the record as stored before this commit (nil: new).
+	prior *priorRow
 }
 
 // snapshotRows is a batch's snapshot entries, one per key, encoded once.
@@ -140,19 +148,25 @@ type eventRow struct {
 // RecordID identifies a record across sources for per-record delivery order.
 func RecordID(source, entity, key string) string { return source + "/" + entity + "/" + key }
 
-// eventRows encodes the batch's events. An id that appears twice is one event routed
-// to the union of the sinks.
-func (s *sqlStore) eventRows(b Batch, snap snapshotRows) ([]eventRow, error) {
+// eventRows encodes the batch's events, but for those that live in their snapshot
+// rows (feeds; see feed.go), which it returns in blocks. An id that appears twice is
+// one event routed to the union of the sinks.
+func (s *sqlStore) eventRows(b Batch, snap snapshotRows) ([]eventRow, []*feedBlock, error) {
 	rows := make([]eventRow, 0, len(b.Events))
 	byID := map[string]int{}
+	perRecord := make(map[[2]string]int, len(b.Events))
+	for i, oe := range b.Events {
+		if oe.Event == nil {
+			return nil, nil, fmt.Errorf("event %d is nil", i)
+		}
+		perRecord[[2]string{oe.Event.Entity, oe.Event.Key}]++
+	}
+	var feeds []*feedBlock
 	createdAt := s.d.timeArg(b.At)
 	for i, oe := range b.Events {
 		ev := oe.Event
-		if ev == nil {
-			return nil, fmt.Errorf("event %d is nil", i)
-		}
 		if ev.ID == "" {
-			return nil, fmt.Errorf("event %d (%s %s %q) has no id", i, ev.Type, ev.Entity, ev.Key)
+			return nil, nil, fmt.Errorf("event %d (%s %s %q) has no id", i, ev.Type, ev.Entity, ev.Key)
 		}
 		if j, dup := byID[ev.ID]; dup {
 			rows[j].sinks = append(rows[j].sinks, oe.Sinks...)
@@ -170,10 +184,20 @@ func (s *sqlStore) eventRows(b Batch, snap snapshotRows) ([]eventRow, error) {
 			if lazy {
 				r.lazyID = ev.ID
 			}
+			if p := r.prior; lazy && p != nil && p.LazySeq.Valid && p.Version == r.Version && p.Hash == r.Hash {
+				// A replayed batch: the row holds this very event already.
+				seq := p.LazySeq.Int64
+				r.lazySeq = &seq
+				continue
+			}
+			if lazy && perRecord[[2]string{ev.Entity, ev.Key}] == 1 && feedable(b, ev, r, oe.Sinks) {
+				feeds = addFeed(feeds, ev, r, oe.Sinks)
+				continue
+			}
 		}
 		payload, err := encodeEvent(ev, after, lazy)
 		if err != nil {
-			return nil, fmt.Errorf("encode event %s (%s %s %q): %w", ev.ID, ev.Type, ev.Entity, ev.Key, err)
+			return nil, nil, fmt.Errorf("encode event %s (%s %s %q): %w", ev.ID, ev.Type, ev.Entity, ev.Key, err)
 		}
 		byID[ev.ID] = len(rows)
 		rows = append(rows, eventRow{
@@ -187,7 +211,7 @@ func (s *sqlStore) eventRows(b Batch, snap snapshotRows) ([]eventRow, error) {
 		slices.Sort(rows[i].sinks)
 		rows[i].sinks = slices.Compact(rows[i].sinks)
 	}
-	return rows, nil
+	return rows, feeds, nil
 }
 
 // insertEvents inserts the events that are new and the outbox rows of exactly those:

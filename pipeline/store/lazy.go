@@ -130,7 +130,7 @@ func (s *sqlStore) lazySeqs(ctx context.Context, tx *sqlx.Tx, snap snapshotRows,
 	var missing []string
 	byID := map[string]*pendingSnapshot{}
 	for _, r := range snap.list {
-		if r.lazyID == "" {
+		if r.lazyID == "" || r.lazySeq != nil { // not lazy, or a feed event or a replay's (set already)
 			continue
 		}
 		if seq, ok := inserted[r.lazyID]; ok {
@@ -151,39 +151,4 @@ func (s *sqlStore) lazySeqs(ctx context.Context, tx *sqlx.Tx, snap snapshotRows,
 			return nil
 		})
 	})
-}
-
-// materialize writes the fields into the lazy created events of records that this
-// commit moves to another version, while their snapshot rows still hold them. Only
-// first-sync records are lazy, and only until their first change.
-func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, snap snapshotRows) error {
-	byEntity := map[string][]string{}
-	for _, r := range snap.list {
-		if r.lazyID == "" {
-			byEntity[r.Entity] = append(byEntity[r.Entity], r.Key)
-		}
-	}
-	for entity, keys := range byEntity {
-		type lazyRow struct {
-			Seq    int64  `db:"lazy_seq"`
-			Fields []byte `db:"fields"`
-		}
-		var rows []lazyRow
-		err := forEachIn(s.d, "key", keys, func(cond string, args []any) error {
-			var chunk []lazyRow
-			err := tx.SelectContext(ctx, &chunk, s.q(`SELECT lazy_seq, fields FROM snapshot
-				WHERE source = ? AND entity = ? AND lazy_seq IS NOT NULL AND `+cond), append([]any{source, entity}, args...)...)
-			rows = append(rows, chunk...)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			if _, err := tx.ExecContext(ctx, s.q(s.d.setAfter()), s.d.jsonArg(r.Fields), r.Seq); err != nil {
-				return fmt.Errorf("event seq %d: %w", r.Seq, err)
-			}
-		}
-	}
-	return nil
 }

@@ -77,6 +77,12 @@ func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limi
 		cond, arg := s.d.skipCond(skip)
 		query, args = strings.Replace(query, skipMark, cond, 1), append(args, arg)
 	}
+	// The feed first: a commit between the two reads moves a feed event into the
+	// outbox, where the second read finds it, rather than out of both.
+	feed, err := s.pendingFeed(ctx, sink, now, limit, skip)
+	if err != nil {
+		return nil, fmt.Errorf("store: read snapshot feed of sink %q: %w", sink, err)
+	}
 	out, err := s.readPending(ctx, s.q(query), append(args, limit))
 	if errors.Is(err, errLazyMoved) {
 		out, err = s.readPending(ctx, s.q(query), append(args, limit))
@@ -84,7 +90,7 @@ func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limi
 	if err != nil {
 		return nil, fmt.Errorf("store: read outbox of sink %q: %w", sink, err)
 	}
-	return out, nil
+	return mergePending(out, feed, limit), nil
 }
 
 // readPending runs a pendingQuery and decodes each row's event straight from the

@@ -44,7 +44,7 @@ func TestPostgresEventInsertHoldsLockUntilCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := s.eventRows(b, snap)
+	rows, _, err := s.eventRows(b, snap)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,9 @@ func (s *sqlStore) Purge(ctx context.Context, r Retention, now time.Time) (Purge
 		if err := s.purgeEvents(ctx, now.Add(-r.Events), &res); err != nil {
 			return res, fmt.Errorf("store: purge events: %w", err)
 		}
+		if err := s.purgeFeedBlocks(ctx, now.Add(-r.Events)); err != nil {
+			return res, fmt.Errorf("store: purge snapshot feeds: %w", err)
+		}
 	}
 	if r.DeadLetters > 0 {
 		n, err := s.execCount(ctx, `DELETE FROM dead_letters WHERE at < ? AND state IN (?, ?)`,

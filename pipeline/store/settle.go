@@ -105,6 +105,12 @@ func (s *sqlStore) settle(ctx context.Context, tx *sqlx.Tx, sink string, outcome
 		r.Outcome, r.i = outcomes[i], i
 		rows = append(rows, r)
 	}
+	var feed []int
+	for _, i := range valid {
+		if errs[i] == ErrNotFound {
+			feed = append(feed, i)
+		}
+	}
 	heads := 0
 	for k, pass := range passes(rows) {
 		if k > 0 { // a record's later outcome: what the earlier one changed counts
@@ -117,6 +123,10 @@ func (s *sqlStore) settle(ctx context.Context, tx *sqlx.Tx, sink string, outcome
 			return 0, err
 		}
 		heads += n
+	}
+	// Not in the outbox: a snapshot feed's event, or not found.
+	if err := s.settleFeed(ctx, tx, sink, outcomes, feed, errs); err != nil {
+		return 0, fmt.Errorf("snapshot feed: %w", err)
 	}
 	return heads, nil
 }

@@ -84,6 +84,17 @@ func (s *sqlStore) Stats(ctx context.Context) (Stats, error) {
 	if err := s.db.GetContext(ctx, &st.Deliveries, `SELECT COUNT(*) FROM deliveries`); err != nil {
 		return Stats{}, fmt.Errorf("store: stats: deliveries: %w", err)
 	}
+	// Snapshot feeds: their events wait for sinks, count as events and their
+	// deliveries as deliveries, though none is a row of its own.
+	if err := s.feedCounts(ctx, st.Outbox); err != nil {
+		return Stats{}, fmt.Errorf("store: stats: snapshot feeds: %w", err)
+	}
+	events, deliveries, err := s.feedEventCount(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("store: stats: snapshot feed events: %w", err)
+	}
+	st.Events += events
+	st.Deliveries += deliveries
 	return st, nil
 }
 

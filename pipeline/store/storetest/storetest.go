@@ -34,6 +34,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"commit with cancelled context fails", testCommitCancelledBefore},
 		{"replayed batch creates no second event or outbox row", testCommitReplay},
 		{"snapshot events come out whole before and after their record changes", testSnapshotEventsKeepTheirFields},
+		{"a first sync's events are fed to sinks from the snapshot", testSnapshotFeed},
+		{"a record's later events wait for its snapshot feed event", testSnapshotFeedRecordOrder},
+		{"snapshot feeds every sink has are purged with the events", testSnapshotFeedPurge},
 
 		{"pending follows seq across commits and sinks", testPendingOrder},
 		{"pending returns only rows due now", testPendingDue},

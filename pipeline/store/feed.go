@@ -1,0 +1,645 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/egov-bridge/egov-bridge/internal/pgtext"
+	"github.com/egov-bridge/egov-bridge/pipeline"
+)
+
+// Snapshot feeds (migration 0008, decision 0014). A first sync's created event
+// says nothing its snapshot row does not: the record, at version 1, under an id
+// that follows from the row. So such an event is not stored as an event and
+// outbox rows: the commit reserves it a seq from the events sequence, writes the
+// seq into the row (lazy_seq), and records once per block of seqs what the
+// block's events share (snapshot_events) and, per sink, how far the sink has
+// got through the block (snapshot_feeds). A first sync of a million records
+// writes a million snapshot rows and a few rows per batch besides.
+//
+// Pending hands a sink the rows of its blocks after its progress, in seq order,
+// beside its outbox heads. Settle records a delivery by moving the progress (or,
+// for one that ended out of order, in snapshot_feed_done). An event that fails
+// becomes an ordinary event (lazy: its fields stay in the snapshot row) with an
+// outbox row or a dead letter at the same seq, and from then on is an outbox
+// event like any other. A commit that moves a record on while its feed event is
+// still pending for a sink writes the event (with its fields) and an outbox row
+// for that sink first, so the record's later events queue behind it: per-record
+// order and at-least-once hold as for every other event.
+
+// feedBlock is a block of a batch's feed events: same entity, agency, epoch,
+// detection time and sinks.
+type feedBlock struct {
+	entity, agency string
+	epoch          int64
+	at             time.Time
+	sinks          []string
+	rows           []*pendingSnapshot
+}
+
+// blockInfo is a stored block (snapshot_events) and, when read for a sink, the
+// sink's progress through it.
+type blockInfo struct {
+	Lo, Hi         int64
+	Source, Entity string
+	Agency         string
+	Epoch          int64
+	At             time.Time
+	Done           int64 // the sink's progress (snapshot_feeds.done)
+}
+
+// feedable reports whether ev, the only event of its record in the batch and
+// stored with the batch's snapshot row r, can live in that row: a snapshot's
+// created event of a record new to the store, whose id the row determines.
+func feedable(b Batch, ev *pipeline.Event, r *pendingSnapshot, sinks []string) bool {
+	return ev.Snapshot && ev.Type == pipeline.EventCreated && ev.Version == 1 && ev.Rule == "" &&
+		ev.Message == nil && ev.Before == nil && len(ev.Changed) == 0 && ev.Source == b.Source &&
+		len(sinks) > 0 && !r.Deleted && r.prior == nil &&
+		ev.ID == pipeline.EventID(b.Source, ev.Entity, ev.Key, ev.Version, pipeline.EventCreated, r.Hash)
+}
+
+// addFeed puts a feedable event into its block.
+func addFeed(blocks []*feedBlock, ev *pipeline.Event, r *pendingSnapshot, sinks []string) []*feedBlock {
+	sinks = slices.Clone(sinks)
+	slices.Sort(sinks)
+	sinks = slices.Compact(sinks)
+	for _, blk := range blocks {
+		if blk.entity == ev.Entity && blk.agency == ev.Agency && blk.epoch == ev.Epoch &&
+			blk.at.Equal(ev.DetectedAt) && slices.Equal(blk.sinks, sinks) {
+			blk.rows = append(blk.rows, r)
+			return blocks
+		}
+	}
+	return append(blocks, &feedBlock{entity: ev.Entity, agency: ev.Agency, epoch: ev.Epoch, at: ev.DetectedAt,
+		sinks: sinks, rows: []*pendingSnapshot{r}})
+}
+
+// reserveSeqs takes n seqs from the events sequence and returns the first; the
+// caller holds the events lock, so they are consecutive.
+func (s *sqlStore) reserveSeqs(ctx context.Context, tx *sqlx.Tx, n int) (int64, error) {
+	var last int64
+	if s.d == postgresDialect {
+		err := tx.GetContext(ctx, &last, `SELECT setval(pg_get_serial_sequence('events', 'seq'),
+			nextval(pg_get_serial_sequence('events', 'seq')) + $1 - 1)`, n)
+		return last - int64(n) + 1, err
+	}
+	err := tx.GetContext(ctx, &last, `UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'events' RETURNING seq`, n)
+	if err == sql.ErrNoRows {
+		// No event was ever inserted: the sequence starts here.
+		_, err = tx.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)`, n)
+		last = int64(n)
+	}
+	return last - int64(n) + 1, err
+}
+
+// storeFeeds reserves the blocks' seqs, gives each row its seq and records the
+// blocks and each sink's (empty) progress through them.
+func (s *sqlStore) storeFeeds(ctx context.Context, tx *sqlx.Tx, b Batch, blocks []*feedBlock) error {
+	total := 0
+	for _, blk := range blocks {
+		total += len(blk.rows)
+	}
+	if total == 0 {
+		return nil
+	}
+	if err := s.d.lockEvents(ctx, tx); err != nil {
+		return err
+	}
+	next, err := s.reserveSeqs(ctx, tx, total)
+	if err != nil {
+		return fmt.Errorf("reserve %d seqs: %w", total, err)
+	}
+	var ranges, feeds [][]any
+	for _, blk := range blocks {
+		lo := next
+		for _, r := range blk.rows {
+			seq := next
+			r.lazySeq = &seq
+			next++
+		}
+		ranges = append(ranges, []any{lo, next - 1, b.Source, blk.entity, blk.agency, blk.epoch, s.d.timeArg(blk.at)})
+		for _, sink := range blk.sinks {
+			feeds = append(feeds, []any{sink, lo, lo - 1})
+		}
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO snapshot_events (lo, hi, source, entity, agency, epoch, detected_at) VALUES `,
+		``, ranges, nil); err != nil {
+		return err
+	}
+	return s.insertRows(ctx, tx, `INSERT INTO snapshot_feeds (sink, lo, done) VALUES `, ``, feeds, nil)
+}
+
+// feedEvent is the event a feed row stands for.
+func feedEvent(blk blockInfo, key, hash string, version int64) pipeline.Event {
+	return pipeline.Event{
+		ID: pipeline.EventID(blk.Source, blk.Entity, key, version, pipeline.EventCreated, hash), Type: pipeline.EventCreated,
+		Source: blk.Source, Entity: blk.Entity, Key: key, Agency: blk.Agency, Version: version, Epoch: blk.Epoch,
+		Snapshot: true, DetectedAt: blk.At,
+	}
+}
+
+const blockColumns = `b.lo, b.hi, b.source, b.entity, b.agency, b.epoch, b.detected_at`
+
+func scanBlock(r interface{ Scan(...any) error }, blk *blockInfo, extra ...any) error {
+	var at dbTime
+	if err := r.Scan(append([]any{&blk.Lo, &blk.Hi, &blk.Source, &blk.Entity, &blk.Agency, &blk.Epoch, &at}, extra...)...); err != nil {
+		return err
+	}
+	blk.At = at.Time
+	return nil
+}
+
+// sinkBlocks reads the sink's unfinished blocks in seq order, those starting
+// after upTo left out (0: all), at most limit (0: no limit).
+func (s *sqlStore) sinkBlocks(ctx context.Context, q sqlx.QueryerContext, sink string, upTo int64, limit int) ([]blockInfo, error) {
+	where, args := ``, []any{sink}
+	if upTo > 0 {
+		where, args = ` AND f.lo <= ?`, append(args, upTo)
+	}
+	var out []blockInfo
+	err := queryEach(ctx, q, s.q(`SELECT `+blockColumns+`, f.done FROM snapshot_feeds f JOIN snapshot_events b ON b.lo = f.lo
+		WHERE f.sink = ? AND f.done < b.hi`+where+` ORDER BY f.lo`+limitClause(limit)), args, func(r *sqlx.Rows) error {
+		var blk blockInfo
+		if err := scanBlock(r, &blk, &blk.Done); err != nil {
+			return err
+		}
+		out = append(out, blk)
+		return nil
+	})
+	return out, err
+}
+
+// pendingFeed returns up to limit of the sink's feed events that are due, in seq
+// order, leaving out those in skip.
+func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, limit int, skip []int64) ([]Pending, error) {
+	blocks, err := s.sinkBlocks(ctx, s.reader(), sink, 0, 64)
+	if err != nil {
+		return nil, err
+	}
+	skipCond, skipArg := "", any(nil)
+	if len(skip) > 0 {
+		cond, arg := in(s.d, "s.lazy_seq", skip)
+		skipCond, skipArg = ` AND NOT (`+cond+`)`, arg
+	}
+	var out []Pending
+	for _, blk := range blocks {
+		if len(out) >= limit || blk.At.After(now) {
+			break
+		}
+		args := []any{blk.Done, blk.Hi, sink}
+		if skipArg != nil {
+			args = append(args, skipArg)
+		}
+		args = append(args, limit-len(out))
+		err := queryEach(ctx, s.reader(), s.q(`SELECT s.lazy_seq, s.key, s.hash, s.version, s.fields FROM snapshot s
+			WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > ? AND s.lazy_seq <= ?
+			  AND NOT EXISTS (SELECT 1 FROM snapshot_feed_done d WHERE d.sink = ? AND d.seq = s.lazy_seq)`+skipCond+`
+			ORDER BY s.lazy_seq LIMIT ?`), args, func(r *sqlx.Rows) error {
+			var seq, version int64
+			var key, hash string
+			var fields sql.RawBytes
+			if err := r.Scan(&seq, &key, &hash, &version, &fields); err != nil {
+				return err
+			}
+			p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
+				Event: feedEvent(blk, key, hash, version)}
+			after, err := decodeFields(fields)
+			if err != nil {
+				return fmt.Errorf("feed event seq %d: %w", seq, err)
+			}
+			p.Event.After = after
+			out = append(out, p)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// mergePending merges a sink's outbox heads and feed events, oldest due first,
+// up to limit.
+func mergePending(heads, feed []Pending, limit int) []Pending {
+	if len(feed) == 0 {
+		return heads
+	}
+	out := append(heads, feed...)
+	slices.SortStableFunc(out, func(a, b Pending) int {
+		return cmp.Or(a.NextAt.Compare(b.NextAt), cmp.Compare(a.Seq, b.Seq))
+	})
+	return out[:min(len(out), limit)]
+}
+
+// feedRow is a feed event found for a Settle.
+type feedRow struct {
+	seq, version              int64
+	source, entity, key, hash string
+}
+
+// settleFeed records the outcomes (indexes cand of outcomes) whose rows are not
+// in the sink's outbox: those of the sink's pending feed events are recorded,
+// the others stay ErrNotFound. A delivery moves the sink's progress; a retry or
+// a dead letter turns the event into an ordinary one with an outbox row or a dead
+// letter, which settles it for the feed.
+func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, outcomes []Outcome, cand []int, errs []error) error {
+	if len(cand) == 0 {
+		return nil
+	}
+	seqs := make([]int64, 0, len(cand))
+	var maxSeq int64
+	for _, i := range cand {
+		seqs = append(seqs, outcomes[i].Seq)
+		maxSeq = max(maxSeq, outcomes[i].Seq)
+	}
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	blocks, err := s.sinkBlocks(ctx, tx, sink, maxSeq, 0)
+	if err != nil || len(blocks) == 0 {
+		return err
+	}
+	rows := map[int64]feedRow{}
+	cond, arg := in(s.d, "lazy_seq", seqs)
+	if err := queryEach(ctx, tx, s.q(`SELECT lazy_seq, source, entity, key, hash, version FROM snapshot WHERE `+cond), []any{arg},
+		func(r *sqlx.Rows) error {
+			var f feedRow
+			if err := r.Scan(&f.seq, &f.source, &f.entity, &f.key, &f.hash, &f.version); err != nil {
+				return err
+			}
+			rows[f.seq] = f
+			return nil
+		}); err != nil {
+		return err
+	}
+	already := map[int64]bool{}
+	cond, arg = in(s.d, "seq", seqs)
+	if err := queryEach(ctx, tx, s.q(`SELECT seq FROM snapshot_feed_done WHERE sink = ? AND `+cond), []any{sink, arg},
+		func(r *sqlx.Rows) error {
+			var seq int64
+			if err := r.Scan(&seq); err != nil {
+				return err
+			}
+			already[seq] = true
+			return nil
+		}); err != nil {
+		return err
+	}
+	settledBy := map[int][]int64{} // block index -> seqs settled now
+	delivered := map[int]int{}     // block index -> deliveries among them
+	var outbox, dead [][]any
+	for _, i := range cand {
+		o := outcomes[i]
+		f, ok := rows[o.Seq]
+		if !ok || already[o.Seq] {
+			continue
+		}
+		k := sort.Search(len(blocks), func(k int) bool { return blocks[k].Hi >= o.Seq })
+		if k == len(blocks) || blocks[k].Lo > o.Seq || blocks[k].Done >= o.Seq {
+			continue
+		}
+		already[o.Seq] = true // the same seq twice: the second is not found
+		errs[i] = nil
+		settledBy[k] = append(settledBy[k], o.Seq)
+		if o.Kind == OutcomeDelivered {
+			delivered[k]++
+			continue
+		}
+		ev := feedEvent(blocks[k], f.key, f.hash, f.version)
+		if err := s.insertFeedEvent(ctx, tx, &ev, f.seq, nil); err != nil {
+			return err
+		}
+		record := RecordID(f.source, f.entity, f.key)
+		if o.Kind == OutcomeRetry {
+			outbox = append(outbox, []any{sink, o.Seq, o.Attempts, s.d.timeArg(o.NextAt), pgtext.Text(o.Err), record, true})
+			continue
+		}
+		state := DeadHolding
+		if o.OnDead == OnDeadSkip {
+			state = DeadOpen
+		}
+		dead = append(dead, []any{sink, o.Seq, ev.ID, o.Attempts, pgtext.Text(o.Err), s.d.timeArg(o.At), record, string(state)})
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, attempts, next_at, last_error, record, head) VALUES `,
+		``, outbox, nil); err != nil {
+		return fmt.Errorf("retries of feed events: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO dead_letters (sink, seq, event_id, attempts, reason, at, record, state) VALUES `,
+		``, dead, nil); err != nil {
+		return fmt.Errorf("dead letters of feed events: %w", err)
+	}
+	for k, settled := range settledBy {
+		if err := s.advanceFeed(ctx, tx, sink, blocks[k], settled, delivered[k]); err != nil {
+			return fmt.Errorf("feed progress: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertFeedEvent stores a feed event as an ordinary event at its seq: with its
+// fields when after is given (its record is about to move on), otherwise lazy
+// (they stay in the snapshot row). An event stored already stays as it is.
+func (s *sqlStore) insertFeedEvent(ctx context.Context, tx *sqlx.Tx, ev *pipeline.Event, seq int64, after []byte) error {
+	payload, err := encodeEvent(ev, after, after == nil)
+	if err != nil {
+		return fmt.Errorf("encode feed event seq %d: %w", seq, err)
+	}
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO events (seq, id, source, entity, key, type, payload, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+		seq, ev.ID, ev.Source, ev.Entity, ev.Key, ev.Type, s.d.jsonArg(payload), s.d.timeArg(ev.DetectedAt))
+	return err
+}
+
+// advanceFeed moves the sink's progress through a block past the seqs settled
+// now and those settled before out of order, as far as they reach without a gap;
+// the rest is kept in snapshot_feed_done. It counts the block's deliveries.
+func (s *sqlStore) advanceFeed(ctx context.Context, tx *sqlx.Tx, sink string, blk blockInfo, settled []int64, delivered int) error {
+	done := map[int64]bool{}
+	for _, seq := range settled {
+		done[seq] = true
+	}
+	var stored []int64
+	if err := tx.SelectContext(ctx, &stored, s.q(`SELECT seq FROM snapshot_feed_done WHERE sink = ? AND seq > ? AND seq <= ?`),
+		sink, blk.Done, blk.Hi); err != nil {
+		return err
+	}
+	for _, seq := range stored {
+		done[seq] = true
+	}
+	// Every seq up to progress is settled: delivered, failed into the outbox or
+	// dead letters, or moved on by a commit (its row left the index then).
+	progress := blk.Done
+	const chunk = 1024
+walk:
+	for {
+		var next []int64
+		if err := tx.SelectContext(ctx, &next, s.q(`SELECT lazy_seq FROM snapshot
+			WHERE lazy_seq IS NOT NULL AND lazy_seq > ? AND lazy_seq <= ? ORDER BY lazy_seq LIMIT ?`),
+			progress, blk.Hi, chunk); err != nil {
+			return err
+		}
+		for _, seq := range next {
+			if !done[seq] {
+				progress = seq - 1
+				break walk
+			}
+			progress = seq
+		}
+		if len(next) < chunk {
+			progress = blk.Hi
+			break
+		}
+	}
+	progress = min(progress, blk.Hi)
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE snapshot_feeds SET done = ?, delivered = delivered + ? WHERE sink = ? AND lo = ?`),
+		progress, delivered, sink, blk.Lo); err != nil {
+		return err
+	}
+	if len(stored) > 0 && progress > blk.Done {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM snapshot_feed_done WHERE sink = ? AND seq > ? AND seq <= ?`),
+			sink, blk.Done, progress); err != nil {
+			return err
+		}
+	}
+	var rest [][]any
+	for _, seq := range settled {
+		if seq > progress {
+			rest = append(rest, []any{sink, seq})
+		}
+	}
+	return s.insertRows(ctx, tx, `INSERT INTO snapshot_feed_done (sink, seq) VALUES `, ` ON CONFLICT DO NOTHING`, rest, nil)
+}
+
+// priorRow is a batch's record as stored before the batch; fields only while it
+// holds a lazy event's fields.
+type priorRow struct {
+	Key     string        `db:"key"`
+	Hash    string        `db:"hash"`
+	Version int64         `db:"version"`
+	LazySeq sql.NullInt64 `db:"lazy_seq"`
+	Fields  []byte        `db:"fields"`
+}
+
+// priorRows reads the stored rows of the batch's snapshot entries.
+func (s *sqlStore) priorRows(ctx context.Context, tx *sqlx.Tx, source string, rs snapshotRows) error {
+	byEntity := map[string][]string{}
+	for _, r := range rs.list {
+		byEntity[r.Entity] = append(byEntity[r.Entity], r.Key)
+	}
+	for entity, keys := range byEntity {
+		err := forEachIn(s.d, "key", keys, func(cond string, args []any) error {
+			return queryEach(ctx, tx, s.q(`SELECT key, hash, version, lazy_seq,
+				CASE WHEN lazy_seq IS NOT NULL THEN fields END AS fields
+				FROM snapshot WHERE source = ? AND entity = ? AND `+cond), append([]any{source, entity}, args...),
+				func(r *sqlx.Rows) error {
+					var p priorRow
+					if err := r.StructScan(&p); err != nil {
+						return err
+					}
+					if row := rs.byKey[[2]string{entity, p.Key}]; row != nil {
+						row.prior = &p
+					}
+					return nil
+				})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// materialize writes out the lazy created events of records that this commit
+// moves to another version, while their snapshot rows still hold their fields:
+// an event stored lazily gets its fields; a feed event becomes an ordinary event
+// with an outbox row for each sink still waiting for it, so the record's later
+// events queue behind it. Only first-sync records are lazy, and only until their
+// first change.
+func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, snap snapshotRows) error {
+	var moved []*pendingSnapshot
+	var seqs []int64
+	for _, r := range snap.list {
+		if r.prior != nil && r.prior.LazySeq.Valid && r.lazyID == "" {
+			moved = append(moved, r)
+			seqs = append(seqs, r.prior.LazySeq.Int64)
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	if err := s.d.lockEvents(ctx, tx); err != nil {
+		return err
+	}
+	stored := map[int64]bool{}
+	if err := forEachIn(s.d, "seq", seqs, func(cond string, args []any) error {
+		return queryEach(ctx, tx, s.q(`SELECT seq FROM events WHERE `+cond), args, func(r *sqlx.Rows) error {
+			var seq int64
+			if err := r.Scan(&seq); err != nil {
+				return err
+			}
+			stored[seq] = true
+			return nil
+		})
+	}); err != nil {
+		return err
+	}
+	lo, hi := slices.Min(seqs), slices.Max(seqs)
+	var blocks []blockInfo
+	if err := queryEach(ctx, tx, s.q(`SELECT `+blockColumns+` FROM snapshot_events b WHERE b.source = ? AND b.lo <= ? AND b.hi >= ? ORDER BY b.lo`),
+		[]any{source, hi, lo}, func(r *sqlx.Rows) error {
+			var blk blockInfo
+			if err := scanBlock(r, &blk); err != nil {
+				return err
+			}
+			blocks = append(blocks, blk)
+			return nil
+		}); err != nil {
+		return err
+	}
+	inBlock := map[int64]int{} // seq -> block index
+	var los []int64
+	for _, r := range moved {
+		seq := r.prior.LazySeq.Int64
+		if stored[seq] {
+			if _, err := tx.ExecContext(ctx, s.q(s.d.setAfter()), s.d.jsonArg(r.prior.Fields), seq); err != nil {
+				return fmt.Errorf("event seq %d: %w", seq, err)
+			}
+		}
+		k := sort.Search(len(blocks), func(k int) bool { return blocks[k].Hi >= seq })
+		if k == len(blocks) || blocks[k].Lo > seq || blocks[k].Entity != r.Entity {
+			continue // not a feed event, or its block was purged
+		}
+		inBlock[seq] = k
+		los = append(los, blocks[k].Lo)
+		if !stored[seq] {
+			ev := feedEvent(blocks[k], r.Key, r.prior.Hash, r.prior.Version)
+			if err := s.insertFeedEvent(ctx, tx, &ev, seq, r.prior.Fields); err != nil {
+				return err
+			}
+		}
+	}
+	if len(inBlock) == 0 {
+		return nil
+	}
+	return s.queueWaitingFeeds(ctx, tx, moved, inBlock, blocks, los)
+}
+
+// queueWaitingFeeds gives each sink still waiting for a moved record's feed event
+// an outbox row of it, its record's head.
+func (s *sqlStore) queueWaitingFeeds(ctx context.Context, tx *sqlx.Tx, moved []*pendingSnapshot, inBlock map[int64]int, blocks []blockInfo, los []int64) error {
+	type feed struct {
+		sink string
+		done int64
+	}
+	feeds := map[int64][]feed{}
+	slices.Sort(los)
+	los = slices.Compact(los)
+	cond, arg := in(s.d, "lo", los)
+	if err := queryEach(ctx, tx, s.q(`SELECT sink, lo, done FROM snapshot_feeds WHERE `+cond), []any{arg}, func(r *sqlx.Rows) error {
+		var f feed
+		var lo int64
+		if err := r.Scan(&f.sink, &lo, &f.done); err != nil {
+			return err
+		}
+		feeds[lo] = append(feeds[lo], f)
+		return nil
+	}); err != nil {
+		return err
+	}
+	seqs := make([]int64, 0, len(inBlock))
+	for seq := range inBlock {
+		seqs = append(seqs, seq)
+	}
+	settled := map[sinkSeq]bool{}
+	cond, arg = in(s.d, "seq", seqs)
+	if err := queryEach(ctx, tx, s.q(`SELECT sink, seq FROM snapshot_feed_done WHERE `+cond), []any{arg}, func(r *sqlx.Rows) error {
+		var k sinkSeq
+		if err := r.Scan(&k.sink, &k.seq); err != nil {
+			return err
+		}
+		settled[k] = true
+		return nil
+	}); err != nil {
+		return err
+	}
+	var rows [][]any
+	for _, r := range moved {
+		seq := r.prior.LazySeq.Int64
+		k, ok := inBlock[seq]
+		if !ok {
+			continue
+		}
+		blk := blocks[k]
+		for _, f := range feeds[blk.Lo] {
+			if f.done >= seq || settled[sinkSeq{f.sink, seq}] {
+				continue
+			}
+			rows = append(rows, []any{f.sink, seq, s.d.timeArg(blk.At), RecordID(blk.Source, blk.Entity, r.Key), true})
+		}
+	}
+	// The moved rows leave their feeds (lazy_seq is cleared with the new version),
+	// so these rows settle them for the feeds as well.
+	return s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at, record, head) VALUES `, ``, rows, nil)
+}
+
+type sinkSeq struct {
+	sink string
+	seq  int64
+}
+
+// feedCounts adds each sink's waiting feed events to out.
+func (s *sqlStore) feedCounts(ctx context.Context, out map[string]int) error {
+	return queryEach(ctx, s.db, `SELECT f.sink,
+		(SELECT COUNT(*) FROM snapshot s WHERE s.lazy_seq > f.done AND s.lazy_seq <= b.hi)
+		- (SELECT COUNT(*) FROM snapshot_feed_done d WHERE d.sink = f.sink AND d.seq > f.done AND d.seq <= b.hi)
+		FROM snapshot_feeds f JOIN snapshot_events b ON b.lo = f.lo WHERE f.done < b.hi`, nil, func(r *sqlx.Rows) error {
+		var sink string
+		var n int
+		if err := r.Scan(&sink, &n); err != nil {
+			return err
+		}
+		if n > 0 {
+			out[sink] += n
+		}
+		return nil
+	})
+}
+
+// feedEventCount counts the feed events that are not stored as events, and
+// the deliveries of feed events.
+func (s *sqlStore) feedEventCount(ctx context.Context) (events, deliveries int64, err error) {
+	var n sql.NullInt64
+	if err := s.db.GetContext(ctx, &n, `SELECT SUM(b.hi - b.lo + 1 - (SELECT COUNT(*) FROM events e WHERE e.seq >= b.lo AND e.seq <= b.hi))
+		FROM snapshot_events b`); err != nil {
+		return 0, 0, err
+	}
+	var d sql.NullInt64
+	err = s.db.GetContext(ctx, &d, `SELECT SUM(delivered) FROM snapshot_feeds`)
+	return n.Int64, d.Int64, err
+}
+
+// purgeFeedBlocks removes blocks every sink is done with that were detected
+// before cutoff, with the sinks' progress through them; their events are then
+// as gone as purged events.
+func (s *sqlStore) purgeFeedBlocks(ctx context.Context, cutoff time.Time) error {
+	return inTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var los []int64
+		if err := tx.SelectContext(ctx, &los, s.q(`SELECT b.lo FROM snapshot_events b WHERE b.detected_at < ?
+			AND NOT EXISTS (SELECT 1 FROM snapshot_feeds f WHERE f.lo = b.lo AND f.done < b.hi)`), s.d.timeArg(cutoff)); err != nil {
+			return err
+		}
+		return forEachIn(s.d, "lo", los, func(cond string, args []any) error {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM snapshot_feeds WHERE `+cond), args...); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, s.q(`DELETE FROM snapshot_events WHERE `+cond), args...)
+			return err
+		})
+	})
+}
