@@ -180,33 +180,70 @@ func (s *sqlStore) sinkBlocks(ctx context.Context, q sqlx.QueryerContext, sink s
 // order, leaving out those in skip.
 func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, limit int, skip []int64) ([]Pending, error) {
 	blocks, err := s.sinkBlocks(ctx, s.reader(), sink, 0, 64)
-	if err != nil {
+	if err != nil || len(blocks) == 0 {
 		return nil, err
 	}
-	skipCond, skipArg := "", any(nil)
-	if len(skip) > 0 {
-		cond, arg := in(s.d, "s.lazy_seq", skip)
-		skipCond, skipArg = ` AND NOT (`+cond+`)`, arg
+	// Left out: what is in flight and what was settled out of order. Both sit
+	// mostly in one run of seqs right after the sink's progress, which the read
+	// jumps over instead of reading it row by row.
+	out := map[int64]bool{}
+	for _, seq := range skip {
+		out[seq] = true
 	}
-	var out []Pending
+	if err := queryEach(ctx, s.reader(), s.q(`SELECT seq FROM snapshot_feed_done WHERE sink = ?`), []any{sink}, func(r *sqlx.Rows) error {
+		var seq int64
+		if err := r.Scan(&seq); err != nil {
+			return err
+		}
+		out[seq] = true
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var due []Pending
 	for _, blk := range blocks {
-		if len(out) >= limit || blk.At.After(now) {
+		if blk.At.After(now) {
 			break
 		}
-		args := []any{blk.Done, blk.Hi, sink}
-		if skipArg != nil {
-			args = append(args, skipArg)
+		from := blk.Done
+		for len(due) < limit && from < blk.Hi {
+			for out[from+1] && from < blk.Hi {
+				from++
+			}
+			want := limit - len(due)
+			got, last, err := s.readFeed(ctx, sink, blk, from, want, out, &due)
+			if err != nil {
+				return nil, err
+			}
+			if got < want {
+				break // the block has no more
+			}
+			from = last
 		}
-		args = append(args, limit-len(out))
-		err := queryEach(ctx, s.reader(), s.q(`SELECT s.lazy_seq, s.key, s.hash, s.version, s.fields FROM snapshot s
-			WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > ? AND s.lazy_seq <= ?
-			  AND NOT EXISTS (SELECT 1 FROM snapshot_feed_done d WHERE d.sink = ? AND d.seq = s.lazy_seq)`+skipCond+`
-			ORDER BY s.lazy_seq LIMIT ?`), args, func(r *sqlx.Rows) error {
+		if len(due) >= limit {
+			break
+		}
+	}
+	return due, nil
+}
+
+// readFeed reads up to n rows of a block after seq from, appending those not left
+// out to due; it returns how many rows it read and the last one's seq.
+func (s *sqlStore) readFeed(ctx context.Context, sink string, blk blockInfo, from int64, n int, out map[int64]bool, due *[]Pending) (int, int64, error) {
+	read, last := 0, from
+	err := queryEach(ctx, s.reader(), s.q(`SELECT s.lazy_seq, s.key, s.hash, s.version, s.fields FROM snapshot s
+		WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > ? AND s.lazy_seq <= ? ORDER BY s.lazy_seq LIMIT ?`),
+		[]any{from, blk.Hi, n}, func(r *sqlx.Rows) error {
 			var seq, version int64
 			var key, hash string
 			var fields sql.RawBytes
 			if err := r.Scan(&seq, &key, &hash, &version, &fields); err != nil {
 				return err
+			}
+			read++
+			last = seq
+			if out[seq] {
+				return nil
 			}
 			p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
 				Event: feedEvent(blk, key, hash, version)}
@@ -215,14 +252,10 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 				return fmt.Errorf("feed event seq %d: %w", seq, err)
 			}
 			p.Event.After = after
-			out = append(out, p)
+			*due = append(*due, p)
 			return nil
 		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return read, last, err
 }
 
 // mergePending merges a sink's outbox heads and feed events, oldest due first,
@@ -265,18 +298,30 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 	if err != nil || len(blocks) == 0 {
 		return err
 	}
+	// A seq of the sink's block, after its progress and not settled out of order,
+	// not in the outbox, is a feed event still waiting for the sink: a record
+	// that moved on has its event in the outbox, or settled, for every sink. Only
+	// failures need the record, to store the event.
+	var failed []int64
+	for _, i := range cand {
+		if outcomes[i].Kind != OutcomeDelivered {
+			failed = append(failed, outcomes[i].Seq)
+		}
+	}
 	rows := map[int64]feedRow{}
-	cond, arg := in(s.d, "lazy_seq", seqs)
-	if err := queryEach(ctx, tx, s.q(`SELECT lazy_seq, source, entity, key, hash, version FROM snapshot WHERE `+cond), []any{arg},
-		func(r *sqlx.Rows) error {
-			var f feedRow
-			if err := r.Scan(&f.seq, &f.source, &f.entity, &f.key, &f.hash, &f.version); err != nil {
-				return err
-			}
-			rows[f.seq] = f
-			return nil
-		}); err != nil {
-		return err
+	cond, arg := in(s.d, "lazy_seq", failed)
+	if len(failed) > 0 {
+		if err := queryEach(ctx, tx, s.q(`SELECT lazy_seq, source, entity, key, hash, version FROM snapshot WHERE lazy_seq IS NOT NULL AND `+cond), []any{arg},
+			func(r *sqlx.Rows) error {
+				var f feedRow
+				if err := r.Scan(&f.seq, &f.source, &f.entity, &f.key, &f.hash, &f.version); err != nil {
+					return err
+				}
+				rows[f.seq] = f
+				return nil
+			}); err != nil {
+			return err
+		}
 	}
 	already := map[int64]bool{}
 	cond, arg = in(s.d, "seq", seqs)
@@ -297,7 +342,7 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 	for _, i := range cand {
 		o := outcomes[i]
 		f, ok := rows[o.Seq]
-		if !ok || already[o.Seq] {
+		if (!ok && o.Kind != OutcomeDelivered) || already[o.Seq] {
 			continue
 		}
 		k := sort.Search(len(blocks), func(k int) bool { return blocks[k].Hi >= o.Seq })
@@ -568,7 +613,7 @@ func (s *sqlStore) queueWaitingFeeds(ctx context.Context, tx *sqlx.Tx, moved []*
 	}); err != nil {
 		return err
 	}
-	var rows [][]any
+	var rows, done [][]any
 	for _, r := range moved {
 		seq := r.prior.LazySeq.Int64
 		k, ok := inBlock[seq]
@@ -581,11 +626,14 @@ func (s *sqlStore) queueWaitingFeeds(ctx context.Context, tx *sqlx.Tx, moved []*
 				continue
 			}
 			rows = append(rows, []any{f.sink, seq, s.d.timeArg(blk.At), RecordID(blk.Source, blk.Entity, r.Key), true})
+			done = append(done, []any{f.sink, seq})
 		}
 	}
-	// The moved rows leave their feeds (lazy_seq is cleared with the new version),
-	// so these rows settle them for the feeds as well.
-	return s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at, record, head) VALUES `, ``, rows, nil)
+	if err := s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at, record, head) VALUES `, ``, rows, nil); err != nil {
+		return err
+	}
+	// The events are the outbox's now: settled for the feeds.
+	return s.insertRows(ctx, tx, `INSERT INTO snapshot_feed_done (sink, seq) VALUES `, ` ON CONFLICT DO NOTHING`, done, nil)
 }
 
 type sinkSeq struct {
@@ -596,8 +644,8 @@ type sinkSeq struct {
 // feedCounts adds each sink's waiting feed events to out.
 func (s *sqlStore) feedCounts(ctx context.Context, out map[string]int) error {
 	return queryEach(ctx, s.db, `SELECT f.sink,
-		(SELECT COUNT(*) FROM snapshot s WHERE s.lazy_seq > f.done AND s.lazy_seq <= b.hi)
-		- (SELECT COUNT(*) FROM snapshot_feed_done d WHERE d.sink = f.sink AND d.seq > f.done AND d.seq <= b.hi)
+		(SELECT COUNT(*) FROM snapshot s WHERE s.lazy_seq > f.done AND s.lazy_seq <= b.hi
+		 AND NOT EXISTS (SELECT 1 FROM snapshot_feed_done d WHERE d.sink = f.sink AND d.seq = s.lazy_seq))
 		FROM snapshot_feeds f JOIN snapshot_events b ON b.lo = f.lo WHERE f.done < b.hi`, nil, func(r *sqlx.Rows) error {
 		var sink string
 		var n int

@@ -210,6 +210,9 @@ func forEachIn[T string | int64](d dialect, col string, values []T, fn func(cond
 // decodeFields decodes stored fields with numbers as json.Number, so an int64 or a
 // decimal comes back exactly as it was written.
 func decodeFields(b []byte) (map[string]any, error) {
+	if m, ok := decodeFlat(b); ok {
+		return m, nil
+	}
 	var m map[string]any
 	if err := decodeJSON(b, &m); err != nil {
 		return nil, fmt.Errorf("decode fields: %w", err)

@@ -39,5 +39,27 @@ CREATE TABLE snapshot_feed_done (
     PRIMARY KEY (sink, seq)
 ) WITHOUT ROWID;
 
+-- The snapshot becomes a rowid table with a unique index on its key: rows are
+-- appended in commit order and only the small key index takes inserts in key
+-- order. As a WITHOUT ROWID table every insert went to a random leaf of a
+-- b-tree of whole records, which outgrows any page cache at a million records.
+CREATE TABLE snapshot_rows (
+    id         INTEGER NOT NULL PRIMARY KEY,
+    source     TEXT    NOT NULL,
+    entity     TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    hash       TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    fields     TEXT    NOT NULL,
+    deleted    INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT    NOT NULL,
+    lazy_seq   INTEGER
+);
+INSERT INTO snapshot_rows (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq)
+SELECT source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq FROM snapshot;
+DROP TABLE snapshot;
+ALTER TABLE snapshot_rows RENAME TO snapshot;
+CREATE UNIQUE INDEX snapshot_key ON snapshot (source, entity, key);
+
 -- A feed reads its block's rows in seq order.
 CREATE INDEX snapshot_lazy ON snapshot (lazy_seq) WHERE lazy_seq IS NOT NULL;
