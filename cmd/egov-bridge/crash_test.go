@@ -49,7 +49,7 @@ func (e *e2e) count(q string) int {
 }
 
 func TestKilledMidSyncThenRestartedLosesAndDuplicatesNothing(t *testing.T) {
-	const rows = 4000
+	const rows = 12000 // first syncs commit ten batches at a time: enough of them to kill one mid-way
 	e := newE2E(t, 40, "1m")
 	e.exec(`INSERT INTO hoso SELECT 'HS-' || lpad(g::text, 5, '0'), 'Hoàng Quốc Sơn', 2, now() - interval '10 minutes' + g * interval '1 millisecond'
 		FROM generate_series(1, $1) g`, rows)
