@@ -60,6 +60,12 @@ func appendJSONValue(b []byte, v any) ([]byte, error) {
 		return strconv.AppendFloat(b, x, 'g', -1, 64), nil
 	case bool:
 		return strconv.AppendBool(b, x), nil
+	case json.Number:
+		// As read back from a store: already a JSON number, but checked.
+		if _, err := x.Float64(); err != nil {
+			return nil, fmt.Errorf("%q is not a number", string(x))
+		}
+		return append(b, x...), nil
 	case time.Time:
 		b = append(b, '"')
 		b = x.AppendFormat(b, time.RFC3339Nano)

@@ -6,7 +6,6 @@ package logsink
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -72,7 +71,7 @@ func New(env pipeline.Env, o Options) (*Sink, error) {
 
 // Deliver writes one line; the line is handed to the OS before Deliver returns.
 func (s *Sink) Deliver(_ context.Context, ev *pipeline.Event) error {
-	line, err := json.Marshal(ev)
+	line, err := pipeline.AppendEventJSON(nil, ev)
 	if err != nil {
 		return pipeline.Permanentf("log sink: encode event %s: %w", ev.ID, err)
 	}
@@ -90,12 +89,12 @@ func (s *Sink) DeliverBatch(_ context.Context, evs []*pipeline.Event) []error {
 	errs := make([]error, len(evs))
 	buf := make([]byte, 0, 640*len(evs))
 	for i, ev := range evs {
-		line, err := json.Marshal(ev)
+		line, err := pipeline.AppendEventJSON(buf, ev)
 		if err != nil {
 			errs[i] = pipeline.Permanentf("log sink: encode event %s: %w", ev.ID, err)
 			continue
 		}
-		buf = append(append(buf, line...), '\n')
+		buf = append(line, '\n')
 	}
 	if len(buf) == 0 {
 		return errs
