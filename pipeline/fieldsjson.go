@@ -45,6 +45,9 @@ func AppendFieldsJSON(b []byte, fields map[string]any, sorted []string) ([]byte,
 	return append(b, '}'), nil
 }
 
+// AppendFieldsJSONValue appends one field value as AppendFieldsJSON does.
+func AppendFieldsJSONValue(b []byte, v any) ([]byte, error) { return appendJSONValue(b, v) }
+
 func appendJSONValue(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:

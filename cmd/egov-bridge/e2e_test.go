@@ -124,6 +124,41 @@ func (e *e2e) storedEvents() []pipeline.Event {
 		ev  pipeline.Event
 	}
 	var all []seqEvent
+	// Snapshot rows keep values without names: [shape, v1, ...] in the order of
+	// the shape's names (snapshot_shapes).
+	shapes := map[int64][]string{}
+	sr, err := e.db.Query(`SELECT id, names FROM snapshot_shapes`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for sr.Next() {
+		var id int64
+		var names []byte
+		var list []string
+		if err := sr.Scan(&id, &names); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := json.Unmarshal(names, &list); err != nil {
+			e.t.Fatal(err)
+		}
+		shapes[id] = list
+	}
+	sr.Close()
+	decode := func(fields []byte, into *map[string]any) {
+		e.t.Helper()
+		var vals []any
+		if err := json.Unmarshal(fields, &vals); err != nil {
+			if err := json.Unmarshal(fields, into); err != nil {
+				e.t.Fatal(err)
+			}
+			return
+		}
+		names := shapes[int64(vals[0].(float64))]
+		*into = map[string]any{}
+		for i, n := range names {
+			(*into)[n] = vals[i+1]
+		}
+	}
 	rows, err := e.db.Query(`SELECT e.seq, e.payload, s.fields FROM events e
 		LEFT JOIN snapshot s ON s.lazy_seq = e.seq ORDER BY e.seq`)
 	if err != nil {
@@ -141,9 +176,7 @@ func (e *e2e) storedEvents() []pipeline.Event {
 			e.t.Fatal(err)
 		}
 		if fields != nil {
-			if err := json.Unmarshal(fields, &ev.After); err != nil {
-				e.t.Fatal(err)
-			}
+			decode(fields, &ev.After)
 		}
 		all = append(all, seqEvent{seq, ev})
 	}
@@ -167,9 +200,7 @@ func (e *e2e) storedEvents() []pipeline.Event {
 		}
 		ev.Type, ev.Snapshot = pipeline.EventCreated, true
 		ev.ID = pipeline.EventID(ev.Source, ev.Entity, ev.Key, ev.Version, ev.Type, hash)
-		if err := json.Unmarshal(fields, &ev.After); err != nil {
-			e.t.Fatal(err)
-		}
+		decode(fields, &ev.After)
 		all = append(all, seqEvent{seq, ev})
 	}
 	if err := feed.Err(); err != nil {

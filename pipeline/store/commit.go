@@ -67,6 +67,10 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.lazySeqs(ctx, tx, snap, seqs); err != nil {
 		return fmt.Errorf("find lazy events: %w", err)
 	}
+	shapesStored, err := s.storeShapes(ctx, tx, snap.shapes)
+	if err != nil {
+		return err
+	}
 	if err := s.upsertSnapshot(ctx, tx, b, snap); err != nil {
 		return fmt.Errorf("store snapshot: %w", err)
 	}
@@ -79,14 +83,20 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.upsertCursor(ctx, tx, b); err != nil {
 		return fmt.Errorf("store cursor: %w", err)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	shapesStored()
+	return nil
 }
 
-// pendingSnapshot is a snapshot entry ready to store: its fields encoded once, for the
-// snapshot and for the event that carries them.
+// pendingSnapshot is a snapshot entry ready to store: its fields encoded once for
+// the snapshot (positional, see shapes.go) and, when an event carries them, once
+// as the object events hold.
 type pendingSnapshot struct {
 	SnapshotEntry
 	fields []byte
+	object []byte
 	// lazyID names the entry's created event when it is stored without its fields,
 	// which are read from this row while it stays at this version (see
 	// materialize); lazySeq is that event's seq once inserted.
@@ -98,20 +108,34 @@ type pendingSnapshot struct {
 
 // snapshotRows is a batch's snapshot entries, one per key, encoded once.
 type snapshotRows struct {
-	list  []*pendingSnapshot
-	byKey map[[2]string]*pendingSnapshot // entity, key
+	list   []*pendingSnapshot
+	byKey  map[[2]string]*pendingSnapshot // entity, key
+	shapes map[int64]bool                 // the shapes of the rows' fields
+}
+
+// objectJSON is the row's fields as an event carries them, encoded on first use.
+func (r *pendingSnapshot) objectJSON() ([]byte, error) {
+	if r.object == nil {
+		o, err := pipeline.AppendFieldsJSON(nil, r.Fields, nil)
+		if err != nil {
+			return nil, fmt.Errorf("encode fields of %s %q: %w", r.Entity, r.Key, err)
+		}
+		r.object = o
+	}
+	return r.object, nil
 }
 
 // snapshotRows encodes the batch's snapshot entries. One statement must not touch a
 // row twice (PostgreSQL refuses), so a key that appears twice in the batch keeps its
 // last entry, as sequential upserts would.
 func (s *sqlStore) snapshotRows(b Batch) (snapshotRows, error) {
-	rs := snapshotRows{byKey: make(map[[2]string]*pendingSnapshot, len(b.Snapshot))}
+	rs := snapshotRows{byKey: make(map[[2]string]*pendingSnapshot, len(b.Snapshot)), shapes: map[int64]bool{}}
 	for _, e := range b.Snapshot {
-		fields, err := pipeline.AppendFieldsJSON(nil, e.Fields, nil)
+		fields, shape, err := s.encodeFields(e.Fields)
 		if err != nil {
 			return rs, fmt.Errorf("encode snapshot fields of %s %q: %w", e.Entity, e.Key, err)
 		}
+		rs.shapes[shape] = true
 		id := [2]string{e.Entity, e.Key}
 		if r, dup := rs.byKey[id]; dup {
 			*r = pendingSnapshot{SnapshotEntry: e, fields: fields}
@@ -177,7 +201,6 @@ func (s *sqlStore) eventRows(b Batch, snap snapshotRows) ([]eventRow, []*feedBlo
 		var after []byte
 		lazy := false
 		if r := snap.byKey[[2]string{ev.Entity, ev.Key}]; r != nil && r.Version == ev.Version && ev.After != nil {
-			after = r.fields
 			// A snapshot's created event is stored without its fields: the snapshot
 			// row holds them until the record changes (see materialize).
 			lazy = ev.Snapshot && ev.Type == pipeline.EventCreated && ev.Rule == "" && ev.Message == nil
@@ -193,6 +216,12 @@ func (s *sqlStore) eventRows(b Batch, snap snapshotRows) ([]eventRow, []*feedBlo
 			if lazy && perRecord[[2]string{ev.Entity, ev.Key}] == 1 && feedable(b, ev, r, oe.Sinks) {
 				feeds = addFeed(feeds, ev, r, oe.Sinks)
 				continue
+			}
+			if !lazy {
+				var err error
+				if after, err = r.objectJSON(); err != nil {
+					return nil, nil, err
+				}
 			}
 		}
 		payload, err := encodeEvent(ev, after, lazy)

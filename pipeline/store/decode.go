@@ -33,33 +33,11 @@ func decodeFlat(b []byte) (m map[string]any, ok bool) {
 		if i >= len(b) {
 			return nil, false
 		}
-		var v any
-		switch c := b[i]; {
-		case c == '"':
-			s, j, ok := flatString(b, i)
-			if !ok {
-				return nil, false
-			}
-			v, i = s, j
-		case c == 't' && hasAt(b, i, "true"):
-			v, i = true, i+4
-		case c == 'f' && hasAt(b, i, "false"):
-			v, i = false, i+5
-		case c == 'n' && hasAt(b, i, "null"):
-			v, i = nil, i+4
-		case c == '-' || (c >= '0' && c <= '9'):
-			j := i + 1
-			for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || b[j] == '+' || b[j] == '-') {
-				j++
-			}
-			n := json.Number(b[i:j])
-			if _, err := n.Float64(); err != nil {
-				return nil, false
-			}
-			v, i = n, j
-		default:
+		v, j, ok := flatValue(b, i)
+		if !ok {
 			return nil, false
 		}
+		i = j
 		m[key] = v
 		i = skipSpace(b, i)
 		if i >= len(b) {
@@ -126,4 +104,76 @@ func escapedString(b []byte, i int) (string, int, bool) {
 		return "", 0, false
 	}
 	return s, j + 1, true
+}
+
+// flatValue reads the scalar JSON value at b[i].
+func flatValue(b []byte, i int) (any, int, bool) {
+	if i >= len(b) {
+		return nil, 0, false
+	}
+	switch c := b[i]; {
+	case c == '"':
+		s, j, ok := flatString(b, i)
+		return s, j, ok
+	case c == 't' && hasAt(b, i, "true"):
+		return true, i + 4, true
+	case c == 'f' && hasAt(b, i, "false"):
+		return false, i + 5, true
+	case c == 'n' && hasAt(b, i, "null"):
+		return nil, i + 4, true
+	case c == '-' || (c >= '0' && c <= '9'):
+		j := i + 1
+		for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		n := json.Number(b[i:j])
+		if _, err := n.Float64(); err != nil {
+			return nil, 0, false
+		}
+		return n, j, true
+	}
+	return nil, 0, false
+}
+
+// decodeFlatArray decodes a positional record, [shape, v1, v2, ...] with scalar
+// values; ok is false for anything else.
+func decodeFlatArray(b []byte) (shape int64, vals []any, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return 0, nil, false
+	}
+	first := true
+	vals = make([]any, 0, 16)
+	i = skipSpace(b, i+1)
+	for {
+		v, j, ok := flatValue(b, i)
+		if !ok {
+			return 0, nil, false
+		}
+		if first {
+			n, isNum := v.(json.Number)
+			if !isNum {
+				return 0, nil, false
+			}
+			id, err := n.Int64()
+			if err != nil {
+				return 0, nil, false
+			}
+			shape, first = id, false
+		} else {
+			vals = append(vals, v)
+		}
+		i = skipSpace(b, j)
+		if i >= len(b) {
+			return 0, nil, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			return shape, vals, skipSpace(b, i+1) == len(b)
+		default:
+			return 0, nil, false
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 )
@@ -41,6 +42,18 @@ func TestDecodeFlatMatchesEncodingJSON(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("decodeFlat(%s) = %#v, want %#v", tt.in, got, want)
+		}
+	}
+}
+
+func TestDecodeFlatArray(t *testing.T) {
+	id, vals, ok := decodeFlatArray([]byte(`[123456789012, "a", 2, null, true, "Lê \"b\""]`))
+	if !ok || id != 123456789012 || !reflect.DeepEqual(vals, []any{"a", json.Number("2"), nil, true, `Lê "b"`}) {
+		t.Errorf("decodeFlatArray = %d %#v %v", id, vals, ok)
+	}
+	for _, in := range []string{`["x", 1]`, `[1, [2]]`, `[1, {}]`, `[1,`, `{"a":1}`, `[1.5, 2]`} {
+		if _, _, ok := decodeFlatArray([]byte(in)); ok {
+			t.Errorf("decodeFlatArray(%s) accepted", in)
 		}
 	}
 }

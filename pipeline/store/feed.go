@@ -247,7 +247,7 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, blk blockInfo, fro
 			}
 			p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
 				Event: feedEvent(blk, key, hash, version)}
-			after, err := decodeFields(fields)
+			after, err := s.decodeStored(ctx, s.reader(), fields)
 			if err != nil {
 				return fmt.Errorf("feed event seq %d: %w", seq, err)
 			}
@@ -551,8 +551,12 @@ func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, 
 	var los []int64
 	for _, r := range moved {
 		seq := r.prior.LazySeq.Int64
+		after, err := s.objectJSON(ctx, tx, r.prior.Fields)
+		if err != nil {
+			return fmt.Errorf("event seq %d: %w", seq, err)
+		}
 		if stored[seq] {
-			if _, err := tx.ExecContext(ctx, s.q(s.d.setAfter()), s.d.jsonArg(r.prior.Fields), seq); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(s.d.setAfter()), s.d.jsonArg(after), seq); err != nil {
 				return fmt.Errorf("event seq %d: %w", seq, err)
 			}
 		}
@@ -564,7 +568,7 @@ func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, 
 		los = append(los, blocks[k].Lo)
 		if !stored[seq] {
 			ev := feedEvent(blocks[k], r.Key, r.prior.Hash, r.prior.Version)
-			if err := s.insertFeedEvent(ctx, tx, &ev, seq, r.prior.Fields); err != nil {
+			if err := s.insertFeedEvent(ctx, tx, &ev, seq, after); err != nil {
 				return err
 			}
 		}

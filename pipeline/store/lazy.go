@@ -109,7 +109,7 @@ func (s *sqlStore) fillLazy(ctx context.Context, q sqlx.QueryerContext, evs []*p
 		if !ok || f.Version != ev.Version {
 			return fmt.Errorf("event %s: its record %s/%s is no longer at version %d in the snapshot: %w", ev.ID, ev.Entity, ev.Key, ev.Version, errLazyMoved)
 		}
-		fields, err := decodeFields(f.Fields)
+		fields, err := s.decodeStored(ctx, q, f.Fields)
 		if err != nil {
 			return fmt.Errorf("event %s: %w", ev.ID, err)
 		}

@@ -75,9 +75,9 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	// schema_migrations, the eight tables of 0001_init, store_meta, leases, the
-	// three zalo tables of 0006 and the three snapshot feed tables of 0008.
-	if tables != 17 {
-		t.Errorf("schema %s has %d tables, want 17", schema, tables)
+	// three zalo tables of 0006 and the four snapshot tables of 0008.
+	if tables != 18 {
+		t.Errorf("schema %s has %d tables, want 18", schema, tables)
 	}
 }
 

@@ -27,6 +27,8 @@ type sqlStore struct {
 	d     dialect
 	locks locker
 	epoch int64
+	// shapes are the field-name lists of positional snapshot rows (shapes.go).
+	shapes shapes
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -169,7 +171,7 @@ func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []s
 			return err
 		}
 		for _, r := range rows {
-			fields, err := decodeFields(r.Fields)
+			fields, err := s.decodeStored(ctx, s.db, r.Fields)
 			if err != nil {
 				return fmt.Errorf("key %q: %w", r.Key, err)
 			}

@@ -41,3 +41,11 @@ CREATE TABLE snapshot_feed_done (
 
 -- A feed reads its block's rows in seq order.
 CREATE INDEX snapshot_lazy ON snapshot (lazy_seq) WHERE lazy_seq IS NOT NULL;
+
+-- Snapshot rows written from now on keep their values without field names:
+-- fields is [shape, v1, v2, ...], the values in the order of the shape's sorted
+-- names (a JSON array of strings). A shape's id is derived from its names.
+CREATE TABLE snapshot_shapes (
+    id    bigint NOT NULL PRIMARY KEY,
+    names text   NOT NULL
+);

@@ -63,3 +63,11 @@ CREATE UNIQUE INDEX snapshot_key ON snapshot (source, entity, key);
 
 -- A feed reads its block's rows in seq order.
 CREATE INDEX snapshot_lazy ON snapshot (lazy_seq) WHERE lazy_seq IS NOT NULL;
+
+-- Snapshot rows written from now on keep their values without field names:
+-- fields is [shape, v1, v2, ...], the values in the order of the shape's sorted
+-- names (a JSON array of strings). A shape's id is derived from its names.
+CREATE TABLE snapshot_shapes (
+    id    INTEGER NOT NULL PRIMARY KEY,
+    names TEXT    NOT NULL
+);

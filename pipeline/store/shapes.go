@@ -1,0 +1,184 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+)
+
+// Snapshot rows keep a record's values without its field names: fields is the
+// JSON array [shape, v1, v2, ...], where shape names the sorted list of field
+// names (snapshot_shapes) and the values follow in that order. A mapping's
+// records share one shape, so a million records store their dozen names once,
+// not a million times (about a quarter of a row). Rows written before migration
+// 0008 are JSON objects and are read as such.
+
+// shapes caches the store's field-name lists by id. An id is derived from the
+// names, so every process and replica gives a list the same id; a list is written
+// to snapshot_shapes in the transaction of the first rows that use it.
+type shapes struct {
+	mu        sync.RWMutex
+	names     map[int64][]string
+	committed map[int64]bool
+}
+
+// shapeID derives a list's id: 48 bits of its SHA-256, exact in any JSON reader.
+func shapeID(names []string) int64 {
+	sum := sha256.Sum256([]byte(strings.Join(names, "\x00")))
+	return int64(binary.BigEndian.Uint64(sum[:8]) >> 16)
+}
+
+// encodeFields encodes a record's fields as a positional array and returns the
+// shape's id.
+func (s *sqlStore) encodeFields(fields map[string]any) ([]byte, int64, error) {
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	id := shapeID(names)
+	s.shapes.mu.Lock()
+	if s.shapes.names == nil {
+		s.shapes.names, s.shapes.committed = map[int64][]string{}, map[int64]bool{}
+	}
+	if _, ok := s.shapes.names[id]; !ok {
+		s.shapes.names[id] = names
+	}
+	s.shapes.mu.Unlock()
+	b := make([]byte, 0, 64+32*len(names))
+	b = append(b, '[')
+	b = fmt.Appendf(b, "%d", id)
+	for _, k := range names {
+		b = append(b, ',')
+		var err error
+		if b, err = pipeline.AppendFieldsJSONValue(b, fields[k]); err != nil {
+			return nil, 0, fmt.Errorf("field %q: %w", k, err)
+		}
+	}
+	return append(b, ']'), id, nil
+}
+
+// storeShapes writes the lists of ids that are not known to be stored, in the
+// commit's transaction; afterCommit marks them stored.
+func (s *sqlStore) storeShapes(ctx context.Context, tx *sqlx.Tx, ids map[int64]bool) (afterCommit func(), err error) {
+	var todo []int64
+	s.shapes.mu.RLock()
+	for id := range ids {
+		if !s.shapes.committed[id] {
+			todo = append(todo, id)
+		}
+	}
+	s.shapes.mu.RUnlock()
+	for _, id := range todo {
+		s.shapes.mu.RLock()
+		names := s.shapes.names[id]
+		s.shapes.mu.RUnlock()
+		j, _ := json.Marshal(names) // strings always encode
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshot_shapes (id, names) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`),
+			id, string(j)); err != nil {
+			return nil, fmt.Errorf("store field names: %w", err)
+		}
+		var stored string
+		if err := tx.GetContext(ctx, &stored, s.q(`SELECT names FROM snapshot_shapes WHERE id = ?`), id); err != nil {
+			return nil, fmt.Errorf("read field names: %w", err)
+		}
+		if stored != string(j) {
+			var got []string
+			if err := json.Unmarshal([]byte(stored), &got); err != nil || strings.Join(got, "\x00") != strings.Join(names, "\x00") {
+				return nil, fmt.Errorf("field names %v and %s share shape id %d", names, stored, id)
+			}
+		}
+	}
+	return func() {
+		s.shapes.mu.Lock()
+		for _, id := range todo {
+			s.shapes.committed[id] = true
+		}
+		s.shapes.mu.Unlock()
+	}, nil
+}
+
+// shapeNames returns the names of a shape, read from the store when this process
+// has not seen it.
+func (s *sqlStore) shapeNames(ctx context.Context, q sqlx.QueryerContext, id int64) ([]string, error) {
+	s.shapes.mu.RLock()
+	names, ok := s.shapes.names[id]
+	s.shapes.mu.RUnlock()
+	if ok {
+		return names, nil
+	}
+	var stored string
+	if err := sqlx.GetContext(ctx, q, &stored, s.q(`SELECT names FROM snapshot_shapes WHERE id = ?`), id); err != nil {
+		return nil, fmt.Errorf("field names of shape %d: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(stored), &names); err != nil {
+		return nil, fmt.Errorf("field names of shape %d: %w", id, err)
+	}
+	s.shapes.mu.Lock()
+	if s.shapes.names == nil {
+		s.shapes.names, s.shapes.committed = map[int64][]string{}, map[int64]bool{}
+	}
+	s.shapes.names[id], s.shapes.committed[id] = names, true
+	s.shapes.mu.Unlock()
+	return names, nil
+}
+
+// decodeStored decodes a snapshot row's fields, positional or (before 0008) an
+// object, with numbers as json.Number.
+func (s *sqlStore) decodeStored(ctx context.Context, q sqlx.QueryerContext, b []byte) (map[string]any, error) {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 || b[0] != '[' {
+		return decodeFields(b)
+	}
+	id, vals, ok := decodeFlatArray(b)
+	if !ok {
+		var arr []any
+		if err := decodeJSON(b, &arr); err != nil || len(arr) == 0 {
+			return nil, fmt.Errorf("decode fields: %v", err)
+		}
+		n, isNum := arr[0].(json.Number)
+		if !isNum {
+			return nil, fmt.Errorf("decode fields: no shape")
+		}
+		i, err := n.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("decode fields: shape %s: %w", n, err)
+		}
+		id, vals = i, arr[1:]
+	}
+	names, err := s.shapeNames(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) != len(vals) {
+		return nil, fmt.Errorf("decode fields: %d values for the %d fields of shape %d", len(vals), len(names), id)
+	}
+	m := make(map[string]any, len(names))
+	for i, k := range names {
+		m[k] = vals[i]
+	}
+	return m, nil
+}
+
+// objectJSON turns a snapshot row's stored fields into the JSON object an event
+// carries.
+func (s *sqlStore) objectJSON(ctx context.Context, q sqlx.QueryerContext, b []byte) ([]byte, error) {
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		return b, nil
+	}
+	m, err := s.decodeStored(ctx, q, b)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.AppendFieldsJSON(nil, m, nil)
+}
