@@ -132,3 +132,13 @@ func TestTimingWriterFindsPsqlTimingsAcrossWrites(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncTookReadsTheDaemonsLogLine(t *testing.T) {
+	line := `time=2026-11-28T10:00:00.000Z level=INFO msg=synced source=hoso rows=1000 events=1273 quarantined=0 snapshot=false took=84ms` + "\n"
+	if d, ok := syncTook("time=… level=INFO msg=\"egov-bridge running\"\n" + line); !ok || d != 84*time.Millisecond {
+		t.Errorf("syncTook = %v, %v; want 84ms", d, ok)
+	}
+	if _, ok := syncTook("level=INFO msg=other took=1s\n"); ok {
+		t.Error("syncTook read a line that is not the sync's")
+	}
+}

@@ -69,7 +69,7 @@ func (c daemonConfig) write(path string) error {
 	default:
 		fmt.Fprintf(&b, "store: { driver: sqlite, path: %q }\n", c.storePath)
 	}
-	b.WriteString("log: { level: warn }\n")
+	b.WriteString("log: { level: info }\n") // the "synced … took" line times the poll
 	if c.concurrency > 0 {
 		fmt.Fprintf(&b, "delivery: { concurrency: %d }\n", c.concurrency)
 	}
@@ -118,6 +118,18 @@ type runStats struct {
 }
 
 var statsLine = regexp.MustCompile(`(\d+) rows in (\d+) batches, (\d+) events, (\d+) quarantined`)
+
+var tookAttr = regexp.MustCompile(`msg=synced .*took=([0-9.]+[a-zµ]+)`)
+
+// syncTook reads the run's duration from the daemon's "synced" log line.
+func syncTook(stderr string) (time.Duration, bool) {
+	m := tookAttr.FindStringSubmatch(stderr)
+	if m == nil {
+		return 0, false
+	}
+	d, err := time.ParseDuration(m[1])
+	return d, err == nil
+}
 
 func parseStats(stdout string) runStats {
 	m := statsLine.FindStringSubmatch(stdout)

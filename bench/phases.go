@@ -228,6 +228,10 @@ func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) 
 		poll.dur, poll.cpu, poll.note = r.wall, r.cpu, "no event delivered: "+exitNote(r)
 	}
 	b.rep.add(poll)
+	if took, ok := syncTook(r.stderr); ok {
+		b.rep.add(result{what: "incremental poll, the daemon's own measure", store: kind, sink: "log", count: r.stats.rows, unit: "rows",
+			dur: took, done: true, note: "from the source's run start to its last commit (the daemon's \"synced … took\" log line): no process start, no delivery"})
+	}
 	b.rep.add(result{what: "incremental run --once total", store: kind, sink: "log", count: delivered, unit: "events",
 		dur: r.wall, cpu: r.cpu, rss: r.maxRSS, done: !r.timedOut, note: join("with the delivery", exitNote(r))})
 	return nil

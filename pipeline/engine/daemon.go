@@ -208,10 +208,15 @@ func (d *Daemon) RunOnce(ctx context.Context, progress func(source string) func(
 		if progress != nil {
 			j.Progress = progress(j.Name)
 		}
+		start := time.Now()
 		st, err := j.Run(ctx)
 		out[j.Name] = st
 		if err != nil {
 			errs = append(errs, err)
+		} else {
+			// From the run's start to its last commit: what a poll costs.
+			d.Logger.Info("synced", "source", j.Name, "rows", st.Rows, "events", st.Events, "quarantined", st.Quarantined,
+				"snapshot", st.Snapshot, "took", time.Since(start).Round(time.Millisecond))
 		}
 		if ctx.Err() != nil {
 			break
