@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/egov-bridge/egov-bridge/internal/pgtext"
 	"github.com/egov-bridge/egov-bridge/pipeline"
@@ -148,7 +150,13 @@ func (s *sqlStore) snapshotRows(b Batch) (snapshotRows, error) {
 	return rs, nil
 }
 
+const snapshotConflict = ` ON CONFLICT (source, entity, key) DO UPDATE SET hash = excluded.hash, version = excluded.version,
+	fields = excluded.fields, deleted = excluded.deleted, updated_at = excluded.updated_at, lazy_seq = excluded.lazy_seq`
+
 func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs snapshotRows) error {
+	if s.d == postgresDialect {
+		return s.upsertSnapshotPG(ctx, tx, b, rs)
+	}
 	updatedAt := s.d.timeArg(b.At)
 	rows := make([][]any, len(rs.list))
 	for i, r := range rs.list {
@@ -156,9 +164,33 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs 
 	}
 	return s.insertRows(ctx, tx,
 		`INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq) VALUES `,
-		` ON CONFLICT (source, entity, key) DO UPDATE SET hash = excluded.hash, version = excluded.version,
-		  fields = excluded.fields, deleted = excluded.deleted, updated_at = excluded.updated_at, lazy_seq = excluded.lazy_seq`,
-		rows, nil)
+		snapshotConflict, rows, nil)
+}
+
+// upsertSnapshotPG stores the rows in one statement, one array per column: a
+// VALUES list of thousands of parameters costs PostgreSQL more to parse and plan
+// than to execute.
+func (s *sqlStore) upsertSnapshotPG(ctx context.Context, tx *sqlx.Tx, b Batch, rs snapshotRows) error {
+	if len(rs.list) == 0 {
+		return nil
+	}
+	n := len(rs.list)
+	entities, keys, hashes, fields, lazy := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	versions, deleted := make([]int64, n), make([]bool, n)
+	for i, r := range rs.list {
+		entities[i], keys[i], hashes[i], versions[i], deleted[i] = r.Entity, r.Key, r.Hash, r.Version, r.Deleted
+		fields[i] = s.d.jsonArg(r.fields).(string)
+		if r.lazySeq != nil {
+			lazy[i] = strconv.FormatInt(*r.lazySeq, 10)
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq)
+		SELECT $1, x.entity, x.key, x.hash, x.version, CAST(x.fields AS jsonb), x.deleted, $2, CAST(NULLIF(x.lazy, '') AS bigint)
+		FROM unnest(CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS bigint[]), CAST($7 AS text[]),
+		            CAST($8 AS boolean[]), CAST($9 AS text[])) AS x(entity, key, hash, version, fields, deleted, lazy)`+snapshotConflict,
+		b.Source, b.At.UTC(), pq.Array(entities), pq.Array(keys), pq.Array(hashes), pq.Array(versions), pq.Array(fields),
+		pq.Array(deleted), pq.Array(lazy))
+	return err
 }
 
 // eventRow is an event ready to insert, with the sinks it is routed to.

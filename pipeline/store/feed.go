@@ -338,7 +338,7 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 	}
 	settledBy := map[int][]int64{} // block index -> seqs settled now
 	delivered := map[int]int{}     // block index -> deliveries among them
-	var outbox, dead [][]any
+	var events, outbox, dead [][]any
 	for _, i := range cand {
 		o := outcomes[i]
 		f, ok := rows[o.Seq]
@@ -357,9 +357,11 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 			continue
 		}
 		ev := feedEvent(blocks[k], f.key, f.hash, f.version)
-		if err := s.insertFeedEvent(ctx, tx, &ev, f.seq, nil); err != nil {
+		row, err := s.feedEventRow(&ev, f.seq, nil)
+		if err != nil {
 			return err
 		}
+		events = append(events, row)
 		record := RecordID(f.source, f.entity, f.key)
 		if o.Kind == OutcomeRetry {
 			outbox = append(outbox, []any{sink, o.Seq, o.Attempts, s.d.timeArg(o.NextAt), pgtext.Text(o.Err), record, true})
@@ -370,6 +372,9 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 			state = DeadOpen
 		}
 		dead = append(dead, []any{sink, o.Seq, ev.ID, o.Attempts, pgtext.Text(o.Err), s.d.timeArg(o.At), record, string(state)})
+	}
+	if err := s.insertFeedEvents(ctx, tx, events); err != nil {
+		return err
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, attempts, next_at, last_error, record, head) VALUES `,
 		``, outbox, nil); err != nil {
@@ -387,18 +392,22 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 	return nil
 }
 
-// insertFeedEvent stores a feed event as an ordinary event at its seq: with its
+// feedEventRow encodes a feed event as an ordinary event at its seq: with its
 // fields when after is given (its record is about to move on), otherwise lazy
-// (they stay in the snapshot row). An event stored already stays as it is.
-func (s *sqlStore) insertFeedEvent(ctx context.Context, tx *sqlx.Tx, ev *pipeline.Event, seq int64, after []byte) error {
+// (they stay in the snapshot row).
+func (s *sqlStore) feedEventRow(ev *pipeline.Event, seq int64, after []byte) ([]any, error) {
 	payload, err := encodeEvent(ev, after, after == nil)
 	if err != nil {
-		return fmt.Errorf("encode feed event seq %d: %w", seq, err)
+		return nil, fmt.Errorf("encode feed event seq %d: %w", seq, err)
 	}
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO events (seq, id, source, entity, key, type, payload, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
-		seq, ev.ID, ev.Source, ev.Entity, ev.Key, ev.Type, s.d.jsonArg(payload), s.d.timeArg(ev.DetectedAt))
-	return err
+	return []any{seq, ev.ID, ev.Source, ev.Entity, ev.Key, ev.Type, s.d.jsonArg(payload), s.d.timeArg(ev.DetectedAt)}, nil
+}
+
+// insertFeedEvents stores feed events as ordinary events, in multi-row
+// statements; one stored already stays as it is.
+func (s *sqlStore) insertFeedEvents(ctx context.Context, tx *sqlx.Tx, rows [][]any) error {
+	return s.insertRows(ctx, tx, `INSERT INTO events (seq, id, source, entity, key, type, payload, created_at) VALUES `,
+		` ON CONFLICT DO NOTHING`, rows, nil)
 }
 
 // advanceFeed moves the sink's progress through a block past the seqs settled
@@ -549,6 +558,7 @@ func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, 
 	}
 	inBlock := map[int64]int{} // seq -> block index
 	var los []int64
+	var events [][]any
 	for _, r := range moved {
 		seq := r.prior.LazySeq.Int64
 		after, err := s.objectJSON(ctx, tx, r.prior.Fields)
@@ -568,13 +578,18 @@ func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, 
 		los = append(los, blocks[k].Lo)
 		if !stored[seq] {
 			ev := feedEvent(blocks[k], r.Key, r.prior.Hash, r.prior.Version)
-			if err := s.insertFeedEvent(ctx, tx, &ev, seq, after); err != nil {
+			row, err := s.feedEventRow(&ev, seq, after)
+			if err != nil {
 				return err
 			}
+			events = append(events, row)
 		}
 	}
 	if len(inBlock) == 0 {
 		return nil
+	}
+	if err := s.insertFeedEvents(ctx, tx, events); err != nil {
+		return err
 	}
 	return s.queueWaitingFeeds(ctx, tx, moved, inBlock, blocks, los)
 }
