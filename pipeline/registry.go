@@ -28,6 +28,9 @@ type Env struct {
 type Reporter func(field, format string, args ...any)
 
 // Validator is implemented by option structs that check themselves after decoding.
+// Validate starts with config.Check(o, report), which reports values outside the
+// enum and range tags of the options' spec; the engine calls config.Check itself
+// for options without a Validate.
 type Validator interface {
 	Validate(report Reporter)
 }
@@ -75,6 +78,39 @@ func RegisterSink(name string, spec SinkSpec) {
 		panic(fmt.Sprintf("pipeline: sink type %q registered twice", name))
 	}
 	sinks[name] = spec
+}
+
+// AddSource registers a source type whose options are an *O: defaults returns
+// them with every default set (the struct's tags and those defaults are its spec:
+// decoding, validation, reference page and schema), and open builds the source from
+// the decoded, validated options.
+func AddSource[O any](name, summary string, defaults func() *O, open func(context.Context, Env, *O) (Source, error)) {
+	RegisterSource(name, SourceSpec{
+		Summary: summary,
+		Config:  func() any { return defaults() },
+		Build: func(ctx context.Context, env Env, cfg any) (Source, error) {
+			o, ok := cfg.(*O)
+			if !ok {
+				return nil, fmt.Errorf("%s source %q: options are %T, want %T", name, env.Name, cfg, o)
+			}
+			return open(ctx, env, o)
+		},
+	})
+}
+
+// AddSink registers a sink type whose options are an *O; see AddSource.
+func AddSink[O any](name, summary string, defaults func() *O, open func(context.Context, Env, *O) (Sink, error)) {
+	RegisterSink(name, SinkSpec{
+		Summary: summary,
+		Config:  func() any { return defaults() },
+		Build: func(ctx context.Context, env Env, cfg any) (Sink, error) {
+			o, ok := cfg.(*O)
+			if !ok {
+				return nil, fmt.Errorf("%s sink %q: options are %T, want %T", name, env.Name, cfg, o)
+			}
+			return open(ctx, env, o)
+		},
+	})
 }
 
 // LookupSource finds a registered source type.

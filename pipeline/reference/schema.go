@@ -1,0 +1,90 @@
+package reference
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// SchemaURL is where a file's `# yaml-language-server: $schema=` header points,
+// relative to the folders configs/ and mappings/.
+const (
+	ConfigSchemaFile  = "config.schema.json"
+	MappingSchemaFile = "mapping.schema.json"
+)
+
+const draft = "https://json-schema.org/draft/2020-12/schema"
+
+// ConfigSchema is the JSON Schema of the config file: the top-level keys, and
+// each source and sink with the keys they all share plus their type's options.
+func ConfigSchema() map[string]any {
+	top := topLevel()
+	s := top.ObjectSchema(nil)
+	props := s["properties"].(map[string]any)
+	props["sources"] = map[string]any{"type": "array", "description": "The sources: each has name, type, mapping, … and its type's options.", "items": map[string]any{"$ref": "#/$defs/source"}}
+	props["sinks"] = map[string]any{"type": "array", "description": "The sinks: each has name and type, and its type's options.", "items": map[string]any{"$ref": "#/$defs/sink"}}
+	s["required"] = []string{"sources"}
+	defs := map[string]any{}
+	for _, kind := range []string{"source", "sink"} {
+		common := commonSource()
+		if kind == "sink" {
+			common = commonSink()
+		}
+		base := map[string]any{
+			"type":       "object",
+			"required":   requiredKeys(common),
+			"properties": map[string]any{"type": common.Field("type").JSONSchema(), "name": common.Field("name").JSONSchema()},
+		}
+		var branches []any
+		for _, c := range Connectors() {
+			if c.Kind != kind {
+				continue
+			}
+			def := kind + "." + c.Name
+			one := c.Spec.ObjectSchema(common.Fields)
+			one["description"] = c.Summary
+			defs[def] = one
+			branches = append(branches, map[string]any{
+				"if":   map[string]any{"properties": map[string]any{"type": map[string]any{"const": c.Name}}, "required": []string{"type"}},
+				"then": map[string]any{"$ref": "#/$defs/" + def},
+			})
+		}
+		base["allOf"] = branches
+		defs[kind] = base
+	}
+	s["$defs"] = defs
+	s["$schema"] = draft
+	s["title"] = "egov-bridge config"
+	return s
+}
+
+// MappingSchema is the JSON Schema of a mapping file.
+func MappingSchema() map[string]any {
+	s := mappingSpec().ObjectSchema(nil)
+	s["$schema"] = draft
+	s["title"] = "egov-bridge mapping"
+	return s
+}
+
+func requiredKeys(o interface{ JSONSchema() map[string]any }) []string {
+	if r, ok := o.JSONSchema()["required"].([]string); ok {
+		return r
+	}
+	return nil
+}
+
+// Schemas returns the schema files by their name under SchemaDir.
+func Schemas() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for name, s := range map[string]map[string]any{ConfigSchemaFile: ConfigSchema(), MappingSchemaFile: MappingSchema()} {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false) // descriptions say <prefix>.<entity>
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(s); err != nil {
+			return nil, fmt.Errorf("schema %s: %w", name, err)
+		}
+		out[name] = buf.Bytes()
+	}
+	return out, nil
+}
