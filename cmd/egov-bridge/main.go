@@ -117,6 +117,7 @@ that cannot be opened), 2 the command line is wrong.`,
 		a.quarantineCmd(),
 		a.zaloCmd(),
 		a.connectorsCmd(),
+		a.initCmd(),
 		a.docsCmd(),
 		a.schemaCmd(),
 		&cobra.Command{
