@@ -32,15 +32,15 @@ const (
 // example dsn: "${DSN}" with DSN set to "") is caught too, with one message.
 type Options struct {
 	Driver string `yaml:"driver" enum:"postgres,sqlserver,sqlite" doc:"The database: postgres, sqlserver or sqlite. Required."`
-	DSN    string `yaml:"dsn" secret:"true" doc:"The connection string. For sqlite a file path (relative to the config file) or a file: URI. Required; errors never show it." example:"postgres://reader@db.agency.gov.vn:5432/motcua"`
-	Table  string `yaml:"table" doc:"The table read whole, as table or schema.table. Give table or query." example:"motcua.hs_hoso"`
+	DSN    string `yaml:"dsn" secret:"true" doc:"The connection string, never logged. For sqlite a file path (relative to the config file, and it must exist) or a file: URI. Required." example:"postgres://reader@db.agency.gov.vn:5432/motcua"`
+	Table  string `yaml:"table" doc:"The table read whole, as table or schema.table (validated, and quoted in the database's dialect). Give table or query." example:"motcua.hs_hoso"`
 	Query  string `yaml:"query" doc:"A custom SELECT, read as a subquery; no ORDER BY (SQL Server: no WITH). Give table or query."`
 	// The cursor and key columns are always read, whatever columns says.
 	Columns []string      `yaml:"columns" doc:"The columns read; empty reads every column. The cursor and key columns are always read."`
 	Cursor  CursorOptions `yaml:"cursor" doc:"The columns that order the rows and resume reading: rows are read in (column, key) order."`
 	// Bounded batches keep the daemon gentle with an agency's server.
-	BatchSize int             `yaml:"batch_size" min:"1" max:"100000" doc:"The most rows one query returns."`
-	Lag       config.Duration `yaml:"lag" doc:"Keeps the reader this far behind the database's clock, so rows of transactions still in flight (which commit with an older cursor value) are not skipped."`
+	BatchSize int             `yaml:"batch_size" min:"1" max:"100000" doc:"The most rows one query returns; memory is bounded by it, not by the table."`
+	Lag       config.Duration `yaml:"lag" doc:"Rows newer than the database's now minus lag are left for the next run, so rows of transactions still in flight (which commit with an older cursor value) are not skipped."`
 	Lookback  config.Duration `yaml:"lookback" doc:"Re-reads this window before the greatest cursor value read, at the start of every run; 0 turns it off. Time cursors only."`
 	// Sequences commit out of order (a transaction holding id 41 may commit after
 	// one holding 42 was read), and an integer cursor has no clock to lag behind,

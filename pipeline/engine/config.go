@@ -107,7 +107,7 @@ const DefaultSchedule = "@every 1m"
 type SourceConfig struct {
 	Name     string `yaml:"name" required:"true" doc:"The source's name: lower-case letters, digits, '-', '_' or '.'; unique. Cursors and events carry it." example:"motcua-cangiuoc"`
 	Type     string `yaml:"type" required:"true" doc:"The source connector."`
-	Schedule string `yaml:"schedule" doc:"When the source is read: a cron expression (optional seconds field) or a descriptor." example:"\"@every 30s\""`
+	Schedule string `yaml:"schedule" doc:"When the source is read: a cron expression of five fields, with an optional leading seconds field, or a descriptor such as @every 30s or @hourly; evaluated in timezone." example:"\"@every 30s\""`
 	Mapping  string `yaml:"mapping" required:"true" doc:"The mapping file that turns its rows into records, relative to the config file." example:"../mappings/dossier-dvcqg.yaml"`
 	Agency   string `yaml:"agency" doc:"The agency its records belong to (unless the mapping's agency_field says otherwise)." example:"UBND-HUYEN-CANGIUOC"`
 	Zone     string `yaml:"zone" default:"the top-level timezone" doc:"The zone of the source's zone-less times."`

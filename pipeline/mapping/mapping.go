@@ -84,17 +84,17 @@ type FieldSpec struct {
 	From      Columns          `yaml:"from" default:"the field's name" doc:"The source column, or a list of columns whose non-blank values are joined with join." example:"[HoDem, Ten]"`
 	Join      *string          `yaml:"join" default:"one space" doc:"The separator for several from columns."`
 	Type      string           `yaml:"type" enum:"string,int,decimal,bool,time,phone_vn,mark" default:"string" doc:"The value's type; see the type pages."`
-	Required  bool             `yaml:"required" doc:"A missing or blank value rejects the row (to quarantine)."`
+	Required  bool             `yaml:"required" doc:"No value quarantines the row (key fields always are required)."`
 	Transform []transform.Step `yaml:"transform" doc:"Steps applied in order to the value as text, before typing; see the transform pages." example:"[trim, upper]"`
-	Default   any              `yaml:"default" doc:"The value used when the column is missing or blank; it must be a valid value of the type."`
-	Map       map[string]any   `yaml:"map" doc:"Replaces raw values (as text, trimmed) before typing." example:"{ 'Y': true, 'N': false }"`
-	In        []any            `yaml:"in" doc:"The allowed values after typing; any other rejects the row." example:"[1, 2, 3]"`
+	Default   any              `yaml:"default" doc:"The value when there is none (missing, blank, or blanked by the transforms), written as the field holds it (typed, not transformed)."`
+	Map       map[string]any   `yaml:"map" doc:"Replaces raw values (as text, trimmed) before the transforms; a replacement of ~ is no value." example:"{ 'Y': true, 'N': false }"`
+	In        []any            `yaml:"in" doc:"The allowed values, written as the field holds them (for a field with a lookup, the looked-up values); any other quarantines the row with the field, the value and the list." example:"[1, 2, 3]"`
 	Layout    string           `yaml:"layout" doc:"For type time: the layout the source writes, Go (2006-01-02) or yyyyMMddHHmmss style." example:"dd/MM/yyyy"`
 	Zone      string           `yaml:"zone" default:"the source's zone" doc:"For type time: the zone of zone-less times."`
 	Mask      string           `yaml:"mask" enum:"id,name,phone" doc:"Citizen data: the value is masked wherever rows are shown or logged (quarantine, previews, CLI output), never in what is delivered. phone_vn fields are masked as phones without it."`
 	// null suits a field the record is useful without (a dossier with a mistyped
 	// phone number).
-	Invalid string `yaml:"invalid" enum:"reject,null" noun:"choice" default:"reject" doc:"What an unreadable value does: reject quarantines the row; null keeps the record with no value in this field (not with required)."`
+	Invalid string `yaml:"invalid" enum:"reject,null" noun:"choice" default:"reject" doc:"What an unreadable value does: reject quarantines the row; null keeps the record with the field's default or no value, counted in egov_dropped_values_total{source,field} (not with required)."`
 }
 
 // Options are what the source contributes to a mapping.
