@@ -192,3 +192,31 @@ func TestConnectorsCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryOptionIsOnItsPage: each registered connector's page lists each of its
+// options, secrets with their _file form.
+func TestEveryOptionIsOnItsPage(t *testing.T) {
+	pages := reference.Pages()
+	for _, c := range reference.Connectors() {
+		page := pages[c.Kind+"s/"+c.Name+".md"]
+		if page == "" {
+			t.Errorf("%s %s has no page", c.Kind, c.Name)
+			continue
+		}
+		if !strings.Contains(page, c.Summary) && !strings.Contains(page, strings.ToUpper(c.Summary[:1])+c.Summary[1:]) {
+			t.Errorf("%s page lacks its summary", c.Name)
+		}
+		for _, f := range c.Spec.Fields {
+			want := "| `" + f.Name + "`"
+			if f.Secret {
+				want += " / `" + f.Name + "_file`"
+			}
+			if !strings.Contains(page, want) {
+				t.Errorf("%s page lacks %q", c.Name, want)
+			}
+			if f.Doc == "" {
+				t.Errorf("%s option %s has no doc tag", c.Name, f.Name)
+			}
+		}
+	}
+}

@@ -12,7 +12,7 @@ const envPattern = `^\$\{[^}]+\}`
 // durationPattern matches Go durations such as 30s, 5m, 1h30m.
 const durationPattern = `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 
-// JSONSchema returns the JSON Schema (draft 2020-12) of a value of the option,
+// JSONSchema returns the JSON Schema (draft-07) of a value of the option,
 // with the description and default editors show on hover.
 func (o *Option) JSONSchema() map[string]any {
 	s := o.shape()

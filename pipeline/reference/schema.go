@@ -13,7 +13,8 @@ const (
 	MappingSchemaFile = "mapping.schema.json"
 )
 
-const draft = "https://json-schema.org/draft/2020-12/schema"
+// draft is JSON Schema draft-07, the one every editor's YAML language server reads.
+const draft = "http://json-schema.org/draft-07/schema#"
 
 // ConfigSchema is the JSON Schema of the config file: the top-level keys, and
 // each source and sink with the keys they all share plus their type's options.
@@ -21,8 +22,8 @@ func ConfigSchema() map[string]any {
 	top := topLevel()
 	s := top.ObjectSchema(nil)
 	props := s["properties"].(map[string]any)
-	props["sources"] = map[string]any{"type": "array", "description": "The sources: each has name, type, mapping, … and its type's options.", "items": map[string]any{"$ref": "#/$defs/source"}}
-	props["sinks"] = map[string]any{"type": "array", "description": "The sinks: each has name and type, and its type's options.", "items": map[string]any{"$ref": "#/$defs/sink"}}
+	props["sources"] = map[string]any{"type": "array", "description": "The sources: each has name, type, mapping, … and its type's options.", "items": map[string]any{"$ref": "#/definitions/source"}}
+	props["sinks"] = map[string]any{"type": "array", "description": "The sinks: each has name and type, and its type's options.", "items": map[string]any{"$ref": "#/definitions/sink"}}
 	s["required"] = []string{"sources"}
 	defs := map[string]any{}
 	for _, kind := range []string{"source", "sink"} {
@@ -46,13 +47,13 @@ func ConfigSchema() map[string]any {
 			defs[def] = one
 			branches = append(branches, map[string]any{
 				"if":   map[string]any{"properties": map[string]any{"type": map[string]any{"const": c.Name}}, "required": []string{"type"}},
-				"then": map[string]any{"$ref": "#/$defs/" + def},
+				"then": map[string]any{"$ref": "#/definitions/" + def},
 			})
 		}
 		base["allOf"] = branches
 		defs[kind] = base
 	}
-	s["$defs"] = defs
+	s["definitions"] = defs
 	s["$schema"] = draft
 	s["title"] = "egov-bridge config"
 	return s
