@@ -44,19 +44,22 @@ const (
 
 // Option is one key of a config or mapping construct, as its spec describes it.
 type Option struct {
-	Name     string
-	Kind     Kind
-	Doc      string
-	Default  string // the default as YAML text; "" when there is none
-	Enum     []string
-	Noun     string
-	Example  string
-	Secret   bool // also given as <name>_file; never shown
-	Required bool
-	Min, Max *float64
-	Hint     string
-	Fields   []*Option // KindObject: its keys, in declaration order
-	Elem     *Option   // KindList and KindMap: the element
+	Name    string
+	Kind    Kind
+	Doc     string
+	Default string // the default as YAML text; "" when there is none
+	// DefaultWords marks a default given in words by a default tag ("standard
+	// output"), not as a value.
+	DefaultWords bool
+	Enum         []string
+	Noun         string
+	Example      string
+	Secret       bool // also given as <name>_file; never shown
+	Required     bool
+	Min, Max     *float64
+	Hint         string
+	Fields       []*Option // KindObject: its keys, in declaration order
+	Elem         *Option   // KindList and KindMap: the element
 	// Schema replaces the generated JSON Schema of a value with its own shape
 	// (set by a type's SpecOption method).
 	Schema map[string]any
@@ -126,12 +129,7 @@ func describeType(t reflect.Type, v reflect.Value, tag reflect.StructTag) *Optio
 				if v.IsValid() && !v.IsNil() {
 					inner = v.Elem()
 				}
-				e := describeType(t.Elem(), inner, tag)
-				e.Default = ""
-				if inner.IsValid() {
-					e.Default = defaultText(inner)
-				}
-				return e
+				return describeType(t.Elem(), inner, tag)
 			case reflect.String:
 				o.Kind = KindString
 			case reflect.Bool:
@@ -156,7 +154,7 @@ func describeType(t reflect.Type, v reflect.Value, tag reflect.StructTag) *Optio
 		}
 	}
 	if d := tag.Get("default"); d != "" {
-		o.Default = d
+		o.Default, o.DefaultWords = d, strings.Contains(d, " ")
 	} else if v.IsValid() && o.Kind != KindObject {
 		o.Default = defaultText(v)
 	}

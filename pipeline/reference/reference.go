@@ -262,7 +262,10 @@ func optionTable(b *strings.Builder, o *config.Option) {
 				key += " / `" + prefix + f.Name + "_file`"
 			}
 			def := ""
-			if f.Default != "" {
+			switch {
+			case f.DefaultWords:
+				def = f.Default
+			case f.Default != "":
 				def = "`" + f.Default + "`"
 			}
 			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", key, f.TypeName(), cell(def), cell(meaning(f)))
