@@ -108,7 +108,7 @@ func runInit(ctx context.Context, f initFlags, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	res, err := scaffold.Guess(t, base+".yaml", schemaHeader(f.out))
+	res, err := scaffold.Guess(t, base+".yaml", schemaHeader(f.out, reference.MappingSchemaFile), schemaHeader(f.out, reference.MappingTestSchemaFile))
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return exitFailed
@@ -146,13 +146,13 @@ func scaffoldName(table string) string {
 
 // schemaHeader points the mapping at the mapping schema when the output folder is
 // inside a checkout that has it.
-func schemaHeader(out string) string {
+func schemaHeader(out, schemaFile string) string {
 	abs, err := filepath.Abs(out)
 	if err != nil {
 		return ""
 	}
 	for dir := abs; ; dir = filepath.Dir(dir) {
-		s := filepath.Join(dir, reference.SchemaDir, reference.MappingSchemaFile)
+		s := filepath.Join(dir, reference.SchemaDir, schemaFile)
 		if _, err := os.Stat(s); err == nil {
 			rel, err := filepath.Rel(abs, s)
 			if err != nil {

@@ -36,21 +36,19 @@ func (a *app) docsCmd() *cobra.Command {
 
 func (a *app) schemaCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:       "schema (config|mapping)",
-		Short:     "print the JSON Schema of the config file or of mapping files",
+		Use:       "schema (config|mapping|test)",
+		Short:     "print the JSON Schema of the config file, of mapping files or of mapping test files",
 		Long:      "Prints the JSON Schema editors use for completion and hover help; the committed copies are in " + reference.SchemaDir + "/.",
 		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
-		ValidArgs: []string{"config", "mapping"},
+		ValidArgs: []string{"config", "mapping", "test"},
 		RunE: action(func(args []string) int {
 			schemas, err := reference.Schemas()
 			if err != nil {
 				fmt.Fprintln(a.stderr, "egov-bridge:", err)
 				return exitFailed
 			}
-			name := reference.ConfigSchemaFile
-			if args[0] == "mapping" {
-				name = reference.MappingSchemaFile
-			}
+			name := map[string]string{"config": reference.ConfigSchemaFile, "mapping": reference.MappingSchemaFile,
+				"test": reference.MappingTestSchemaFile}[args[0]]
 			_, _ = a.stdout.Write(schemas[name])
 			return exitOK
 		}),

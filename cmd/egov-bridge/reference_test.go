@@ -97,15 +97,16 @@ func jsonValue(v any) any {
 	return v
 }
 
-// TestShippedFilesMatchTheirSchema: every config in configs/ and mapping in
-// mappings/ validates against the committed schema and names it in its first line,
-// so editors find it.
+// TestShippedFilesMatchTheirSchema: every config in configs/, mapping in mappings/
+// and mapping test file validates against the committed schema and names it in its
+// first line, so editors find it.
 func TestShippedFilesMatchTheirSchema(t *testing.T) {
 	for _, tt := range []struct {
 		glob, schema string
 	}{
 		{"configs/*.yaml", reference.ConfigSchemaFile},
 		{"mappings/*.yaml", reference.MappingSchemaFile},
+		{"mappings/*.test.yaml", reference.MappingTestSchemaFile},
 	} {
 		sch := compileSchema(t, tt.schema)
 		files, err := filepath.Glob(filepath.Join(repoRoot, tt.glob))
@@ -113,7 +114,7 @@ func TestShippedFilesMatchTheirSchema(t *testing.T) {
 			t.Fatalf("no files %s: %v", tt.glob, err)
 		}
 		for _, f := range files {
-			if strings.HasSuffix(f, ".test.yaml") {
+			if strings.HasSuffix(f, ".test.yaml") != (tt.schema == reference.MappingTestSchemaFile) {
 				continue
 			}
 			header := "# yaml-language-server: $schema=../" + reference.SchemaDir + "/" + tt.schema + "\n"
@@ -172,7 +173,7 @@ func TestSchemaCatchesMistakes(t *testing.T) {
 
 // TestSchemaCommand prints the committed schemas.
 func TestSchemaCommand(t *testing.T) {
-	for arg, file := range map[string]string{"config": reference.ConfigSchemaFile, "mapping": reference.MappingSchemaFile} {
+	for arg, file := range map[string]string{"config": reference.ConfigSchemaFile, "mapping": reference.MappingSchemaFile, "test": reference.MappingTestSchemaFile} {
 		code, out, errOut := runCmd(t, "schema", arg)
 		if code != 0 || !bytes.Equal([]byte(out), []byte(mustRead(t, filepath.Join(repoRoot, reference.SchemaDir, file)))) {
 			t.Errorf("schema %s: exit %d, output differs from the committed file\n%s", arg, code, errOut)

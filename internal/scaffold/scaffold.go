@@ -66,9 +66,9 @@ var (
 )
 
 // Guess builds the mapping and its test file for a table. mappingName is the
-// mapping's file name, which the test file names; header is a first line for the
-// mapping (the schema comment), or "".
-func Guess(t Table, mappingName, header string) (*Result, error) {
+// mapping's file name, which the test file names; header and testHeader are first
+// lines for the two files (the schema comments), or "".
+func Guess(t Table, mappingName, header, testHeader string) (*Result, error) {
 	r := &Result{Entity: ident(t.Name)}
 	var keys []string
 	for _, c := range t.Columns {
@@ -106,7 +106,7 @@ func Guess(t Table, mappingName, header string) (*Result, error) {
 		r.Warnings = append(r.Warnings, "no timestamp or integer column suits as a cursor: name cursor.column in the source yourself (the column updated on every change)")
 	}
 	r.Mapping = r.mappingYAML(t, header)
-	tests, err := r.testYAML(t, mappingName)
+	tests, err := r.testYAML(t, mappingName, testHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -223,12 +223,15 @@ func yamlScalar(s string) string {
 // testNow is the clock of the generated cases: fixed, so they pass at any hour.
 const testNow = "2026-01-01T08:00:00+07:00"
 
-func (r *Result) testYAML(t Table, mappingName string) ([]byte, error) {
+func (r *Result) testYAML(t Table, mappingName, header string) ([]byte, error) {
 	m, err := mapping.Compile(mappingName, r.Mapping, mapping.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("the generated mapping does not compile: %w", err)
 	}
 	var b bytes.Buffer
+	if header != "" {
+		b.WriteString(header + "\n")
+	}
 	fmt.Fprintf(&b, "# Test cases for %s, from the first rows of %s.%s with citizen data replaced.\n", mappingName, t.Schema, t.Name)
 	b.WriteString("# Run them with: egov-bridge test <this file's folder>\n")
 	fmt.Fprintf(&b, "mapping: %s\nnow: %s\ncases:\n", mappingName, testNow)

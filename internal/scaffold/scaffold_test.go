@@ -39,7 +39,7 @@ func TestGuessTypesMasksAndCursor(t *testing.T) {
 			if rows == nil {
 				rows = []pipeline.Row{{tt.cols[0].Name: "x1"}} // the key; the rest NULL
 			}
-			r, err := Guess(Table{Schema: "s", Name: "t", Columns: tt.cols, Rows: rows}, "t.yaml", "")
+			r, err := Guess(Table{Schema: "s", Name: "t", Columns: tt.cols, Rows: rows}, "t.yaml", "", "")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

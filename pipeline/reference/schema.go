@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/egov-bridge/egov-bridge/pipeline/config"
+	"github.com/egov-bridge/egov-bridge/pipeline/mappingtest"
 )
 
-// SchemaURL is where a file's `# yaml-language-server: $schema=` header points,
-// relative to the folders configs/ and mappings/.
+// The schema files under SchemaDir, which the `# yaml-language-server: $schema=`
+// headers of configs/, mappings/ and mapping test files point at.
 const (
-	ConfigSchemaFile  = "config.schema.json"
-	MappingSchemaFile = "mapping.schema.json"
+	ConfigSchemaFile      = "config.schema.json"
+	MappingSchemaFile     = "mapping.schema.json"
+	MappingTestSchemaFile = "mapping-test.schema.json"
 )
 
 // draft is JSON Schema draft-07, the one every editor's YAML language server reads.
@@ -74,10 +78,20 @@ func requiredKeys(o interface{ JSONSchema() map[string]any }) []string {
 	return nil
 }
 
+// MappingTestSchema is the JSON Schema of a mapping's test file (*.test.yaml).
+func MappingTestSchema() map[string]any {
+	s := config.Describe(&mappingtest.File{}).ObjectSchema(nil)
+	s["$schema"] = draft
+	s["title"] = "egov-bridge mapping test cases"
+	return s
+}
+
 // Schemas returns the schema files by their name under SchemaDir.
 func Schemas() (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for name, s := range map[string]map[string]any{ConfigSchemaFile: ConfigSchema(), MappingSchemaFile: MappingSchema()} {
+	for name, s := range map[string]map[string]any{
+		ConfigSchemaFile: ConfigSchema(), MappingSchemaFile: MappingSchema(), MappingTestSchemaFile: MappingTestSchema(),
+	} {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false) // descriptions say <prefix>.<entity>
