@@ -27,10 +27,10 @@ type Env struct {
 // e.g. report("cursor.column", "must not be empty").
 type Reporter func(field, format string, args ...any)
 
-// Validator is implemented by option structs that check themselves after decoding.
-// Validate starts with config.Check(o, report), which reports values outside the
-// enum and range tags of the options' spec; the engine calls config.Check itself
-// for options without a Validate.
+// Validator is implemented by option structs that check themselves after decoding,
+// for what the spec's tags cannot say. The engine checks the tags (config.Check)
+// before calling Validate; a Validate that starts with config.Check(o, report) makes
+// those checks too when called on its own, as in a connector's tests.
 type Validator interface {
 	Validate(report Reporter)
 }

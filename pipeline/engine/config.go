@@ -451,10 +451,11 @@ func decodeOptions(d *config.Decoder, n *yaml.Node, p string, newCfg func() any)
 	opts := newCfg()
 	d.Decode(n, p, opts)
 	report := func(field, format string, args ...any) { d.Errorf(p+"."+field, format, args...) }
+	// The spec's enums and ranges, whether or not Validate checks them too (the
+	// decoder drops an error reported twice).
+	config.Check(opts, report)
 	if v, ok := opts.(pipeline.Validator); ok {
-		v.Validate(report) // which starts with config.Check
-	} else {
-		config.Check(opts, report)
+		v.Validate(report)
 	}
 	return opts
 }
