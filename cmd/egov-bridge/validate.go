@@ -54,11 +54,15 @@ func printEffective(w io.Writer, cfg *engine.Config) error {
 		sinks = append(sinks, m)
 	}
 	top["sources"], top["sinks"] = sources, sinks
-	b, err := yaml.Marshal(top)
-	if err != nil {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(top); err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w)
 	return err
 }
 
