@@ -126,14 +126,14 @@ func (s *sqlStore) storeFeeds(ctx context.Context, tx *sqlx.Tx, b Batch, blocks 
 		}
 		ranges = append(ranges, []any{lo, next - 1, b.Source, blk.entity, blk.agency, blk.epoch, s.d.timeArg(blk.at)})
 		for _, sink := range blk.sinks {
-			feeds = append(feeds, []any{sink, lo, lo - 1})
+			feeds = append(feeds, []any{sink, lo, next - 1, lo - 1})
 		}
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO snapshot_events (lo, hi, source, entity, agency, epoch, detected_at) VALUES `,
 		``, ranges, nil); err != nil {
 		return err
 	}
-	return s.insertRows(ctx, tx, `INSERT INTO snapshot_feeds (sink, lo, done) VALUES `, ``, feeds, nil)
+	return s.insertRows(ctx, tx, `INSERT INTO snapshot_feeds (sink, lo, hi, done) VALUES `, ``, feeds, nil)
 }
 
 // feedEvent is the event a feed row stands for.
@@ -165,7 +165,7 @@ func (s *sqlStore) sinkBlocks(ctx context.Context, q sqlx.QueryerContext, sink s
 	}
 	var out []blockInfo
 	err := queryEach(ctx, q, s.q(`SELECT `+blockColumns+`, f.done FROM snapshot_feeds f JOIN snapshot_events b ON b.lo = f.lo
-		WHERE f.sink = ? AND f.done < b.hi`+where+` ORDER BY f.lo`+limitClause(limit)), args, func(r *sqlx.Rows) error {
+		WHERE f.sink = ? AND f.done < f.hi`+where+` ORDER BY f.lo`+limitClause(limit)), args, func(r *sqlx.Rows) error {
 		var blk blockInfo
 		if err := scanBlock(r, &blk, &blk.Done); err != nil {
 			return err
@@ -665,7 +665,7 @@ func (s *sqlStore) feedCounts(ctx context.Context, out map[string]int) error {
 	return queryEach(ctx, s.db, `SELECT f.sink,
 		(SELECT COUNT(*) FROM snapshot s WHERE s.lazy_seq > f.done AND s.lazy_seq <= b.hi
 		 AND NOT EXISTS (SELECT 1 FROM snapshot_feed_done d WHERE d.sink = f.sink AND d.seq = s.lazy_seq))
-		FROM snapshot_feeds f JOIN snapshot_events b ON b.lo = f.lo WHERE f.done < b.hi`, nil, func(r *sqlx.Rows) error {
+		FROM snapshot_feeds f JOIN snapshot_events b ON b.lo = f.lo WHERE f.done < f.hi`, nil, func(r *sqlx.Rows) error {
 		var sink string
 		var n int
 		if err := r.Scan(&sink, &n); err != nil {
@@ -698,7 +698,7 @@ func (s *sqlStore) purgeFeedBlocks(ctx context.Context, cutoff time.Time) error 
 	return inTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		var los []int64
 		if err := tx.SelectContext(ctx, &los, s.q(`SELECT b.lo FROM snapshot_events b WHERE b.detected_at < ?
-			AND NOT EXISTS (SELECT 1 FROM snapshot_feeds f WHERE f.lo = b.lo AND f.done < b.hi)`), s.d.timeArg(cutoff)); err != nil {
+			AND NOT EXISTS (SELECT 1 FROM snapshot_feeds f WHERE f.lo = b.lo AND f.done < f.hi)`), s.d.timeArg(cutoff)); err != nil {
 			return err
 		}
 		return forEachIn(s.d, "lo", los, func(cond string, args []any) error {

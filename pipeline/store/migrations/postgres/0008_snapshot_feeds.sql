@@ -7,9 +7,9 @@
 -- block's events share (source, entity, agency, epoch, detection time); the
 -- event's id follows from the row (pipeline.EventID of its key, version and hash).
 --
--- snapshot_feeds is each sink's progress through a block: every seq up to done
--- is settled for the sink (done = hi: the whole block); delivered counts the
--- deliveries it recorded. snapshot_feed_done lists seqs beyond done that are
+-- snapshot_feeds is each sink's progress through a block (lo..hi): every seq up
+-- to done is settled for the sink (done = hi: the whole block); delivered counts
+-- the deliveries it recorded. snapshot_feed_done lists seqs beyond done that are
 -- settled already (deliveries end out of order); the row goes when the block is
 -- done for the sink. A feed event that fails, or whose record changes before
 -- the sink has it, becomes an ordinary event and outbox row at its own seq, so
@@ -28,10 +28,14 @@ CREATE TABLE snapshot_events (
 CREATE TABLE snapshot_feeds (
     sink text   NOT NULL,
     lo   bigint NOT NULL,
+    hi   bigint NOT NULL,
     done bigint NOT NULL,
     delivered bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (sink, lo)
 );
+
+-- A poll reads the sink's unfinished blocks only, however many it finished.
+CREATE INDEX snapshot_feeds_open ON snapshot_feeds (sink, lo) WHERE done < hi;
 
 CREATE TABLE snapshot_feed_done (
     sink text   NOT NULL,
