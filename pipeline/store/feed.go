@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -231,6 +232,14 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 // out to due; it returns how many rows it read and the last one's seq.
 func (s *sqlStore) readFeed(ctx context.Context, sink string, blk blockInfo, from int64, n int, out map[int64]bool, due *[]Pending) (int, int64, error) {
 	read, last := 0, from
+	// Rows whose shape this process has not seen are decoded after the rows are
+	// closed: looking the shape up needs a connection of its own, and the reader
+	// pool may have no other one free.
+	type unknown struct {
+		i      int
+		fields []byte
+	}
+	var later []unknown
 	err := queryEach(ctx, s.reader(), s.q(`SELECT s.lazy_seq, s.key, s.hash, s.version, s.fields FROM snapshot s
 		WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > ? AND s.lazy_seq <= ? ORDER BY s.lazy_seq LIMIT ?`),
 		[]any{from, blk.Hi, n}, func(r *sqlx.Rows) error {
@@ -247,15 +256,28 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, blk blockInfo, fro
 			}
 			p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
 				Event: feedEvent(blk, key, hash, version)}
-			after, err := s.decodeStored(ctx, s.reader(), fields)
+			after, ok, err := s.decodeCached(fields)
 			if err != nil {
 				return fmt.Errorf("feed event seq %d: %w", seq, err)
+			}
+			if !ok {
+				later = append(later, unknown{len(*due), bytes.Clone(fields)})
 			}
 			p.Event.After = after
 			*due = append(*due, p)
 			return nil
 		})
-	return read, last, err
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, u := range later {
+		after, err := s.decodeStored(ctx, s.reader(), u.fields)
+		if err != nil {
+			return 0, 0, fmt.Errorf("feed event seq %d: %w", (*due)[u.i].Seq, err)
+		}
+		(*due)[u.i].Event.After = after
+	}
+	return read, last, nil
 }
 
 // mergePending merges a sink's outbox heads and feed events, oldest due first,

@@ -170,6 +170,34 @@ func (s *sqlStore) decodeStored(ctx context.Context, q sqlx.QueryerContext, b []
 	return m, nil
 }
 
+// decodeCached decodes a snapshot row's fields without reading the store: ok is
+// false (and nothing decoded) when their shape is not known to this process yet.
+func (s *sqlStore) decodeCached(b []byte) (map[string]any, bool, error) {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	if len(t) == 0 || t[0] != '[' {
+		m, err := decodeFields(b)
+		return m, true, err
+	}
+	id, vals, ok := decodeFlatArray(t)
+	if !ok {
+		return nil, false, nil // the slow path reads it
+	}
+	s.shapes.mu.RLock()
+	names, known := s.shapes.names[id]
+	s.shapes.mu.RUnlock()
+	if !known {
+		return nil, false, nil
+	}
+	if len(names) != len(vals) {
+		return nil, false, fmt.Errorf("decode fields: %d values for the %d fields of shape %d", len(vals), len(names), id)
+	}
+	m := make(map[string]any, len(names))
+	for i, k := range names {
+		m[k] = vals[i]
+	}
+	return m, true, nil
+}
+
 // objectJSON turns a snapshot row's stored fields into the JSON object an event
 // carries.
 func (s *sqlStore) objectJSON(ctx context.Context, q sqlx.QueryerContext, b []byte) ([]byte, error) {
