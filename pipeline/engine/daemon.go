@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		sc := sc
 		sc.Map.SetClock(opts.Clock)
 		d.Jobs = append(d.Jobs, &Job{
-			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router,
+			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router, Deletes: sc.Deletes,
 			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake,
 			Open: func(ctx context.Context) (pipeline.Source, error) {
 				return sc.Spec.Build(ctx, d.env(sc.Name, sc.Location), sc.Options)
