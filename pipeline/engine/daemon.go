@@ -140,6 +140,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("source %s: schedule %q: %w", sc.Name, sc.Schedule, err)
 		}
 	}
+	for i, sc := range d.Config.Sources {
+		if sc.Deletes.Reconcile == "" {
+			continue
+		}
+		j := d.Jobs[i]
+		if _, err := c.AddFunc(sc.Deletes.Reconcile, func() {
+			runs.Add(1)
+			defer runs.Done()
+			d.reconcileJob(ctx, j)
+		}); err != nil {
+			stopDispatch()
+			dispatchDone.Wait()
+			if srv != nil {
+				_ = srv.Close()
+			}
+			return fmt.Errorf("source %s: deletes.reconcile %q: %w", sc.Name, sc.Deletes.Reconcile, err)
+		}
+	}
 	c.Start()
 	dispatchDone.Add(1)
 	go func() {

@@ -203,6 +203,9 @@ func (j *Job) commitDeletions(ctx context.Context, b store.Batch, st *RunStats) 
 	st.Events += len(b.Events)
 	for _, e := range b.Events {
 		j.Metrics.events.WithLabelValues(j.Name, e.Event.Type).Inc()
+		if e.Event.Type == pipeline.EventDeleted {
+			st.Deleted++
+		}
 	}
 	if len(b.Events) > 0 && j.OnCommit != nil {
 		j.OnCommit()

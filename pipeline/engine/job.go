@@ -51,6 +51,7 @@ type RunStats struct {
 	Rows        int
 	Events      int
 	Quarantined int
+	Deleted     int  // records found gone (deleted events; see deletes.go)
 	Snapshot    bool // the run was (part of) the first full sync
 }
 
