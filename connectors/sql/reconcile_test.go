@@ -115,15 +115,15 @@ type pagedStore struct {
 	maxPage int // most unseen keys returned at once
 }
 
-func (s *pagedStore) MarkSeen(ctx context.Context, source, entity string, keys []string) error {
+func (s *pagedStore) MarkSeen(ctx context.Context, source, entity, pass string, keys []string) error {
 	s.mu.Lock()
 	s.maxSeen = max(s.maxSeen, len(keys))
 	s.mu.Unlock()
-	return s.Store.MarkSeen(ctx, source, entity, keys)
+	return s.Store.MarkSeen(ctx, source, entity, pass, keys)
 }
 
-func (s *pagedStore) Unseen(ctx context.Context, source, entity, after string, limit int) ([]store.Unseen, error) {
-	page, err := s.Store.Unseen(ctx, source, entity, after, limit)
+func (s *pagedStore) Unseen(ctx context.Context, source, entity, pass, after string, limit int) ([]store.Unseen, error) {
+	page, err := s.Store.Unseen(ctx, source, entity, pass, after, limit)
 	s.mu.Lock()
 	s.maxPage = max(s.maxPage, len(page))
 	s.mu.Unlock()

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -34,6 +36,7 @@ var ErrUnidentified = errors.New("rows whose key cannot be read")
 
 // pass is one full read of a source that may lead to deletions.
 type pass struct {
+	token        string   // names this pass's seen keys in the store
 	keys         []string // seen since the last flush to the store
 	unidentified int      // rows that could not be matched to a record
 }
@@ -45,7 +48,7 @@ func (j *Job) flushSeen(ctx context.Context, p *pass) error {
 	if len(p.keys) == 0 {
 		return nil
 	}
-	if err := j.Store.MarkSeen(ctx, j.Name, j.Map.Entity, p.keys); err != nil {
+	if err := j.Store.MarkSeen(ctx, j.Name, j.Map.Entity, p.token, p.keys); err != nil {
 		return err
 	}
 	p.keys = p.keys[:0]
@@ -71,13 +74,16 @@ func (j *Job) seeRow(p *pass, row pipeline.Row) {
 	p.unidentified++
 }
 
-// startPass begins a pass: the seen keys of an earlier pass that never finished
-// are dropped.
+// startPass begins a pass, under the source's lock: the seen keys of earlier
+// passes that never finished are dropped. The pass's own token keeps a process
+// that lost the lock mid-pass from touching this pass's keys.
 func (j *Job) startPass(ctx context.Context) (*pass, error) {
-	if err := j.Store.ForgetSeen(ctx, j.Name, j.Map.Entity); err != nil {
+	if err := j.Store.ForgetSeen(ctx, j.Name, j.Map.Entity, ""); err != nil {
 		return nil, err
 	}
-	return &pass{}, nil
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &pass{token: hex.EncodeToString(b[:])}, nil
 }
 
 // finishPass counts the live records a complete pass did not see, committing
@@ -85,7 +91,7 @@ func (j *Job) startPass(ctx context.Context) (*pass, error) {
 // pass. complete is false when the read was cut short: then nothing is counted.
 func (j *Job) finishPass(ctx context.Context, p *pass, complete bool, threshold int, fence *store.Fence, st *RunStats) error {
 	defer func() {
-		if err := j.Store.ForgetSeen(context.WithoutCancel(ctx), j.Name, j.Map.Entity); err != nil {
+		if err := j.Store.ForgetSeen(context.WithoutCancel(ctx), j.Name, j.Map.Entity, p.token); err != nil {
 			j.Logger.Warn("cannot forget the keys of a finished pass; the next pass clears them", "source", j.Name, "err", err)
 		}
 	}()
@@ -101,13 +107,13 @@ func (j *Job) finishPass(ctx context.Context, p *pass, complete bool, threshold 
 	}
 	// A record read again starts counting from zero. This comes first: a crash
 	// after it and before the sweep only delays a count, never inflates one.
-	if _, err := j.Store.ResetMisses(ctx, j.Name, j.Map.Entity); err != nil {
+	if _, err := j.Store.ResetMisses(ctx, j.Name, j.Map.Entity, p.token); err != nil {
 		return err
 	}
 	cfg := j.deletes()
 	after := ""
 	for {
-		page, err := j.Store.Unseen(ctx, j.Name, j.Map.Entity, after, cfg.PageSize)
+		page, err := j.Store.Unseen(ctx, j.Name, j.Map.Entity, p.token, after, cfg.PageSize)
 		if err != nil {
 			return err
 		}

@@ -13,20 +13,23 @@ import (
 // whole source without a failure, the live records it did not see are counted
 // missing, and a record missed by enough consecutive passes is deleted. The seen
 // keys live in the store, not in memory, so a pass over any number of rows stays
-// bounded.
+// bounded. Each pass names itself with a token of its own, so a process that lost
+// the source's lock mid-pass cannot touch the keys of the pass that took over.
 type Disappearance interface {
-	// MarkSeen records keys a pass of the source has read. It is scratch, outside
-	// any commit: a crash leaves it to be cleared by the next pass.
-	MarkSeen(ctx context.Context, source, entity string, keys []string) error
-	// ForgetSeen empties the source's seen keys, at the start and end of a pass.
-	ForgetSeen(ctx context.Context, source, entity string) error
-	// ResetMisses removes the miss counts of the keys seen by this pass: a record
+	// MarkSeen records keys the pass has read. It is scratch, outside any commit:
+	// a crash leaves it to be cleared by the next pass.
+	MarkSeen(ctx context.Context, source, entity, pass string, keys []string) error
+	// ForgetSeen empties the pass's seen keys when it ends; pass "" empties those
+	// of every pass of the source (a new pass, under the source's lock, clears
+	// what an interrupted one left).
+	ForgetSeen(ctx context.Context, source, entity, pass string) error
+	// ResetMisses removes the miss counts of the keys the pass has seen: a record
 	// that is back starts counting from zero. It returns how many it removed.
-	ResetMisses(ctx context.Context, source, entity string) (int, error)
+	ResetMisses(ctx context.Context, source, entity, pass string) (int, error)
 	// Unseen returns up to limit keys of the source's live records (in the
-	// snapshot, not deleted, not marked ended) that this pass has not seen, after
+	// snapshot, not deleted, not marked ended) that the pass has not seen, after
 	// `after` in key order, with their miss counts so far.
-	Unseen(ctx context.Context, source, entity, after string, limit int) ([]Unseen, error)
+	Unseen(ctx context.Context, source, entity, pass, after string, limit int) ([]Unseen, error)
 }
 
 // Unseen is a live record a complete pass did not read.
@@ -48,17 +51,17 @@ type MissCount struct {
 	Ended bool
 }
 
-func (s *sqlStore) MarkSeen(ctx context.Context, source, entity string, keys []string) error {
+func (s *sqlStore) MarkSeen(ctx context.Context, source, entity, pass string, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
 	rows := make([][]any, len(keys))
 	for i, k := range keys {
-		rows[i] = []any{source, entity, k}
+		rows[i] = []any{source, entity, pass, k}
 	}
 	err := inTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		return s.insertRows(ctx, tx, `INSERT INTO seen_keys (source, entity, key) VALUES `,
-			` ON CONFLICT (source, entity, key) DO NOTHING`, rows, nil)
+		return s.insertRows(ctx, tx, `INSERT INTO seen_keys (source, entity, pass, key) VALUES `,
+			` ON CONFLICT (source, entity, pass, key) DO NOTHING`, rows, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("store: mark keys of %s/%s seen: %w", source, entity, err)
@@ -66,16 +69,20 @@ func (s *sqlStore) MarkSeen(ctx context.Context, source, entity string, keys []s
 	return nil
 }
 
-func (s *sqlStore) ForgetSeen(ctx context.Context, source, entity string) error {
-	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM seen_keys WHERE source = ? AND entity = ?`), source, entity); err != nil {
+func (s *sqlStore) ForgetSeen(ctx context.Context, source, entity, pass string) error {
+	q, args := `DELETE FROM seen_keys WHERE source = ? AND entity = ?`, []any{source, entity}
+	if pass != "" {
+		q, args = q+` AND pass = ?`, append(args, pass)
+	}
+	if _, err := s.db.ExecContext(ctx, s.q(q), args...); err != nil {
 		return fmt.Errorf("store: forget seen keys of %s/%s: %w", source, entity, err)
 	}
 	return nil
 }
 
-func (s *sqlStore) ResetMisses(ctx context.Context, source, entity string) (int, error) {
+func (s *sqlStore) ResetMisses(ctx context.Context, source, entity, pass string) (int, error) {
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM miss_counts WHERE source = ? AND entity = ?
-		AND key IN (SELECT key FROM seen_keys WHERE source = ? AND entity = ?)`), source, entity, source, entity)
+		AND key IN (SELECT key FROM seen_keys WHERE source = ? AND entity = ? AND pass = ?)`), source, entity, source, entity, pass)
 	if err != nil {
 		return 0, fmt.Errorf("store: reset miss counts of %s/%s: %w", source, entity, err)
 	}
@@ -83,7 +90,7 @@ func (s *sqlStore) ResetMisses(ctx context.Context, source, entity string) (int,
 	return int(n), err
 }
 
-func (s *sqlStore) Unseen(ctx context.Context, source, entity, after string, limit int) ([]Unseen, error) {
+func (s *sqlStore) Unseen(ctx context.Context, source, entity, pass, after string, limit int) ([]Unseen, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -94,8 +101,9 @@ func (s *sqlStore) Unseen(ctx context.Context, source, entity, after string, lim
 		FROM snapshot s LEFT JOIN miss_counts m ON m.source = s.source AND m.entity = s.entity AND m.key = s.key
 		WHERE s.source = ? AND s.entity = ? AND s.key > ? AND NOT s.deleted
 		AND (m.ended IS NULL OR NOT m.ended)
-		AND NOT EXISTS (SELECT 1 FROM seen_keys k WHERE k.source = s.source AND k.entity = s.entity AND k.key = s.key)
-		ORDER BY s.key LIMIT ?`), source, entity, after, limit)
+		AND NOT EXISTS (SELECT 1 FROM seen_keys k WHERE k.source = s.source AND k.entity = s.entity
+			AND k.pass = ? AND k.key = s.key)
+		ORDER BY s.key LIMIT ?`), source, entity, after, pass, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: keys of %s/%s not seen: %w", source, entity, err)
 	}

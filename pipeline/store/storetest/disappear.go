@@ -18,7 +18,7 @@ var disappearTests = []struct {
 
 func unseen(t *testing.T, s store.Store, after string, limit int) []string {
 	t.Helper()
-	page, err := s.Unseen(t.Context(), "feed", "outage", after, limit)
+	page, err := s.Unseen(t.Context(), "feed", "outage", "p1", after, limit)
 	if err != nil {
 		t.Fatalf("Unseen: %v", err)
 	}
@@ -37,7 +37,11 @@ func testUnseenPages(t *testing.T, s store.Store) {
 	snap[5].Deleted = true // f is already deleted
 	commit(t, s, store.Batch{Source: "feed", At: t0, Snapshot: snap})
 	commit(t, s, store.Batch{Source: "other", At: t0, Snapshot: snap}) // another source's records are not this one's
-	if err := s.MarkSeen(t.Context(), "feed", "outage", []string{"b", "d", "d", "zz"}); err != nil {
+	if err := s.MarkSeen(t.Context(), "feed", "outage", "p1", []string{"b", "d", "d", "zz"}); err != nil {
+		t.Fatalf("MarkSeen: %v", err)
+	}
+	// Another pass's keys (a replica that lost the lock) are not this pass's.
+	if err := s.MarkSeen(t.Context(), "feed", "outage", "p2", []string{"a", "c", "e"}); err != nil {
 		t.Fatalf("MarkSeen: %v", err)
 	}
 	if got := unseen(t, s, "", 2); !slices.Equal(got, []string{"a:0", "c:0"}) {
@@ -46,11 +50,21 @@ func testUnseenPages(t *testing.T, s store.Store) {
 	if got := unseen(t, s, "c", 2); !slices.Equal(got, []string{"e:0"}) {
 		t.Fatalf("second page = %v", got)
 	}
-	if err := s.ForgetSeen(t.Context(), "feed", "outage"); err != nil {
+	if err := s.ForgetSeen(t.Context(), "feed", "outage", "p1"); err != nil {
 		t.Fatalf("ForgetSeen: %v", err)
 	}
 	if got := unseen(t, s, "", 10); !slices.Equal(got, []string{"a:0", "b:0", "c:0", "d:0", "e:0"}) {
 		t.Fatalf("after ForgetSeen = %v", got)
+	}
+	other, err := s.Unseen(t.Context(), "feed", "outage", "p2", "", 10)
+	if err != nil || len(other) != 2 {
+		t.Fatalf("pass p2 after p1 was forgotten: %v, %v; want b and d unseen", other, err)
+	}
+	if err := s.ForgetSeen(t.Context(), "feed", "outage", ""); err != nil {
+		t.Fatal(err)
+	}
+	if other, _ = s.Unseen(t.Context(), "feed", "outage", "p2", "", 10); len(other) != 5 {
+		t.Fatalf("after forgetting every pass, p2 has %d unseen, want 5", len(other))
 	}
 }
 
@@ -81,14 +95,14 @@ func testMissCounts(t *testing.T, s store.Store) {
 		t.Fatalf("after removing b's count = %v", got)
 	}
 	// Seen records start again from zero, the ended one included.
-	if err := s.MarkSeen(t.Context(), "feed", "outage", []string{"a", "c"}); err != nil {
+	if err := s.MarkSeen(t.Context(), "feed", "outage", "p1", []string{"a", "c"}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.ResetMisses(t.Context(), "feed", "outage")
+	n, err := s.ResetMisses(t.Context(), "feed", "outage", "p1")
 	if err != nil || n != 2 {
 		t.Fatalf("ResetMisses = %d, %v; want 2", n, err)
 	}
-	if err := s.ForgetSeen(t.Context(), "feed", "outage"); err != nil {
+	if err := s.ForgetSeen(t.Context(), "feed", "outage", "p1"); err != nil {
 		t.Fatal(err)
 	}
 	if got := unseen(t, s, "", 10); !slices.Equal(got, []string{"a:0", "b:0", "c:0"}) {
