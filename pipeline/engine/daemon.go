@@ -211,7 +211,8 @@ func (d *Daemon) runJob(ctx context.Context, j *Job) {
 	case err != nil:
 		d.Logger.Error("sync failed", "source", j.Name, "err", err)
 	case st.Events > 0 || st.Quarantined > 0:
-		d.Logger.Info("synced", "source", j.Name, "rows", st.Rows, "events", st.Events, "quarantined", st.Quarantined, "snapshot", st.Snapshot)
+		d.Logger.Info("synced", "source", j.Name, "rows", st.Rows, "events", st.Events, "deleted", st.Deleted,
+			"quarantined", st.Quarantined, "snapshot", st.Snapshot)
 	default:
 		d.Logger.Debug("synced, no changes", "source", j.Name, "rows", st.Rows)
 	}

@@ -512,3 +512,56 @@ func TestReconcileDeletesRecordsWhoseRowsAreGone(t *testing.T) {
 		t.Fatalf("reconcile of a source without a listing: %v, want ErrCannotList", err)
 	}
 }
+
+// syncBuffer is a log destination safe for the daemon's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The daemon runs each source's reconcile on its own schedule (this memory source
+// cannot list its keys, which the scheduled run reports).
+func TestDaemonSchedulesReconcile(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"m.yaml": testMapping,
+		"c.yaml": `store: { driver: sqlite, path: state.db }
+sources:
+  - { name: motcua, type: memory, table: HoSo, mapping: m.yaml, schedule: "@every 1h", deletes: { reconcile: "@every 1s" } }
+`})
+	cfg, err := LoadFile(filepath.Join(dir, "c.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	d, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Jobs[0].Deletes.Reconcile != "@every 1s" {
+		t.Fatalf("job deletes = %+v", d.Jobs[0].Deletes)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	waitUntil(t, func() bool { return strings.Contains(logs.String(), "cannot list its keys") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `msg="reconcile failed" source=motcua`) {
+		t.Fatalf("logs lack the scheduled reconcile:\n%s", logs.String())
+	}
+}
