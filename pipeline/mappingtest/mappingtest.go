@@ -39,7 +39,10 @@ type Case struct {
 	Previous yaml.Node `yaml:"previous"` // the row as it was before; omit for a new record
 	Row      yaml.Node `yaml:"row" required:"true"`
 	Snapshot bool      `yaml:"snapshot"` // the change happens during the source's first sync
-	Expect   Expect    `yaml:"expect" required:"true"`
+	// Deleted: the record read from row disappears from its source; the case's
+	// change is its deletion (before = the record, no after).
+	Deleted bool   `yaml:"deleted"`
+	Expect  Expect `yaml:"expect" required:"true"`
 }
 
 // Expect is what a case must produce. Omitted parts are not checked.
@@ -205,7 +208,16 @@ func runCase(m *mapping.Mapping, c Case, source, agency string, now time.Time, c
 
 	var events []*pipeline.Event
 	var tooOld []string
-	if ev := pipeline.Diff(source, prior, rec, rec.Hash(), c.Snapshot, now.UTC()); ev != nil {
+	ev := pipeline.Diff(source, prior, rec, rec.Hash(), c.Snapshot, now.UTC())
+	if c.Deleted {
+		if prior != nil {
+			return []string{"deleted: true takes no previous row: the row is the record as last known"}
+		}
+		ev = pipeline.Deletion(source, rec.Entity, rec.Key, rec.Agency,
+			pipeline.Prior{Hash: rec.Hash(), Version: 1, Fields: rec.Fields}, now.UTC())
+		ev.Snapshot = c.Snapshot
+	}
+	if ev != nil {
 		events = append(events, ev)
 		fired := m.Fire(ev)
 		for _, f := range fired.Failed {
