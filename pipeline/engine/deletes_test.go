@@ -351,7 +351,7 @@ func TestSoftDeleteColumnDeletesTheRecord(t *testing.T) {
 				t.Fatalf("first run: %d events, want 2 (N was deleted before it was ever seen)", st.Events)
 			}
 			f.src.put("B", pipeline.Row{"status": "2", "DaXoa": tc.deleted})
-			if st := f.run(t); st.Events != 1 {
+			if st := f.run(t); st.Events != 1 || st.Deleted != 1 {
 				t.Fatalf("second run: %d events, want B's deletion", st.Events)
 			}
 			f.src.put("B", pipeline.Row{"status": "3", "DaXoa": tc.deleted}) // touched while deleted

@@ -412,6 +412,9 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	j.Metrics.quarantined.WithLabelValues(j.Name).Add(float64(len(b.Quarantine)))
 	for _, e := range b.Events {
 		j.Metrics.events.WithLabelValues(j.Name, e.Event.Type).Inc()
+		if e.Event.Type == pipeline.EventDeleted {
+			st.Deleted++ // soft deletes
+		}
 	}
 	if len(b.Quarantine) > 0 {
 		// Reasons can quote citizen data; the log names only the fields.
