@@ -112,7 +112,7 @@ type pagedStore struct {
 	store.Store
 	mu      sync.Mutex
 	maxSeen int // most keys marked seen at once
-	maxPage int // most unseen keys returned at once
+	maxPage int // most live keys walked at once
 }
 
 func (s *pagedStore) MarkSeen(ctx context.Context, source, entity, pass string, keys []string) error {
@@ -122,8 +122,8 @@ func (s *pagedStore) MarkSeen(ctx context.Context, source, entity, pass string, 
 	return s.Store.MarkSeen(ctx, source, entity, pass, keys)
 }
 
-func (s *pagedStore) Unseen(ctx context.Context, source, entity, pass, after string, limit int) ([]store.Unseen, error) {
-	page, err := s.Store.Unseen(ctx, source, entity, pass, after, limit)
+func (s *pagedStore) Walk(ctx context.Context, source, entity, pass, after string, limit int) ([]store.KeyState, error) {
+	page, err := s.Store.Walk(ctx, source, entity, pass, after, limit)
 	s.mu.Lock()
 	s.maxPage = max(s.maxPage, len(page))
 	s.mu.Unlock()
@@ -143,10 +143,18 @@ rules:
 // A nightly reconcile of a 10,000-row table from which 7 rows were deleted emits
 // exactly 7 deleted events, reading keys and comparing them a page at a time.
 func TestReconcileDeletesExactlyTheRowsGoneInPages(t *testing.T) {
-	for name, open := range reconcileTables(t) {
-		t.Run(name, func(t *testing.T) {
-			tbl := open(t)
-			st, err := store.Open(t.Context(), store.Config{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "state.db")})
+	tables := reconcileTables(t)
+	for _, tc := range []struct{ table, store string }{
+		{"sqlite", "sqlite"}, {"postgres", "sqlite"}, {"mysql", "sqlite"}, {"sqlite", "postgres"},
+	} {
+		t.Run(tc.table+" table, "+tc.store+" store", func(t *testing.T) {
+			tbl := tables[tc.table](t)
+			cfg := store.Config{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "state.db")}
+			if tc.store == "postgres" {
+				dsn, _ := testpg.Schema(t)
+				cfg = store.Config{Driver: store.DriverPostgres, DSN: dsn}
+			}
+			st, err := store.Open(t.Context(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,7 +221,7 @@ func TestReconcileDeletesExactlyTheRowsGoneInPages(t *testing.T) {
 					lister.pages, lister.maxPage, lister.maxLimit, reconcilePage)
 			}
 			if watched.maxSeen > reconcilePage || watched.maxPage > reconcilePage {
-				t.Fatalf("store pages: %d keys marked at once, %d unseen returned at once; want at most %d",
+				t.Fatalf("store pages: %d keys marked at once, %d walked at once; want at most %d",
 					watched.maxSeen, watched.maxPage, reconcilePage)
 			}
 			// A second reconcile finds nothing more gone.

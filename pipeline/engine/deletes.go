@@ -86,9 +86,12 @@ func (j *Job) startPass(ctx context.Context) (*pass, error) {
 	return &pass{token: hex.EncodeToString(b[:])}, nil
 }
 
-// finishPass counts the live records a complete pass did not see, committing
-// deleted events for those missed threshold times in a row, then forgets the
-// pass. complete is false when the read was cut short: then nothing is counted.
+// finishPass walks the source's live records, a page at a time, once a complete
+// pass has read the source: a record the pass saw has its miss count removed (it
+// is back), one it did not see is counted missing, and one missed threshold times
+// in a row is deleted. Each page's counts and deleted events are one commit. The
+// pass is then forgotten. complete is false when the read was cut short: then
+// nothing is counted.
 func (j *Job) finishPass(ctx context.Context, p *pass, complete bool, threshold int, fence *store.Fence, st *RunStats) error {
 	defer func() {
 		if err := j.Store.ForgetSeen(context.WithoutCancel(ctx), j.Name, j.Map.Entity, p.token); err != nil {
@@ -105,15 +108,10 @@ func (j *Job) finishPass(ctx context.Context, p *pass, complete bool, threshold 
 	if err := j.flushSeen(ctx, p); err != nil {
 		return err
 	}
-	// A record read again starts counting from zero. This comes first: a crash
-	// after it and before the sweep only delays a count, never inflates one.
-	if _, err := j.Store.ResetMisses(ctx, j.Name, j.Map.Entity, p.token); err != nil {
-		return err
-	}
 	cfg := j.deletes()
 	after := ""
 	for {
-		page, err := j.Store.Unseen(ctx, j.Name, j.Map.Entity, p.token, after, cfg.PageSize)
+		page, err := j.Store.Walk(ctx, j.Name, j.Map.Entity, p.token, after, cfg.PageSize)
 		if err != nil {
 			return err
 		}
@@ -130,39 +128,46 @@ func (j *Job) finishPass(ctx context.Context, p *pass, complete bool, threshold 
 	}
 }
 
-// sweep counts one page of missed records and commits their new counts with the
-// deleted events of those that reached the threshold.
-func (j *Job) sweep(ctx context.Context, page []store.Unseen, threshold int, fence *store.Fence, st *RunStats) error {
-	keys := make([]string, len(page))
-	for i, u := range page {
-		keys[i] = u.Key
-	}
-	snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, keys)
-	if err != nil {
-		return err
-	}
+// sweep settles one page of live records: counts removed for those seen, counts
+// raised for those missed, deleted events for those missed threshold times.
+func (j *Job) sweep(ctx context.Context, page []store.KeyState, threshold int, fence *store.Fence, st *RunStats) error {
+	var missed []string
 	now := j.Clock().UTC()
-	cfg := j.deletes()
 	b := store.Batch{Source: j.Name, At: now, Fence: fence}
-	for _, u := range page {
-		prev, ok := snap[u.Key]
-		if !ok || prev.Deleted {
-			continue
+	for _, k := range page {
+		switch {
+		case k.Seen && (k.Misses > 0 || k.Ended):
+			b.Misses = append(b.Misses, store.MissCount{Entity: j.Map.Entity, Key: k.Key}) // back: count again from zero
+		case !k.Seen && !k.Ended:
+			missed = append(missed, k.Key)
 		}
-		fields := j.Map.Typed(prev.Fields)
-		miss := store.MissCount{Entity: j.Map.Entity, Key: u.Key}
-		if ended(fields, cfg.UnlessPast, now) {
-			miss.Ended = true
+	}
+	if len(missed) > 0 {
+		snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, missed)
+		if err != nil {
+			return err
+		}
+		cfg := j.deletes()
+		for _, k := range page {
+			prev, ok := snap[k.Key]
+			if k.Seen || k.Ended || !ok || prev.Deleted {
+				continue
+			}
+			fields := j.Map.Typed(prev.Fields)
+			miss := store.MissCount{Entity: j.Map.Entity, Key: k.Key}
+			if ended(fields, cfg.UnlessPast, now) {
+				miss.Ended = true
+				b.Misses = append(b.Misses, miss)
+				continue
+			}
+			if miss.Misses = k.Misses + 1; miss.Misses < threshold {
+				b.Misses = append(b.Misses, miss)
+				continue
+			}
+			miss.Misses = 0 // deleted: the count is done with
 			b.Misses = append(b.Misses, miss)
-			continue
+			j.queueDeletion(prev, fields, false, now, &b)
 		}
-		if miss.Misses = u.Misses + 1; miss.Misses < threshold {
-			b.Misses = append(b.Misses, miss)
-			continue
-		}
-		miss.Misses = 0 // deleted: the count is done with
-		b.Misses = append(b.Misses, miss)
-		j.queueDeletion(prev, fields, false, now, &b)
 	}
 	return j.commitDeletions(ctx, b, st)
 }

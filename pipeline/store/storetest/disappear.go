@@ -12,73 +12,94 @@ var disappearTests = []struct {
 	name string
 	fn   func(t *testing.T, s store.Store)
 }{
-	{"unseen lists live records a pass did not read, in key order, in pages", testUnseenPages},
-	{"miss counts commit with the batch; seen keys reset them; ended ones are left out", testMissCounts},
+	{"a walk pages through live records with what the pass saw", testWalkPages},
+	{"miss counts commit with the batch", testMissCounts},
 }
 
-func unseen(t *testing.T, s store.Store, after string, limit int) []string {
+// walk shows a page as "key" for a record the pass missed, "key+" for one it saw,
+// with ":n" for a miss count and "!" for an ended record.
+func walk(t *testing.T, s store.Store, pass, after string, limit int) []string {
 	t.Helper()
-	page, err := s.Unseen(t.Context(), "feed", "outage", "p1", after, limit)
+	page, err := s.Walk(t.Context(), "feed", "outage", pass, after, limit)
 	if err != nil {
-		t.Fatalf("Unseen: %v", err)
+		t.Fatalf("Walk: %v", err)
 	}
 	out := make([]string, len(page))
-	for i, u := range page {
-		out[i] = fmt.Sprintf("%s:%d", u.Key, u.Misses)
+	for i, k := range page {
+		out[i] = k.Key
+		if k.Seen {
+			out[i] += "+"
+		}
+		if k.Misses > 0 {
+			out[i] += fmt.Sprintf(":%d", k.Misses)
+		}
+		if k.Ended {
+			out[i] += "!"
+		}
 	}
 	return out
 }
 
-func testUnseenPages(t *testing.T, s store.Store) {
+func liveRecords(t *testing.T, s store.Store, source string, keys ...string) {
+	t.Helper()
 	var snap []store.SnapshotEntry
-	for _, k := range []string{"a", "b", "c", "d", "e", "f"} {
+	for _, k := range keys {
 		snap = append(snap, store.SnapshotEntry{Entity: "outage", Key: k, Hash: "h", Version: 1, Fields: map[string]any{}})
 	}
-	snap[5].Deleted = true // f is already deleted
-	commit(t, s, store.Batch{Source: "feed", At: t0, Snapshot: snap})
-	commit(t, s, store.Batch{Source: "other", At: t0, Snapshot: snap}) // another source's records are not this one's
-	if err := s.MarkSeen(t.Context(), "feed", "outage", "p1", []string{"b", "d", "d", "zz"}); err != nil {
-		t.Fatalf("MarkSeen: %v", err)
+	commit(t, s, store.Batch{Source: source, At: t0, Snapshot: snap})
+}
+
+func testWalkPages(t *testing.T, s store.Store) {
+	liveRecords(t, s, "feed", "a", "b", "c", "d", "e", "f")
+	liveRecords(t, s, "other", "a", "b", "c", "d", "e", "f", "g") // another source's records are not this one's
+	commit(t, s, store.Batch{Source: "feed", At: t0, Snapshot: []store.SnapshotEntry{
+		{Entity: "outage", Key: "f", Hash: "h", Version: 2, Deleted: true, Fields: map[string]any{}},
+	}})
+	mark := func(pass string, keys ...string) {
+		t.Helper()
+		if err := s.MarkSeen(t.Context(), "feed", "outage", pass, keys); err != nil {
+			t.Fatalf("MarkSeen: %v", err)
+		}
 	}
-	// Another pass's keys (a replica that lost the lock) are not this pass's.
-	if err := s.MarkSeen(t.Context(), "feed", "outage", "p2", []string{"a", "c", "e"}); err != nil {
-		t.Fatalf("MarkSeen: %v", err)
-	}
-	if got := unseen(t, s, "", 2); !slices.Equal(got, []string{"a:0", "c:0"}) {
-		t.Fatalf("first page = %v", got)
-	}
-	if got := unseen(t, s, "c", 2); !slices.Equal(got, []string{"e:0"}) {
-		t.Fatalf("second page = %v", got)
+	mark("p1", "b", "d", "d", "zz")
+	mark("p2", "a", "c", "e") // another pass (a replica that lost the lock) is not this one
+	for _, page := range []struct {
+		after string
+		want  []string
+	}{
+		{"", []string{"a", "b+"}},
+		{"b", []string{"c", "d+"}},
+		{"d", []string{"e"}}, // f is deleted
+		{"e", []string{}},
+	} {
+		if got := walk(t, s, "p1", page.after, 2); !slices.Equal(got, page.want) {
+			t.Fatalf("page after %q = %v, want %v", page.after, got, page.want)
+		}
 	}
 	if err := s.ForgetSeen(t.Context(), "feed", "outage", "p1"); err != nil {
 		t.Fatalf("ForgetSeen: %v", err)
 	}
-	if got := unseen(t, s, "", 10); !slices.Equal(got, []string{"a:0", "b:0", "c:0", "d:0", "e:0"}) {
-		t.Fatalf("after ForgetSeen = %v", got)
+	if got := walk(t, s, "p1", "", 10); !slices.Equal(got, []string{"a", "b", "c", "d", "e"}) {
+		t.Fatalf("p1 after ForgetSeen = %v", got)
 	}
-	other, err := s.Unseen(t.Context(), "feed", "outage", "p2", "", 10)
-	if err != nil || len(other) != 2 {
-		t.Fatalf("pass p2 after p1 was forgotten: %v, %v; want b and d unseen", other, err)
+	if got := walk(t, s, "p2", "", 10); !slices.Equal(got, []string{"a+", "b", "c+", "d", "e+"}) {
+		t.Fatalf("p2 after p1 was forgotten = %v", got)
 	}
 	if err := s.ForgetSeen(t.Context(), "feed", "outage", ""); err != nil {
 		t.Fatal(err)
 	}
-	if other, _ = s.Unseen(t.Context(), "feed", "outage", "p2", "", 10); len(other) != 5 {
-		t.Fatalf("after forgetting every pass, p2 has %d unseen, want 5", len(other))
+	if got := walk(t, s, "p2", "", 10); !slices.Equal(got, []string{"a", "b", "c", "d", "e"}) {
+		t.Fatalf("p2 after every pass was forgotten = %v", got)
 	}
 }
 
 func testMissCounts(t *testing.T, s store.Store) {
-	var snap []store.SnapshotEntry
-	for _, k := range []string{"a", "b", "c"} {
-		snap = append(snap, store.SnapshotEntry{Entity: "outage", Key: k, Hash: "h", Version: 1, Fields: map[string]any{}})
-	}
-	commit(t, s, store.Batch{Source: "feed", At: t0, Snapshot: snap})
+	liveRecords(t, s, "feed", "a", "b", "c")
 	commit(t, s, store.Batch{Source: "feed", At: t0, Misses: []store.MissCount{
 		{Entity: "outage", Key: "a", Misses: 1}, {Entity: "outage", Key: "b", Misses: 2}, {Entity: "outage", Key: "c", Ended: true},
 	}})
-	if got := unseen(t, s, "", 10); !slices.Equal(got, []string{"a:1", "b:2"}) {
-		t.Fatalf("unseen = %v, want counts kept and the ended record left out", got)
+	if got := walk(t, s, "p", "", 10); !slices.Equal(got, []string{"a:1", "b:2", "c!"}) {
+		t.Fatalf("walk = %v, want the counts kept", got)
 	}
 	// A failed commit stores no count.
 	bad := store.Batch{Source: "feed", At: t0, Misses: []store.MissCount{{Entity: "outage", Key: "a", Misses: 5}},
@@ -86,26 +107,14 @@ func testMissCounts(t *testing.T, s store.Store) {
 	if err := s.Commit(t.Context(), bad); err == nil {
 		t.Fatal("commit with unencodable fields succeeded")
 	}
-	if got := unseen(t, s, "", 10); !slices.Equal(got, []string{"a:1", "b:2"}) {
+	if got := walk(t, s, "p", "", 10); !slices.Equal(got, []string{"a:1", "b:2", "c!"}) {
 		t.Fatalf("after a failed commit = %v", got)
 	}
-	// Misses 0 removes a count.
-	commit(t, s, store.Batch{Source: "feed", At: t0, Misses: []store.MissCount{{Entity: "outage", Key: "b"}}})
-	if got := unseen(t, s, "", 10); !slices.Equal(got, []string{"a:1", "b:0"}) {
-		t.Fatalf("after removing b's count = %v", got)
-	}
-	// Seen records start again from zero, the ended one included.
-	if err := s.MarkSeen(t.Context(), "feed", "outage", "p1", []string{"a", "c"}); err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.ResetMisses(t.Context(), "feed", "outage", "p1")
-	if err != nil || n != 2 {
-		t.Fatalf("ResetMisses = %d, %v; want 2", n, err)
-	}
-	if err := s.ForgetSeen(t.Context(), "feed", "outage", "p1"); err != nil {
-		t.Fatal(err)
-	}
-	if got := unseen(t, s, "", 10); !slices.Equal(got, []string{"a:0", "b:0", "c:0"}) {
-		t.Fatalf("after reset = %v", got)
+	// Misses 0 removes a count, an ended mark included; a later count replaces one.
+	commit(t, s, store.Batch{Source: "feed", At: t0, Misses: []store.MissCount{
+		{Entity: "outage", Key: "b"}, {Entity: "outage", Key: "c"}, {Entity: "outage", Key: "a", Misses: 2},
+	}})
+	if got := walk(t, s, "p", "", 10); !slices.Equal(got, []string{"a:2", "b", "c"}) {
+		t.Fatalf("after updating the counts = %v", got)
 	}
 }
