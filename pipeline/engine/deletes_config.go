@@ -12,26 +12,16 @@ import (
 // DeletesConfig says how records that disappear from a source become deleted
 // events (decision 0017). Every part is optional.
 type DeletesConfig struct {
-	// AfterMisses applies to full-set sources (feeds, files: every read is the
-	// whole current set): a record missing from this many consecutive complete,
-	// successful reads is deleted. Default 2; a failed read counts nothing.
-	AfterMisses int `yaml:"after_misses"`
-	// UnlessPast names a time field of the mapping (an outage's end): a record
-	// missed once that time has passed is over, not cancelled, and is never
-	// deleted for being missing.
-	UnlessPast string `yaml:"unless_past"`
-	// Reconcile is a cron schedule on which the source's whole key set is listed
-	// (sources that can: sql) and records whose rows are gone are deleted.
-	Reconcile string `yaml:"reconcile"`
-	// PageSize is how many keys a reconcile reads per query, and how many records
-	// either kind of pass compares at once. Default 1000.
-	PageSize int `yaml:"page_size"`
-	// Column is a soft-delete column: a row whose value there means deleted is a
-	// deleted event for its record instead of a change.
-	Column string `yaml:"column"`
-	// When lists the values of Column that mean deleted, compared as trimmed text
-	// ignoring case; without it any value but NULL, "", 0, false, no, n or f does.
-	When []string `yaml:"when"`
+	// A failed read counts nothing: one truncated answer must not read as a mass
+	// cancellation.
+	AfterMisses int `yaml:"after_misses" default:"2" doc:"Full-set sources (feeds, files: every read is the whole current set): a record missing from this many consecutive complete, successful polls becomes a deleted event. A failed poll, or a page in an unknown shape, counts nothing."`
+	// An outage that happened leaves the EVN window; it was not cancelled.
+	UnlessPast string `yaml:"unless_past" doc:"A time field of the mapping (an outage's end): a record missed once that time has passed is over, not cancelled, and is never deleted for being missing." example:"end"`
+	Reconcile  string `yaml:"reconcile" doc:"A cron schedule (in timezone) on which every key of the source is listed, page by page (sources that can: sql), and each live record whose row is gone becomes a deleted event at once. Off when empty." example:"\"0 2 * * *\""`
+	PageSize   int    `yaml:"page_size" default:"1000" max:"100000" doc:"Keys a reconcile reads per query, and records either kind of pass compares at once."`
+	Column     string `yaml:"column" doc:"A soft-delete column: a row whose value there means deleted is a deleted event for its record instead of a change. The source must return it." example:"DaXoa"`
+	// Without a list, a deleted_at time works as well as a 0/1 flag.
+	When []string `yaml:"when" doc:"The values of column that mean deleted, compared as trimmed text ignoring case; without it any value but NULL, empty, 0, false, f, no or n does." example:"[\"1\"]"`
 }
 
 // Defaults for DeletesConfig.
