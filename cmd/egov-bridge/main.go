@@ -11,6 +11,8 @@ import (
 	"syscall"
 	_ "time/tzdata" // Asia/Ho_Chi_Minh must resolve on machines without a zoneinfo database
 
+	_ "github.com/egov-bridge/egov-bridge/connectors/evnspc"
+	_ "github.com/egov-bridge/egov-bridge/connectors/httpfeed"
 	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"
 	_ "github.com/egov-bridge/egov-bridge/connectors/nats"
 	_ "github.com/egov-bridge/egov-bridge/connectors/pgtable"
