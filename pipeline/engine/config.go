@@ -111,6 +111,8 @@ type SourceConfig struct {
 	Mapping  string `yaml:"mapping" required:"true"`
 	Agency   string `yaml:"agency"`
 	Zone     string `yaml:"zone"`
+	// Deletes says how records that disappear become deleted events.
+	Deletes DeletesConfig `yaml:"deletes"`
 
 	Options  any                 `yaml:"-"`
 	Spec     pipeline.SourceSpec `yaml:"-"`
@@ -136,7 +138,7 @@ type Route struct {
 	To       []string `yaml:"to" required:"true"`
 }
 
-var commonSourceKeys = map[string]bool{"name": true, "type": true, "schedule": true, "mapping": true, "agency": true, "zone": true}
+var commonSourceKeys = map[string]bool{"name": true, "type": true, "schedule": true, "mapping": true, "agency": true, "zone": true, "deletes": true}
 var commonSinkKeys = map[string]bool{"name": true, "type": true, "delivery": true}
 
 // CronParser accepts standard five-field specs, an optional leading seconds field,
@@ -385,6 +387,7 @@ func loadSources(d *config.Decoder, list *yaml.Node, zone *time.Location) []Sour
 			}
 			sc.Map = m
 		}
+		checkDeletes(d, p, &sc.Deletes, sc.Map)
 		if sc.Type != "" {
 			spec, ok := pipeline.LookupSource(sc.Type)
 			if !ok {

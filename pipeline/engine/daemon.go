@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		sc := sc
 		sc.Map.SetClock(opts.Clock)
 		d.Jobs = append(d.Jobs, &Job{
-			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router,
+			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router, Deletes: sc.Deletes,
 			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake,
 			Open: func(ctx context.Context) (pipeline.Source, error) {
 				return sc.Spec.Build(ctx, d.env(sc.Name, sc.Location), sc.Options)
@@ -138,6 +138,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 				_ = srv.Close()
 			}
 			return fmt.Errorf("source %s: schedule %q: %w", sc.Name, sc.Schedule, err)
+		}
+	}
+	for i, sc := range d.Config.Sources {
+		if sc.Deletes.Reconcile == "" {
+			continue
+		}
+		j := d.Jobs[i]
+		if _, err := c.AddFunc(sc.Deletes.Reconcile, func() {
+			runs.Add(1)
+			defer runs.Done()
+			d.reconcileJob(ctx, j)
+		}); err != nil {
+			stopDispatch()
+			dispatchDone.Wait()
+			if srv != nil {
+				_ = srv.Close()
+			}
+			return fmt.Errorf("source %s: deletes.reconcile %q: %w", sc.Name, sc.Deletes.Reconcile, err)
 		}
 	}
 	c.Start()
