@@ -12,6 +12,7 @@ import (
 	_ "time/tzdata" // Asia/Ho_Chi_Minh must resolve on machines without a zoneinfo database
 
 	_ "github.com/egov-bridge/egov-bridge/connectors/evnspc"
+	_ "github.com/egov-bridge/egov-bridge/connectors/file"
 	_ "github.com/egov-bridge/egov-bridge/connectors/httpfeed"
 	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"
 	_ "github.com/egov-bridge/egov-bridge/connectors/nats"
