@@ -352,3 +352,75 @@ func TestOptionsValidation(t *testing.T) {
 		t.Fatalf("reported %v, want %v", got, want)
 	}
 }
+
+func TestPOSTFormCarriesPlaceholdersAndPageNumbers(t *testing.T) {
+	var mu sync.Mutex
+	var forms []string
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.ParseForm() != nil {
+			http.Error(w, "want a form POST", http.StatusMethodNotAllowed)
+			return
+		}
+		mu.Lock()
+		forms = append(forms, r.PostForm.Encode())
+		mu.Unlock()
+		if r.PostForm.Get("p") == "1" {
+			fmt.Fprint(w, `{"rows":[{"a":1},{"a":2}]}`)
+			return
+		}
+		fmt.Fprint(w, `{"rows":[{"a":3}]}`)
+	}))
+	o := NewOptions()
+	o.URL, o.Method, o.Format = srv.URL, "POST", FormatJSON
+	o.Form = map[string]string{"ngay": "{{today}}"}
+	o.JSON.Records = "rows"
+	o.Pagination = PaginationOptions{Type: "page", Param: "p", Start: 1, SizeParam: "n", Size: 2, MaxPages: 10}
+	clock := func() time.Time { return time.Date(2026, 8, 11, 3, 0, 0, 0, time.UTC) }
+	rows, _, err := readAll(t.Context(), open(t, o, nil, clock))
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("rows %v, %v", rows, err)
+	}
+	if want := "[n=2&ngay=11%2F08%2F2026&p=1 n=2&ngay=11%2F08%2F2026&p=2]"; fmt.Sprint(forms) != want {
+		t.Fatalf("forms %v, want %v", forms, want)
+	}
+}
+
+func TestHTMLNextLinkBySelector(t *testing.T) {
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("trang") {
+		case "":
+			fmt.Fprint(w, `<ul><li class="tb">Thông báo 1</li><li class="tb">Thông báo 2</li></ul><a class="next" href="?trang=2">Sau</a>`)
+		default:
+			fmt.Fprint(w, `<ul><li class="tb">Thông báo 3</li></ul>`)
+		}
+	}))
+	o := NewOptions()
+	o.URL, o.Format = srv.URL+"/thong-bao", FormatHTML
+	o.HTML = HTMLOptions{Records: "li.tb", Fields: map[string]string{"title": "."}}
+	o.Pagination = PaginationOptions{Type: "next", Next: "a.next", MaxPages: 10}
+	rows, batches, err := readAll(t.Context(), open(t, o, nil, nil))
+	if err != nil || len(rows) != 3 || rows[2]["title"] != "Thông báo 3" || batches != 2 {
+		t.Fatalf("rows %v in %d batches, %v", rows, batches, err)
+	}
+}
+
+func TestASlowAnswerWithinTheTimeoutIsRead(t *testing.T) {
+	var calls atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		fmt.Fprint(w, `{"data":{"items":[{"a":1},`)
+		w.(http.Flusher).Flush()
+		select { // the rest of the body comes late, well inside the timeout
+		case <-time.After(150 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprint(w, `{"a":2}]}}`)
+	}))
+	o := jsonOptions(srv.URL)
+	o.HTTP.Timeout = dur(10 * time.Second)
+	rows, _, err := readAll(t.Context(), open(t, o, nil, nil))
+	if err != nil || len(rows) != 2 || calls.Load() != 1 {
+		t.Fatalf("rows %v, %v after %d calls; want both records at the first attempt", rows, err, calls.Load())
+	}
+}
