@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func (s *Source) FullSet() {}
 func (s *Source) Close() error { return nil }
 
 // Columns names the columns of every row.
-func (s *Source) Columns(context.Context) ([]string, error) { return Columns, nil }
+func (s *Source) Columns(context.Context) ([]string, error) { return slices.Clone(Columns), nil }
 
 // position: the read's first day (one window for the whole read, even across
 // midnight) and the next unit.

@@ -36,7 +36,8 @@ type Source struct {
 	clock  pipeline.Clock
 	client *webfetch.Client
 	read   *reader
-	// loaded is the file being read, kept between the batches of one read.
+	// loaded is the file read last, kept between batches and polls: an unchanged
+	// file (same size and modification time, or same content) is not parsed again.
 	loaded *loadedFile
 }
 
@@ -101,7 +102,6 @@ type position struct {
 func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, out pipeline.Emitter) (pipeline.Position, bool, error) {
 	var p position
 	if pos == nil {
-		s.loaded = nil
 		var err error
 		if p.Files, err = s.list(ctx); err != nil {
 			return nil, false, err
@@ -142,7 +142,6 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, out pipel
 		next, _ := json.Marshal(p)
 		return next, false, nil
 	}
-	s.loaded = nil
 	return nil, true, nil
 }
 
