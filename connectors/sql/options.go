@@ -32,7 +32,7 @@ const (
 // them rather than `required` tags, so that a key that is present but empty (for
 // example dsn: "${DSN}" with DSN set to "") is caught too, with one message.
 type Options struct {
-	// Driver is postgres, sqlserver or sqlite.
+	// Driver is postgres, sqlserver, sqlite or mysql (MySQL and MariaDB).
 	Driver string `yaml:"driver"`
 	// DSN is the connection string; dsn_file reads it from a file so it need not sit
 	// in the config. For sqlite it is a file path (relative to the config file) or a
@@ -105,9 +105,9 @@ var _ pipeline.Validator = (*Options)(nil)
 // Validate reports every semantic mistake, with field paths relative to the source.
 func (o *Options) Validate(report pipeline.Reporter) {
 	if o.Driver == "" {
-		report("driver", "is required: postgres, sqlserver or sqlite")
+		report("driver", "is required: postgres, sqlserver, sqlite or mysql")
 	} else if _, ok := dialects[o.Driver]; !ok {
-		report("driver", "unknown driver %q: want postgres, sqlserver or sqlite", o.Driver)
+		report("driver", "unknown driver %q: want postgres, sqlserver, sqlite or mysql", o.Driver)
 	}
 	if strings.TrimSpace(o.DSN) == "" {
 		report("dsn", "is required: give dsn or dsn_file")

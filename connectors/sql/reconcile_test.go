@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/egov-bridge/egov-bridge/internal/testmysql"
 	"github.com/egov-bridge/egov-bridge/internal/testpg"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
@@ -48,6 +49,20 @@ func reconcileTables(t *testing.T) map[string]func(t *testing.T) reconcileTable 
 				FROM generate_series(1, `+fmt.Sprint(reconcileRows)+`) n`)
 			o := NewOptions()
 			o.Driver, o.DSN, o.Table = "postgres", dsn, schema+".items"
+			o.Cursor = CursorOptions{Column: "updated_at", Key: "ma"}
+			return reconcileTable{db: db, src: openSource(t, pipeline.Env{}, o), delete: deleteIn}
+		},
+		"mysql": func(t *testing.T) reconcileTable {
+			dsn, _ := testmysql.Database(t)
+			db := testmysql.Open(t, dsn)
+			mustExec(t, db, "CREATE TABLE items (id bigint PRIMARY KEY, ma varchar(20) NOT NULL UNIQUE, updated_at datetime NOT NULL, payload text NOT NULL)")
+			// MariaDB caps recursive CTEs at 1000 iterations: count with digits.
+			mustExec(t, db, "CREATE TABLE d (n int)")
+			mustExec(t, db, "INSERT INTO d VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)")
+			mustExec(t, db, `INSERT INTO items SELECT n, CONCAT('HS-', LPAD(n, 5, '0')), '2026-11-01 08:00:00', CONCAT('hồ sơ ', n)
+				FROM (SELECT 1 + a.n + 10 * b.n + 100 * c.n + 1000 * e.n AS n FROM d a, d b, d c, d e) seq WHERE n <= `+fmt.Sprint(reconcileRows))
+			o := NewOptions()
+			o.Driver, o.DSN, o.Table = "mysql", dsn, "items"
 			o.Cursor = CursorOptions{Column: "updated_at", Key: "ma"}
 			return reconcileTable{db: db, src: openSource(t, pipeline.Env{}, o), delete: deleteIn}
 		},

@@ -13,7 +13,7 @@ import (
 
 func init() {
 	pipeline.RegisterSource("sql", pipeline.SourceSpec{
-		Summary: "a PostgreSQL, SQL Server or SQLite table or query, read incrementally by a (cursor, key) keyset",
+		Summary: "a PostgreSQL, SQL Server, SQLite or MySQL/MariaDB table or query, read incrementally by a (cursor, key) keyset",
 		Config:  func() any { return NewOptions() },
 		Build: func(ctx context.Context, env pipeline.Env, cfg any) (pipeline.Source, error) {
 			o, ok := cfg.(*Options)

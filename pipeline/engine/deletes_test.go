@@ -428,3 +428,87 @@ func TestDeletesBlockIsValidatedAgainstTheMapping(t *testing.T) {
 		t.Fatalf("default deletes = %+v", d)
 	}
 }
+
+// listedSource is a memSource that can list its keys, in key order and pages.
+type listedSource struct {
+	*memSource
+	fail  error
+	extra []pipeline.Row // rows listed besides the table's (unidentifiable ones)
+}
+
+func (s *listedSource) ReadKeys(_ context.Context, cols []string, pos pipeline.Position, limit int, out pipeline.Emitter) (pipeline.Position, bool, error) {
+	if s.fail != nil {
+		return nil, false, s.fail
+	}
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.rows))
+	for k := range s.rows {
+		keys = append(keys, k)
+	}
+	s.mu.Unlock()
+	sort.Strings(keys)
+	from := 0
+	if pos != nil {
+		fmt.Sscan(string(pos), &from)
+	}
+	for i := from; i < min(from+limit, len(keys)); i++ {
+		row := pipeline.Row{}
+		for _, c := range cols {
+			row[c] = keys[i]
+		}
+		if err := out.Emit(row); err != nil {
+			return nil, false, err
+		}
+	}
+	done := from+limit >= len(keys)
+	if done {
+		for _, r := range s.extra {
+			if err := out.Emit(r); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	return pipeline.Position(fmt.Sprint(from + limit)), done, nil
+}
+
+func TestReconcileDeletesRecordsWhoseRowsAreGone(t *testing.T) {
+	f := newJobFixture(t, 10)
+	src := &listedSource{memSource: f.src}
+	f.job.Source = src
+	f.job.Deletes = DeletesConfig{PageSize: 2}
+	for _, k := range []string{"A", "B", "C", "D", "E"} {
+		f.src.put(k, pipeline.Row{"status": "2"})
+	}
+	f.run(t)
+	f.src.mu.Lock()
+	delete(f.src.rows, "B")
+	delete(f.src.rows, "E")
+	f.src.mu.Unlock()
+
+	// A listing that fails, or holds a row that cannot be identified, deletes nothing.
+	src.fail = errors.New("connection reset")
+	if _, err := f.job.Reconcile(context.Background()); err == nil {
+		t.Fatal("a failed listing reconciled")
+	}
+	src.fail, src.extra = nil, []pipeline.Row{{"code": nil}}
+	if rs, err := f.job.Reconcile(context.Background()); !errors.Is(err, ErrUnidentified) || rs.Deleted != 0 {
+		t.Fatalf("listing with an unidentified row: %+v, %v; want nothing deleted and ErrUnidentified", rs, err)
+	}
+	src.extra = nil
+	rs, err := f.job.Reconcile(context.Background())
+	if err != nil || rs.Deleted != 2 || rs.Keys != 3 || rs.Pages != 2 {
+		t.Fatalf("reconcile = %+v, %v; want 3 keys in 2 pages and 2 deleted", rs, err)
+	}
+	snap, _ := f.store.Snapshot(context.Background(), "motcua", "dossier", []string{"A", "B", "E"})
+	if !snap["B"].Deleted || !snap["E"].Deleted || snap["A"].Deleted {
+		t.Fatalf("snapshot = %+v, want B and E deleted", snap)
+	}
+	if rs, err := f.job.Reconcile(context.Background()); err != nil || rs.Deleted != 0 {
+		t.Fatalf("second reconcile = %+v, %v; want nothing more", rs, err)
+	}
+	// A source that cannot list its keys says so.
+	f.job.Source = f.src
+	if _, err := f.job.Reconcile(context.Background()); !errors.Is(err, ErrCannotList) {
+		t.Fatalf("reconcile of a source without a listing: %v, want ErrCannotList", err)
+	}
+}
