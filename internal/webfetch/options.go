@@ -14,7 +14,8 @@ type Options struct {
 	// 5xx answer gets; 4xx answers are not retried. 0 turns retries off.
 	Retries int `yaml:"retries"`
 	// RetryWait is the first backoff between attempts; it doubles (with jitter)
-	// up to RetryMaxWait.
+	// up to RetryMaxWait. A Retry-After the server sends is honoured up to
+	// RetryMaxWait.
 	RetryWait    config.Duration `yaml:"retry_wait"`
 	RetryMaxWait config.Duration `yaml:"retry_max_wait"`
 	// RateLimit is the most requests to one host, retries included: "1/s",

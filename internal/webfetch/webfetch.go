@@ -145,6 +145,9 @@ func New(s Settings) (*Client, error) {
 		SetHeaders(s.Headers).
 		// With a condition set, resty retries exactly when it says so.
 		AddRetryCondition(retryable).
+		SetRetryAfter(func(_ *resty.Client, r *resty.Response) (time.Duration, error) {
+			return retryAfter(r.Header(), s.Clock()), nil
+		}).
 		SetLogger(discardLogger{})
 	if s.MaxBytes > 0 {
 		rc.SetResponseBodyLimit(int(s.MaxBytes))
@@ -257,6 +260,22 @@ func (c *Client) Forget() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.cache)
+}
+
+// retryAfter is the wait a 429 or 503 asked for (Retry-After in seconds or as
+// a date); 0 leaves the backoff to resty, which caps it at RetryMaxWait.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
 }
 
 func isTimeout(err error) bool {

@@ -1,8 +1,10 @@
 package webfetch
 
 import (
+	"net/http"
 	"net/url"
 	"testing"
+	"time"
 )
 
 func TestParseRate(t *testing.T) {
@@ -23,5 +25,25 @@ func TestRedactURLDropsUserAndQuery(t *testing.T) {
 	u, _ := url.Parse("https://user:pw@api.example.vn/v1/x?token=abc")
 	if got := redactURL(u); got != "https://api.example.vn/v1/x?…" {
 		t.Fatalf("redactURL = %q", got)
+	}
+}
+
+func TestRetryAfterReadsSecondsAndDates(t *testing.T) {
+	now := time.Date(2026, 8, 11, 1, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"":                              0,
+		"7":                             7 * time.Second,
+		"-3":                            0,
+		"soon":                          0,
+		"Tue, 11 Aug 2026 01:00:30 GMT": 30 * time.Second,
+		"Tue, 11 Aug 2026 00:59:00 GMT": 0,
+	} {
+		h := http.Header{}
+		if v != "" {
+			h.Set("Retry-After", v)
+		}
+		if got := retryAfter(h, now); got != want {
+			t.Errorf("Retry-After %q: %v, want %v", v, got, want)
+		}
 	}
 }
