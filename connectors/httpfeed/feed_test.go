@@ -424,3 +424,28 @@ func TestASlowAnswerWithinTheTimeoutIsRead(t *testing.T) {
 		t.Fatalf("rows %v, %v after %d calls; want both records at the first attempt", rows, err, calls.Load())
 	}
 }
+
+func TestLastModifiedIsSentBackAsIfModifiedSince(t *testing.T) {
+	const stamp = "Mon, 10 Aug 2026 08:00:00 GMT"
+	var notModified atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-Modified-Since") == stamp {
+			notModified.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Last-Modified", stamp)
+		fmt.Fprint(w, "stationName,reason\nTrạm 1,x\n")
+	}))
+	o := NewOptions()
+	o.URL, o.Format = srv.URL+"/lich.csv", FormatCSV
+	src := open(t, o, nil, nil)
+	for poll := 1; poll <= 2; poll++ {
+		if rows, _, err := readAll(t.Context(), src); err != nil || len(rows) != 1 {
+			t.Fatalf("poll %d: rows %v, %v", poll, rows, err)
+		}
+	}
+	if notModified.Load() != 1 {
+		t.Fatalf("%d 304s, want 1", notModified.Load())
+	}
+}
