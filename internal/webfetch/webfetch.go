@@ -105,9 +105,11 @@ type Client struct {
 	s  Settings
 	rc *resty.Client
 
-	mu       sync.Mutex
-	limiters map[string]*rate.Limiter
-	cache    map[string]cached
+	mu          sync.Mutex
+	limiters    map[string]*rate.Limiter
+	cache       map[string]cached
+	cachedBytes int64
+	tick        uint64
 }
 
 type cached struct {
@@ -115,7 +117,15 @@ type cached struct {
 	body               []byte
 	header             http.Header
 	url                *url.URL
+	used               uint64 // c.tick when last used, for eviction
 }
+
+// Answers kept for conditional requests are bounded: addresses that carry a date
+// (EVN's window) change every day and must not pile up.
+const (
+	maxCached      = 256
+	minCachedBytes = 64 << 20
+)
 
 // New returns a client with its own cookie jar.
 func New(s Settings) (*Client, error) {
@@ -204,6 +214,11 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 	c.mu.Lock()
 	prev, havePrev := c.cache[key]
+	if havePrev {
+		c.tick++
+		prev.used = c.tick
+		c.cache[key] = prev
+	}
 	c.mu.Unlock()
 	if c.s.Conditional && havePrev {
 		if prev.etag != "" {
@@ -244,10 +259,12 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if c.s.Conditional {
 		etag, lm := resp.Header().Get("ETag"), resp.Header().Get("Last-Modified")
 		c.mu.Lock()
+		c.forgetLocked(key)
 		if etag != "" || lm != "" {
-			c.cache[key] = cached{etag: etag, lastModified: lm, body: out.Body, header: out.Header, url: final}
-		} else {
-			delete(c.cache, key)
+			c.tick++
+			c.cache[key] = cached{etag: etag, lastModified: lm, body: out.Body, header: out.Header, url: final, used: c.tick}
+			c.cachedBytes += int64(len(out.Body))
+			c.evictLocked()
 		}
 		c.mu.Unlock()
 	}
@@ -260,6 +277,29 @@ func (c *Client) Forget() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.cache)
+	c.cachedBytes = 0
+}
+
+func (c *Client) forgetLocked(key string) {
+	if old, ok := c.cache[key]; ok {
+		c.cachedBytes -= int64(len(old.body))
+		delete(c.cache, key)
+	}
+}
+
+// evictLocked drops the least recently used answers beyond the bounds.
+func (c *Client) evictLocked() {
+	maxBytes := max(4*c.s.MaxBytes, minCachedBytes)
+	for len(c.cache) > maxCached || c.cachedBytes > maxBytes && len(c.cache) > 1 {
+		var oldest string
+		var at uint64
+		for k, v := range c.cache {
+			if oldest == "" || v.used < at {
+				oldest, at = k, v.used
+			}
+		}
+		c.forgetLocked(oldest)
+	}
 }
 
 // retryAfter is the wait a 429 or 503 asked for (Retry-After in seconds or as

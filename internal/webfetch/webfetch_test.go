@@ -1,7 +1,9 @@
 package webfetch
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -45,5 +47,30 @@ func TestRetryAfterReadsSecondsAndDates(t *testing.T) {
 		if got := retryAfter(h, now); got != want {
 			t.Errorf("Retry-After %q: %v, want %v", v, got, want)
 		}
+	}
+}
+
+func TestKeptAnswersAreBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"`+r.URL.RawQuery+`"`)
+		w.Write([]byte("body"))
+	}))
+	defer srv.Close()
+	c, err := New(Settings{Timeout: time.Second, Conditional: true, MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxCached + 50 {
+		if _, err := c.Do(t.Context(), Request{URL: fmt.Sprintf("%s/?day=%d", srv.URL, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.cache) != maxCached || c.cachedBytes != int64(4*maxCached) {
+		t.Fatalf("%d answers (%d bytes) kept, want %d (%d bytes)", len(c.cache), c.cachedBytes, maxCached, 4*maxCached)
+	}
+	if _, ok := c.cache["GET "+srv.URL+"/?day=0\n"]; ok {
+		t.Fatal("the oldest answer is still kept")
 	}
 }
