@@ -185,8 +185,6 @@ type htmlParser struct {
 	fields  []htmlField
 	empty   []string // folded
 	next    cascadia.Selector
-	// firstPage: only the first page of a sequence must hold records or say it
-	// has none; a later empty page ends the sequence.
 }
 
 func newHTMLParser(o HTMLOptions, next string) (htmlParser, error) {

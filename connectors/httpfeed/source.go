@@ -119,6 +119,8 @@ func (s *Source) ReadBatch(ctx context.Context, pos pipeline.Position, out pipel
 		return nil, false, fmt.Errorf("%s: %w", s.where(p), err)
 	}
 	pg, err := s.parse.parse(resp.Body)
+	// Only the first page of a sequence must hold records or say it has none; a
+	// later empty page ends the sequence.
 	if err == nil && len(pg.rows) == 0 && s.html != nil && p.Pages == 0 && !s.html.saysEmpty(resp.Body) {
 		err = fmt.Errorf("%w: no element matches html.records %q and the page says none of html.empty", ErrUnknownShape, s.o.HTML.Records)
 	}
