@@ -53,9 +53,6 @@ func newReader(o *Options, zone *time.Location) *reader {
 	r := &reader{o: o, zone: zone, names: map[string]string{}, dates: map[string]bool{}}
 	for _, c := range o.Columns {
 		r.names[compact(c)] = c
-		for _, a := range o.Aliases[c] {
-			r.names[compact(a)] = c
-		}
 	}
 	for k, as := range o.Aliases {
 		for _, c := range o.Columns {
