@@ -119,7 +119,7 @@ func TestOutageReachesExactlyTheSubscribersOfTheCommunesItNames(t *testing.T) {
 		}
 	}
 	ev := &pipeline.Event{Type: "rule", Rule: "outage.scheduled", Source: "evn", Entity: "outage", Key: "k1", Version: 1,
-		After: map[string]any{"unit": "Điện lực Cần Giuộc", "area": "Ấp 3 xa my yen; ấp Tân Thanh, xã Long Hậu"},
+		After:   map[string]any{"unit": "Điện lực Cần Giuộc", "area": "Ấp 3 xa my yen; ấp Tân Thanh, xã Long Hậu"},
 		Message: &pipeline.Message{Text: "Điện lực Cần Giuộc thông báo tạm ngừng cung cấp điện.", Audience: "ap 3 xa my yen"}, DetectedAt: day}
 	ev.ID = pipeline.EventID("evn", "outage", "k1", 1, "outage.scheduled", "x")
 	if err := h.deliver(ev); err != nil {
