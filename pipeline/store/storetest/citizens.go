@@ -87,6 +87,19 @@ func testZaloInbox(t *testing.T, s store.Store) {
 	if w, _ = c.WaitingZaloInbound(ctx, "oa", 10); len(w) != 0 {
 		t.Fatalf("handled event still waiting: %+v", w)
 	}
+	// Handled events go with the events' retention; waiting ones stay.
+	e2 := e
+	e2.EventKey = "msg-2"
+	if _, err := c.AddZaloInbound(ctx, e2); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Purge(ctx, store.Retention{Events: time.Hour}, t0.Add(2*time.Hour))
+	if err != nil || res.Inbox != 1 {
+		t.Fatalf("purge = %+v, %v; want the handled event purged", res, err)
+	}
+	if w, _ = c.WaitingZaloInbound(ctx, "oa", 10); len(w) != 1 || w[0].EventKey != "msg-2" {
+		t.Fatalf("after purge, waiting = %+v", w)
+	}
 }
 
 func testZaloFollowerLife(t *testing.T, s store.Store) {
