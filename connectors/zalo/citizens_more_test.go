@@ -284,3 +284,20 @@ func TestFollowUnfollowAndSharedPhoneKeepTheFollowersTable(t *testing.T) {
 		t.Fatalf("after unfollow: %+v; want not following, phone kept", f)
 	}
 }
+
+func TestARefusedReplyGoesToTheCitizenInstead(t *testing.T) {
+	h := newCitizenHarness(t)
+	h.fake.follow("u1")
+	h.fake.hook = func(w http.ResponseWriter, path string, body map[string]any) bool {
+		if rec, _ := body["recipient"].(map[string]any); rec["message_id"] != nil {
+			zerr(w, -201, "message_id is invalid!")
+			return true
+		}
+		return false
+	}
+	body, _ := h.text("u1", "HD")
+	sent := h.say(body)
+	if len(sent) != 1 || sent[0].UserID != "u1" || sent[0].ReplyTo != "" || !strings.Contains(sent[0].Text, "HS <mã hồ sơ>") {
+		t.Fatalf("sent %+v; want the help to u1 directly", sent)
+	}
+}
