@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	egovbridge "github.com/egov-bridge/egov-bridge"
@@ -19,13 +20,20 @@ import (
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
 )
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag := newFlags("run", "run [-c FILE] [--once]", stderr)
-	once := fs.Bool("once", false, "sync every source once, deliver what is due, and exit (backfills, cron-driven deployments)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func (a *app) runCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run [-c FILE] [--once]",
+		Short: "run the daemon (default config: the embedded demo)",
+		Args:  cobra.NoArgs,
 	}
-	_, cfg, ok := loadFlagConfig(*cfgFlag, stderr)
+	cfgFlag := configFlag(cmd, false)
+	once := cmd.Flags().Bool("once", false, "sync every source once, deliver what is due, and exit (backfills, cron-driven deployments)")
+	cmd.RunE = action(func([]string) int { return runDaemon(a.ctx, *cfgFlag, *once, a.stdout, a.stderr) })
+	return cmd
+}
+
+func runDaemon(ctx context.Context, cfgFlag string, once bool, stdout, stderr io.Writer) int {
+	_, cfg, ok := loadFlagConfig(cfgFlag, stderr)
 	if !ok {
 		return 1
 	}
@@ -35,7 +43,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	defer func() { stopDemo(); demoWG.Wait() }()
 	if cfg.Demo != nil {
-		if err := startDemo(demoCtx, cfg, *once, log, &demoWG); err != nil {
+		if err := startDemo(demoCtx, cfg, once, log, &demoWG); err != nil {
 			fmt.Fprintln(stderr, "egov-bridge:", err)
 			return 1
 		}
@@ -48,7 +56,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer d.Close()
 
-	if *once {
+	if once {
 		return runOnce(ctx, d, stdout, stderr)
 	}
 	if err := d.Run(ctx); err != nil {
