@@ -169,6 +169,7 @@ func (s *Sink) fanout(ctx context.Context, n *notice, ts []*topic) error {
 	if err := s.cit.st.Enqueue(ctx, s.name, evs, n.now); err != nil {
 		return fmt.Errorf("zalo sink %q: %w", s.name, err)
 	}
+	s.wake()
 	r := s.sendRecord(n, store.ZaloRouteFanout)
 	r.Parts, r.Reason = 1, fmt.Sprintf("%d subscribers of %s", len(evs), strings.Join(named, ", "))
 	if len(named) == 0 {

@@ -87,6 +87,7 @@ func (s *Sink) HandleInbox(ctx context.Context) error {
 			if err := s.cit.st.FinishZaloInbound(context.WithoutCancel(ctx), in.ID, s.clock(), msg, done); err != nil {
 				return err
 			}
+			s.wake()
 			if !done {
 				return herr // try again at the next round, in order
 			}

@@ -57,6 +57,7 @@ type Sink struct {
 	// without a citizens block.
 	cit   *citizens
 	route func(*pipeline.Event) []string // the config's routes, for feedback events
+	wake  func()                         // the dispatcher, after queueing answers
 }
 
 var _ pipeline.Sink = (*Sink)(nil)
@@ -98,7 +99,10 @@ func New(env pipeline.Env, o Options) (*Sink, error) {
 	s.tokens = &tokens{st: st, api: s.api, oaID: o.OAID, seed: o.RefreshToken, clock: s.clock,
 		ahead: o.RefreshAhead.D(), wait: o.RefusedRetry.D(), log: s.log}
 	s.metrics = newMetrics(env.Name, s.tokens)
-	s.route = env.Route
+	s.route, s.wake = env.Route, env.Wake
+	if s.wake == nil {
+		s.wake = func() {}
+	}
 	if o.Citizens != nil {
 		c, err := newCitizens(env, *o.Citizens, s.zone)
 		if err != nil {
