@@ -107,4 +107,8 @@ routes:
 		r, _ := d.Store.(sends).ZaloSends(context.Background(), "zalo", "", 0)
 		return len(r) == 1 && strings.Contains(r[0].Request, `"message_id":"m-42"`) && strings.Contains(r[0].Request, "GY-")
 	})
+	code, out, errOut := runCmd(t, "zalo", "status", "-c", config)
+	if code != 0 || !strings.Contains(out, "0 messages waiting, 0 given up; 0 subscriptions; 1 feedback (1 unanswered); 0 ratings") {
+		t.Errorf("zalo status: %d\n%s\n%s", code, out, errOut)
+	}
 }
