@@ -60,8 +60,9 @@ func (s *sqlStore) indexSnapshot(ctx context.Context, tx *sqlx.Tx, source string
 		}
 	}
 	for entity, list := range byEntity {
-		// A record's first version has no rows yet (a first sync's records are all
-		// new): only records seen before have rows to replace.
+		// A record's first version (change detection counts versions from 1) has
+		// no rows yet, and a first sync's records are all new: only records seen
+		// before have rows to replace.
 		var keys []string
 		for _, r := range list {
 			if r.Version != 1 {
