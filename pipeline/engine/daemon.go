@@ -47,6 +47,7 @@ type Daemon struct {
 	ready    atomic.Bool
 	httpAddr atomic.Value // string
 	mount    []func(mux *http.ServeMux, d *Daemon)
+	router   *Router
 	// replicaName names this process among replicas (Replica), for /readyz and
 	// the lock gauge.
 	replicaName string
@@ -66,7 +67,8 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{
 		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
-		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount, replicaName: Replica(),
+		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount,
+		router: NewRouter(cfg.Routes), replicaName: Replica(),
 	}
 	d.Metrics.Registry.MustRegister(newHealthCollector(d))
 	for _, sc := range cfg.Sinks {
@@ -91,12 +93,12 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		d.Dispatcher.Delivery[sc.Name] = cfg.DeliveryFor(sc.Name)
 	}
 	d.Figures = d.newFigures()
-	router := NewRouter(cfg.Routes)
+	router := d.router
 	for _, sc := range cfg.Sources {
 		sc := sc
 		sc.Map.SetClock(opts.Clock)
 		d.Jobs = append(d.Jobs, &Job{
-			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router,
+			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router, Deletes: sc.Deletes,
 			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake, Zone: cfg.Zone,
 			Open: func(ctx context.Context) (pipeline.Source, error) {
 				return sc.Spec.Build(ctx, d.env(sc.Name, sc.Location), sc.Options)
@@ -111,7 +113,15 @@ func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
 	if d.Config.File != "" {
 		resolve = resolveAgainst(d.Config.File)
 	}
-	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store}
+	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store,
+		Route: d.router.Sinks, Wake: d.wake}
+}
+
+// wake wakes the dispatcher, once there is one (sinks are built before it).
+func (d *Daemon) wake() {
+	if d.Dispatcher != nil {
+		d.Dispatcher.Wake()
+	}
 }
 
 // Run serves until ctx is cancelled: every source runs at start and then on its
@@ -147,6 +157,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 				_ = srv.Close()
 			}
 			return fmt.Errorf("source %s: schedule %q: %w", sc.Name, sc.Schedule, err)
+		}
+	}
+	for i, sc := range d.Config.Sources {
+		if sc.Deletes.Reconcile == "" {
+			continue
+		}
+		j := d.Jobs[i]
+		if _, err := c.AddFunc(sc.Deletes.Reconcile, func() {
+			runs.Add(1)
+			defer runs.Done()
+			d.reconcileJob(ctx, j)
+		}); err != nil {
+			stopDispatch()
+			dispatchDone.Wait()
+			if srv != nil {
+				_ = srv.Close()
+			}
+			return fmt.Errorf("source %s: deletes.reconcile %q: %w", sc.Name, sc.Deletes.Reconcile, err)
 		}
 	}
 	c.Start()
@@ -207,7 +235,8 @@ func (d *Daemon) runJob(ctx context.Context, j *Job) {
 	case err != nil:
 		d.Logger.Error("sync failed", "source", j.Name, "err", err)
 	case st.Events > 0 || st.Quarantined > 0:
-		d.Logger.Info("synced", "source", j.Name, "rows", st.Rows, "events", st.Events, "quarantined", st.Quarantined, "snapshot", st.Snapshot)
+		d.Logger.Info("synced", "source", j.Name, "rows", st.Rows, "events", st.Events, "deleted", st.Deleted,
+			"quarantined", st.Quarantined, "snapshot", st.Snapshot)
 	default:
 		d.Logger.Debug("synced, no changes", "source", j.Name, "rows", st.Rows)
 	}
