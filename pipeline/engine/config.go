@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/access"
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
 	"github.com/egov-bridge/egov-bridge/pipeline/mapping"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
@@ -42,9 +43,16 @@ type Config struct {
 	Zone *time.Location `yaml:"-"`
 }
 
-// HTTPConfig is the operations endpoint (/healthz, /readyz, /metrics).
+// HTTPConfig is the HTTP server: operations endpoints (/healthz, /readyz,
+// /metrics), and the steering page and API, which need a token.
 type HTTPConfig struct {
 	Listen string `yaml:"listen"` // "" disables the server
+	// Tokens may read the page and /api/v1; see package access.
+	Tokens []access.TokenConfig `yaml:"tokens"`
+	// Who may read each operations endpoint: public (default), token or off.
+	Healthz access.Exposure `yaml:"healthz"`
+	Readyz  access.Exposure `yaml:"readyz"`
+	Metrics access.Exposure `yaml:"metrics"`
 }
 
 // LogConfig sets the daemon's own log.
@@ -199,6 +207,12 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 	}
 	if cfg.Demo != nil {
 		cfg.Demo.Database = d.Resolve(cfg.Demo.Database)
+	}
+	access.Check(cfg.HTTP.Tokens, func(field, format string, args ...any) { d.Errorf("http.tokens"+field, format, args...) })
+	for key, e := range map[string]access.Exposure{"healthz": cfg.HTTP.Healthz, "readyz": cfg.HTTP.Readyz, "metrics": cfg.HTTP.Metrics} {
+		if err := access.CheckExposure(e); err != nil {
+			d.Errorf("http."+key, "%v", err)
+		}
 	}
 	if cfg.Log.Level != "" && !oneOf(cfg.Log.Level, "debug", "info", "warn", "error") {
 		d.Errorf("log.level", "unknown level %q (want debug, info, warn or error)", cfg.Log.Level)

@@ -17,6 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/access"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
 
@@ -39,6 +40,8 @@ type Daemon struct {
 	Metrics    *Metrics
 	Logger     *slog.Logger
 	Clock      pipeline.Clock
+	// Access authenticates the page's and the API's requests (http.tokens).
+	Access *access.Guard
 
 	ready    atomic.Bool
 	httpAddr atomic.Value // string
@@ -60,6 +63,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	d := &Daemon{
 		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
 		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount,
+		Access: &access.Guard{Keys: access.NewKeyring(cfg.HTTP.Tokens)},
 	}
 	for _, sc := range cfg.Sinks {
 		sink, err := sc.Spec.Build(ctx, d.env(sc.Name, cfg.Zone), sc.Options)
@@ -240,10 +244,15 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 	}
 	d.httpAddr.Store(ln.Addr().String())
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	expose := func(pattern string, e access.Exposure, h http.Handler) { // each per its own setting
+		if h = d.Access.Expose(e, h); h != nil {
+			mux.Handle(pattern, h)
+		}
+	}
+	expose("GET /healthz", d.Config.HTTP.Healthz, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	expose("GET /readyz", d.Config.HTTP.Readyz, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !d.ready.Load() {
 			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
 			return
@@ -265,8 +274,8 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 			return
 		}
 		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	}))
+	expose("GET /metrics", d.Config.HTTP.Metrics, promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
 	for _, sc := range d.Config.Sinks { // config order: a route clash fails the same way every time
 		if m, ok := d.Sinks[sc.Name].(pipeline.Mounter); ok {
 			m.Mount(mux)
