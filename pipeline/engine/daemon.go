@@ -114,7 +114,7 @@ func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
 // stops scheduling, lets each run commit its batch in flight, and returns; it gives
 // up waiting after the configured shutdown_timeout.
 func (d *Daemon) Run(ctx context.Context) error {
-	srv, err := d.startHTTP()
+	srv, err := d.startHTTP(ctx)
 	if err != nil {
 		return err
 	}
@@ -234,7 +234,7 @@ func (d *Daemon) HTTPAddr() string {
 	return s
 }
 
-func (d *Daemon) startHTTP() (*http.Server, error) {
+func (d *Daemon) startHTTP(ctx context.Context) (*http.Server, error) {
 	if d.Config.HTTP.Listen == "" {
 		return nil, nil
 	}
@@ -284,7 +284,10 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 	for _, mount := range d.mount {
 		mount(mux, d)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		// Requests end with the daemon: long-lived ones (the API's event stream)
+		// would otherwise hold up the shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.Logger.Error("http server stopped", "err", err)
