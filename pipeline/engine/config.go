@@ -18,6 +18,7 @@ import (
 	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/access"
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
+	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/mapping"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
@@ -35,9 +36,14 @@ type Config struct {
 	Retention       RetentionConfig `yaml:"retention"`
 	ShutdownTimeout config.Duration `yaml:"shutdown_timeout"`
 	Demo            *DemoConfig     `yaml:"demo"`
-	Sources         []SourceConfig  `yaml:"-"`
-	Sinks           []SinkConfig    `yaml:"-"`
-	Routes          []Route         `yaml:"routes"`
+	// Agencies are the province's agencies: code, name, parent (department or
+	// district) and the sources each owns; the steering figures roll up by parent.
+	Agencies []figures.Agency `yaml:"agencies"`
+	// Deadlines sets how often timer rules (at:) are evaluated.
+	Deadlines DeadlinesConfig `yaml:"deadlines"`
+	Sources   []SourceConfig  `yaml:"-"`
+	Sinks     []SinkConfig    `yaml:"-"`
+	Routes    []Route         `yaml:"routes"`
 
 	File string         `yaml:"-"` // where it was loaded from
 	Zone *time.Location `yaml:"-"`
@@ -224,6 +230,7 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 	cfg.Sources = loadSources(d, sourceNodes, cfg.Zone)
 	cfg.Sinks = loadSinks(d, sinkNodes)
 	checkRoutes(d, cfg)
+	checkAgencies(d, cfg)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
@@ -246,6 +253,7 @@ func (c *Config) applyDefaults() {
 		{&c.Retention.DeadLetters, 30 * 24 * time.Hour},
 		{&c.Retention.Quarantine, 30 * 24 * time.Hour},
 		{&c.Retention.Interval, 10 * time.Minute},
+		{&c.Deadlines.Interval, time.Minute},
 	} {
 		if *d.v <= 0 {
 			*d.v = config.Duration(d.def)

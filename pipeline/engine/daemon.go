@@ -18,6 +18,7 @@ import (
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/access"
+	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
 
@@ -42,6 +43,10 @@ type Daemon struct {
 	Clock      pipeline.Clock
 	// Access authenticates the page's and the API's requests (http.tokens).
 	Access *access.Guard
+	// Figures computes the steering figures and the service-quality index from the
+	// store (pipeline/figures); its optional Feedback and Ratings sources may be
+	// set by whoever wires them before Run.
+	Figures *figures.Service
 
 	ready    atomic.Bool
 	httpAddr atomic.Value // string
@@ -86,13 +91,14 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	for _, sc := range cfg.Sinks {
 		d.Dispatcher.Delivery[sc.Name] = cfg.DeliveryFor(sc.Name)
 	}
+	d.Figures = d.newFigures()
 	router := NewRouter(cfg.Routes)
 	for _, sc := range cfg.Sources {
 		sc := sc
 		sc.Map.SetClock(opts.Clock)
 		d.Jobs = append(d.Jobs, &Job{
 			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router,
-			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake,
+			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake, Zone: cfg.Zone,
 			Open: func(ctx context.Context) (pipeline.Source, error) {
 				return sc.Spec.Build(ctx, d.env(sc.Name, sc.Location), sc.Options)
 			},
@@ -149,6 +155,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() {
 		defer dispatchDone.Done()
 		d.purgeLoop(dispatchCtx)
+	}()
+	dispatchDone.Add(1)
+	go func() {
+		defer dispatchDone.Done()
+		d.deadlineLoop(dispatchCtx)
 	}()
 	for _, j := range d.Jobs {
 		runs.Add(1)
@@ -221,6 +232,7 @@ func (d *Daemon) RunOnce(ctx context.Context, progress func(source string) func(
 			break
 		}
 	}
+	d.FireTimers(ctx)
 	if _, err := d.Dispatcher.Drain(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -88,6 +88,12 @@ type Batch struct {
 	// taken from is still held by this acquisition.
 	Fence *Fence
 	At    time.Time
+	// Facts and Timers keep the steering figures' facts and the deadline timers of
+	// the batch's records (see facts.go), in the same transaction. TimersFired is
+	// used by FactStore.FireTimers only.
+	Facts       []Fact
+	Timers      []TimerArm
+	TimersFired []TimerKey
 }
 
 // Pending is one outbox row waiting for a sink.
