@@ -52,8 +52,9 @@ type TokenConfig struct {
 	// SHA256 is the hex SHA-256 of the token (`printf %s TOKEN | sha256sum`).
 	SHA256 string `yaml:"sha256"`
 	Role   Role   `yaml:"role" required:"true"`
-	// Agencies limits the token to these agency codes (figures, events, feedback,
-	// operator actions); empty means every agency.
+	// Agencies limits the token to these agency codes and the agencies under them
+	// (the config's agencies: parents) in figures, events, feedback and operator
+	// actions; empty means every agency.
 	Agencies []string `yaml:"agencies"`
 }
 
@@ -132,11 +133,6 @@ type Principal struct {
 
 // Scoped reports whether the principal sees only some agencies.
 func (p Principal) Scoped() bool { return len(p.Agencies) > 0 }
-
-// Sees reports whether the principal may see what belongs to the agency.
-func (p Principal) Sees(agency string) bool {
-	return !p.Scoped() || slices.Contains(p.Agencies, agency)
-}
 
 // Unmasked reports whether the principal sees citizens' names and phones.
 func (p Principal) Unmasked() bool { return p.Role.Allows(Admin) }

@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/egov-bridge/egov-bridge/pipeline/access"
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
+	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/mapping"
 )
 
@@ -79,6 +81,14 @@ func New(d *engine.Daemon, opts Options) *Server {
 		{"POST", "/api/v1/dead-letters/dismiss", access.Operator, s.dismiss},
 		{"POST", "/api/v1/sources/{name}/reset-cursor", access.Operator, s.resetCursor},
 		{"GET", "/api/v1/audit", access.Admin, s.audit},
+	}
+	s.routes = append(s.routes, route{"GET", "/api/v1/alerts", access.Viewer, s.alerts})
+	if d.Figures != nil {
+		s.routes = append(s.routes,
+			route{"GET", "/api/v1/figures", access.Viewer, s.figures},
+			route{"GET", "/api/v1/figures/daily", access.Viewer, s.daily},
+			route{"GET", "/api/v1/quality", access.Viewer, s.quality},
+		)
 	}
 	if opts.Feedback != nil {
 		s.routes = append(s.routes,
@@ -191,20 +201,53 @@ func (s *Server) timeParam(r *http.Request, name string) (time.Time, error) {
 	return time.Time{}, badf("%s: %q is not a time (want 2026-11-27, 2026-11-27T08:00 or RFC 3339)", name, v)
 }
 
-// scope narrows a requested agency ("" for any) to what the principal sees: nil
-// means every agency, an empty list nothing.
-func scope(p access.Principal, requested string) []string {
-	switch {
-	case !p.Scoped() && requested == "":
-		return nil
-	case !p.Scoped():
-		return []string{requested}
-	case requested == "":
-		return p.Agencies
-	case p.Sees(requested):
-		return []string{requested}
+// sees reports whether the principal may see what belongs to the agency: one of
+// its scope's agencies or one under them (the config's agencies: parents).
+func (s *Server) sees(p access.Principal, agency string) bool {
+	return !p.Scoped() || s.dir().Within(agency, p.Agencies)
+}
+
+func (s *Server) dir() *figures.Directory {
+	if s.d.Figures != nil && s.d.Figures.Agencies != nil {
+		return s.d.Figures.Agencies
 	}
-	return []string{}
+	return figures.NewDirectory(s.d.Config.Agencies)
+}
+
+// scope is the agency codes a store query may match: those the principal sees
+// (its scope's agencies and every declared agency under them) and, when one is
+// requested, the requested agency and those under it. nil means every agency,
+// an empty list nothing; a parent's code is matched too (records may carry it).
+func (s *Server) scope(p access.Principal, requested string) []string {
+	var allowed []string
+	if p.Scoped() {
+		allowed = s.expand(p.Agencies)
+	}
+	if requested == "" {
+		return allowed
+	}
+	req := s.expand([]string{requested})
+	if allowed == nil {
+		return req
+	}
+	out := []string{}
+	for _, c := range req {
+		if slices.Contains(allowed, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// expand returns the codes and every declared agency under them.
+func (s *Server) expand(roots []string) []string {
+	out := slices.Clone(roots)
+	for _, a := range s.dir().List() {
+		if !slices.Contains(out, a.Code) && s.dir().Within(a.Code, roots) {
+			out = append(out, a.Code)
+		}
+	}
+	return out
 }
 
 func (s *Server) now() time.Time { return s.d.Clock().UTC() }

@@ -47,7 +47,7 @@ func (s *Server) show(p access.Principal, se store.StoredEvent) eventJSON {
 // eventQuery reads the filters shared by the list and the stream.
 func (s *Server) eventQuery(r *http.Request) (store.EventQuery, error) {
 	q := r.URL.Query()
-	eq := store.EventQuery{Entity: q.Get("entity"), Agencies: scope(principal(r), q.Get("agency"))}
+	eq := store.EventQuery{Entity: q.Get("entity"), Agencies: s.scope(principal(r), q.Get("agency"))}
 	for _, t := range strings.Split(q.Get("type"), ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			eq.Types = append(eq.Types, t)

@@ -55,7 +55,7 @@ func (s *Server) feedbackList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := principal(r)
-	agencies := scope(p, r.URL.Query().Get("agency"))
+	agencies := s.scope(p, r.URL.Query().Get("agency"))
 	var items []Feedback
 	if agencies == nil || len(agencies) > 0 {
 		if items, err = s.opts.Feedback.List(r.Context(), agencies, int(limit)); err != nil {
@@ -98,7 +98,7 @@ func (s *Server) feedbackAnswer(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("ref")
 	p := principal(r)
 	f, err := s.opts.Feedback.Get(r.Context(), ref)
-	if errors.Is(err, ErrFeedbackNotFound) || (err == nil && !p.Sees(f.Agency)) {
+	if errors.Is(err, ErrFeedbackNotFound) || (err == nil && !s.sees(p, f.Agency)) {
 		access.WriteError(w, http.StatusNotFound, "no feedback "+ref)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,14 +26,48 @@ import (
 // sources are never read: the tests commit the events they need themselves.
 func init() {
 	pipeline.RegisterSource("apitest", pipeline.SourceSpec{
-		Build: func(context.Context, pipeline.Env, any) (pipeline.Source, error) {
-			return nil, errors.New("the API tests commit their events directly")
+		Config: func() any { return &tableOptions{} },
+		Build: func(_ context.Context, _ pipeline.Env, cfg any) (pipeline.Source, error) {
+			tablesMu.Lock()
+			defer tablesMu.Unlock()
+			rows, ok := tables[cfg.(*tableOptions).Table]
+			if !ok {
+				return nil, errors.New("no rows for this source: the test commits its events directly")
+			}
+			return &tableSource{rows: rows}, nil
 		},
 	})
 	pipeline.RegisterSink("apitest", pipeline.SinkSpec{
 		Build: func(context.Context, pipeline.Env, any) (pipeline.Sink, error) { return nopSink{}, nil },
 	})
 }
+
+type tableOptions struct {
+	Table string `yaml:"table"`
+}
+
+// tables holds the rows of the apitest sources, by table name (one per test).
+var (
+	tablesMu sync.Mutex
+	tables   = map[string][]pipeline.Row{}
+)
+
+// tableSource reads its rows in one batch; the position is the number read.
+type tableSource struct{ rows []pipeline.Row }
+
+func (s *tableSource) ReadBatch(_ context.Context, pos pipeline.Position, out pipeline.Emitter) (pipeline.Position, bool, error) {
+	if string(pos) == "all" {
+		return pos, true, nil
+	}
+	for _, r := range s.rows {
+		if err := out.Emit(r); err != nil {
+			return nil, false, err
+		}
+	}
+	return pipeline.Position("all"), true, nil
+}
+
+func (s *tableSource) Close() error { return nil }
 
 type nopSink struct{}
 
@@ -45,12 +80,14 @@ const (
 	operatorToken = "operator-token-0001"
 	adminToken    = "admin-token-0000001"
 	districtToken = "district-token-0001" // operator of UBND-XA-LONGHAU only
+	canDuocToken  = "canduoc-token-00001" // viewer of the district Cần Đước and its communes
 )
 
 // now is the fixture's clock: 10:00 on 27 November 2026, province time.
 var now = time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
 
 type fixture struct {
+	clock atomic.Int64 // unix nanoseconds; starts at now
 	t     *testing.T
 	d     *engine.Daemon
 	srv   *httptest.Server
@@ -59,6 +96,20 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith gives source motcua the rows (nil: none, its events are
+// committed by the test).
+func newFixtureWith(t *testing.T, rows []pipeline.Row) *fixture {
+	t.Helper()
+	table := t.Name()
+	if rows != nil {
+		tablesMu.Lock()
+		tables[table] = rows
+		tablesMu.Unlock()
+		t.Cleanup(func() { tablesMu.Lock(); delete(tables, table); tablesMu.Unlock() })
+	}
 	m, err := filepath.Abs("../../mappings/dossier-dvcqg.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +122,16 @@ http:
     - { name: van-hanh, token: ` + operatorToken + `, role: operator }
     - { name: quan-tri, token: ` + adminToken + `, role: admin }
     - { name: xa-longhau, token: ` + districtToken + `, role: operator, agencies: [UBND-XA-LONGHAU] }
+    - { name: huyen-canduoc, token: ` + canDuocToken + `, role: viewer, agencies: [HUYEN-CANDUOC] }
+agencies:
+  - { code: HUYEN-CANGIUOC, name: Huyện Cần Giuộc }
+  - { code: UBND-HUYEN-CANGIUOC, name: UBND huyện Cần Giuộc, parent: HUYEN-CANGIUOC }
+  - { code: UBND-XA-PHUOCLAI, name: UBND xã Phước Lại, parent: HUYEN-CANGIUOC }
+  - { code: UBND-XA-LONGHAU, name: UBND xã Long Hậu, parent: HUYEN-CANGIUOC }
+  - { code: HUYEN-CANDUOC, name: Huyện Cần Đước }
+  - { code: UBND-XA-TANLAN, name: UBND xã Tân Lân, parent: HUYEN-CANDUOC }
 sources:
-  - { name: motcua, type: apitest, mapping: ` + m + `, agency: UBND-HUYEN-CANGIUOC }
+  - { name: motcua, type: apitest, table: "` + table + `", mapping: ` + m + `, agency: UBND-HUYEN-CANGIUOC }
   - { name: motcua-longhau, type: apitest, mapping: ` + m + `, agency: UBND-XA-LONGHAU }
 sinks:
   - { name: hook, type: apitest }
@@ -87,12 +146,15 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := engine.New(t.Context(), cfg, engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: func() time.Time { return now }})
+	f := &fixture{t: t, inbox: &memInbox{}}
+	f.clock.Store(now.UnixNano())
+	d, err := engine.New(t.Context(), cfg, engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clock: func() time.Time { return time.Unix(0, f.clock.Load()).UTC() }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	f := &fixture{t: t, d: d, inbox: &memInbox{}}
+	f.d = d
 	mux := http.NewServeMux()
 	New(d, Options{Feedback: f.inbox, StreamPoll: 20 * time.Millisecond, Heartbeat: time.Hour}).Register(mux)
 	f.srv = httptest.NewServer(mux)

@@ -71,7 +71,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Sinks   []sinkStatus   `json:"sinks"`
 	}{Now: now, Sources: []sourceStatus{}, Sinks: []sinkStatus{}}
 	for i, sc := range s.d.Config.Sources {
-		if !p.Sees(sc.Agency) {
+		if !s.sees(p, sc.Agency) {
 			continue
 		}
 		c := cursors[sc.Name]
@@ -118,7 +118,7 @@ func (s *Server) visibleDead(r *http.Request, sink string) ([]store.DeadLetter, 
 	p := principal(r)
 	out := make([]store.DeadLetter, 0, len(all))
 	for i := len(all) - 1; i >= 0; i-- {
-		if p.Sees(all[i].Event.Agency) {
+		if s.sees(p, all[i].Event.Agency) {
 			out = append(out, all[i])
 		}
 	}
@@ -266,7 +266,7 @@ func nonNil(ids []int64) []int64 {
 func (s *Server) resetCursor(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	i := slices.IndexFunc(s.d.Config.Sources, func(sc engine.SourceConfig) bool { return sc.Name == name })
-	if i < 0 || !principal(r).Sees(s.d.Config.Sources[i].Agency) {
+	if i < 0 || !s.sees(principal(r), s.d.Config.Sources[i].Agency) {
 		access.WriteError(w, http.StatusNotFound, fmt.Sprintf("no source %q", name))
 		return
 	}
