@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sort"
 	"sync"
@@ -16,8 +17,16 @@ import (
 
 	egovbridge "github.com/egov-bridge/egov-bridge"
 	"github.com/egov-bridge/egov-bridge/internal/demo"
+	"github.com/egov-bridge/egov-bridge/pipeline/api"
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
+	"github.com/egov-bridge/egov-bridge/pipeline/page"
 )
+
+// steering mounts the API (/api/v1) and the steering page (/) on the daemon's
+// HTTP server.
+func steering() []func(*http.ServeMux, *engine.Daemon) {
+	return []func(*http.ServeMux, *engine.Daemon){api.Mount(api.Options{}), page.Mount}
+}
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, cfgFlag := newFlags("run", "run [-c FILE] [--once]", stderr)
@@ -41,7 +50,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	d, err := engine.New(ctx, cfg, engine.Options{Logger: log})
+	d, err := engine.New(ctx, cfg, engine.Options{Logger: log, Mount: steering()})
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
