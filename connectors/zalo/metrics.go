@@ -14,6 +14,7 @@ type metrics struct {
 	deferred   prometheus.Counter     // ZNS notices deferred by quiet hours
 	refreshes  prometheus.CounterFunc
 	refused    prometheus.GaugeFunc
+	apiErrors  *prometheus.CounterVec // Zalo's answers with error != 0, by code and class
 	collectors []prometheus.Collector
 }
 
@@ -45,7 +46,10 @@ func newMetrics(sink string, t *tokens) *metrics {
 				return 0
 			}),
 	}
-	m.collectors = []prometheus.Collector{m.notices, m.messages, m.unsentVec, m.saved, m.deferred, m.refreshes, m.refused}
+	m.apiErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "egov_zalo_errors_total",
+		Help: "Zalo API answers with an error code (HTTP 200 with error != 0), by code and class.", ConstLabels: labels},
+		[]string{"code", "class"})
+	m.collectors = []prometheus.Collector{m.notices, m.messages, m.unsentVec, m.saved, m.deferred, m.refreshes, m.refused, m.apiErrors}
 	return m
 }
 

@@ -21,8 +21,13 @@ func checkAgencies(d *config.Decoder, cfg *Config) {
 		sources[s.Name] = true
 	}
 	figures.Check(cfg.Agencies, sources, func(path, msg string) { d.Errorf(path, "%s", msg) })
+	owned := map[string]bool{} // a second owner is reported by figures.Check
 	for i, a := range cfg.Agencies {
 		for j, name := range a.Sources {
+			if owned[name] {
+				continue
+			}
+			owned[name] = true
 			for k := range cfg.Sources {
 				sc := &cfg.Sources[k]
 				if sc.Name != name {

@@ -103,19 +103,28 @@
       : `Tiết kiệm so với SMS: ${nf.format(Math.round(n.saving_dong))} đồng` + (n.dry_run ? ` (chạy thử: ${nf.format(n.dry_run)} tin không thực gửi)` : "");
   }
 
+  // The index: per group, the points of the indicators that have verified points
+  // (score/of), or the rates of those that have none; "—" where the data cannot
+  // support the group (the note below the table says why).
   function renderQuality(q) {
+    $("quality-section").hidden = false;
+    const cell = g => {
+      if (!g.supported) return "—";
+      const parts = g.indicators.filter(i => i.supported && i.rate !== null && i.score === null).map(i => pf.format(i.rate * 100) + "%");
+      if (g.of) parts.unshift(`${pf.format(g.score)}/${pf.format(g.of)}`);
+      return parts.length ? parts.join(" · ") : "·";
+    };
+    const tip = g => g.indicators.map(i => i.supported ? `${i.name}: ${i.numerator}/${i.denominator}` : `${i.name}: ${i.why || "không có dữ liệu"}`).join("\n");
     const head = node("tr", {}, node("th", {}, "Đơn vị"), ...q.groups.map(g => node("th", { class: "num", title: g.name }, `${g.name} (${g.max})`)),
       node("th", { class: "num" }, "Điểm"));
     const row = a => node("tr", { "data-code": a.code || "total" }, node("td", {}, a.code ? a.name : "Tổng"),
-      ...a.groups.map(g => node("td", { class: "num", title: g.supported ? g.indicators.map(i => `${i.name}: ${i.numerator}/${i.denominator}`).join("\n") : g.why },
-        !g.supported ? "—" : g.of ? `${pf.format(g.score)}/${pf.format(g.of)}` : "·")),
+      ...a.groups.map(g => node("td", { class: "num", title: tip(g) }, cell(g))),
       node("td", { class: "num" }, node("b", {}, a.of ? `${pf.format(a.score)}/${pf.format(a.of)}` : "—")));
-    const rows = [...q.parents, ...q.agencies].filter(a => a.of > 0);
+    const rows = [...q.parents, ...q.agencies].filter(a => a.groups.some(g => g.indicators.some(i => i.denominator > 0)));
     $("quality").replaceChildren(node("table", {}, node("thead", {}, head), node("tbody", {}, ...rows.map(row), row(q.total))));
     $("quality-note").textContent = q.unsupported.length
-      ? "Dữ liệu đồng bộ chưa đủ để chấm: " + q.unsupported.map(g => `${g.name} — ${g.why.split(" (")[0]}`).join("; ") + "."
+      ? "Dữ liệu đồng bộ chưa đủ để chấm nhóm: " + q.unsupported.map(g => g.name).join("; ") + ". Di chuột lên ô để xem lý do và công thức."
       : "";
-    $("quality-section").hidden = false;
   }
 
   function renderDaily(days) {
