@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,17 +18,6 @@ const demoConfig = "configs/demo.yaml"
 
 // demoDir is where the embedded demo is unpacked when run outside a checkout.
 const demoDir = "egov-bridge-demo"
-
-func newFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := fs.String("c", "", "config file (default: the embedded demo, "+demoConfig+")")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: egov-bridge %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs, cfg
-}
 
 // configPath returns the config to load: the given one, the checkout's demo, or the
 // embedded demo unpacked beside the working folder.

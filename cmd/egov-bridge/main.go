@@ -4,12 +4,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	_ "time/tzdata" // Asia/Ho_Chi_Minh must resolve on machines without a zoneinfo database
+
+	"github.com/spf13/cobra"
 
 	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"
 	_ "github.com/egov-bridge/egov-bridge/connectors/nats"
@@ -22,74 +25,121 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-const usage = `egov-bridge — syncs agency systems into change events for Zalo OA and dashboards.
-
-Usage:
-  egov-bridge run [-c FILE] [--once]    run the daemon (default config: the embedded demo)
-  egov-bridge validate [-c FILE]        check a config and its mappings; every mistake with file:line
-  egov-bridge test [-v] [PATH ...]      run the mapping test cases (*.test.yaml; default: mappings)
-  egov-bridge preview -c FILE --source NAME [--limit N] [--json]
-                                        read a source once, commit nothing, show records, events
-                                        and messages that would be sent, and quarantine reasons
-  egov-bridge state [-c FILE]           cursors, outbox depth, dead letters, quarantine
-  egov-bridge state reset-cursor -c FILE SOURCE
-                                        re-read SOURCE from the start on its next run
-  egov-bridge state audit [-c FILE]     operator actions (resets, replays, reprocessing)
-  egov-bridge replay -c FILE [--sink NAME] [--id N,…] [--since T] [--until T] [--dry-run]
-                                        move dead letters back into the outbox
-  egov-bridge quarantine [list] -c FILE [--source NAME] [--raw]
-                                        rows their mapping rejected, with reasons (citizen data masked)
-  egov-bridge quarantine reprocess -c FILE [--source NAME]
-                                        map quarantined rows again after a mapping fix
-  egov-bridge zalo token set -c FILE [--sink NAME] [--token-file F]
-                                        store a new refresh token after re-authorising the app
-  egov-bridge zalo status -c FILE       token age and expiry, followers, routes and savings this month
-  egov-bridge zalo followers import -c FILE FILE.csv
-                                        link followers to phones from an agency's list (user_id,phone,…)
-  egov-bridge zalo send -c FILE --phone P --text T [--dry-run]
-                                        send one test message through the Zalo sink
-  egov-bridge version                   print the version
-
-Run 'egov-bridge COMMAND --help' for a command's flags.
-`
+// Exit codes, documented in the README.
+const (
+	exitOK     = 0 // done; for validate and test: everything passed
+	exitFailed = 1 // the command ran and failed: a bad config, a failed test, an unreachable store
+	exitUsage  = 2 // the command line is wrong: an unknown command, flag or argument
+)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// exitError carries a command's exit code through cobra.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// app is what every command shares: the context and the output streams, which
+// tests replace.
+type app struct {
+	ctx            context.Context
+	stdout, stderr io.Writer
+}
+
+// action adapts a command body that returns an exit code to cobra.
+func action(body func(args []string) int) func(*cobra.Command, []string) error {
+	return func(_ *cobra.Command, args []string) error {
+		if code := body(args); code != exitOK {
+			return exitError(code)
+		}
+		return nil
+	}
+}
+
 // run is main without the process: tests call it directly.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	switch args[0] {
-	case "run":
-		return cmdRun(ctx, args[1:], stdout, stderr)
-	case "validate":
-		return cmdValidate(args[1:], stdout, stderr)
-	case "state":
-		return cmdState(ctx, args[1:], stdout, stderr)
-	case "replay":
-		return cmdReplay(ctx, args[1:], stdout, stderr)
-	case "quarantine":
-		return cmdQuarantine(ctx, args[1:], stdout, stderr)
-	case "test":
-		return cmdTest(args[1:], stdout, stderr)
-	case "preview":
-		return cmdPreview(ctx, args[1:], stdout, stderr)
-	case "zalo":
-		return cmdZalo(ctx, args[1:], stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintf(stdout, "egov-bridge %s\n", version)
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "egov-bridge: unknown command %q\n\n%s", args[0], usage)
-		return 2
+	a := &app{ctx: ctx, stdout: stdout, stderr: stderr}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	var code exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &code):
+		return int(code)
 	}
+	// cobra's own errors are about the command line: unknown commands, flags and
+	// arguments, missing values.
+	fmt.Fprintf(stderr, "egov-bridge: %v\n", err)
+	if cmd == nil {
+		cmd = root
+	}
+	fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	return exitUsage
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "egov-bridge",
+		Short: "syncs agency systems into change events for Zalo OA and dashboards",
+		Long: `egov-bridge syncs a province's agency systems into change events and delivers them
+to citizens on Zalo OA, to dashboards, webhooks, PostgreSQL tables and NATS.
+
+Exit codes: 0 done, 1 the command failed (a bad config, a failed test, a store
+that cannot be opened), 2 the command line is wrong.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		// Without a command: the help, on stderr, as a usage error.
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(a.stderr)
+			_ = cmd.Help()
+			return exitError(exitUsage)
+		},
+	}
+	root.SetVersionTemplate("egov-bridge {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
+	root.AddCommand(
+		a.runCmd(),
+		a.validateCmd(),
+		a.testCmd(),
+		a.previewCmd(),
+		a.stateCmd(),
+		a.replayCmd(),
+		a.quarantineCmd(),
+		a.zaloCmd(),
+		&cobra.Command{
+			Use:   "version",
+			Short: "print the version",
+			Args:  cobra.NoArgs,
+			Run:   func(*cobra.Command, []string) { fmt.Fprintf(a.stdout, "egov-bridge %s\n", version) },
+		},
+	)
+	forEach(root, func(c *cobra.Command) { c.DisableFlagsInUseLine = true }) // each Use spells its flags
+	return root
+}
+
+// forEach calls f on cmd and every command under it.
+func forEach(cmd *cobra.Command, f func(*cobra.Command)) {
+	f(cmd)
+	for _, c := range cmd.Commands() {
+		forEach(c, f)
+	}
+}
+
+// configFlag adds -c/--config to a command (persistent: its subcommands share it).
+func configFlag(cmd *cobra.Command, persistent bool) *string {
+	fs := cmd.Flags()
+	if persistent {
+		fs = cmd.PersistentFlags()
+	}
+	return fs.StringP("config", "c", "", "config file (default: the embedded demo, "+demoConfig+")")
 }

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
@@ -57,32 +59,38 @@ func actor() string {
 	return "unknown"
 }
 
-func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag := newFlags("replay", "replay -c FILE [--sink NAME] [--id N[,N…]] [--since TIME] [--until TIME] [--dry-run] [--dismiss]", stderr)
+func (a *app) replayCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "replay -c FILE [--sink NAME] [--id N[,N…]] [--since TIME] [--until TIME] [--dry-run] [--dismiss]",
+		Short: "move dead letters back into the outbox (or dismiss them)",
+		Args:  cobra.NoArgs,
+	}
+	cfgFlag := configFlag(cmd, false)
+	fs := cmd.Flags()
 	sink := fs.String("sink", "", "only dead letters of this sink")
 	ids := fs.String("id", "", "only these dead letter ids (comma-separated)")
 	since := fs.String("since", "", "only dead letters from this time on (RFC 3339 or 2006-01-02 15:04, province time)")
 	until := fs.String("until", "", "only dead letters before this time")
 	dry := fs.Bool("dry-run", false, "list what would be replayed, change nothing")
 	dismiss := fs.Bool("dismiss", false, "give the dead letters up instead: never resent, and their records' held events go on")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	o, ok := openOperator(ctx, *cfgFlag, stderr)
-	if !ok {
-		return 1
-	}
-	defer o.store.Close()
-	from, err := parseWhen(*since, o.cfg.Zone)
-	if err == nil {
-		var to time.Time
-		if to, err = parseWhen(*until, o.cfg.Zone); err == nil {
-			sel := replaySelection{sink: *sink, ids: *ids, from: from, to: to}
-			return o.replay(ctx, sel, *dry, *dismiss, stdout, stderr)
+	cmd.RunE = action(func([]string) int {
+		o, ok := openOperator(a.ctx, *cfgFlag, a.stderr)
+		if !ok {
+			return exitFailed
 		}
-	}
-	fmt.Fprintln(stderr, "egov-bridge:", err)
-	return 2
+		defer o.store.Close()
+		from, err := parseWhen(*since, o.cfg.Zone)
+		if err == nil {
+			var to time.Time
+			if to, err = parseWhen(*until, o.cfg.Zone); err == nil {
+				sel := replaySelection{sink: *sink, ids: *ids, from: from, to: to}
+				return o.replay(a.ctx, sel, *dry, *dismiss, a.stdout, a.stderr)
+			}
+		}
+		fmt.Fprintln(a.stderr, "egov-bridge:", err)
+		return exitUsage
+	})
+	return cmd
 }
 
 // replaySelection is which dead letters an operator picked.
@@ -226,34 +234,61 @@ func firstLine(s string, n int) string {
 	return s
 }
 
-func cmdQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	action := "list"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		action, args = args[0], args[1:]
+func (a *app) quarantineCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "quarantine [list] -c FILE [--source NAME] [--limit N] [--raw]",
+		Short: "rows their mapping rejected, with reasons (citizen data masked)",
+		Args:  cobra.NoArgs,
 	}
-	fs, cfgFlag := newFlags("quarantine", "quarantine [list | reprocess | dismiss ID... | dismiss --all] -c FILE [--source NAME] [--limit N] [--raw]", stderr)
-	source := fs.String("source", "", "only this source")
-	limit := fs.Int("limit", 50, "list at most this many entries (newest)")
-	raw := fs.Bool("raw", false, "show the raw rows, citizen fields masked")
-	all := fs.Bool("all", false, "dismiss: every entry (of --source, when given)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	cfgFlag := configFlag(cmd, true)
+	source := cmd.PersistentFlags().String("source", "", "only this source")
+	// withOp opens the config and store for a quarantine command.
+	withOp := func(body func(o *operator) int) int {
+		o, ok := openOperator(a.ctx, *cfgFlag, a.stderr)
+		if !ok {
+			return exitFailed
+		}
+		defer o.store.Close()
+		return body(o)
 	}
-	o, ok := openOperator(ctx, *cfgFlag, stderr)
-	if !ok {
-		return 1
+	listFlags := func(c *cobra.Command) (*int, *bool) {
+		return c.Flags().Int("limit", 50, "list at most this many entries (newest)"),
+			c.Flags().Bool("raw", false, "show the raw rows, citizen fields masked")
 	}
-	defer o.store.Close()
-	switch action {
-	case "list":
-		return o.listQuarantine(ctx, *source, *limit, *raw, stdout, stderr)
-	case "reprocess":
-		return o.reprocess(ctx, *source, stdout, stderr)
-	case "dismiss":
-		return o.dismissQuarantine(ctx, *source, *all, fs.Args(), stdout, stderr)
+	limit, raw := listFlags(cmd)
+	cmd.RunE = action(func([]string) int {
+		return withOp(func(o *operator) int { return o.listQuarantine(a.ctx, *source, *limit, *raw, a.stdout, a.stderr) })
+	})
+	list := &cobra.Command{
+		Use:   "list -c FILE [--source NAME] [--limit N] [--raw]",
+		Short: "list quarantined rows (the default)",
+		Args:  cobra.NoArgs,
 	}
-	fmt.Fprintf(stderr, "egov-bridge: unknown quarantine command %q (want list, reprocess or dismiss)\n", action)
-	return 2
+	listLimit, listRaw := listFlags(list)
+	list.RunE = action(func([]string) int {
+		return withOp(func(o *operator) int {
+			return o.listQuarantine(a.ctx, *source, *listLimit, *listRaw, a.stdout, a.stderr)
+		})
+	})
+	reprocess := &cobra.Command{
+		Use:   "reprocess -c FILE [--source NAME]",
+		Short: "map quarantined rows again after a mapping fix",
+		Args:  cobra.NoArgs,
+	}
+	reprocess.RunE = action(func([]string) int {
+		return withOp(func(o *operator) int { return o.reprocess(a.ctx, *source, a.stdout, a.stderr) })
+	})
+	dismiss := &cobra.Command{
+		Use:   "dismiss -c FILE (ID... | --all [--source NAME])",
+		Short: "drop entries dealt with otherwise (audited)",
+		Args:  cobra.ArbitraryArgs,
+	}
+	all := dismiss.Flags().Bool("all", false, "every entry (of --source, when given)")
+	dismiss.RunE = action(func(args []string) int {
+		return withOp(func(o *operator) int { return o.dismissQuarantine(a.ctx, *source, *all, args, a.stdout, a.stderr) })
+	})
+	cmd.AddCommand(list, reprocess, dismiss)
+	return cmd
 }
 
 func (o *operator) listQuarantine(ctx context.Context, source string, limit int, raw bool, stdout, stderr io.Writer) int {

@@ -10,23 +10,34 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
 
-func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag := newFlags("preview", "preview -c FILE --source NAME [--limit N] [--json]", stderr)
-	source := fs.String("source", "", "the source to read (required)")
-	limit := fs.Int("limit", 20, "rows to read at most")
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func (a *app) previewCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "preview -c FILE --source NAME [--limit N] [--json]",
+		Short: "read a source once and show records, events, messages and quarantine reasons; commit nothing",
+		Args:  cobra.NoArgs,
 	}
-	if *source == "" || *limit < 1 {
-		fs.Usage()
-		return 2
+	cfgFlag := configFlag(cmd, false)
+	source := cmd.Flags().String("source", "", "the source to read (required)")
+	limit := cmd.Flags().Int("limit", 20, "rows to read at most")
+	asJSON := cmd.Flags().Bool("json", false, "print JSON instead of a table")
+	_ = cmd.MarkFlagRequired("source")
+	cmd.RunE = func(c *cobra.Command, _ []string) error {
+		if *limit < 1 {
+			return fmt.Errorf("--limit must be at least 1")
+		}
+		return action(func([]string) int { return preview(a.ctx, *cfgFlag, *source, *limit, *asJSON, a.stdout, a.stderr) })(c, nil)
 	}
-	_, cfg, ok := loadFlagConfig(*cfgFlag, stderr)
+	return cmd
+}
+
+func preview(ctx context.Context, cfgFlag, source string, limit int, asJSON bool, stdout, stderr io.Writer) int {
+	_, cfg, ok := loadFlagConfig(cfgFlag, stderr)
 	if !ok {
 		return 1
 	}
@@ -43,12 +54,12 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			defer st.Close()
 		}
 	}
-	rows, err := engine.Preview(ctx, cfg, *source, *limit, st, engine.Options{Logger: log})
+	rows, err := engine.Preview(ctx, cfg, source, limit, st, engine.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rows); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	egovbridge "github.com/egov-bridge/egov-bridge"
@@ -28,13 +29,20 @@ func steering() []func(*http.ServeMux, *engine.Daemon) {
 	return []func(*http.ServeMux, *engine.Daemon){api.Mount(api.Options{}), page.Mount}
 }
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag := newFlags("run", "run [-c FILE] [--once]", stderr)
-	once := fs.Bool("once", false, "sync every source once, deliver what is due, and exit (backfills, cron-driven deployments)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func (a *app) runCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run [-c FILE] [--once]",
+		Short: "run the daemon (default config: the embedded demo)",
+		Args:  cobra.NoArgs,
 	}
-	_, cfg, ok := loadFlagConfig(*cfgFlag, stderr)
+	cfgFlag := configFlag(cmd, false)
+	once := cmd.Flags().Bool("once", false, "sync every source once, deliver what is due, and exit (backfills, cron-driven deployments)")
+	cmd.RunE = action(func([]string) int { return runDaemon(a.ctx, *cfgFlag, *once, a.stdout, a.stderr) })
+	return cmd
+}
+
+func runDaemon(ctx context.Context, cfgFlag string, once bool, stdout, stderr io.Writer) int {
+	_, cfg, ok := loadFlagConfig(cfgFlag, stderr)
 	if !ok {
 		return 1
 	}
@@ -44,7 +52,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	defer func() { stopDemo(); demoWG.Wait() }()
 	if cfg.Demo != nil {
-		if err := startDemo(demoCtx, cfg, *once, log, &demoWG); err != nil {
+		if err := startDemo(demoCtx, cfg, once, log, &demoWG); err != nil {
 			fmt.Fprintln(stderr, "egov-bridge:", err)
 			return 1
 		}
@@ -57,7 +65,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer d.Close()
 
-	if *once {
+	if once {
 		return runOnce(ctx, d, stdout, stderr)
 	}
 	if err := d.Run(ctx); err != nil {

@@ -4,80 +4,103 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/egov-bridge/egov-bridge/pipeline/engine"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
 
-func cmdState(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	// The action may come before or after the flags: "state audit -c f" and
-	// "state -c f audit" both work.
-	var lead []string
-	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		lead, args = append(lead, args[0]), args[1:]
+func (a *app) stateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "state [-c FILE]",
+		Short: "cursors, each source's last run, outbox, dead letters, quarantine",
+		Args:  cobra.NoArgs,
 	}
-	fs, cfgFlag := newFlags("state", "state [reset-cursor SOURCE | audit] [-c FILE]", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	cfgFlag := configFlag(cmd, true)
+	cmd.RunE = action(func([]string) int {
+		return withState(a.ctx, *cfgFlag, a.stderr, func(path string, cfg *engine.Config, st store.Store) int {
+			return printState(a.ctx, cfg, st, a.stdout, a.stderr)
+		})
+	})
+	reset := &cobra.Command{
+		Use:   "reset-cursor -c FILE SOURCE",
+		Short: "re-read SOURCE from the start on its next run",
+		Args:  cobra.ExactArgs(1),
 	}
-	path, cfg, ok := loadFlagConfig(*cfgFlag, stderr)
+	reset.RunE = action(func(args []string) int {
+		return withState(a.ctx, *cfgFlag, a.stderr, func(path string, cfg *engine.Config, st store.Store) int {
+			return resetCursor(a.ctx, path, cfg, st, args[0], a.stdout, a.stderr)
+		})
+	})
+	audit := &cobra.Command{
+		Use:   "audit [-c FILE]",
+		Short: "operator actions (resets, replays, reprocessing)",
+		Args:  cobra.NoArgs,
+	}
+	audit.RunE = action(func([]string) int {
+		return withState(a.ctx, *cfgFlag, a.stderr, func(_ string, cfg *engine.Config, st store.Store) int {
+			return printAudit(a.ctx, cfg, st, a.stdout, a.stderr)
+		})
+	})
+	cmd.AddCommand(reset, audit)
+	return cmd
+}
+
+// withState loads the config and opens its store for body.
+func withState(ctx context.Context, cfgFlag string, stderr io.Writer, body func(path string, cfg *engine.Config, st store.Store) int) int {
+	path, cfg, ok := loadFlagConfig(cfgFlag, stderr)
 	if !ok {
-		return 1
+		return exitFailed
 	}
 	st, err := store.Open(ctx, cfg.Store)
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
-		return 1
+		return exitFailed
 	}
 	defer st.Close()
+	return body(path, cfg, st)
+}
 
-	rest := append(lead, fs.Args()...)
-	if len(rest) > 0 {
-		switch rest[0] {
-		case "reset-cursor":
-			if len(rest) != 2 {
-				fmt.Fprintln(stderr, "usage: egov-bridge state reset-cursor -c FILE SOURCE")
-				return 2
-			}
-			known := false
-			for _, s := range cfg.Sources {
-				known = known || s.Name == rest[1]
-			}
-			if !known {
-				fmt.Fprintf(stderr, "egov-bridge: no source named %q in %s\n", rest[1], path)
-				return 1
-			}
-			if err := st.ResetCursor(ctx, rest[1]); err != nil {
-				fmt.Fprintln(stderr, "egov-bridge:", err)
-				return 1
-			}
-			if err := st.Audit(ctx, store.AuditEntry{At: time.Now().UTC(), Actor: actor(), Action: "reset-cursor", Detail: "source " + rest[1]}); err != nil {
-				fmt.Fprintln(stderr, "egov-bridge: the cursor was reset but the audit log could not be written:", err)
-				return 1
-			}
-			fmt.Fprintf(stdout, "cursor of %s reset: its next run re-reads from the start (unchanged records produce no events)\n", rest[1])
-			return 0
-		case "audit":
-			log, err := st.AuditLog(ctx, 100)
-			if err != nil {
-				fmt.Fprintln(stderr, "egov-bridge:", err)
-				return 1
-			}
-			w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "AT\tACTOR\tACTION\tDETAIL")
-			for _, e := range log {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", e.At.In(cfg.Zone).Format(time.DateTime), e.Actor, e.Action, e.Detail)
-			}
-			w.Flush()
-			return 0
-		default:
-			fmt.Fprintf(stderr, "egov-bridge: unknown state command %q\n", rest[0])
-			return 2
-		}
+func resetCursor(ctx context.Context, path string, cfg *engine.Config, st store.Store, source string, stdout, stderr io.Writer) int {
+	known := false
+	for _, s := range cfg.Sources {
+		known = known || s.Name == source
 	}
+	if !known {
+		fmt.Fprintf(stderr, "egov-bridge: no source named %q in %s\n", source, path)
+		return exitFailed
+	}
+	if err := st.ResetCursor(ctx, source); err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return exitFailed
+	}
+	if err := st.Audit(ctx, store.AuditEntry{At: time.Now().UTC(), Actor: actor(), Action: "reset-cursor", Detail: "source " + source}); err != nil {
+		fmt.Fprintln(stderr, "egov-bridge: the cursor was reset but the audit log could not be written:", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "cursor of %s reset: its next run re-reads from the start (unchanged records produce no events)\n", source)
+	return exitOK
+}
 
+func printAudit(ctx context.Context, cfg *engine.Config, st store.Store, stdout, stderr io.Writer) int {
+	log, err := st.AuditLog(ctx, 100)
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return exitFailed
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "AT\tACTOR\tACTION\tDETAIL")
+	for _, e := range log {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", e.At.In(cfg.Zone).Format(time.DateTime), e.Actor, e.Action, e.Detail)
+	}
+	w.Flush()
+	return exitOK
+}
+
+func printState(ctx context.Context, cfg *engine.Config, st store.Store, stdout, stderr io.Writer) int {
 	stats, err := st.Stats(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)

@@ -1,25 +1,27 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
 
 	"github.com/egov-bridge/egov-bridge/pipeline/mappingtest"
 )
 
-func cmdTest(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	verbose := fs.Bool("v", false, "list passing cases too")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: egov-bridge test [-v] [PATH ...]\n\nRuns the mapping test cases (*%s) under each PATH (default: mappings).\n\nFlags:\n", mappingtest.Suffix)
-		fs.PrintDefaults()
+func (a *app) testCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "test [-v] [PATH ...]",
+		Short: "run the mapping test cases (*" + mappingtest.Suffix + "; default: mappings)",
+		Long:  "Runs the mapping test cases (*" + mappingtest.Suffix + ") under each PATH (default: mappings).",
+		Args:  cobra.ArbitraryArgs,
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	paths := fs.Args()
+	verbose := cmd.Flags().BoolP("verbose", "v", false, "list passing cases too")
+	cmd.RunE = action(func(args []string) int { return runTests(args, *verbose, a.stdout, a.stderr) })
+	return cmd
+}
+
+func runTests(paths []string, verbose bool, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{"mappings"}
 	}
@@ -46,7 +48,7 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 			if r.Passed() {
 				passed++
 				filePassed++
-				if *verbose {
+				if verbose {
 					fmt.Fprintf(stdout, "PASS  %s:%d %s\n", r.File, r.Line, r.Name)
 				}
 				continue
@@ -57,7 +59,7 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "        %s\n", line)
 			}
 		}
-		if !*verbose && filePassed == len(results) {
+		if !verbose && filePassed == len(results) {
 			fmt.Fprintf(stdout, "ok    %s (%d cases)\n", f, len(results))
 		}
 	}

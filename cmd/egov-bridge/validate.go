@@ -2,18 +2,24 @@ package main
 
 import (
 	"fmt"
-	"io"
+
+	"github.com/spf13/cobra"
 )
 
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag := newFlags("validate", "validate [-c FILE]", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+func (a *app) validateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "validate [-c FILE]",
+		Short: "check a config and every mapping it names; every mistake with file:line",
+		Args:  cobra.NoArgs,
 	}
-	path, cfg, ok := loadFlagConfig(*cfgFlag, stderr)
-	if !ok {
-		return 1
-	}
-	fmt.Fprintf(stdout, "%s: ok (%d sources, %d sinks, %d routes)\n", path, len(cfg.Sources), len(cfg.Sinks), len(cfg.Routes))
-	return 0
+	cfgFlag := configFlag(cmd, false)
+	cmd.RunE = action(func([]string) int {
+		path, cfg, ok := loadFlagConfig(*cfgFlag, a.stderr)
+		if !ok {
+			return exitFailed
+		}
+		fmt.Fprintf(a.stdout, "%s: ok (%d sources, %d sinks, %d routes)\n", path, len(cfg.Sources), len(cfg.Sinks), len(cfg.Routes))
+		return exitOK
+	})
+	return cmd
 }

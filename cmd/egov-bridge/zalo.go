@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/egov-bridge/egov-bridge/connectors/zalo"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
@@ -23,33 +24,67 @@ import (
 	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
-const zaloUsage = `usage:
-  egov-bridge zalo token set -c FILE [--sink NAME] [--token-file F]   (else the token is read from standard input)
-  egov-bridge zalo status -c FILE [--sink NAME] [--month YYYY-MM]
-  egov-bridge zalo followers import -c FILE [--sink NAME] FILE.csv
-  egov-bridge zalo send -c FILE --phone P --text T [--dry-run] [--sink NAME]`
+func (a *app) zaloCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "zalo",
+		Short: "Zalo OA operator commands: token, status, followers, test send",
+		Args:  cobra.NoArgs,
+	}
+	z := &zaloFlags{cfg: configFlag(cmd, true)}
+	z.sink = cmd.PersistentFlags().String("sink", "", "the zalo sink, when the config has several")
 
-// cmdZalo runs the Zalo OA operator commands.
-func cmdZalo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var action []string
-	for len(args) > 0 && !strings.HasPrefix(args[0], "-") && len(action) < 2 {
-		action, args = append(action, args[0]), args[1:]
-		if action[0] == "status" || action[0] == "send" {
-			break
-		}
+	token := &cobra.Command{Use: "token", Short: "the OA's refresh token", Args: cobra.NoArgs}
+	set := &cobra.Command{
+		Use:   "set -c FILE [--sink NAME] [--token-file F]",
+		Short: "store a new refresh token after re-authorising the app (read from standard input unless --token-file)",
+		Args:  cobra.NoArgs,
 	}
-	switch strings.Join(action, " ") {
-	case "token set":
-		return zaloTokenSet(ctx, args, stdout, stderr)
-	case "status":
-		return zaloStatus(ctx, args, stdout, stderr)
-	case "followers import":
-		return zaloImport(ctx, args, stdout, stderr)
-	case "send":
-		return zaloSend(ctx, args, stdout, stderr)
+	tokenFile := set.Flags().String("token-file", "", "read the refresh token from this file (default: standard input)")
+	set.RunE = action(func([]string) int { return zaloTokenSet(a.ctx, z, *tokenFile, a.stdout, a.stderr) })
+	token.AddCommand(set)
+
+	status := &cobra.Command{
+		Use:   "status -c FILE [--sink NAME] [--month YYYY-MM]",
+		Short: "token age and expiry, followers, routes and savings this month",
+		Args:  cobra.NoArgs,
 	}
-	fmt.Fprintln(stderr, zaloUsage)
-	return 2
+	month := status.Flags().String("month", "", "the month to count (default: this month)")
+	status.RunE = action(func([]string) int { return zaloStatus(a.ctx, z, *month, a.stdout, a.stderr) })
+
+	followers := &cobra.Command{Use: "followers", Short: "the OA's followers and their phones", Args: cobra.NoArgs}
+	imp := &cobra.Command{
+		Use:   "import -c FILE [--sink NAME] FILE.csv",
+		Short: "link followers to phones from an agency's list (user_id,phone,…)",
+		Args:  cobra.ExactArgs(1),
+	}
+	imp.RunE = action(func(args []string) int { return zaloImport(a.ctx, z, args[0], a.stdout, a.stderr) })
+	followers.AddCommand(imp)
+
+	send := &cobra.Command{
+		Use:   "send -c FILE --phone P --text T [--rule R] [--dry-run] [--sink NAME]",
+		Short: "send one test message through the Zalo sink",
+		Args:  cobra.NoArgs,
+	}
+	sf := sendFlags{
+		phone: send.Flags().String("phone", "", "the citizen's phone (a follower gets an OA message, else ZNS if --rule names a template)"),
+		text:  send.Flags().String("text", "", "the message"),
+		rule:  send.Flags().String("rule", "zalo.smoke", "the rule whose route settings apply"),
+		dry:   send.Flags().Bool("dry-run", false, "route and record, but send nothing"),
+	}
+	_ = send.MarkFlagRequired("phone")
+	_ = send.MarkFlagRequired("text")
+	send.RunE = action(func([]string) int { return zaloSend(a.ctx, z, sf, a.stdout, a.stderr) })
+
+	cmd.AddCommand(token, status, followers, send)
+	return cmd
+}
+
+// zaloFlags are the flags every zalo command shares.
+type zaloFlags struct{ cfg, sink *string }
+
+type sendFlags struct {
+	phone, text, rule *string
+	dry               *bool
 }
 
 // zaloOp is an operator command's config, store and chosen zalo sink.
@@ -92,24 +127,13 @@ func openZalo(ctx context.Context, cfgFlag, sinkFlag string, stderr io.Writer) (
 	return nil, false
 }
 
-func zaloFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *string, *string) {
-	fs, cfgFlag := newFlags("zalo "+name, synopsis, stderr)
-	sink := fs.String("sink", "", "the zalo sink, when the config has several")
-	return fs, cfgFlag, sink
-}
-
-func zaloTokenSet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag, sinkFlag := zaloFlags("token set", "zalo token set -c FILE [--sink NAME] [--token-file F]", stderr)
-	file := fs.String("token-file", "", "read the refresh token from this file (default: standard input)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	token, err := readToken(*file)
+func zaloTokenSet(ctx context.Context, zf *zaloFlags, file string, stdout, stderr io.Writer) int {
+	token, err := readToken(file)
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
 	}
-	z, ok := openZalo(ctx, *cfgFlag, *sinkFlag, stderr)
+	z, ok := openZalo(ctx, *zf.cfg, *zf.sink, stderr)
 	if !ok {
 		return 1
 	}
@@ -150,20 +174,15 @@ func readToken(file string) (string, error) {
 	return token, nil
 }
 
-func zaloStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag, sinkFlag := zaloFlags("status", "zalo status -c FILE [--sink NAME] [--month YYYY-MM]", stderr)
-	month := fs.String("month", "", "the month to count (default: this month)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	z, ok := openZalo(ctx, *cfgFlag, *sinkFlag, stderr)
+func zaloStatus(ctx context.Context, zf *zaloFlags, month string, stdout, stderr io.Writer) int {
+	z, ok := openZalo(ctx, *zf.cfg, *zf.sink, stderr)
 	if !ok {
 		return 1
 	}
 	defer z.store.Close()
 	now := time.Now().In(z.cfg.Zone)
-	if *month == "" {
-		*month = now.Format("2006-01")
+	if month == "" {
+		month = now.Format("2006-01")
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "sink\t%s\nOA\t%s\n", z.sink, z.opts.OAID)
@@ -187,7 +206,7 @@ func zaloStatus(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintf(w, "followers\t%d following, %d with a phone linked\n\n", following, withPhone)
 	w.Flush()
-	if err := printZaloUsage(ctx, stdout, z.store, z.sink, *month, z.opts.Prices); err != nil {
+	if err := printZaloUsage(ctx, stdout, z.store, z.sink, month, z.opts.Prices); err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
 	}
@@ -258,21 +277,13 @@ func printZaloState(ctx context.Context, out io.Writer, st store.Store, cfg *eng
 	return nil
 }
 
-func zaloImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag, sinkFlag := zaloFlags("followers import", "zalo followers import -c FILE [--sink NAME] FILE.csv", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, zaloUsage)
-		return 2
-	}
-	z, ok := openZalo(ctx, *cfgFlag, *sinkFlag, stderr)
+func zaloImport(ctx context.Context, zf *zaloFlags, file string, stdout, stderr io.Writer) int {
+	z, ok := openZalo(ctx, *zf.cfg, *zf.sink, stderr)
 	if !ok {
 		return 1
 	}
 	defer z.store.Close()
-	f, err := os.Open(fs.Arg(0))
+	f, err := os.Open(file)
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
@@ -280,18 +291,18 @@ func zaloImport(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	defer f.Close()
 	followers, problems, err := readFollowers(f, z.opts.OAID, time.Now(), z.cfg.Zone)
 	if err != nil {
-		fmt.Fprintln(stderr, "egov-bridge:", fs.Arg(0)+":", err)
+		fmt.Fprintln(stderr, "egov-bridge:", file+":", err)
 		return 1
 	}
 	for _, p := range problems {
-		fmt.Fprintf(stderr, "%s: %s\n", fs.Arg(0), p)
+		fmt.Fprintf(stderr, "%s: %s\n", file, p)
 	}
 	n, err := z.store.UpsertZaloFollowers(ctx, followers)
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
 	}
-	if !z.audit(ctx, "zalo followers import", fmt.Sprintf("%d followers from %s (%d rows skipped), OA %s", n, fs.Arg(0), len(problems), z.opts.OAID), stderr) {
+	if !z.audit(ctx, "zalo followers import", fmt.Sprintf("%d followers from %s (%d rows skipped), OA %s", n, file, len(problems), z.opts.OAID), stderr) {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%d followers imported for OA %s, %d rows skipped\n", n, z.opts.OAID, len(problems))
@@ -387,20 +398,13 @@ func csvTime(s string, zone *time.Location) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("time %q: want 2006-01-02 15:04 or RFC 3339", s)
 }
 
-func zaloSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cfgFlag, sinkFlag := zaloFlags("send", "zalo send -c FILE --phone P --text T [--dry-run]", stderr)
-	phone := fs.String("phone", "", "the citizen's phone (a follower gets an OA message, else ZNS if --rule names a template)")
-	text := fs.String("text", "", "the message")
-	rule := fs.String("rule", "zalo.smoke", "the rule whose route settings apply")
-	dry := fs.Bool("dry-run", false, "route and record, but send nothing")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
+func zaloSend(ctx context.Context, zf *zaloFlags, f sendFlags, stdout, stderr io.Writer) int {
+	phone, text, rule, dry := f.phone, f.text, f.rule, f.dry
 	if *phone == "" || *text == "" {
-		fmt.Fprintln(stderr, "egov-bridge: --phone and --text are required")
-		return 2
+		fmt.Fprintln(stderr, "egov-bridge: --phone and --text must not be empty")
+		return exitUsage
 	}
-	z, ok := openZalo(ctx, *cfgFlag, *sinkFlag, stderr)
+	z, ok := openZalo(ctx, *zf.cfg, *zf.sink, stderr)
 	if !ok {
 		return 1
 	}
