@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"sort"
 	"sync"
@@ -18,16 +17,8 @@ import (
 
 	egovbridge "github.com/egov-bridge/egov-bridge"
 	"github.com/egov-bridge/egov-bridge/internal/demo"
-	"github.com/egov-bridge/egov-bridge/pipeline/api"
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
-	"github.com/egov-bridge/egov-bridge/pipeline/page"
 )
-
-// steering mounts the API (/api/v1) and the steering page (/) on the daemon's
-// HTTP server.
-func steering() []func(*http.ServeMux, *engine.Daemon) {
-	return []func(*http.ServeMux, *engine.Daemon){api.Mount(api.Options{}), page.Mount}
-}
 
 func (a *app) runCmd() *cobra.Command {
 	cmd := &cobra.Command{

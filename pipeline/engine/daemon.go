@@ -53,6 +53,7 @@ type Daemon struct {
 	// replicaName names this process among replicas (Replica), for /readyz and
 	// the lock gauge.
 	replicaName string
+	router      *Router
 }
 
 // New opens the store and builds every sink; sources open on their first run.
@@ -71,6 +72,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
 		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount, replicaName: Replica(),
 		Access: &access.Guard{Keys: access.NewKeyring(cfg.HTTP.Tokens)},
+		router: NewRouter(cfg.Routes),
 	}
 	d.Metrics.Registry.MustRegister(newHealthCollector(d))
 	for _, sc := range cfg.Sinks {
@@ -95,7 +97,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		d.Dispatcher.Delivery[sc.Name] = cfg.DeliveryFor(sc.Name)
 	}
 	d.Figures = d.newFigures()
-	router := NewRouter(cfg.Routes)
+	router := d.router
 	for _, sc := range cfg.Sources {
 		sc := sc
 		sc.Map.SetClock(opts.Clock)
@@ -115,7 +117,15 @@ func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
 	if d.Config.File != "" {
 		resolve = resolveAgainst(d.Config.File)
 	}
-	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store}
+	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store,
+		Route: d.router.Sinks, Wake: d.wake}
+}
+
+// wake wakes the dispatcher, once there is one (sinks are built before it).
+func (d *Daemon) wake() {
+	if d.Dispatcher != nil {
+		d.Dispatcher.Wake()
+	}
 }
 
 // Run serves until ctx is cancelled: every source runs at start and then on its
