@@ -117,17 +117,14 @@ func TestWebhookAnswersQuicklyWhileZaloIsSlow(t *testing.T) {
 	}
 	close(next)
 	wg.Wait()
+	t.Logf("slowest of %d webhook answers: %s", calls, slowest)
 	if slowest >= 2*time.Second {
 		t.Errorf("slowest webhook answer took %s, want under 2s", slowest)
 	}
 	// Every message got its answer queued, whatever the send API's pace.
-	waitFor(t, "1000 answers queued", func() bool {
-		n := 0
-		p, _ := h.st.Pending(t.Context(), "zalo", h.clock.now().Add(time.Hour), 2000)
-		n += len(p)
-		msgs, _, _ := h.fake.snapshot()
-		w, _ := h.st.(CitizenState).WaitingZaloInbound(t.Context(), "oa-1", 1)
-		return len(w) == 0 && n+len(msgs) >= 50 // one head per citizen waits; the rest queue behind it
+	waitFor(t, "every message handled", func() bool {
+		w, err := h.st.(CitizenState).WaitingZaloInbound(t.Context(), "oa-1", 1)
+		return err == nil && len(w) == 0
 	})
 	st, err := h.st.Stats(t.Context())
 	if err != nil {

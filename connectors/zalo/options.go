@@ -55,9 +55,9 @@ type Options struct {
 	QuietHours QuietHours             `yaml:"quiet_hours" doc:"A daily window without ZNS sends; such notices wait for its end."`
 	Prices     Prices                 `yaml:"prices" doc:"Đồng per message, for the accounting in state, zalo status and the metrics."`
 
-	OASecretKey string    `yaml:"oa_secret_key" secret:"true" doc:"The key Zalo signs webhook events with (the OA secret key); required with citizens, never logged."`
-	Webhook     Webhook   `yaml:"webhook" doc:"Limits of the receiver of citizens' events (POST /webhooks/zalo): window (events further from the daemon's clock are refused) and max_body."`
-	Citizens    *Citizens `yaml:"citizens" doc:"Turns the webhook on: citizens' commands, look-ups, subscriptions, feedback (README, Citizens on the OA)."`
+	OASecretKey string    `yaml:"oa_secret_key" secret:"true" doc:"The key Zalo signs webhook events with (the app's OA secret key); required with citizens. Never logged."`
+	Webhook     Webhook   `yaml:"webhook" doc:"Limits of the receiver of citizens' events, POST /webhooks/zalo."`
+	Citizens    *Citizens `yaml:"citizens" doc:"What citizens can ask the OA: the webhook, commands, look-ups, subscriptions, feedback, ratings (README, Citizens on the OA). Off when absent."`
 }
 
 // RuleOptions are one rule's notice settings.
@@ -190,9 +190,6 @@ func (o *Options) Validate(report pipeline.Reporter) {
 	}
 	if o.Webhook.Window <= 0 {
 		report("webhook.window", "must be more than 0, such as 5m")
-	}
-	if o.Webhook.MaxBody < 1024 {
-		report("webhook.max_body", "must be at least 1024 bytes")
 	}
 	if o.Citizens != nil {
 		o.Citizens.validate(report, "citizens", o.OASecretKey)
