@@ -68,6 +68,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	tests = append(tests, zaloTests...)
 	tests = append(tests, citizenTests...)
+	tests = append(tests, struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{"feedback and ratings are counted per agency and period for the steering figures", testCitizenCounts})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
