@@ -196,6 +196,15 @@ func TestCitizenDataIsMaskedUnlessTheRoleAllowsIt(t *testing.T) {
 	if fb.Text != "Gọi tôi số 84912***678" || strings.Contains(fb.UserID, "44556677") {
 		t.Errorf("a viewer sees the feedback's phone or user: %+v", fb)
 	}
+	var dl struct {
+		DeadLetters []deadLetterJSON `json:"dead_letters"`
+	}
+	f.call("GET", "/api/v1/dead-letters", viewerToken, nil, &dl)
+	for _, d := range dl.DeadLetters {
+		if strings.Contains(d.Reason, "84912345678") || d.Event.After["citizen"] == "Trần Thị Bình" {
+			t.Errorf("a viewer sees citizen data in a dead letter: %q %v", d.Reason, d.Event.After)
+		}
+	}
 	ev, fb = get(adminToken)
 	if ev.After["citizen"] != "Nguyễn Văn An" || ev.Message.Phone != "84912345678" || !strings.Contains(ev.Message.Text, "Nguyễn Văn An") {
 		t.Errorf("an admin does not see the citizen: after %v, message %+v", ev.After, ev.Message)

@@ -216,7 +216,7 @@ func (f *fixture) deadLetter(key string) {
 	}
 	for _, p := range pending {
 		if p.Event.Key == key {
-			if err := f.d.Store.Dead(ctx, "hook", p.Seq, 3, "HTTP 422 from the receiver", now, store.OnDeadHold); err != nil {
+			if err := f.d.Store.Dead(ctx, "hook", p.Seq, 3, "HTTP 422 from the receiver: phone 84912345678 refused", now, store.OnDeadHold); err != nil {
 				f.t.Fatal(err)
 			}
 			return

@@ -12,6 +12,7 @@ import (
 	"github.com/egov-bridge/egov-bridge/pipeline/access"
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
+	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
 // session says who the caller is; over the session cookie it also gives the
@@ -142,8 +143,12 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 		Total       int              `json:"total"`
 	}{DeadLetters: []deadLetterJSON{}, Total: len(dead)}
 	for _, d := range dead[:min(len(dead), int(limit))] {
+		reason := d.Reason
+		if !p.Unmasked() { // a receiver's answer may echo the citizen's number
+			reason = phoneInText.ReplaceAllStringFunc(reason, transform.MaskPhone)
+		}
 		out.DeadLetters = append(out.DeadLetters, deadLetterJSON{ID: d.ID, Sink: d.Sink, At: d.At, State: d.State, Held: d.Held,
-			Attempts: d.Attempts, Reason: d.Reason, Event: s.show(p, store.StoredEvent{Seq: d.Seq, Event: d.Event})})
+			Attempts: d.Attempts, Reason: reason, Event: s.show(p, store.StoredEvent{Seq: d.Seq, Event: d.Event})})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
