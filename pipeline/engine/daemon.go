@@ -50,10 +50,10 @@ type Daemon struct {
 	ready    atomic.Bool
 	httpAddr atomic.Value // string
 	mount    []func(mux *http.ServeMux, d *Daemon)
+	router   *Router
 	// replicaName names this process among replicas (Replica), for /readyz and
 	// the lock gauge.
 	replicaName string
-	router      *Router
 }
 
 // New opens the store and builds every sink; sources open on their first run.
@@ -70,9 +70,9 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{
 		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
-		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount, replicaName: Replica(),
+		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount,
+		router: NewRouter(cfg.Routes), replicaName: Replica(),
 		Access: &access.Guard{Keys: access.NewKeyring(cfg.HTTP.Tokens)},
-		router: NewRouter(cfg.Routes),
 	}
 	d.Metrics.Registry.MustRegister(newHealthCollector(d))
 	for _, sc := range cfg.Sinks {

@@ -192,6 +192,7 @@ func (j *Job) queueDeletion(prev store.SnapshotEntry, fields map[string]any, sna
 	b.Snapshot = append(b.Snapshot, store.SnapshotEntry{
 		Entity: j.Map.Entity, Key: prev.Key, Hash: prev.Hash, Version: ev.Version, Fields: fields, Deleted: true,
 	})
+	b.Facts = append(b.Facts, store.Fact{Entity: j.Map.Entity, Key: prev.Key, Deleted: true}) // out of the figures
 	b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: j.Router.Sinks(ev)})
 	fired := j.Map.Fire(ev)
 	j.countTooOld(fired)

@@ -91,7 +91,7 @@ func (j *Job) ensureFacts(ctx context.Context) error {
 				continue
 			}
 			fields := j.Map.Typed(e.Fields)
-			rec := pipeline.Record{Entity: e.Entity, Key: e.Key, Agency: j.Map.AgencyOf(fields, j.Agency), Fields: fields}
+			rec := pipeline.Record{Entity: e.Entity, Key: e.Key, Agency: j.Map.Agency(fields, j.Agency), Fields: fields}
 			// Thresholds already passed are spent: a rebuild announces nothing old.
 			j.factsOf(rec, true, now, &b)
 		}
@@ -162,7 +162,7 @@ func (j *Job) FireTimers(ctx context.Context) (TimerStats, error) {
 				continue
 			}
 			fields := j.Map.Typed(t.Record.Fields)
-			rec := pipeline.Record{Entity: t.Entity, Key: t.Key, Agency: j.Map.AgencyOf(fields, j.Agency), Fields: fields}
+			rec := pipeline.Record{Entity: t.Entity, Key: t.Key, Agency: j.Map.Agency(fields, j.Agency), Fields: fields}
 			ev, err := j.Map.FireTimer(rec, j.Name, t.Record.Version, t.Rule, t.At, now)
 			var rf mapping.RuleFailure
 			switch {

@@ -167,17 +167,6 @@ func (m *Mapping) Facts(fields map[string]any) (f Facts, ok bool) {
 	return f, true
 }
 
-// AgencyOf is the agency of a record with these fields, as Apply gives it: the
-// agency_field's value, else def (the source's agency).
-func (m *Mapping) AgencyOf(fields map[string]any, def string) string {
-	if m.agencyIdx >= 0 {
-		if a := textOf(fields[m.fields[m.agencyIdx].name]); a != "" {
-			return a
-		}
-	}
-	return def
-}
-
 // FactsVersion identifies what the facts and timers the store keeps for this
 // mapping's records depend on (its figures: block, its timer rules and its agency
 // field); when it changes, they are rebuilt from the snapshot. "" when the mapping

@@ -442,3 +442,46 @@ func (s *sqlStore) HeldLocks() []string {
 	slices.Sort(out)
 	return out
 }
+
+// FeedbackCounts counts citizens' feedback (the GOPY inbox) per agency received in
+// [from, to) (zero bounds are open), and how much of it is answered: the steering
+// figures' feedback source (figures.FeedbackSource).
+func (s *sqlStore) FeedbackCounts(ctx context.Context, from, to time.Time) (received, answered map[string]int, err error) {
+	q, args := `SELECT agency, COUNT(*), COUNT(answered_at) FROM feedback WHERE 1 = 1`, []any{}
+	if !from.IsZero() {
+		q += ` AND created_at >= ?`
+		args = append(args, s.d.timeArg(from))
+	}
+	if !to.IsZero() {
+		q += ` AND created_at < ?`
+		args = append(args, s.d.timeArg(to))
+	}
+	received, answered = map[string]int{}, map[string]int{}
+	err = queryEach(ctx, s.db, s.q(q+` GROUP BY agency`), args, func(r *sqlx.Rows) error {
+		var agency string
+		var n, a int
+		if err := r.Scan(&agency, &n, &a); err != nil {
+			return err
+		}
+		received[agency], answered[agency] = n, a
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: count feedback: %w", err)
+	}
+	return received, answered, nil
+}
+
+// RatingCounts counts citizens' 1–5 ratings (DG) given in [from, to) per agency
+// and score: the steering figures' rating source (figures.RatingSource).
+func (s *sqlStore) RatingCounts(ctx context.Context, from, to time.Time) (map[string][5]int, error) {
+	rows, err := s.RatingsByAgency(ctx, RatingFilter{Since: from, Until: to})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][5]int, len(rows))
+	for _, r := range rows {
+		out[r.Agency] = r.Scores
+	}
+	return out, nil
+}

@@ -74,7 +74,7 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, schema).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	// schema_migrations, the eight tables of 0001_init, store_meta, leases, the
+	// schema_migrations, the eight tables of 0001_init, store_meta, leases and the
 	// three zalo tables of 0006, the seven of 0009 (inbox, subscriptions, feedback
 	// and its numbers, ratings, look-up index and its fill marks), seen_keys and
 	// miss_counts of 0010, and facts, fact_days, fact_open and timers of 0011.
