@@ -187,7 +187,7 @@ func TestSchemaCommand(t *testing.T) {
 // TestConnectorsCommand lists every registered connector with its summary.
 func TestConnectorsCommand(t *testing.T) {
 	code, out, _ := runCmd(t, "connectors")
-	for _, want := range []string{"source  sql      a PostgreSQL, SQL Server or SQLite table", "sink    zalo     sends citizen notices", "sink    log "} {
+	for _, want := range []string{"source  sql      a PostgreSQL, SQL Server, SQLite or MySQL/MariaDB table", "sink    zalo     sends citizen notices", "sink    log "} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("connectors lacks %q:\n%s", want, out)
 		}
