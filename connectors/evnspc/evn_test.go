@@ -154,7 +154,7 @@ func TestOptionsValidation(t *testing.T) {
 	o.Days = 40
 	var got []string
 	o.Validate(func(field, format string, args ...any) { got = append(got, field) })
-	if want := "[units[1] units[2] days]"; fmt.Sprint(got) != want {
+	if want := "[days units[1] units[2]]"; fmt.Sprint(got) != want {
 		t.Fatalf("reported %v, want %v", got, want)
 	}
 }

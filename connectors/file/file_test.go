@@ -291,7 +291,7 @@ func TestOptionsValidation(t *testing.T) {
 	o.Dates = []string{"NgaySinh"}
 	var got []string
 	o.Validate(func(field, format string, args ...any) { got = append(got, field) })
-	if want := "[path pick format columns[1] dates[0]]"; fmt.Sprint(got) != want {
+	if want := "[pick format path columns[1] dates[0]]"; fmt.Sprint(got) != want {
 		t.Fatalf("reported %v, want %v", got, want)
 	}
 }
