@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	_ "github.com/egov-bridge/egov-bridge/connectors/evnspc"
-	_ "github.com/egov-bridge/egov-bridge/connectors/file"
+	_ "github.com/egov-bridge/egov-bridge/connectors/filesource"
 	_ "github.com/egov-bridge/egov-bridge/connectors/httpfeed"
 	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"
 	_ "github.com/egov-bridge/egov-bridge/connectors/natssink"

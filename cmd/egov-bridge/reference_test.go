@@ -197,7 +197,7 @@ func TestConnectorsCommand(t *testing.T) {
 }
 
 // TestEveryOptionIsOnItsPage: each registered connector's page lists each of its
-// options, secrets with their _file form.
+// options, secret strings with their _file form.
 func TestEveryOptionIsOnItsPage(t *testing.T) {
 	pages := reference.Pages()
 	for _, c := range reference.Connectors() {
@@ -211,7 +211,7 @@ func TestEveryOptionIsOnItsPage(t *testing.T) {
 		}
 		for _, f := range c.Spec.Fields {
 			want := "| `" + f.Name + "`"
-			if f.Secret {
+			if f.HasFileForm() {
 				want += " / `" + f.Name + "_file`"
 			}
 			if !strings.Contains(page, want) {
