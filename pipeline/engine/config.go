@@ -16,7 +16,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/access"
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
+	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/mapping"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
@@ -34,17 +36,29 @@ type Config struct {
 	Retention       RetentionConfig `yaml:"retention"`
 	ShutdownTimeout config.Duration `yaml:"shutdown_timeout"`
 	Demo            *DemoConfig     `yaml:"demo"`
-	Sources         []SourceConfig  `yaml:"-"`
-	Sinks           []SinkConfig    `yaml:"-"`
-	Routes          []Route         `yaml:"routes"`
+	// Agencies are the province's agencies: code, name, parent (department or
+	// district) and the sources each owns; the steering figures roll up by parent.
+	Agencies []figures.Agency `yaml:"agencies"`
+	// Deadlines sets how often timer rules (at:) are evaluated.
+	Deadlines DeadlinesConfig `yaml:"deadlines"`
+	Sources   []SourceConfig  `yaml:"-"`
+	Sinks     []SinkConfig    `yaml:"-"`
+	Routes    []Route         `yaml:"routes"`
 
 	File string         `yaml:"-"` // where it was loaded from
 	Zone *time.Location `yaml:"-"`
 }
 
-// HTTPConfig is the operations endpoint (/healthz, /readyz, /metrics).
+// HTTPConfig is the HTTP server: operations endpoints (/healthz, /readyz,
+// /metrics), and the steering page and API, which need a token.
 type HTTPConfig struct {
 	Listen string `yaml:"listen"` // "" disables the server
+	// Tokens may read the page and /api/v1; see package access.
+	Tokens []access.TokenConfig `yaml:"tokens"`
+	// Who may read each operations endpoint: public (default), token or off.
+	Healthz access.Exposure `yaml:"healthz"`
+	Readyz  access.Exposure `yaml:"readyz"`
+	Metrics access.Exposure `yaml:"metrics"`
 }
 
 // LogConfig sets the daemon's own log.
@@ -200,6 +214,12 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 	if cfg.Demo != nil {
 		cfg.Demo.Database = d.Resolve(cfg.Demo.Database)
 	}
+	access.Check(cfg.HTTP.Tokens, func(field, format string, args ...any) { d.Errorf("http.tokens"+field, format, args...) })
+	for key, e := range map[string]access.Exposure{"healthz": cfg.HTTP.Healthz, "readyz": cfg.HTTP.Readyz, "metrics": cfg.HTTP.Metrics} {
+		if err := access.CheckExposure(e); err != nil {
+			d.Errorf("http."+key, "%v", err)
+		}
+	}
 	if cfg.Log.Level != "" && !oneOf(cfg.Log.Level, "debug", "info", "warn", "error") {
 		d.Errorf("log.level", "unknown level %q (want debug, info, warn or error)", cfg.Log.Level)
 	}
@@ -210,6 +230,7 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 	cfg.Sources = loadSources(d, sourceNodes, cfg.Zone)
 	cfg.Sinks = loadSinks(d, sinkNodes)
 	checkRoutes(d, cfg)
+	checkAgencies(d, cfg)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
@@ -232,6 +253,7 @@ func (c *Config) applyDefaults() {
 		{&c.Retention.DeadLetters, 30 * 24 * time.Hour},
 		{&c.Retention.Quarantine, 30 * 24 * time.Hour},
 		{&c.Retention.Interval, 10 * time.Minute},
+		{&c.Deadlines.Interval, time.Minute},
 	} {
 		if *d.v <= 0 {
 			*d.v = config.Duration(d.def)

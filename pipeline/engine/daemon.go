@@ -17,6 +17,8 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/access"
+	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
 
@@ -39,6 +41,12 @@ type Daemon struct {
 	Metrics    *Metrics
 	Logger     *slog.Logger
 	Clock      pipeline.Clock
+	// Access authenticates the page's and the API's requests (http.tokens).
+	Access *access.Guard
+	// Figures computes the steering figures and the service-quality index from the
+	// store (pipeline/figures); its optional Feedback and Ratings sources may be
+	// set by whoever wires them before Run.
+	Figures *figures.Service
 
 	ready    atomic.Bool
 	httpAddr atomic.Value // string
@@ -60,6 +68,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	d := &Daemon{
 		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
 		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount,
+		Access: &access.Guard{Keys: access.NewKeyring(cfg.HTTP.Tokens)},
 	}
 	for _, sc := range cfg.Sinks {
 		sink, err := sc.Spec.Build(ctx, d.env(sc.Name, cfg.Zone), sc.Options)
@@ -82,13 +91,14 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	for _, sc := range cfg.Sinks {
 		d.Dispatcher.Delivery[sc.Name] = cfg.DeliveryFor(sc.Name)
 	}
+	d.Figures = d.newFigures()
 	router := NewRouter(cfg.Routes)
 	for _, sc := range cfg.Sources {
 		sc := sc
 		sc.Map.SetClock(opts.Clock)
 		d.Jobs = append(d.Jobs, &Job{
 			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router,
-			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake,
+			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake, Zone: cfg.Zone,
 			Open: func(ctx context.Context) (pipeline.Source, error) {
 				return sc.Spec.Build(ctx, d.env(sc.Name, sc.Location), sc.Options)
 			},
@@ -110,7 +120,7 @@ func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
 // stops scheduling, lets each run commit its batch in flight, and returns; it gives
 // up waiting after the configured shutdown_timeout.
 func (d *Daemon) Run(ctx context.Context) error {
-	srv, err := d.startHTTP()
+	srv, err := d.startHTTP(ctx)
 	if err != nil {
 		return err
 	}
@@ -145,6 +155,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() {
 		defer dispatchDone.Done()
 		d.purgeLoop(dispatchCtx)
+	}()
+	dispatchDone.Add(1)
+	go func() {
+		defer dispatchDone.Done()
+		d.deadlineLoop(dispatchCtx)
 	}()
 	for _, j := range d.Jobs {
 		runs.Add(1)
@@ -217,6 +232,7 @@ func (d *Daemon) RunOnce(ctx context.Context, progress func(source string) func(
 			break
 		}
 	}
+	d.FireTimers(ctx)
 	if _, err := d.Dispatcher.Drain(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -230,7 +246,7 @@ func (d *Daemon) HTTPAddr() string {
 	return s
 }
 
-func (d *Daemon) startHTTP() (*http.Server, error) {
+func (d *Daemon) startHTTP(ctx context.Context) (*http.Server, error) {
 	if d.Config.HTTP.Listen == "" {
 		return nil, nil
 	}
@@ -240,10 +256,15 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 	}
 	d.httpAddr.Store(ln.Addr().String())
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	expose := func(pattern string, e access.Exposure, h http.Handler) { // each per its own setting
+		if h = d.Access.Expose(e, h); h != nil {
+			mux.Handle(pattern, h)
+		}
+	}
+	expose("GET /healthz", d.Config.HTTP.Healthz, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	expose("GET /readyz", d.Config.HTTP.Readyz, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !d.ready.Load() {
 			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
 			return
@@ -265,8 +286,8 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 			return
 		}
 		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	}))
+	expose("GET /metrics", d.Config.HTTP.Metrics, promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
 	for _, sc := range d.Config.Sinks { // config order: a route clash fails the same way every time
 		if m, ok := d.Sinks[sc.Name].(pipeline.Mounter); ok {
 			m.Mount(mux)
@@ -275,7 +296,10 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 	for _, mount := range d.mount {
 		mount(mux, d)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		// Requests end with the daemon: long-lived ones (the API's event stream)
+		// would otherwise hold up the shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.Logger.Error("http server stopped", "err", err)

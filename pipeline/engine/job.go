@@ -36,11 +36,17 @@ type Job struct {
 	OnCommit func()
 	// Progress, when set, is told the running totals after every batch.
 	Progress func(RunStats)
+	// Zone is the province's zone: the figures count days in it.
+	Zone *time.Location
 
 	running atomic.Bool
 	lastErr atomic.Pointer[error]
 	cleared atomic.Bool // the store holds no error of this source
 	columns []string    // what the source returned when the run began (Describer)
+	// factsReady: the store's figures facts and timers of this source match the
+	// mapping (checked once per process, under the source's lock; see facts.go).
+	factsReady bool
+	lastOK     atomic.Int64 // unix nanoseconds of the last run that succeeded
 }
 
 // RunStats counts what one run did.
@@ -109,6 +115,7 @@ func (j *Job) record(ctx context.Context, err error) {
 		j.lastErr.Store(&err)
 	} else {
 		j.lastErr.Store(nil)
+		j.lastOK.Store(j.Clock().UnixNano())
 	}
 	// A success is written once after a failure (or after start, when the store may
 	// still hold an old failure), not on every tick.
@@ -141,6 +148,9 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 	}
 	defer lock.Unlock()
 	fence := lock.Fence()
+	if err := j.ensureFacts(work); err != nil {
+		return st, fmt.Errorf("source %s: rebuild figures facts: %w", j.Name, err)
+	}
 	if j.Source == nil {
 		src, err := j.Open(work)
 		if err != nil {
@@ -418,6 +428,7 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 		entry := store.SnapshotEntry{Entity: rec.Entity, Key: rec.Key, Hash: hash, Version: ev.Version, Fields: rec.Fields}
 		snap[rec.Key] = entry
 		b.Snapshot = append(b.Snapshot, entry)
+		j.factsOf(rec, ev.Snapshot, now, b)
 		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: j.Router.Sinks(ev)})
 		fired := j.Map.Fire(ev)
 		j.countTooOld(fired)

@@ -40,6 +40,8 @@ type File struct {
 	// Tables are lookup tables for transform steps ({lookup: name}) and templates
 	// ({{label "name" .field}}): inline values or a CSV file.
 	Tables map[string]TableSpec `yaml:"tables"`
+	// Figures says which fields the steering figures count (see figures.go).
+	Figures *FiguresSpec `yaml:"figures"`
 }
 
 // Columns is a field's source: one column name, or a list of columns whose values
@@ -114,6 +116,7 @@ type Mapping struct {
 	clock     func() time.Time
 	sorted    []string          // every field and computed name, sorted, for Record.Sorted
 	pos       map[string]string // field name -> file:line of its columns
+	figures   *figures
 }
 
 type computed struct {
@@ -232,6 +235,7 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	}
 	templates := compileTemplates(d, f.Templates, sample, fieldTypes, opts.Zone, tables, broken)
 	m.rules = compileRules(d, f.Rules, fieldTypes, sample, templates, f.Templates, now, broken)
+	m.figures = compileFigures(d, f.Figures, fieldTypes, broken)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}

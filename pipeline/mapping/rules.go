@@ -33,6 +33,10 @@ type RuleSpec struct {
 	// week's news. Given together.
 	MaxAge   config.Duration `yaml:"max_age"`
 	AgeField string          `yaml:"age_field"`
+	// At makes the rule a timer: instead of firing on a change, it fires once when
+	// the clock passes a time field of the record plus an offset ("due_at - 2d"),
+	// if When holds over the record then (see timers.go).
+	At string `yaml:"at"`
 }
 
 // NotifySpec says who hears about a rule and in what words.
@@ -54,6 +58,8 @@ type rule struct {
 	onSnapshot bool
 	maxAge     time.Duration // 0: no age limit
 	ageField   string
+	at         *timerAt // a timer rule: fires when the clock passes it, not on changes
+	atSpec     string
 }
 
 var ruleNameRE = func(s string) bool {
@@ -284,6 +290,19 @@ func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]str
 		if !compileMaxAge(d, p, rs, fieldTypes, r) {
 			bad = true
 		}
+		if rs.At != "" {
+			at, err := compileAt(rs.At, fieldTypes)
+			switch {
+			case err != nil:
+				d.Errorf(p+".at", "%v", err)
+				bad = true
+			case rs.MaxAge != 0 || rs.OnSnapshot:
+				d.Errorf(p+".at", "a timer rule (at:) fires once per threshold; max_age and on_snapshot do not apply")
+				bad = true
+			default:
+				r.at, r.atSpec = at, strings.Join(strings.Fields(rs.At), " ")
+			}
+		}
 		if n := rs.Notify; n != nil {
 			r.tmplName, r.phone, r.userID, r.audience = n.Template, n.Phone, n.UserID, n.Audience
 			r.tmpl = templates[n.Template]
@@ -435,6 +454,9 @@ func ruleEnv(ev *pipeline.Event) map[string]any {
 
 // fireOne evaluates one rule and records its outcome in out.
 func (m *Mapping) fireOne(r *rule, ev *pipeline.Event, env map[string]any, out *Firing) {
+	if r.at != nil {
+		return // a timer rule fires from the clock (FireTimer), not on changes
+	}
 	if ev.Snapshot && !r.onSnapshot {
 		return
 	}

@@ -64,6 +64,9 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.upsertSnapshot(ctx, tx, b, snap); err != nil {
 		return fmt.Errorf("store snapshot: %w", err)
 	}
+	if err := s.writeFacts(ctx, tx, b.Source, b.Facts, b.Timers, b.At); err != nil {
+		return err
+	}
 	if err := s.resolveRows(ctx, tx, b); err != nil {
 		return fmt.Errorf("clear quarantine: %w", err)
 	}

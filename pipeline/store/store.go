@@ -88,6 +88,12 @@ type Batch struct {
 	// taken from is still held by this acquisition.
 	Fence *Fence
 	At    time.Time
+	// Facts and Timers keep the steering figures' facts and the deadline timers of
+	// the batch's records (see facts.go), in the same transaction. TimersFired is
+	// used by FactStore.FireTimers only.
+	Facts       []Fact
+	Timers      []TimerArm
+	TimersFired []TimerKey
 }
 
 // Pending is one outbox row waiting for a sink.
@@ -294,6 +300,10 @@ type Store interface {
 	// versions restart at 1 in a store rebuilt from nothing; (epoch, version) orders
 	// every version a consumer may have seen from any store.
 	Epoch() int64
+
+	// Events lists stored events, filtered and paged by seq (see EventQuery): the
+	// API's event list and, polled with AfterSeq, its live stream.
+	Events(ctx context.Context, q EventQuery) ([]StoredEvent, error)
 
 	// Audit records an operator action; AuditLog lists the most recent, oldest first.
 	Audit(ctx context.Context, e AuditEntry) error

@@ -1,0 +1,621 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Fact is one record's facts for the steering figures, extracted by the engine
+// from the record (its mapping's figures: block) and kept by Commit in the same
+// transaction as the snapshot. Nothing in it depends on the clock: overdue and
+// due-soon are judged when figures are read.
+type Fact struct {
+	Entity string
+	Key    string
+	Kind   string // dossier, outage
+	Agency string
+	State  string // open, finished, other
+	// Supplement: the record's status asks the citizen for a supplement now. The
+	// store keeps the first time it saw that (supplement_at).
+	Supplement  bool
+	ReceivedAt  time.Time // zero: unknown
+	ReceivedDay string    // YYYY-MM-DD in the province's zone; "" when unknown
+	DueAt       time.Time
+	FinishedAt  time.Time
+	FinishedDay string
+	OnTime      *bool // finished with both dates: no later than due
+	Online      *bool
+	Digitised   *bool
+	Deleted     bool // the record is gone: its facts and timers are removed
+}
+
+// TimerArm sets when a record's timer rule fires. A different At from the stored
+// one re-arms the timer (it fires again); the same At leaves it as it is. A zero
+// At removes the timer (the record has no value to count from).
+type TimerArm struct {
+	Entity, Key, Rule string
+	At                time.Time
+	// Spent stores the timer as already fired: a threshold that passed before the
+	// record was first seen during the first sync is history, not news.
+	Spent bool
+}
+
+// TimerKey names one armed timer at its threshold, as DueTimers returned it.
+type TimerKey struct {
+	Entity, Key, Rule string
+	At                time.Time
+}
+
+// DueTimer is a timer whose threshold has passed and that has not fired.
+type DueTimer struct {
+	TimerKey
+	Record SnapshotEntry // the record as stored now (Deleted: gone)
+}
+
+// FactQuery selects the facts one figures query counts.
+type FactQuery struct {
+	Kind string
+	// From and To bound the period of the flows (received, finished, supplement
+	// requested): [From, To). A zero From has no lower bound, a zero To no upper.
+	From, To time.Time
+	// Now and DueUntil judge the open records: overdue is due before Now, due soon
+	// is due in [Now, DueUntil).
+	Now, DueUntil time.Time
+}
+
+// FactCount is one agency's counts.
+type FactCount struct {
+	Agency string
+	// In the period.
+	Received       int // received_at in the period
+	Online         int // of those, submitted online
+	OnlineKnown    int // of those, with the channel known
+	Digitised      int
+	DigitisedKnown int
+	Finished       int // finished (state finished) with finished_at in the period
+	OnTime         int // of those, no later than due
+	Late           int // of those, after due
+	Supplement     int // first asked for a supplement in the period
+	// Now.
+	Open               int // being processed
+	OverdueNow         int // open and due before Now
+	DueSoon            int // open and due in [Now, DueUntil)
+	AwaitingSupplement int // open and waiting for the citizen's supplement
+}
+
+// DayCount counts one agency's records received and finished on one day.
+type DayCount struct {
+	Day      string // YYYY-MM-DD in the province's zone
+	Agency   string
+	Received int
+	Finished int
+}
+
+// NoticeCount counts one sink's citizen notices per agency and route.
+type NoticeCount struct {
+	Sink     string
+	Agency   string
+	Route    string // oa, zns, undeliverable, stale; deferred (waiting in the outbox); failed (dead letters)
+	Notices  int    // distinct events
+	Messages int    // messages sent (parts)
+	DryRun   int    // of Messages, dry-run ones
+}
+
+// SinkBacklog is one sink's outbox as /readyz and /metrics show it.
+type SinkBacklog struct {
+	Sink        string
+	Depth       int       // outbox rows waiting
+	OldestAt    time.Time // detection time of the oldest waiting event; zero when none
+	DeadLetters int       // replayable dead letters (holding or open)
+}
+
+// FactStore is what the steering figures, deadline timers and health reports read
+// and write beyond Store. Both backends implement it; get it with
+// st.(store.FactStore).
+type FactStore interface {
+	// FactCounts counts the facts of q.Kind per agency (see FactCount).
+	FactCounts(ctx context.Context, q FactQuery) ([]FactCount, error)
+	// DayCounts counts, per day and agency, records of q.Kind received and finished
+	// on days in [from, to) (YYYY-MM-DD).
+	DayCounts(ctx context.Context, kind, from, to string) ([]DayCount, error)
+	// NoticeCounts counts the given sinks' notices sent or not sent in [from, to)
+	// per agency and route (zero bounds are open), plus what waits in their outbox
+	// (route "deferred") and their replayable dead letters (route "failed") now.
+	NoticeCounts(ctx context.Context, sinks []string, from, to time.Time) ([]NoticeCount, error)
+	// Backlogs reports every sink's outbox depth, oldest waiting event and
+	// replayable dead letters.
+	Backlogs(ctx context.Context) ([]SinkBacklog, error)
+
+	// DueTimers returns up to limit timers of the source whose threshold is at or
+	// before now and which have not fired, oldest first, with their records.
+	DueTimers(ctx context.Context, source string, now time.Time, limit int) ([]DueTimer, error)
+	// FireTimers commits the events of due timers and marks them fired, in one
+	// transaction: b carries the events (Batch.Events) and the timers
+	// (Batch.TimersFired); a timer re-armed meanwhile (its threshold moved) is not
+	// marked. The source's cursor is not touched.
+	FireTimers(ctx context.Context, b Batch) error
+
+	// FactsVersion returns what the source's facts and timers were last rebuilt
+	// for (SetFactsVersion), "" if never.
+	FactsVersion(ctx context.Context, source string) (string, error)
+	// RebuildFacts replaces the source's facts and timers of the entity, a page at
+	// a time: the first call (reset) removes the old ones.
+	RebuildFacts(ctx context.Context, source, entity string, reset bool, facts []Fact, timers []TimerArm) error
+	SetFactsVersion(ctx context.Context, source, version string) error
+	// SnapshotPage returns up to limit snapshot entries of the source and entity
+	// with keys after the given one, in key order (deleted ones included).
+	SnapshotPage(ctx context.Context, source, entity, after string, limit int) ([]SnapshotEntry, error)
+}
+
+var _ FactStore = (*sqlStore)(nil)
+
+// writeFacts upserts the batch's facts and timers; see Batch.Facts.
+func (s *sqlStore) writeFacts(ctx context.Context, tx *sqlx.Tx, source string, facts []Fact, arms []TimerArm, at time.Time) error {
+	var rows [][]any
+	var gone [][2]string
+	for _, f := range facts {
+		if f.Deleted {
+			gone = append(gone, [2]string{f.Entity, f.Key})
+			continue
+		}
+		supplementAt := any(nil)
+		if f.Supplement {
+			supplementAt = s.d.timeArg(at)
+		}
+		rows = append(rows, []any{source, f.Entity, f.Key, f.Kind, f.Agency, f.State, f.Supplement,
+			s.optTime(f.ReceivedAt), optText(f.ReceivedDay), s.optTime(f.DueAt), s.optTime(f.FinishedAt), optText(f.FinishedDay),
+			supplementAt, optBool(f.OnTime), optBool(f.Online), optBool(f.Digitised)})
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO facts (source, entity, key, kind, agency, state, supplement,
+		received_at, received_day, due_at, finished_at, finished_day, supplement_at, on_time, online, digitised) VALUES `,
+		` ON CONFLICT (source, entity, key) DO UPDATE SET kind = excluded.kind, agency = excluded.agency,
+		state = excluded.state, supplement = excluded.supplement, received_at = excluded.received_at,
+		received_day = excluded.received_day, due_at = excluded.due_at, finished_at = excluded.finished_at,
+		finished_day = excluded.finished_day, supplement_at = coalesce(facts.supplement_at, excluded.supplement_at),
+		on_time = excluded.on_time, online = excluded.online, digitised = excluded.digitised`, rows, nil); err != nil {
+		return fmt.Errorf("facts: %w", err)
+	}
+	for _, g := range gone {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM facts WHERE source = ? AND entity = ? AND key = ?`), source, g[0], g[1]); err != nil {
+			return fmt.Errorf("facts: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM timers WHERE source = ? AND entity = ? AND key = ?`), source, g[0], g[1]); err != nil {
+			return fmt.Errorf("timers: %w", err)
+		}
+	}
+	var armRows [][]any
+	for _, a := range arms {
+		if a.At.IsZero() {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM timers WHERE source = ? AND entity = ? AND key = ? AND rule = ?`),
+				source, a.Entity, a.Key, a.Rule); err != nil {
+				return fmt.Errorf("timers: %w", err)
+			}
+			continue
+		}
+		var fired any
+		if a.Spent {
+			fired = s.d.timeArg(at)
+		}
+		armRows = append(armRows, []any{source, a.Entity, a.Key, a.Rule, s.d.timeArg(a.At), fired})
+	}
+	// The same threshold keeps its state (fired or not); a moved one is re-armed.
+	if err := s.insertRows(ctx, tx, `INSERT INTO timers (source, entity, key, rule, fire_at, fired_at) VALUES `,
+		` ON CONFLICT (source, entity, key, rule) DO UPDATE SET fire_at = excluded.fire_at,
+		fired_at = CASE WHEN timers.fire_at = excluded.fire_at THEN timers.fired_at ELSE excluded.fired_at END`, armRows, nil); err != nil {
+		return fmt.Errorf("timers: %w", err)
+	}
+	return nil
+}
+
+func optText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func optBool(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
+
+// FactCounts counts per agency in four indexed queries, one per index: received in
+// the period, finished in the period, supplements asked in the period, open now.
+func (s *sqlStore) FactCounts(ctx context.Context, q FactQuery) ([]FactCount, error) {
+	by := map[string]*FactCount{}
+	get := func(agency string) *FactCount {
+		c := by[agency]
+		if c == nil {
+			c = &FactCount{Agency: agency}
+			by[agency] = c
+		}
+		return c
+	}
+	period := func(col string) (string, []any) {
+		cond, args := "", []any{}
+		if !q.From.IsZero() {
+			cond += ` AND ` + col + ` >= ?`
+			args = append(args, s.d.timeArg(q.From))
+		} else {
+			cond += ` AND ` + col + ` IS NOT NULL`
+		}
+		if !q.To.IsZero() {
+			cond += ` AND ` + col + ` < ?`
+			args = append(args, s.d.timeArg(q.To))
+		}
+		return cond, args
+	}
+	type scan func(r *sqlx.Rows) error
+	run := func(query string, args []any, fn scan) error {
+		return queryEach(ctx, s.db, s.q(query), args, fn)
+	}
+	cond, args := period("received_at")
+	err := run(`SELECT agency, COUNT(*), COUNT(CASE WHEN online = ? THEN 1 END), COUNT(online),
+		COUNT(CASE WHEN digitised = ? THEN 1 END), COUNT(digitised)
+		FROM facts WHERE kind = ?`+cond+` GROUP BY agency`, append([]any{true, true, q.Kind}, args...), func(r *sqlx.Rows) error {
+		var a string
+		var n, on, onK, dig, digK int
+		if err := r.Scan(&a, &n, &on, &onK, &dig, &digK); err != nil {
+			return err
+		}
+		c := get(a)
+		c.Received, c.Online, c.OnlineKnown, c.Digitised, c.DigitisedKnown = n, on, onK, dig, digK
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: count received: %w", err)
+	}
+	cond, args = period("finished_at")
+	err = run(`SELECT agency, COUNT(*), COUNT(CASE WHEN on_time = ? THEN 1 END), COUNT(CASE WHEN on_time = ? THEN 1 END)
+		FROM facts WHERE kind = ? AND state = 'finished'`+cond+` GROUP BY agency`, append([]any{true, false, q.Kind}, args...), func(r *sqlx.Rows) error {
+		var a string
+		var n, ok, late int
+		if err := r.Scan(&a, &n, &ok, &late); err != nil {
+			return err
+		}
+		c := get(a)
+		c.Finished, c.OnTime, c.Late = n, ok, late
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: count finished: %w", err)
+	}
+	cond, args = period("supplement_at")
+	err = run(`SELECT agency, COUNT(*) FROM facts WHERE kind = ?`+cond+` GROUP BY agency`, append([]any{q.Kind}, args...), func(r *sqlx.Rows) error {
+		var a string
+		var n int
+		if err := r.Scan(&a, &n); err != nil {
+			return err
+		}
+		get(a).Supplement = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: count supplements: %w", err)
+	}
+	now, until := s.d.timeArg(q.Now), s.d.timeArg(q.DueUntil)
+	err = run(`SELECT agency, COUNT(*), COUNT(CASE WHEN due_at < ? THEN 1 END),
+		COUNT(CASE WHEN due_at >= ? AND due_at < ? THEN 1 END), COUNT(CASE WHEN supplement = ? THEN 1 END)
+		FROM facts WHERE kind = ? AND state = 'open' GROUP BY agency`, []any{now, now, until, true, q.Kind}, func(r *sqlx.Rows) error {
+		var a string
+		var n, over, soon, sup int
+		if err := r.Scan(&a, &n, &over, &soon, &sup); err != nil {
+			return err
+		}
+		c := get(a)
+		c.Open, c.OverdueNow, c.DueSoon, c.AwaitingSupplement = n, over, soon, sup
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: count open: %w", err)
+	}
+	out := make([]FactCount, 0, len(by))
+	for _, c := range by {
+		out = append(out, *c)
+	}
+	sortBy(out, func(c FactCount) string { return c.Agency })
+	return out, nil
+}
+
+// DayCounts counts received and finished records per day and agency.
+func (s *sqlStore) DayCounts(ctx context.Context, kind, from, to string) ([]DayCount, error) {
+	type k struct{ day, agency string }
+	by := map[k]*DayCount{}
+	for _, col := range []string{"received_day", "finished_day"} {
+		extra := ""
+		if col == "finished_day" {
+			extra = ` AND state = 'finished'`
+		}
+		err := queryEach(ctx, s.db, s.q(`SELECT `+col+`, agency, COUNT(*) FROM facts
+			WHERE kind = ? AND `+col+` >= ? AND `+col+` < ?`+extra+` GROUP BY `+col+`, agency`), []any{kind, from, to},
+			func(r *sqlx.Rows) error {
+				var day, agency string
+				var n int
+				if err := r.Scan(&day, &agency, &n); err != nil {
+					return err
+				}
+				c := by[k{day, agency}]
+				if c == nil {
+					c = &DayCount{Day: day, Agency: agency}
+					by[k{day, agency}] = c
+				}
+				if col == "received_day" {
+					c.Received = n
+				} else {
+					c.Finished = n
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, fmt.Errorf("store: count per day: %w", err)
+		}
+	}
+	out := make([]DayCount, 0, len(by))
+	for _, c := range by {
+		out = append(out, *c)
+	}
+	sortBy(out, func(c DayCount) string { return c.Day + "\x00" + c.Agency })
+	return out, nil
+}
+
+// agencyOfEvent reads an event's agency from its payload.
+func (d dialect) agencyOfEvent(alias string) string {
+	if d == postgresDialect {
+		return `coalesce(` + alias + `.payload->>'agency', '')`
+	}
+	return `coalesce(json_extract(` + alias + `.payload, '$.agency'), '')`
+}
+
+// NoticeCounts counts notices per sink, agency and route; see FactStore.
+func (s *sqlStore) NoticeCounts(ctx context.Context, sinks []string, from, to time.Time) ([]NoticeCount, error) {
+	if len(sinks) == 0 {
+		return nil, nil
+	}
+	var out []NoticeCount
+	in := "(" + placeholders(len(sinks)) + ")"
+	sinkArgs := make([]any, len(sinks))
+	for i, v := range sinks {
+		sinkArgs[i] = v
+	}
+	args := append([]any{true}, sinkArgs...)
+	cond := ``
+	if !from.IsZero() {
+		cond += ` AND at >= ?`
+		args = append(args, s.d.timeArg(from))
+	}
+	if !to.IsZero() {
+		cond += ` AND at < ?`
+		args = append(args, s.d.timeArg(to))
+	}
+	err := queryEach(ctx, s.db, s.q(`SELECT sink, agency, route, COUNT(DISTINCT event_id), COUNT(*),
+		COUNT(CASE WHEN dry_run = ? THEN 1 END) FROM zalo_sends WHERE sink IN `+in+cond+` GROUP BY sink, agency, route`), args,
+		func(r *sqlx.Rows) error {
+			var c NoticeCount
+			if err := r.Scan(&c.Sink, &c.Agency, &c.Route, &c.Notices, &c.Messages, &c.DryRun); err != nil {
+				return err
+			}
+			out = append(out, c)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: count notices: %w", err)
+	}
+	for _, part := range []struct{ route, query string }{
+		{"deferred", `SELECT o.sink, ` + s.d.agencyOfEvent("e") + `, COUNT(*) FROM outbox o JOIN events e ON e.seq = o.seq
+			WHERE o.sink IN ` + in + ` GROUP BY o.sink, ` + s.d.agencyOfEvent("e")},
+		{"failed", `SELECT d.sink, ` + s.d.agencyOfEvent("e") + `, COUNT(*) FROM dead_letters d JOIN events e ON e.seq = d.seq
+			WHERE d.sink IN ` + in + ` AND d.state IN ('holding', 'open') GROUP BY d.sink, ` + s.d.agencyOfEvent("e")},
+	} {
+		err := queryEach(ctx, s.db, s.q(part.query), sinkArgs, func(r *sqlx.Rows) error {
+			c := NoticeCount{Route: part.route}
+			if err := r.Scan(&c.Sink, &c.Agency, &c.Notices); err != nil {
+				return err
+			}
+			out = append(out, c)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: count %s notices: %w", part.route, err)
+		}
+	}
+	return out, nil
+}
+
+// Backlogs reads each sink's outbox depth and oldest row (the lowest seq: events
+// are numbered in commit order) and its replayable dead letters.
+func (s *sqlStore) Backlogs(ctx context.Context) ([]SinkBacklog, error) {
+	by := map[string]*SinkBacklog{}
+	get := func(sink string) *SinkBacklog {
+		b := by[sink]
+		if b == nil {
+			b = &SinkBacklog{Sink: sink}
+			by[sink] = b
+		}
+		return b
+	}
+	oldest := map[string]int64{}
+	err := queryEach(ctx, s.db, `SELECT sink, COUNT(*), MIN(seq) FROM outbox GROUP BY sink`, nil, func(r *sqlx.Rows) error {
+		var sink string
+		var n int
+		var seq int64
+		if err := r.Scan(&sink, &n, &seq); err != nil {
+			return err
+		}
+		get(sink).Depth = n
+		oldest[sink] = seq
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox depth: %w", err)
+	}
+	for sink, seq := range oldest {
+		var at dbTime
+		err := s.db.GetContext(ctx, &at, s.q(`SELECT created_at FROM events WHERE seq = ?`), seq)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("store: oldest outbox row: %w", err)
+		}
+		get(sink).OldestAt = at.Time
+	}
+	err = queryEach(ctx, s.db, `SELECT sink, COUNT(*) FROM dead_letters WHERE state IN ('holding', 'open') GROUP BY sink`, nil,
+		func(r *sqlx.Rows) error {
+			var sink string
+			var n int
+			if err := r.Scan(&sink, &n); err != nil {
+				return err
+			}
+			get(sink).DeadLetters = n
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: dead letters: %w", err)
+	}
+	out := make([]SinkBacklog, 0, len(by))
+	for _, b := range by {
+		out = append(out, *b)
+	}
+	sortBy(out, func(b SinkBacklog) string { return b.Sink })
+	return out, nil
+}
+
+// DueTimers reads the source's due timers with their records.
+func (s *sqlStore) DueTimers(ctx context.Context, source string, now time.Time, limit int) ([]DueTimer, error) {
+	var rows []struct {
+		Entity  string         `db:"entity"`
+		Key     string         `db:"key"`
+		Rule    string         `db:"rule"`
+		FireAt  dbTime         `db:"fire_at"`
+		Hash    sql.NullString `db:"hash"`
+		Version sql.NullInt64  `db:"version"`
+		Fields  []byte         `db:"fields"`
+		Deleted sql.NullBool   `db:"deleted"`
+	}
+	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT t.entity, t.key, t.rule, t.fire_at, n.hash, n.version, n.fields, n.deleted
+		FROM timers t LEFT JOIN snapshot n ON n.source = t.source AND n.entity = t.entity AND n.key = t.key
+		WHERE t.source = ? AND t.fired_at IS NULL AND t.fire_at <= ? ORDER BY t.fire_at`+limitClause(limit)),
+		source, s.d.timeArg(now))
+	if err != nil {
+		return nil, fmt.Errorf("store: due timers of %s: %w", source, err)
+	}
+	out := make([]DueTimer, len(rows))
+	for i, r := range rows {
+		t := DueTimer{TimerKey: TimerKey{Entity: r.Entity, Key: r.Key, Rule: r.Rule, At: r.FireAt.Time}}
+		t.Record = SnapshotEntry{Entity: r.Entity, Key: r.Key, Hash: r.Hash.String, Version: r.Version.Int64,
+			Deleted: !r.Hash.Valid || r.Deleted.Bool}
+		if len(r.Fields) > 0 {
+			if err := decodeJSON(r.Fields, &t.Record.Fields); err != nil {
+				return nil, fmt.Errorf("store: due timers of %s: decode %s %q: %w", source, r.Entity, r.Key, err)
+			}
+		}
+		out[i] = t
+	}
+	return out, nil
+}
+
+// FireTimers commits timer events and marks their timers fired.
+func (s *sqlStore) FireTimers(ctx context.Context, b Batch) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.checkFence(ctx, tx, b.Fence); err != nil {
+			return err
+		}
+		events, err := s.eventRows(b, snapshotRows{})
+		if err != nil {
+			return err
+		}
+		if _, err := s.insertEvents(ctx, tx, b, events); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		for _, k := range b.TimersFired {
+			// Only the threshold evaluated: a commit that moved it meanwhile re-armed it.
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE timers SET fired_at = ?
+				WHERE source = ? AND entity = ? AND key = ? AND rule = ? AND fire_at = ?`),
+				s.d.timeArg(b.At), b.Source, k.Entity, k.Key, k.Rule, s.d.timeArg(k.At)); err != nil {
+				return fmt.Errorf("mark timer fired: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: fire timers of %s: %w", b.Source, err)
+	}
+	return nil
+}
+
+func factsVersionKey(source string) string { return "facts/" + source }
+
+// FactsVersion reads what the source's facts were built for.
+func (s *sqlStore) FactsVersion(ctx context.Context, source string) (string, error) {
+	var v string
+	err := s.db.GetContext(ctx, &v, s.q(`SELECT value FROM store_meta WHERE key = ?`), factsVersionKey(source))
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: facts version of %s: %w", source, err)
+	}
+	return v, nil
+}
+
+// SetFactsVersion records what the source's facts were built for.
+func (s *sqlStore) SetFactsVersion(ctx context.Context, source, version string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO store_meta (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`), factsVersionKey(source), version)
+	if err != nil {
+		return fmt.Errorf("store: set facts version of %s: %w", source, err)
+	}
+	return nil
+}
+
+// RebuildFacts writes a page of rebuilt facts and timers.
+func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, reset bool, facts []Fact, timers []TimerArm) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if reset {
+			for _, table := range []string{"facts", "timers"} {
+				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE source = ? AND entity = ?`), source, entity); err != nil {
+					return err
+				}
+			}
+		}
+		return s.writeFacts(ctx, tx, source, facts, timers, time.Now().UTC())
+	})
+	if err != nil {
+		return fmt.Errorf("store: rebuild facts of %s: %w", source, err)
+	}
+	return nil
+}
+
+// SnapshotPage pages through a source's snapshot in key order.
+func (s *sqlStore) SnapshotPage(ctx context.Context, source, entity, after string, limit int) ([]SnapshotEntry, error) {
+	var rows []struct {
+		Key     string `db:"key"`
+		Hash    string `db:"hash"`
+		Version int64  `db:"version"`
+		Fields  []byte `db:"fields"`
+		Deleted bool   `db:"deleted"`
+	}
+	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT key, hash, version, fields, deleted FROM snapshot
+		WHERE source = ? AND entity = ? AND key > ? ORDER BY key`+limitClause(limit)), source, entity, after)
+	if err != nil {
+		return nil, fmt.Errorf("store: read snapshot of %s: %w", source, err)
+	}
+	out := make([]SnapshotEntry, len(rows))
+	for i, r := range rows {
+		out[i] = SnapshotEntry{Entity: entity, Key: r.Key, Hash: r.Hash, Version: r.Version, Deleted: r.Deleted}
+		if err := decodeJSON(r.Fields, &out[i].Fields); err != nil {
+			return nil, fmt.Errorf("store: read snapshot of %s: decode %q: %w", source, r.Key, err)
+		}
+	}
+	return out, nil
+}
+
+func sortBy[T any](s []T, key func(T) string) {
+	slices.SortFunc(s, func(a, b T) int { return strings.Compare(key(a), key(b)) })
+}
