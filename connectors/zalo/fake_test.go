@@ -62,6 +62,8 @@ type fakeMessage struct {
 	Data       map[string]any
 	TrackingID string
 	Token      string
+	ReplyTo    string         // recipient.message_id: a reply to a citizen's message
+	Body       map[string]any // the request as sent
 }
 
 func newFakeZalo(t *testing.T) *fakeZalo {
@@ -140,11 +142,12 @@ func (f *fakeZalo) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	m := fakeMessage{Path: r.URL.Path, Token: token}
+	m := fakeMessage{Path: r.URL.Path, Token: token, Body: body}
 	switch r.URL.Path {
 	case pathText, pathTransaction:
 		rec, _ := body["recipient"].(map[string]any)
 		m.UserID, _ = rec["user_id"].(string)
+		m.ReplyTo, _ = rec["message_id"].(string)
 		msg, _ := body["message"].(map[string]any)
 		m.Text, _ = msg["text"].(string)
 		if m.Text == "" {
@@ -154,7 +157,7 @@ func (f *fakeZalo) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		following := f.followers[m.UserID]
 		f.mu.Unlock()
-		if !following {
+		if !following && m.ReplyTo == "" { // a reply goes to whoever wrote the message
 			zerr(w, -213, "User has not followed OA")
 			return
 		}

@@ -67,6 +67,14 @@ type Options struct {
 	QuietHours QuietHours `yaml:"quiet_hours"`
 	// Prices, in đồng per message, for the accounting in `state` and metrics.
 	Prices Prices `yaml:"prices"`
+
+	// OASecretKey is the app's key for webhook signatures (Zalo's "OA secret key").
+	OASecretKey string `yaml:"oa_secret_key" secret:"true"`
+	// Webhook limits the receiver of citizens' events (POST /webhooks/zalo).
+	Webhook Webhook `yaml:"webhook"`
+	// Citizens, when set, turns the receiver on: commands, look-ups,
+	// subscriptions, feedback (README "Citizens on the OA").
+	Citizens *Citizens `yaml:"citizens"`
 }
 
 // RuleOptions are one rule's notice settings.
@@ -164,6 +172,7 @@ func NewOptions() *Options {
 		RatePerMinute: DefaultRatePerMinute, RefusedRetry: config.Duration(DefaultRefusedRetry),
 		Routes:     []string{RouteOA, RouteZNS},
 		QuietHours: QuietHours{Start: DefaultQuietStart, End: DefaultQuietEnd, Zone: DefaultZone},
+		Webhook:    Webhook{Window: config.Duration(DefaultWebhookWindow), MaxBody: DefaultWebhookMaxBody},
 	}
 }
 
@@ -203,6 +212,15 @@ func (o *Options) Validate(report pipeline.Reporter) {
 	}
 	if o.Prices.ZNS < 0 || o.Prices.OA < 0 || o.Prices.SMS < 0 {
 		report("prices", "must not be negative")
+	}
+	if o.Webhook.Window <= 0 {
+		report("webhook.window", "must be more than 0, such as 5m")
+	}
+	if o.Webhook.MaxBody < 1024 {
+		report("webhook.max_body", "must be at least 1024 bytes")
+	}
+	if o.Citizens != nil {
+		o.Citizens.validate(report, "citizens", o.OASecretKey)
 	}
 }
 

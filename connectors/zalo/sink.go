@@ -53,6 +53,10 @@ type Sink struct {
 	quiet   quiet
 	log     *slog.Logger
 	metrics *metrics
+	// cit is the citizens' side (webhook, commands, subscriptions, feedback); nil
+	// without a citizens block.
+	cit   *citizens
+	route func(*pipeline.Event) []string // the config's routes, for feedback events
 }
 
 var _ pipeline.Sink = (*Sink)(nil)
@@ -94,6 +98,14 @@ func New(env pipeline.Env, o Options) (*Sink, error) {
 	s.tokens = &tokens{st: st, api: s.api, oaID: o.OAID, seed: o.RefreshToken, clock: s.clock,
 		ahead: o.RefreshAhead.D(), wait: o.RefusedRetry.D(), log: s.log}
 	s.metrics = newMetrics(env.Name, s.tokens)
+	s.route = env.Route
+	if o.Citizens != nil {
+		c, err := newCitizens(env, *o.Citizens, s.zone)
+		if err != nil {
+			return nil, err
+		}
+		s.cit = c
+	}
 	return s, nil
 }
 
@@ -136,6 +148,11 @@ func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 	if age := n.rule.MaxAge.D(); age > 0 && n.now.Sub(ev.DetectedAt) > age {
 		return s.unsent(ctx, n, store.ZaloRouteStale, "stale",
 			fmt.Sprintf("detected %s ago, over the rule's max_age %s", n.now.Sub(ev.DetectedAt).Round(time.Minute), age))
+	}
+	if s.cit != nil {
+		if done, err := s.deliverCitizens(ctx, n); done {
+			return err
+		}
 	}
 	n.phone, n.noPhone = phoneOf(ev.Message.Phone)
 	var left []string
@@ -498,8 +515,9 @@ func (s *Sink) sendRecord(n *notice, route string) store.ZaloSend {
 		Rule: n.ev.Rule, Month: n.now.In(s.zone).Format("2006-01"), DryRun: s.o.DryRun, At: n.now}
 }
 
-// Close releases idle connections.
+// Close stops the citizens' worker and releases idle connections.
 func (s *Sink) Close() error {
+	s.stopWorker()
 	s.api.client.GetClient().CloseIdleConnections()
 	return nil
 }

@@ -51,6 +51,7 @@ type Daemon struct {
 	ready    atomic.Bool
 	httpAddr atomic.Value // string
 	mount    []func(mux *http.ServeMux, d *Daemon)
+	router   *Router
 }
 
 // New opens the store and builds every sink; sources open on their first run.
@@ -69,6 +70,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
 		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount,
 		Access: &access.Guard{Keys: access.NewKeyring(cfg.HTTP.Tokens)},
+		router: NewRouter(cfg.Routes),
 	}
 	for _, sc := range cfg.Sinks {
 		sink, err := sc.Spec.Build(ctx, d.env(sc.Name, cfg.Zone), sc.Options)
@@ -92,7 +94,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		d.Dispatcher.Delivery[sc.Name] = cfg.DeliveryFor(sc.Name)
 	}
 	d.Figures = d.newFigures()
-	router := NewRouter(cfg.Routes)
+	router := d.router
 	for _, sc := range cfg.Sources {
 		sc := sc
 		sc.Map.SetClock(opts.Clock)
@@ -112,7 +114,8 @@ func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
 	if d.Config.File != "" {
 		resolve = resolveAgainst(d.Config.File)
 	}
-	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store}
+	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store,
+		Route: d.router.Sinks}
 }
 
 // Run serves until ctx is cancelled: every source runs at start and then on its

@@ -67,6 +67,9 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.writeFacts(ctx, tx, b.Source, b.Facts, b.Timers, b.At); err != nil {
 		return err
 	}
+	if err := s.indexSnapshot(ctx, tx, b.Source, snap); err != nil {
+		return fmt.Errorf("index look-up fields: %w", err)
+	}
 	if err := s.resolveRows(ctx, tx, b); err != nil {
 		return fmt.Errorf("clear quarantine: %w", err)
 	}

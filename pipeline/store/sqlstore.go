@@ -27,6 +27,8 @@ type sqlStore struct {
 	d     dialect
 	locks locker
 	epoch int64
+	// index lists the look-up indexes commits keep (see lookup.go).
+	index lookupIndexes
 }
 
 var _ Store = (*sqlStore)(nil)

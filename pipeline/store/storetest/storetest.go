@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent commits and deliveries lose nothing", testConcurrent},
 	}
 	tests = append(tests, zaloTests...)
+	tests = append(tests, citizenTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
