@@ -16,6 +16,7 @@ type metrics struct {
 	refused    prometheus.GaugeFunc
 	webhook    *prometheus.CounterVec // webhook requests by result (accepted, repeated, refused_<reason>)
 	commands   *prometheus.CounterVec // citizens' messages by command
+	apiErrors  *prometheus.CounterVec // Zalo's answers with error != 0, by code and class
 	collectors []prometheus.Collector
 }
 
@@ -53,7 +54,10 @@ func newMetrics(sink string, t *tokens) *metrics {
 	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "egov_zalo_citizen_messages_total",
 		Help: "Citizens' messages handled, by command (lookup keyword, subscribe, feedback, unknown, ...).", ConstLabels: labels},
 		[]string{"command"})
-	m.collectors = []prometheus.Collector{m.notices, m.messages, m.unsentVec, m.saved, m.deferred, m.refreshes, m.refused, m.webhook, m.commands}
+	m.apiErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "egov_zalo_errors_total",
+		Help: "Zalo API answers with an error code (HTTP 200 with error != 0), by code and class.", ConstLabels: labels},
+		[]string{"code", "class"})
+	m.collectors = []prometheus.Collector{m.notices, m.messages, m.unsentVec, m.saved, m.deferred, m.refreshes, m.refused, m.webhook, m.commands, m.apiErrors}
 	return m
 }
 

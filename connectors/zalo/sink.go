@@ -445,6 +445,7 @@ func (s *Sink) send(ctx context.Context, base, path string, body any) (sendResul
 		return sendResult{}, err
 	}
 	res, err := s.api.send(ctx, base, path, t.AccessToken, body)
+	s.metrics.apiError(err)
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Class != ClassToken {
 		return res, err
@@ -452,7 +453,9 @@ func (s *Sink) send(ctx context.Context, base, path string, body any) (sendResul
 	if t, err = s.tokens.rejected(ctx, t.AccessToken); err != nil {
 		return sendResult{}, err
 	}
-	return s.api.send(ctx, base, path, t.AccessToken, body)
+	res, err = s.api.send(ctx, base, path, t.AccessToken, body)
+	s.metrics.apiError(err)
+	return res, err
 }
 
 // failure classifies an error that is not a recipient's: bad input is

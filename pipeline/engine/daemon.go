@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +51,9 @@ type Daemon struct {
 	httpAddr atomic.Value // string
 	mount    []func(mux *http.ServeMux, d *Daemon)
 	router   *Router
+	// replicaName names this process among replicas (Replica), for /readyz and
+	// the lock gauge.
+	replicaName string
 }
 
 // New opens the store and builds every sink; sources open on their first run.
@@ -68,10 +70,11 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{
 		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
-		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount,
+		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount, replicaName: Replica(),
 		Access: &access.Guard{Keys: access.NewKeyring(cfg.HTTP.Tokens)},
 		router: NewRouter(cfg.Routes),
 	}
+	d.Metrics.Registry.MustRegister(newHealthCollector(d))
 	for _, sc := range cfg.Sinks {
 		sink, err := sc.Spec.Build(ctx, d.env(sc.Name, cfg.Zone), sc.Options)
 		if err != nil {
@@ -267,29 +270,7 @@ func (d *Daemon) startHTTP(ctx context.Context) (*http.Server, error) {
 	expose("GET /healthz", d.Config.HTTP.Healthz, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	}))
-	expose("GET /readyz", d.Config.HTTP.Readyz, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !d.ready.Load() {
-			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if _, err := d.Store.Cursor(ctx, "_readyz"); err != nil {
-			http.Error(w, "state store unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		var stopped []string
-		for _, j := range d.Jobs {
-			if err := j.Stopped(); err != nil {
-				stopped = append(stopped, err.Error())
-			}
-		}
-		if len(stopped) > 0 {
-			http.Error(w, "sources stopped until fixed:\n"+strings.Join(stopped, "\n"), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	}))
+	expose("GET /readyz", d.Config.HTTP.Readyz, http.HandlerFunc(d.serveReadyz))
 	expose("GET /metrics", d.Config.HTTP.Metrics, promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
 	for _, sc := range d.Config.Sinks { // config order: a route clash fails the same way every time
 		if m, ok := d.Sinks[sc.Name].(pipeline.Mounter); ok {

@@ -416,7 +416,7 @@ func (s *Service) Daily(ctx context.Context, q Query) ([]Day, error) {
 		from = q.To.AddDate(0, 0, -30)
 	}
 	first := time.Date(from.In(zone).Year(), from.In(zone).Month(), from.In(zone).Day(), 0, 0, 0, 0, zone)
-	last := q.To.In(zone)
+	last := q.To.Add(-time.Nanosecond).In(zone) // To is excluded
 	if last.Sub(first) > 400*24*time.Hour {
 		return nil, fmt.Errorf("%w: a daily series covers at most 400 days", ErrBadQuery)
 	}

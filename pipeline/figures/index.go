@@ -35,46 +35,61 @@ var Groups = []GroupInfo{
 	{GroupSatisfaction, "Mức độ hài lòng", 18},
 }
 
-// IndicatorInfo is one indicator the synced data can support.
+// IndicatorInfo is one indicator of the index.
 type IndicatorInfo struct {
-	ID    string  `json:"id"`
-	Group string  `json:"group"`
-	Name  string  `json:"name"`
-	Max   float64 `json:"max"` // points at a rate of 100%
+	ID    string `json:"id"`
+	Group string `json:"group"`
+	Name  string `json:"name"` // Vietnamese, as the decision names it
+	// Max is the indicator's points at a rate of 100%; 0 when its points could not
+	// be verified from the decision's annex, in which case only its rate is shown
+	// (docs/decisions/0018 says which and why).
+	Max float64 `json:"max"`
+	// Formula says what the rate divides.
+	Formula string `json:"formula"`
 }
 
-// Indicators are the indicators of the index computed from synced data. Each
-// scores its rate times its maximum (a rate of 0.93 on a 20-point indicator scores
-// 18.6). What each one counts is documented where it is computed (Index).
+// Indicators are the indicators of the index this package knows, in group order.
+// Those the synced data cannot support are listed too, so the page can say so.
 var Indicators = []IndicatorInfo{
-	{"on_time", GroupProgress, "Tỷ lệ hồ sơ giải quyết đúng hạn", 20},
-	{"online_share", GroupOnline, "Tỷ lệ hồ sơ tiếp nhận trực tuyến", 22},
-	{"digitised_share", GroupDigitisation, "Tỷ lệ hồ sơ được số hóa", 22},
-	{"satisfaction", GroupSatisfaction, "Tỷ lệ hài lòng trong tiếp nhận, giải quyết TTHC", 6},
+	{"on_time", GroupProgress, "Tỷ lệ hồ sơ xử lý đúng hạn", 20,
+		"dossiers finished in the period on or before their due date / dossiers finished in the period with a due date"},
+	{"digitised_share", GroupDigitisation, "Tỷ lệ hồ sơ được số hóa", 0,
+		"dossiers received in the period flagged digitised by their source / those with the flag known"},
+	{"online_share", GroupOnline, "Tỷ lệ hồ sơ tiếp nhận trực tuyến", 0,
+		"dossiers received in the period through the online channel / those with the channel known"},
+	{"satisfaction_tthc", GroupSatisfaction, "Tỷ lệ hài lòng trong tiếp nhận, giải quyết TTHC", 6,
+		"(dossiers finished in the period - ratings of 1 or 2 given in the period) / dossiers finished in the period"},
+	{"feedback_on_time", GroupSatisfaction, "Tỷ lệ phản ánh, kiến nghị xử lý đúng hạn", 6,
+		"feedback answered on time / feedback received: needs feedback deadlines, which no source provides"},
+	{"feedback_satisfaction", GroupSatisfaction, "Tỷ lệ hài lòng trong xử lý phản ánh, kiến nghị", 6,
+		"(feedback - feedback rated unsatisfied or answered late) / feedback: needs ratings of answers, which no source provides"},
 }
 
 // IndicatorScore is one indicator's value for an agency and period.
 type IndicatorScore struct {
 	IndicatorInfo
+	// Supported is false when the synced data cannot measure it; Why says why.
+	Supported bool   `json:"supported"`
+	Why       string `json:"why,omitempty"`
 	// Rate is the indicator's ratio, 0–1; nil when the period has nothing to
-	// measure (no dossier finished, no rating given).
-	Rate  *float64 `json:"rate"`
-	Score *float64 `json:"score"` // Rate × Max, rounded to 2 decimals
-	// Numerator and Denominator are what the rate divides, for the page's
-	// tooltip ("42 of 50 finished on time").
+	// measure (no dossier finished) or it is not supported.
+	Rate *float64 `json:"rate"`
+	// Score is Rate × Max rounded to 2 decimals; nil without a rate or without
+	// verified points.
+	Score *float64 `json:"score"`
+	// Numerator and Denominator are what the rate divides ("42 of 50").
 	Numerator   int `json:"numerator"`
 	Denominator int `json:"denominator"`
 }
 
-// GroupScore is one group's indicators for an agency. A group the data cannot
-// support has Supported false and Why says what is missing.
+// GroupScore is one group's indicators for an agency. A group none of whose
+// indicators the data supports has Supported false.
 type GroupScore struct {
 	GroupInfo
 	Supported  bool             `json:"supported"`
-	Why        string           `json:"why,omitempty"`
 	Indicators []IndicatorScore `json:"indicators"`
-	// Score sums the indicators' scores that have a rate; Of sums their maxima,
-	// so a partial group reads "12.4 of 20".
+	// Score sums the indicators' scores; Of sums the maxima of the indicators that
+	// have a score, so a partial group reads "12.4 of 20".
 	Score float64 `json:"score"`
 	Of    float64 `json:"of"`
 }
@@ -102,20 +117,11 @@ type Index struct {
 }
 
 // Index computes the indicators of Decision 766/QĐ-TTg that the synced data
-// supports, per agency, parent and in total, for the query's period and scope:
-//
-//   - on_time (progress): dossiers finished in the period on or before their due
-//     date, over those finished in the period with a due date;
-//   - online_share (online services): dossiers received in the period through the
-//     online channel, over those received whose channel is known;
-//   - digitised_share (digitisation): dossiers received in the period whose source
-//     flags them digitised, over those with the flag known (only where a source
-//     provides it);
-//   - satisfaction: citizens' 1–5 ratings in the period; a rating of 4 or 5 counts
-//     as satisfied, over all ratings (only with a RatingSource).
-//
-// Publicity and transparency (publication of procedures, synchronisation with the
-// national portal) is not in any synced record and is always reported unsupported.
+// supports (see Indicators for what each divides), per agency, parent and in
+// total, for the query's period and scope. Satisfaction needs a RatingSource;
+// digitisation and online shares need a source that maps the flag or channel
+// (figures: digitised, online). Publicity and transparency (publication of
+// procedures, synchronisation with the national portal) is in no synced record.
 func (s *Service) Index(ctx context.Context, q Query) (Index, error) {
 	f, err := s.Figures(ctx, q)
 	if err != nil {
@@ -128,66 +134,63 @@ func (s *Service) Index(ctx context.Context, q Query) (Index, error) {
 			return Index{}, fmt.Errorf("figures: ratings: %w", err)
 		}
 	}
-	// Ratings roll up like the counts: an agency's own, a parent's and its
-	// agencies', the total every agency's within the scope.
 	kept := map[string][5]int{}
 	for code, r := range ratings {
 		if s.keep(q, code) {
 			kept[code] = r
 		}
 	}
-	ratingOf := func(codes ...string) (satisfied, all int) {
+	unsatisfied := func(codes ...string) int {
+		n := 0
 		for _, code := range codes {
-			r := kept[code]
-			satisfied += r[3] + r[4]
-			for _, n := range r {
-				all += n
-			}
+			n += kept[code][0] + kept[code][1]
 		}
-		return satisfied, all
+		return n
 	}
 	anyDigitised := f.Total.DigitisedKnown > 0
 	anyOnline := f.Total.OnlineKnown > 0
 	build := func(a AgencyFigures, ratingCodes []string) AgencyIndex {
-		sat, all := ratingOf(ratingCodes...)
 		out := AgencyIndex{Code: a.Code, Name: a.Name, Parent: a.Parent}
 		for _, g := range Groups {
-			gs := GroupScore{GroupInfo: g, Supported: true}
+			gs := GroupScore{GroupInfo: g, Indicators: []IndicatorScore{}}
 			for _, ind := range Indicators {
 				if ind.Group != g.ID {
 					continue
 				}
-				var num, den int
+				var is IndicatorScore
 				switch ind.ID {
 				case "on_time":
-					num, den = a.FinishedOnTime, a.FinishedOnTime+a.FinishedLate
+					is = score(ind, a.FinishedOnTime, a.FinishedOnTime+a.FinishedLate)
 				case "online_share":
-					num, den = a.Online, a.OnlineKnown
+					is = score(ind, a.Online, a.OnlineKnown)
+					if !anyOnline {
+						is = unsupported(ind, "không nguồn nào cung cấp kênh nộp hồ sơ (no source maps the dossier channel: figures.online)")
+					}
 				case "digitised_share":
-					num, den = a.Digitised, a.DigitisedKnown
-				case "satisfaction":
-					num, den = sat, all
+					is = score(ind, a.Digitised, a.DigitisedKnown)
+					if !anyDigitised {
+						is = unsupported(ind, "không nguồn nào cung cấp cờ số hóa hồ sơ (no source maps a digitised flag: figures.digitised)")
+					}
+				case "satisfaction_tthc":
+					is = score(ind, max(0, a.Finished-unsatisfied(ratingCodes...)), a.Finished)
+					if s.Ratings == nil {
+						is = unsupported(ind, "chưa có đánh giá của người dân (citizens' ratings are not available: the Zalo rating command is not configured)")
+					}
+				default:
+					is = unsupported(ind, "dữ liệu đồng bộ không có thời hạn và đánh giá của phản ánh, kiến nghị (the synced data has no deadlines or ratings for feedback)")
 				}
-				gs.Indicators = append(gs.Indicators, score(ind, num, den))
-			}
-			switch {
-			case g.ID == GroupPublicity:
-				gs.Supported, gs.Why = false, "công khai thủ tục và đồng bộ với Cổng Dịch vụ công quốc gia không có trong dữ liệu đồng bộ (publication of procedures and synchronisation with the national portal are not in the synced data)"
-			case g.ID == GroupDigitisation && !anyDigitised:
-				gs.Supported, gs.Why = false, "không nguồn nào cung cấp cờ số hóa hồ sơ (no source maps a digitised flag: figures.digitised)"
-			case g.ID == GroupOnline && !anyOnline:
-				gs.Supported, gs.Why = false, "không nguồn nào cung cấp kênh nộp hồ sơ (no source maps the dossier channel: figures.online)"
-			case g.ID == GroupSatisfaction && s.Ratings == nil:
-				gs.Supported, gs.Why = false, "chưa có đánh giá của người dân (citizens' ratings are not available: the Zalo webhook's rating command is not configured)"
-			}
-			if !gs.Supported {
-				gs.Indicators = []IndicatorScore{}
-			}
-			for _, is := range gs.Indicators {
+				gs.Indicators = append(gs.Indicators, is)
+				if is.Supported {
+					gs.Supported = true
+				}
 				if is.Score != nil {
 					gs.Score += *is.Score
 					gs.Of += is.Max
 				}
+			}
+			if g.ID == GroupPublicity {
+				gs.Indicators = append(gs.Indicators, unsupported(IndicatorInfo{ID: "publicity", Group: g.ID, Name: g.Name},
+					"công khai thủ tục và đồng bộ với Cổng Dịch vụ công quốc gia không có trong dữ liệu đồng bộ (publication of procedures and synchronisation with the national portal are not in the synced data)"))
 			}
 			gs.Score = round2(gs.Score)
 			out.Score += gs.Score
@@ -197,7 +200,7 @@ func (s *Service) Index(ctx context.Context, q Query) (Index, error) {
 		out.Score = round2(out.Score)
 		return out
 	}
-	idx := Index{Figures: f, Agencies: []AgencyIndex{}, Parents: []AgencyIndex{}}
+	idx := Index{Figures: f, Agencies: []AgencyIndex{}, Parents: []AgencyIndex{}, Unsupported: []GroupScore{}}
 	for _, a := range f.Agencies {
 		idx.Agencies = append(idx.Agencies, build(a, []string{a.Code}))
 	}
@@ -219,12 +222,19 @@ func (s *Service) Index(ctx context.Context, q Query) (Index, error) {
 	return idx, nil
 }
 
+func unsupported(ind IndicatorInfo, why string) IndicatorScore {
+	return IndicatorScore{IndicatorInfo: ind, Why: why}
+}
+
 func score(ind IndicatorInfo, num, den int) IndicatorScore {
-	out := IndicatorScore{IndicatorInfo: ind, Numerator: num, Denominator: den}
+	out := IndicatorScore{IndicatorInfo: ind, Supported: true, Numerator: num, Denominator: den}
 	if den > 0 {
 		r := float64(num) / float64(den)
-		sc := round2(r * ind.Max)
-		out.Rate, out.Score = &r, &sc
+		out.Rate = &r
+		if ind.Max > 0 {
+			sc := round2(r * ind.Max)
+			out.Score = &sc
+		}
 	}
 	return out
 }

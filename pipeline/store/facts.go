@@ -132,6 +132,8 @@ type FactStore interface {
 	// Backlogs reports every sink's outbox depth, oldest waiting event and
 	// replayable dead letters.
 	Backlogs(ctx context.Context) ([]SinkBacklog, error)
+	// QuarantineCounts counts quarantine entries per source.
+	QuarantineCounts(ctx context.Context) (map[string]int, error)
 
 	// DueTimers returns up to limit timers of the source whose threshold is at or
 	// before now and which have not fired, oldest first, with their records.
@@ -618,4 +620,21 @@ func (s *sqlStore) SnapshotPage(ctx context.Context, source, entity, after strin
 
 func sortBy[T any](s []T, key func(T) string) {
 	slices.SortFunc(s, func(a, b T) int { return strings.Compare(key(a), key(b)) })
+}
+
+// QuarantineCounts counts quarantine entries per source.
+func (s *sqlStore) QuarantineCounts(ctx context.Context) (map[string]int, error) {
+	return s.countBy(ctx, "quarantine", "source")
+}
+
+// HeldLocks lists the store-wide locks this process holds now, sorted.
+func (s *sqlStore) HeldLocks() []string {
+	s.locks.mu.Lock()
+	defer s.locks.mu.Unlock()
+	out := make([]string, 0, len(s.locks.held))
+	for name := range s.locks.held {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }
