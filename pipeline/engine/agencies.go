@@ -21,7 +21,14 @@ func checkAgencies(d *config.Decoder, cfg *Config) {
 		sources[s.Name] = true
 	}
 	figures.Check(cfg.Agencies, sources, func(path, msg string) { d.Errorf(path, "%s", msg) })
+	sinks := map[string]bool{}
+	for _, s := range cfg.Sinks {
+		sinks[s.Name] = true
+	}
 	for i, a := range cfg.Agencies {
+		if a.OA != "" && !sinks[a.OA] {
+			d.Errorf(fmt.Sprintf("agencies[%d].oa", i), "no sink is named %q (an agency's own OA is a zalo sink with its credentials)", a.OA)
+		}
 		for j, name := range a.Sources {
 			for k := range cfg.Sources {
 				sc := &cfg.Sources[k]

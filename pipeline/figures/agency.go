@@ -27,6 +27,9 @@ type Agency struct {
 	// Sources are the sources the agency owns: a source listed here without an
 	// agency: of its own takes this one.
 	Sources []string `yaml:"sources"`
+	// OA names the zalo sink of the agency's own Official Account (its own app
+	// and credentials); "" speaks through the parent's, else the province's.
+	OA string `yaml:"oa"`
 }
 
 // Directory is the province's agencies, by code.
