@@ -116,6 +116,7 @@ that cannot be opened), 2 the command line is wrong.`,
 		a.replayCmd(),
 		a.quarantineCmd(),
 		a.zaloCmd(),
+		a.announceCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "print the version",

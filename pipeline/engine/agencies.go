@@ -1,7 +1,11 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline/announce"
 
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
 	"github.com/egov-bridge/egov-bridge/pipeline/figures"
@@ -45,4 +49,35 @@ func checkAgencies(d *config.Decoder, cfg *Config) {
 			}
 		}
 	}
+}
+
+// AnnouncementsConfig points to the regulation file (see announce.Regulation).
+type AnnouncementsConfig struct {
+	Regulation string `yaml:"regulation"`
+	// Poll is how often due announcements are looked for; default 5s.
+	Poll config.Duration `yaml:"poll"`
+
+	Rules *announce.Regulation `yaml:"-"` // loaded from Regulation
+}
+
+// loadRegulation reads the announcements' regulation, its mistakes reported
+// with its own file and lines.
+func loadRegulation(d *config.Decoder, cfg *Config) {
+	a := &cfg.Announcements
+	if a.Poll <= 0 {
+		a.Poll = config.Duration(5 * time.Second)
+	}
+	if a.Regulation == "" {
+		return
+	}
+	a.Regulation = d.Resolve(a.Regulation)
+	r, err := announce.LoadRegulation(a.Regulation, cfg.Agencies)
+	var errs config.Errors
+	switch {
+	case errors.As(err, &errs):
+		d.Add(errs...)
+	case err != nil:
+		d.Errorf("announcements.regulation", "%v", err)
+	}
+	a.Rules = r
 }

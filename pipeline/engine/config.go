@@ -45,6 +45,10 @@ type Config struct {
 	Sinks     []SinkConfig    `yaml:"-"`
 	Routes    []Route         `yaml:"routes"`
 
+	// Announcements names the channel regulation proactive announcements run
+	// under (pipeline/announce); without it there are none.
+	Announcements AnnouncementsConfig `yaml:"announcements"`
+
 	File string         `yaml:"-"` // where it was loaded from
 	Zone *time.Location `yaml:"-"`
 }
@@ -231,6 +235,7 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 	cfg.Sinks = loadSinks(d, sinkNodes)
 	checkRoutes(d, cfg)
 	checkAgencies(d, cfg)
+	loadRegulation(d, cfg)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}

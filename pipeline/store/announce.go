@@ -25,24 +25,33 @@ var ErrStateChanged = errors.New("the announcement is not in a state this step s
 // Announcement is one announcement as stored. Content and Segment are JSON owned
 // by pipeline/announce.
 type Announcement struct {
-	ID       int64
-	Agency   string
-	OA       string // the zalo sink (Official Account) it speaks through
-	Title    string
-	Content  string
-	Segment  string
-	SendAt   time.Time
-	State    string
-	Author   string
-	Approver string
-	Sender   string
-	Reason   string // why it was rejected, cancelled or held
+	ID       int64     `json:"id"`
+	Agency   string    `json:"agency"`
+	OA       string    `json:"oa"` // the zalo sink (Official Account) it speaks through
+	Title    string    `json:"title"`
+	Content  string    `json:"content"`
+	Segment  string    `json:"segment"`
+	SendAt   time.Time `json:"send_at"`
+	State    string    `json:"state"`
+	Author   string    `json:"author"`
+	Approver string    `json:"approver"`
+	Sender   string    `json:"sender"`
+	Reason   string    `json:"reason"` // why it was rejected, cancelled or held
 	// Planned is the recipients counted at approval: it reserves the agency's caps
 	// until the send ends. Recipients is how many rows the send wrote.
-	Planned, Recipients                                  int
-	Sent, Failed, Unreachable, OptedOut, Cancelled, Paid int
-	Cost                                                 int64 // đồng
-	CreatedAt, UpdatedAt, StartedAt, FinishedAt          time.Time
+	Planned     int       `json:"planned"`
+	Recipients  int       `json:"recipients"`
+	Sent        int       `json:"sent"`
+	Failed      int       `json:"failed"`
+	Unreachable int       `json:"unreachable"`
+	OptedOut    int       `json:"opted_out"`
+	Cancelled   int       `json:"cancelled"`
+	Paid        int       `json:"paid"`
+	Cost        int64     `json:"cost"` // đồng
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	StartedAt   time.Time `json:"started_at"`
+	FinishedAt  time.Time `json:"finished_at"`
 }
 
 // AnnouncementChange is what a step sets besides the state; empty fields are kept.
@@ -59,19 +68,19 @@ type AnnouncementChange struct {
 
 // AnnouncementRecipient is one citizen an announcement goes to, and how it went.
 type AnnouncementRecipient struct {
-	Announcement int64
-	N            int // 1-based position in the send
-	UserID       string
-	Phone        string
-	State        string // pending, sending, sent, failed, unreachable, opted_out, cancelled
-	Route        string // oa, zns, or "" when none could take it
-	Code         int    // Zalo's error code when failed
-	Detail       string
-	MessageID    string
-	QuotaType    string
-	Cost         int64
-	AttemptAt    time.Time
-	DoneAt       time.Time
+	Announcement int64     `json:"announcement"`
+	N            int       `json:"n"` // 1-based position in the send
+	UserID       string    `json:"user_id"`
+	Phone        string    `json:"phone"`
+	State        string    `json:"state"` // pending, sending, sent, failed, unreachable, opted_out, cancelled
+	Route        string    `json:"route"` // oa, zns, or "" when none could take it
+	Code         int       `json:"code"`  // Zalo's error code when failed
+	Detail       string    `json:"detail"`
+	MessageID    string    `json:"message_id"`
+	QuotaType    string    `json:"quota_type"`
+	Cost         int64     `json:"cost"`
+	AttemptAt    time.Time `json:"attempt_at"`
+	DoneAt       time.Time `json:"done_at"`
 }
 
 // AnnouncementFilter selects announcements; empty fields select everything.
