@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline/announce"
+	"github.com/egov-bridge/egov-bridge/pipeline/engine"
+	"github.com/egov-bridge/egov-bridge/pipeline/store"
+)
+
+// fakeZaloOA is Zalo's OA API as far as announcements use it, in the test
+// process: promotion messages (logged in arrival order, each answered with
+// sub_quota) and the conversation look-up. It outlives the daemons the test kills.
+type fakeZaloOA struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	log  []fakeOAMessage
+	slow time.Duration
+}
+
+type fakeOAMessage struct {
+	UserID string
+	Header string
+	At     time.Time
+}
+
+func newFakeZaloOA(t *testing.T) *fakeZaloOA {
+	f := &fakeZaloOA{}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeZaloOA) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.Header.Get("access_token") != "access-announce" {
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": -216, "message": "Access token is invalid"})
+		return
+	}
+	switch r.URL.Path {
+	case "/v3.0/oa/message/promotion":
+		var body struct {
+			Recipient struct {
+				UserID string `json:"user_id"`
+			} `json:"recipient"`
+			Message struct {
+				Attachment struct {
+					Payload struct {
+						Elements []map[string]any `json:"elements"`
+					} `json:"payload"`
+				} `json:"attachment"`
+			} `json:"message"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": -201, "message": "invalid body"})
+			return
+		}
+		header := ""
+		for _, e := range body.Message.Attachment.Payload.Elements {
+			if e["type"] == "header" {
+				header, _ = e["content"].(string)
+			}
+		}
+		f.mu.Lock()
+		f.log = append(f.log, fakeOAMessage{UserID: body.Recipient.UserID, Header: header, At: time.Now()})
+		n := len(f.log)
+		slow := f.slow
+		f.mu.Unlock()
+		time.Sleep(slow) // a remote API takes its time; the kill lands mid-send
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": 0, "message": "Success",
+			"data": map[string]any{"message_id": fmt.Sprintf("m%d", n), "quota": map[string]any{"quota_type": "sub_quota"}}})
+	case "/v2.0/oa/conversation":
+		var q struct {
+			UserID string `json:"user_id"`
+			Count  int    `json:"count"`
+		}
+		_ = json.Unmarshal([]byte(r.URL.Query().Get("data")), &q)
+		data := []map[string]any{}
+		f.mu.Lock()
+		for i := len(f.log) - 1; i >= 0 && len(data) < q.Count; i-- {
+			if m := f.log[i]; m.UserID == q.UserID {
+				data = append(data, map[string]any{"msg_id": fmt.Sprintf("m%d", i+1), "src": 0, "time": m.At.UnixMilli(), "type": "text", "message": m.Header})
+			}
+		}
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": 0, "message": "Success", "data": data})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *fakeZaloOA) received() []fakeOAMessage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeOAMessage(nil), f.log...)
+}
+
+// announceSetup writes a config with a zalo sink pointed at the fake, the
+// regulation, and a store holding a token and the OA's followers.
+func announceSetup(t *testing.T, fake *fakeZaloOA, followers int) (config string) {
+	t.Helper()
+	dir := t.TempDir()
+	agency := filepath.Join(dir, "agency.db")
+	db, err := sql.Open("sqlite", agency)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE HoSo (MaHoSo TEXT PRIMARY KEY, NgayCapNhat DATETIME)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	write(t, filepath.Join(dir, "dossier.yaml"), "entity: dossier\nkey: [code]\nfields:\n  code: { from: MaHoSo, required: true }\n")
+	write(t, filepath.Join(dir, "regulation.yaml"), `quiet_hours: { off: true }   # the test runs at any hour
+caps: { daily: 20000, monthly: 100000 }
+free_quota: 2000
+prices: { oa: 150 }
+batch: 50
+agencies:
+  STTTT:
+    authors: [an]
+    approvers: [binh]
+    senders: [chi]
+    areas: ["*"]
+    all_followers: true
+`)
+	config = filepath.Join(dir, "config.yaml")
+	write(t, config, fmt.Sprintf(`store: { driver: sqlite, path: state.db }
+log: { level: warn }
+agencies:
+  - { code: STTTT, name: Sở Thông tin và Truyền thông, sources: [motcua] }
+sources:
+  - { name: motcua, type: sql, driver: sqlite, dsn: agency.db, table: HoSo, cursor: { column: NgayCapNhat, key: MaHoSo }, mapping: dossier.yaml, schedule: "@every 1h" }
+sinks:
+  - { name: zalo, type: zalo, app_id: app-1, secret_key: secret-1, oa_id: oa-1, oauth_url: %[1]q, oa_url: %[1]q, zns_url: %[1]q, rate_per_minute: 600000 }
+routes:
+  - { events: ["dossier.*"], to: [zalo] }
+announcements: { regulation: regulation.yaml, poll: 100ms }
+`, fake.srv.URL))
+
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Driver: "sqlite", Path: filepath.Join(dir, "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	if _, err := st.SaveZaloToken(ctx, store.ZaloToken{OAID: "oa-1", AccessToken: "access-announce", RefreshToken: "refresh-1",
+		ExpiresAt: now.Add(25 * time.Hour), RefreshedAt: now}, nil); err != nil {
+		t.Fatal(err)
+	}
+	fs := make([]store.ZaloFollower, followers)
+	for i := range fs {
+		fs[i] = store.ZaloFollower{OAID: "oa-1", UserID: fmt.Sprintf("u%05d", i), Followed: true, UpdatedAt: now}
+	}
+	if _, err := st.UpsertZaloFollowers(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	return config
+}
+
+// approveAnnouncement writes, approves and schedules an announcement to every
+// follower, as three different people, through the same service the daemon runs.
+func approveAnnouncement(t *testing.T, config, title string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	cfg, ok := loadConfig(config, io.Discard)
+	if !ok {
+		t.Fatal("config does not load")
+	}
+	log := slog.New(slog.DiscardHandler)
+	d, err := engine.New(ctx, cfg, engine.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	svc, err := newAnnouncements(cfg, d, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := svc.Create(ctx, "an", announce.Draft{Agency: "STTTT", Title: title,
+		Content: announce.Content{Text: "Từ 01/01/2027 người dân nộp hồ sơ trực tuyến tại dichvucong.gov.vn.", Link: "https://dichvucong.gov.vn"},
+		Segment: announce.Segment{Kind: announce.SegmentAll}, SendAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []func() error{
+		func() error { return svc.Submit(ctx, "an", id) },
+		func() error { return svc.Approve(ctx, "binh", id) },
+		func() error { return svc.Schedule(ctx, "chi", id) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
+func readAnnouncement(t *testing.T, config string, id int64) (store.Announcement, []store.AuditEntry, int) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Driver: "sqlite", Path: filepath.Join(filepath.Dir(config), "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, err := st.(announce.Store).Announcement(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := st.AuditLog(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := st.(announce.Store).AnnouncementRecipients(ctx, id, announce.RecipientSent, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirmed := 0
+	for _, r := range rs {
+		if strings.Contains(r.Detail, "confirmed with Zalo") {
+			confirmed++
+		}
+	}
+	return a, log, confirmed
+}
+
+// A daemon killed with SIGKILL twice in the middle of a 10,000-recipient send
+// resumes it: the receiving server's log holds every follower exactly once.
+func TestAnnouncementKilledMidSendResumesWithoutDuplicateOrGap(t *testing.T) {
+	const followers = 10000
+	fake := newFakeZaloOA(t)
+	fake.slow = 200 * time.Microsecond
+	config := announceSetup(t, fake, followers)
+	// One follower sent HUY TIN: nothing may reach them.
+	func() {
+		st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", Path: filepath.Join(filepath.Dir(config), "state.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.(interface {
+			StopZaloFollower(ctx context.Context, oaID, userID string, stop bool, at time.Time) error
+		}).StopZaloFollower(context.Background(), "oa-1", "u04321", true, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	id := approveAnnouncement(t, config, "Thông báo dịch vụ công trực tuyến")
+
+	var kills []int
+	for _, at := range []int{2500, 6000} {
+		d := startDaemon(t, config, os.Stderr)
+		waitFor(t, 120*time.Second, fmt.Sprintf("%d messages at the fake Zalo", at), func() bool { return len(fake.received()) >= at })
+		if err := d.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = d.Wait()
+		kills = append(kills, len(fake.received()))
+	}
+	if kills[len(kills)-1] >= followers-1 {
+		t.Fatalf("the send had finished (%d messages) before the last kill", kills[len(kills)-1])
+	}
+	last := startDaemon(t, config, os.Stderr)
+	waitFor(t, 120*time.Second, "every follower but the opted-out one to be sent to", func() bool { return len(fake.received()) >= followers-1 })
+	// Let the daemon settle and finish, then stop it.
+	time.Sleep(time.Second)
+	if err := last.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := last.Wait(); err != nil {
+		t.Fatalf("daemon did not exit 0 on SIGTERM: %v", err)
+	}
+
+	got := fake.received()
+	per := map[string]int{}
+	for _, m := range got {
+		per[m.UserID]++
+		if m.Header != "Thông báo dịch vụ công trực tuyến" {
+			t.Fatalf("a message with header %q", m.Header)
+		}
+	}
+	for i := range followers {
+		u := fmt.Sprintf("u%05d", i)
+		switch {
+		case u == "u04321" && per[u] != 0:
+			t.Errorf("the opted-out citizen received %d messages", per[u])
+		case u != "u04321" && per[u] != 1:
+			t.Errorf("%s received %d messages, want exactly 1", u, per[u])
+		}
+	}
+	if len(got) != followers-1 {
+		t.Errorf("the fake Zalo logged %d messages, want %d (killed at %v)", len(got), followers-1, kills)
+	}
+	a, audit, confirmed := readAnnouncement(t, config, id)
+	if a.State != announce.StateSent || a.Sent != followers-1 || a.OptedOut != 1 || a.Recipients != followers {
+		t.Fatalf("announcement after the restarts: state %s recipients %d sent %d opted out %d", a.State, a.Recipients, a.Sent, a.OptedOut)
+	}
+	var steps []string
+	for _, e := range audit {
+		steps = append(steps, e.Actor+" "+e.Action)
+	}
+	want := "an announcement draft, an announcement submit, binh announcement approve, chi announcement schedule, egov-bridge announcement start, egov-bridge announcement sent"
+	if strings.Join(steps, ", ") != want {
+		t.Errorf("audit log:\n%s\nwant:\n%s", strings.Join(steps, ", "), want)
+	}
+	t.Logf("killed at %v messages; %d recipients each reached once; %d found in doubt after a kill and confirmed with Zalo instead of sent again",
+		kills, len(per), confirmed)
+}
