@@ -617,3 +617,41 @@ func TestPreviewRendersTheMessageAndCountsQuota(t *testing.T) {
 	_, err = f.svc.PreviewDraft(f.ctx, bad)
 	refused(t, err, "https")
 }
+
+// The model regulation shipped in configs/ loads as the README documents it.
+func TestModelRegulationLoads(t *testing.T) {
+	reg, err := announce.LoadRegulation("../../configs/regulation.example.yaml", []figures.Agency{
+		{Code: "VP-UBND-TINH", Name: "Văn phòng UBND tỉnh"}, {Code: "SO-TTTT", Name: "Sở TT&TT"},
+		{Code: "UBND-HUYEN-CANGIUOC", Name: "UBND huyện Cần Giuộc"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.Caps.Daily != 5000 || reg.QuietHours.Start != "21:00" || reg.FreeQuota != 1000 || len(reg.Agencies) != 3 {
+		t.Fatalf("model regulation: %+v", reg)
+	}
+}
+
+// Mistakes in a regulation are reported with the file, line and field.
+func TestRegulationMistakesNameTheLine(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "regulation.yaml")
+	if err := os.WriteFile(path, []byte("quiet_hours: { start: \"9pm\" }\ncaps: { daily: 10, monthly: 5 }\nagencies:\n  NOBODY:\n    authors: [a]\n    approvers: [a]\n    areas: [Xã Cần Giuộc]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := announce.LoadRegulation(path, agencies)
+	if err == nil {
+		t.Fatal("a bad regulation loaded")
+	}
+	for _, want := range []string{
+		path + ":1:", "quiet_hours.start", "9pm",
+		path + ":2:", "caps.daily: the daily cap 10 is above the monthly cap 5",
+		"agencies.NOBODY: no agency has code",
+		"the only approver is the only author",
+		"places: agencies name areas",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
