@@ -25,6 +25,10 @@ type Env struct {
 	// connectors that raise events of their own (the zalo sink's citizen feedback);
 	// nil where there are no routes.
 	Route func(ev *Event) []string
+	// Wake tells the dispatcher that events were queued outside a source's
+	// commit (a citizen's answer), so they go out without waiting for its poll;
+	// nil where there is no dispatcher.
+	Wake func()
 }
 
 // Reporter records a config mistake against a field of the connector's own options,

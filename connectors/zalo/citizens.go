@@ -75,10 +75,8 @@ type lookup struct {
 	Lookup
 	index                   string // the look-up index's name in the store
 	reply, header, notFound *template.Template
-	ownerIndex              string
-	keyword                 string
-	fields                  []string // area fields
-	unlessField, start, end string
+	keyword                 string // the first keyword, for metrics
+	start, end              string // Upcoming's fields
 }
 
 type topic struct {

@@ -44,6 +44,14 @@ lookups:
     header: 'Lịch ngừng cung cấp điện tại {{.place}}:'
     reply: '- {{time .start}}-{{time .end}} ngày {{date .start}}: {{.area}}'
     not_found: 'Không có lịch ngừng cung cấp điện tại {{.place}} trong 7 ngày tới.'
+  - keywords: [TIEMCHUNG, TC]
+    usage: "TIEMCHUNG <xã/phường>: điểm tiêm chủng 14 ngày tới"
+    entity: vaccination_point
+    area: [commune, address]
+    upcoming: { start: open_from, end: open_until, days: 14 }
+    header: 'Điểm tiêm chủng tại {{.place}}:'
+    reply: '- {{.name}} ({{.address}}): {{.vaccines}}, {{time .open_from}}-{{time .open_until}} ngày {{date .open_from}}'
+    not_found: 'Chưa có lịch tiêm chủng tại {{.place}} trong 14 ngày tới.'
 topics:
   - { name: CUPDIEN, label: lịch cắt điện, rules: ["outage.*"], area: [commune, area] }
 feedback: { agency: UBND-TINH }
@@ -119,6 +127,10 @@ func (h *citizenHarness) sync() {
 		}},
 		{Source: "thpt", At: day, Snapshot: []store.SnapshotEntry{
 			rec("exam_thpt", "48000123", map[string]any{"sbd": "48000123", "math": 8.75, "literature": 7.5, "language": 9.0}),
+		}},
+		{Source: "yte", At: day, Snapshot: []store.SnapshotEntry{
+			rec("vaccination_point", "TYT-MYYEN", map[string]any{"code": "TYT-MYYEN", "name": "Trạm Y tế xã Mỹ Yên", "address": "Ấp 3, xã Mỹ Yên",
+				"commune": "Xã Mỹ Yên", "vaccines": "Sởi - Rubella", "open_from": at("12/03/2026 07:30"), "open_until": at("12/03/2026 11:00")}),
 		}},
 		{Source: "evn", At: day, Snapshot: []store.SnapshotEntry{
 			rec("outage", "1", map[string]any{"unit": "Điện lực Cần Giuộc", "area": "Ấp 3, xã Mỹ Yên", "start": at("12/03/2026 07:00"), "end": at("12/03/2026 15:00"), "cancelled": false}),

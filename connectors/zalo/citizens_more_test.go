@@ -284,3 +284,51 @@ func TestFollowUnfollowAndSharedPhoneKeepTheFollowersTable(t *testing.T) {
 		t.Fatalf("after unfollow: %+v; want not following, phone kept", f)
 	}
 }
+
+func TestARefusedReplyGoesToTheCitizenInstead(t *testing.T) {
+	h := newCitizenHarness(t)
+	h.fake.follow("u1")
+	h.fake.hook = func(w http.ResponseWriter, path string, body map[string]any) bool {
+		if rec, _ := body["recipient"].(map[string]any); rec["message_id"] != nil {
+			zerr(w, -201, "message_id is invalid!")
+			return true
+		}
+		return false
+	}
+	body, _ := h.text("u1", "HD")
+	sent := h.say(body)
+	if len(sent) != 1 || sent[0].UserID != "u1" || sent[0].ReplyTo != "" || !strings.Contains(sent[0].Text, "HS <mã hồ sơ>") {
+		t.Fatalf("sent %+v; want the help to u1 directly", sent)
+	}
+}
+
+// The last interaction decides the message type: a follower silent for over 7 days
+// cannot get an OA text (Zalo answers -230), so the notice goes by ZNS at once.
+func TestASilentFollowerGetsTheNoticeByZNS(t *testing.T) {
+	h := newHarness(t, func(o *Options) {
+		o.Rules = map[string]RuleOptions{"dossier.result_ready": {ZNSTemplateID: "tpl-1", TemplateData: map[string]string{"noi_dung": "$text"}}}
+	})
+	h.follower("u1", "84912345678", true)
+	if _, err := h.st.UpsertZaloFollowers(t.Context(), []store.ZaloFollower{{OAID: "oa-1", UserID: "u1", Phone: "84912345678",
+		Followed: true, InteractionAt: day.Add(-8 * 24 * time.Hour), UpdatedAt: day}}); err != nil {
+		t.Fatal(err)
+	}
+	ev := newNotice("HS-9", "dossier.result_ready", "84912345678", "Hồ sơ HS-9 đã có kết quả.")
+	if err := h.deliver(ev); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, _ := h.fake.snapshot()
+	if len(msgs) != 1 || msgs[0].Path != pathZNS {
+		t.Fatalf("sent %+v; want one ZNS and no OA attempt", msgs)
+	}
+	if _, err := h.st.UpsertZaloFollowers(t.Context(), []store.ZaloFollower{{OAID: "oa-1", UserID: "u1", Phone: "84912345678",
+		Followed: true, InteractionAt: day.Add(-time.Hour), UpdatedAt: day}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.deliver(newNotice("HS-10", "dossier.result_ready", "84912345678", "Hồ sơ HS-10 đã có kết quả.")); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _, _ = h.fake.snapshot(); len(msgs) != 2 || msgs[1].Path != pathText {
+		t.Fatalf("after a recent message: %+v; want an OA text", msgs)
+	}
+}

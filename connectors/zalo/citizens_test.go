@@ -117,17 +117,14 @@ func TestWebhookAnswersQuicklyWhileZaloIsSlow(t *testing.T) {
 	}
 	close(next)
 	wg.Wait()
+	t.Logf("slowest of %d webhook answers: %s", calls, slowest)
 	if slowest >= 2*time.Second {
 		t.Errorf("slowest webhook answer took %s, want under 2s", slowest)
 	}
 	// Every message got its answer queued, whatever the send API's pace.
-	waitFor(t, "1000 answers queued", func() bool {
-		n := 0
-		p, _ := h.st.Pending(t.Context(), "zalo", h.clock.now().Add(time.Hour), 2000)
-		n += len(p)
-		msgs, _, _ := h.fake.snapshot()
-		w, _ := h.st.(CitizenState).WaitingZaloInbound(t.Context(), "oa-1", 1)
-		return len(w) == 0 && n+len(msgs) >= 50 // one head per citizen waits; the rest queue behind it
+	waitFor(t, "every message handled", func() bool {
+		w, err := h.st.(CitizenState).WaitingZaloInbound(t.Context(), "oa-1", 1)
+		return err == nil && len(w) == 0
 	})
 	st, err := h.st.Stats(t.Context())
 	if err != nil {
@@ -158,6 +155,7 @@ func TestCommandsAnswerFromSyncedRecords(t *testing.T) {
 		{"cupdien my yen", "Lịch ngừng cung cấp điện tại Xã Mỹ Yên:\n- 08:00-11:30 ngày 11/03/2026: Xã Long Hiệp\n- 07:00-15:00 ngày 12/03/2026: Ấp 3, xã Mỹ Yên"},
 		{"CUPDIEN Cần Giuộc", "Không có lịch ngừng cung cấp điện tại Xã Cần Giuộc trong 7 ngày tới."},
 		{"CUPDIEN Hà Nội", `Không tìm thấy xã/phường "Hà Nội". Vui lòng nhắn tên xã/phường hiện nay hoặc tên trước khi sắp xếp, ví dụ: CUPDIEN My Yen.`},
+		{"TC phuoc loi", "Điểm tiêm chủng tại Xã Mỹ Yên:\n- Trạm Y tế xã Mỹ Yên (Ấp 3, xã Mỹ Yên): Sởi - Rubella, 07:30-11:00 ngày 12/03/2026"},
 		{"dk cupdien long hiep", "Đã đăng ký nhận thông báo lịch cắt điện tại Xã Mỹ Yên. Nhắn HUY CUPDIEN long hiep để hủy."},
 		{"HUY CUPDIEN Mỹ Yên", "Đã hủy nhận thông báo lịch cắt điện tại Xã Mỹ Yên."},
 		{"HUY CUPDIEN Mỹ Yên", "Ông/Bà chưa đăng ký nhận thông báo lịch cắt điện tại Xã Mỹ Yên."},

@@ -106,6 +106,15 @@ func (s *Sink) deliverReply(ctx context.Context, n *notice) error {
 			continue
 		}
 		res, err := s.send(ctx, s.o.OAURL, pathText, body)
+		var ae *APIError
+		if replyTo != "" && errors.As(err, &ae) && (ae.Class == ClassBadInput || ae.Class == ClassRecipient) {
+			// Zalo took no reply to that message (too old, over the allowance, or
+			// the form not allowed as a reply): the answer goes to the citizen.
+			s.log.Info("zalo: a reply was refused; answering the citizen directly", "code", ae.Code, "event", ev.ID)
+			m := body.(map[string]any)
+			m["recipient"] = map[string]string{"user_id": ev.Message.UserID}
+			res, err = s.send(ctx, s.o.OAURL, pathText, m)
+		}
 		if why, ok := recipientError(err); ok {
 			return s.unsent(ctx, n, store.ZaloRouteUndeliverable, "recipient_refused", why)
 		}
@@ -160,6 +169,7 @@ func (s *Sink) fanout(ctx context.Context, n *notice, ts []*topic) error {
 	if err := s.cit.st.Enqueue(ctx, s.name, evs, n.now); err != nil {
 		return fmt.Errorf("zalo sink %q: %w", s.name, err)
 	}
+	s.wake()
 	r := s.sendRecord(n, store.ZaloRouteFanout)
 	r.Parts, r.Reason = 1, fmt.Sprintf("%d subscribers of %s", len(evs), strings.Join(named, ", "))
 	if len(named) == 0 {

@@ -96,5 +96,6 @@ func (s *Sink) AnswerFeedback(ctx context.Context, ref, answer, by string) (stor
 	if err != nil {
 		return store.Feedback{}, fmt.Errorf("zalo sink %q: %w", s.name, err)
 	}
+	s.wake()
 	return f, nil
 }

@@ -87,6 +87,7 @@ func (s *Sink) HandleInbox(ctx context.Context) error {
 			if err := s.cit.st.FinishZaloInbound(context.WithoutCancel(ctx), in.ID, s.clock(), msg, done); err != nil {
 				return err
 			}
+			s.wake()
 			if !done {
 				return herr // try again at the next round, in order
 			}
@@ -295,6 +296,9 @@ func (s *Sink) lookupReply(ctx context.Context, l *lookup, arg, user string) ([]
 		if l.Field != "" && transform.Fold(textOf(f[l.Field])) != value {
 			continue
 		}
+		if len(l.Area) > 0 && !anyIn(places.IDs(c.places.Find(areaText(f, l.Area))), values) {
+			continue
+		}
 		if l.Owner != "" {
 			if p, err := transform.PhoneVN(textOf(f[l.Owner])); err != nil || p != phone {
 				continue
@@ -449,6 +453,15 @@ func (s *Sink) rate(ctx context.Context, arg, user string, at time.Time) ([]repl
 func contains(list []string, v string) bool {
 	for _, x := range list {
 		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func anyIn(have, want []string) bool {
+	for _, h := range have {
+		if contains(want, h) {
 			return true
 		}
 	}

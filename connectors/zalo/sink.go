@@ -57,6 +57,7 @@ type Sink struct {
 	// without a citizens block.
 	cit   *citizens
 	route func(*pipeline.Event) []string // the config's routes, for feedback events
+	wake  func()                         // the dispatcher, after queueing answers
 }
 
 var _ pipeline.Sink = (*Sink)(nil)
@@ -98,7 +99,10 @@ func New(env pipeline.Env, o Options) (*Sink, error) {
 	s.tokens = &tokens{st: st, api: s.api, oaID: o.OAID, seed: o.RefreshToken, clock: s.clock,
 		ahead: o.RefreshAhead.D(), wait: o.RefusedRetry.D(), log: s.log}
 	s.metrics = newMetrics(env.Name, s.tokens)
-	s.route = env.Route
+	s.route, s.wake = env.Route, env.Wake
+	if s.wake == nil {
+		s.wake = func() {}
+	}
 	if o.Citizens != nil {
 		c, err := newCitizens(env, *o.Citizens, s.zone)
 		if err != nil {
@@ -240,6 +244,8 @@ func undeliverable(left []string) string {
 		return "opted_out"
 	case has("recipient"):
 		return "recipient_refused"
+	case has("no_recent_interaction"):
+		return "no_recent_interaction"
 	case has("not_follower") || has("no_template"):
 		return "not_follower_no_template"
 	}
@@ -263,8 +269,18 @@ func (s *Sink) viaOA(ctx context.Context, n *notice) (string, error) {
 			return "", fmt.Errorf("zalo sink %q: %w", s.name, err)
 		case !f.Followed:
 			return "opted_out", nil
+		case s.silent(f, n):
+			return "no_recent_interaction", nil
 		}
 		userID = f.UserID
+	} else if s.cit != nil {
+		f, err := s.cit.st.ZaloFollower(ctx, s.o.OAID, userID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("zalo sink %q: %w", s.name, err)
+		}
+		if err == nil && s.silent(f, n) {
+			return "no_recent_interaction", nil
+		}
 	}
 	path, bodies := s.oaBodies(n, userID)
 	if len(bodies) == 0 {
@@ -523,4 +539,15 @@ func (s *Sink) Close() error {
 	s.stopWorker()
 	s.api.client.GetClient().CloseIdleConnections()
 	return nil
+}
+
+// InteractionWindow is how long after a citizen's last message Zalo still takes
+// an OA text message to them (error -230 after it).
+const InteractionWindow = 7 * 24 * time.Hour
+
+// silent reports whether the follower's last known interaction is too old for an
+// OA text message, so the notice goes straight to the next route instead of
+// spending a call on Zalo's refusal. An unknown interaction time is tried.
+func (s *Sink) silent(f store.ZaloFollower, n *notice) bool {
+	return n.rule.Transaction == nil && !f.InteractionAt.IsZero() && n.now.Sub(f.InteractionAt) > InteractionWindow
 }

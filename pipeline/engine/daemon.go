@@ -118,7 +118,14 @@ func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
 		resolve = resolveAgainst(d.Config.File)
 	}
 	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store,
-		Route: d.router.Sinks}
+		Route: d.router.Sinks, Wake: d.wake}
+}
+
+// wake wakes the dispatcher, once there is one (sinks are built before it).
+func (d *Daemon) wake() {
+	if d.Dispatcher != nil {
+		d.Dispatcher.Wake()
+	}
 }
 
 // Run serves until ctx is cancelled: every source runs at start and then on its

@@ -14,12 +14,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"unicode"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
+
+// The table comes from a CSV file (current,former; how provinces publish the
+// lists) or the same in YAML.
 
 // Place is a current commune or ward.
 type Place struct {
@@ -70,13 +76,78 @@ func equal(a, b []string) bool {
 	return true
 }
 
-// Load reads a crosswalk CSV file (see Parse).
+// Load reads a crosswalk file: CSV (see Parse), or YAML when the name ends in
+// .yaml or .yml (see ParseYAML).
 func Load(path string) (*Table, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("places: %w", err)
 	}
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".yaml" || ext == ".yml" {
+		return ParseYAML(b, path)
+	}
 	return Parse(bytes.NewReader(b), path)
+}
+
+// ParseYAML reads a crosswalk written as a YAML list of current units, each with
+// the former units merged into it:
+//
+//   - current: Xã Mỹ Yên
+//     former: [Xã Long Hiệp, Xã Phước Lợi]
+func ParseYAML(b []byte, file string) (*Table, error) {
+	var units []struct {
+		Current string   `yaml:"current"`
+		Former  []string `yaml:"former"`
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("places: %s: %w", file, err)
+	}
+	if err := doc.Decode(&units); err != nil {
+		return nil, fmt.Errorf("places: %s: %w", file, err)
+	}
+	var items []*yaml.Node
+	if len(doc.Content) > 0 {
+		items = doc.Content[0].Content
+	}
+	t := &Table{names: map[string][]int{}}
+	byID := map[string]int{}
+	var errs []error
+	for i, u := range units {
+		line := 0
+		if i < len(items) {
+			line = items[i].Line
+		}
+		if len(words(u.Current)) == 0 {
+			errs = append(errs, fmt.Errorf("places: %s:%d: current is empty", file, line))
+			continue
+		}
+		idx := t.unit(byID, u.Current)
+		for _, f := range u.Former {
+			if len(words(f)) == 0 {
+				errs = append(errs, fmt.Errorf("places: %s:%d: a former name of %s has no letters or digits", file, line, u.Current))
+				continue
+			}
+			t.add(f, idx)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return t, nil
+}
+
+// unit returns the index of the current unit named cur, adding it when new.
+func (t *Table) unit(byID map[string]int, cur string) int {
+	id := strings.Join(words(cur), " ")
+	if idx, seen := byID[id]; seen {
+		return idx
+	}
+	idx := len(t.places)
+	byID[id] = idx
+	t.places = append(t.places, Place{ID: id, Name: cur})
+	t.add(cur, idx)
+	return idx
 }
 
 // Parse reads a crosswalk: UTF-8 CSV (a BOM and Excel's ';' are accepted) with a
@@ -132,14 +203,7 @@ func Parse(r io.Reader, file string) (*Table, error) {
 			errs = append(errs, fmt.Errorf("places: %s:%d: column current is empty", file, line))
 			continue
 		}
-		id := strings.Join(words(cur), " ")
-		idx, seen := byID[id]
-		if !seen {
-			idx = len(t.places)
-			byID[id] = idx
-			t.places = append(t.places, Place{ID: id, Name: cur})
-			t.add(cur, idx)
-		}
+		idx := t.unit(byID, cur)
 		if former != "" {
 			if len(words(former)) == 0 {
 				errs = append(errs, fmt.Errorf("places: %s:%d: column former has no letters or digits", file, line))

@@ -81,3 +81,25 @@ func TestParseAcceptsExcelSemicolonsAndBOM(t *testing.T) {
 		t.Fatalf("Parse = %v, %v", tb, err)
 	}
 }
+
+func TestYAMLCrosswalkMatchesTheCSV(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "places.yaml")
+	src := "- current: Xã Mỹ Yên\n  former: [Xã Long Hiệp, Xã Phước Lợi]\n- current: Xã Mỹ Yên Đông\n"
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := IDs(tb.Find("xã Phước Lợi, xã Mỹ Yên Đông")); !slices.Equal(got, []string{"xa my yen", "xa my yen dong"}) {
+		t.Errorf("Find = %v", got)
+	}
+	if err := os.WriteFile(p, []byte("- current: Xã A\n- former: [Xã B]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "places.yaml:2: current is empty") {
+		t.Errorf("Load = %v; want the line of the unit without current", err)
+	}
+}

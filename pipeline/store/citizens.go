@@ -500,3 +500,34 @@ func (s *sqlStore) RatingsByAgency(ctx context.Context, f RatingFilter) ([]Agenc
 	}
 	return out, nil
 }
+
+// CitizenCounts sums up the citizens' side of an OA for `egov-bridge zalo status`.
+type CitizenCounts struct {
+	Waiting       int // webhook events not handled yet
+	GivenUp       int // webhook events given up after repeated failures (kept with their error)
+	Subscriptions int
+	Feedback      int
+	Unanswered    int // feedback without an answer
+	Ratings       int
+}
+
+// CountCitizens counts the OA's webhook events, subscriptions, feedback and ratings.
+func (s *sqlStore) CountCitizens(ctx context.Context, oaID string) (CitizenCounts, error) {
+	var c CitizenCounts
+	for _, q := range []struct {
+		dst *int
+		sql string
+	}{
+		{&c.Waiting, `SELECT COUNT(*) FROM zalo_inbox WHERE oa_id = ? AND handled_at IS NULL`},
+		{&c.GivenUp, `SELECT COUNT(*) FROM zalo_inbox WHERE oa_id = ? AND handled_at IS NOT NULL AND last_error <> ''`},
+		{&c.Subscriptions, `SELECT COUNT(*) FROM zalo_subscriptions WHERE oa_id = ?`},
+		{&c.Feedback, `SELECT COUNT(*) FROM feedback WHERE oa_id = ?`},
+		{&c.Unanswered, `SELECT COUNT(*) FROM feedback WHERE oa_id = ? AND answered_at IS NULL`},
+		{&c.Ratings, `SELECT COUNT(*) FROM ratings WHERE oa_id = ?`},
+	} {
+		if err := s.db.GetContext(ctx, q.dst, s.q(q.sql), oaID); err != nil {
+			return CitizenCounts{}, fmt.Errorf("store: count citizens' data: %w", err)
+		}
+	}
+	return c, nil
+}

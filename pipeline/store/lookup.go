@@ -169,6 +169,13 @@ func (s *sqlStore) FillLookupIndex(ctx context.Context, entity, name string, at 
 	return true, nil
 }
 
+// lookupQuery reads records through the index: the index rows of one value, each
+// joined to its snapshot row by primary key.
+const lookupQuery = `SELECT s.source, s.key, s.hash, s.version, s.fields, s.deleted, s.updated_at
+		FROM lookup_index i JOIN snapshot s ON s.source = i.source AND s.entity = i.entity AND s.key = i.key
+		WHERE i.entity = ? AND i.name = ? AND i.value = ? AND s.deleted = ?
+		ORDER BY s.source, s.key LIMIT ?`
+
 // LookupRecords returns up to limit live records of entity whose index name holds
 // value, through the index (a few rows, whatever the snapshot's size), ordered by
 // source and key.
@@ -180,10 +187,7 @@ func (s *sqlStore) LookupRecords(ctx context.Context, entity, name, value string
 		Source string `db:"source"`
 		snapshotRow
 	}
-	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT s.source, s.key, s.hash, s.version, s.fields, s.deleted, s.updated_at
-		FROM lookup_index i JOIN snapshot s ON s.source = i.source AND s.entity = i.entity AND s.key = i.key
-		WHERE i.entity = ? AND i.name = ? AND i.value = ? AND s.deleted = ?
-		ORDER BY s.source, s.key LIMIT ?`), entity, name, value, false, limit)
+	err := s.db.SelectContext(ctx, &rows, s.q(lookupQuery), entity, name, value, false, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: look up %s by %s: %w", entity, name, err)
 	}

@@ -37,6 +37,8 @@ type citizens interface {
 	IndexLookup(entity, name string, fn store.IndexFunc)
 	FillLookupIndex(ctx context.Context, entity, name string, at time.Time) (bool, error)
 	LookupRecords(ctx context.Context, entity, name, value string, limit int) ([]store.LookupHit, error)
+	ListFeedback(ctx context.Context, agency string, limit int) ([]store.Feedback, error)
+	CountCitizens(ctx context.Context, oaID string) (store.CitizenCounts, error)
 }
 
 // citizenTests are the store cases of citizens writing to the OA.
@@ -86,6 +88,19 @@ func testZaloInbox(t *testing.T, s store.Store) {
 	}
 	if w, _ = c.WaitingZaloInbound(ctx, "oa", 10); len(w) != 0 {
 		t.Fatalf("handled event still waiting: %+v", w)
+	}
+	// Handled events go with the events' retention; waiting ones stay.
+	e2 := e
+	e2.EventKey = "msg-2"
+	if _, err := c.AddZaloInbound(ctx, e2); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Purge(ctx, store.Retention{Events: time.Hour}, t0.Add(2*time.Hour))
+	if err != nil || res.Inbox != 1 {
+		t.Fatalf("purge = %+v, %v; want the handled event purged", res, err)
+	}
+	if w, _ = c.WaitingZaloInbound(ctx, "oa", 10); len(w) != 1 || w[0].EventKey != "msg-2" {
+		t.Fatalf("after purge, waiting = %+v", w)
 	}
 }
 
@@ -225,6 +240,19 @@ func testFeedbackAnswer(t *testing.T, s store.Store) {
 	}
 	if byRef, err := c.FeedbackByRef(ctx, f.Ref); err != nil || byRef.Answer != "Đã sửa xong" {
 		t.Fatalf("by ref = %+v, %v", byRef, err)
+	}
+	if _, _, err := c.AddFeedback(ctx, store.Feedback{Origin: "m2", OAID: "oa", UserID: "u2", Agency: "UBND-B", Text: "Rác",
+		CreatedAt: t0.Add(time.Minute)}, 2026, "zalo", feedbackEvent); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := c.ListFeedback(ctx, "", 10); err != nil || len(list) != 2 || list[0].Ref != "GY-2026-000002" {
+		t.Fatalf("all feedback = %+v, %v; want newest first", list, err)
+	}
+	if list, err := c.ListFeedback(ctx, "UBND-A", 10); err != nil || len(list) != 1 || list[0].Ref != f.Ref {
+		t.Fatalf("feedback of UBND-A = %+v, %v", list, err)
+	}
+	if n, err := c.CountCitizens(ctx, "oa"); err != nil || n.Feedback != 2 || n.Unanswered != 1 {
+		t.Fatalf("counts = %+v, %v", n, err)
 	}
 }
 
