@@ -29,11 +29,16 @@ func checkAgencies(d *config.Decoder, cfg *Config) {
 	for _, s := range cfg.Sinks {
 		sinks[s.Name] = true
 	}
+	owned := map[string]bool{} // a second owner is reported by figures.Check
 	for i, a := range cfg.Agencies {
 		if a.OA != "" && !sinks[a.OA] {
 			d.Errorf(fmt.Sprintf("agencies[%d].oa", i), "no sink is named %q (an agency's own OA is a zalo sink with its credentials)", a.OA)
 		}
 		for j, name := range a.Sources {
+			if owned[name] {
+				continue
+			}
+			owned[name] = true
 			for k := range cfg.Sources {
 				sc := &cfg.Sources[k]
 				if sc.Name != name {

@@ -15,7 +15,7 @@ import (
 // store.Fact, store.TimerArm). A timer whose threshold passed before the record
 // was first seen during the first sync is stored as spent: history, not news.
 func (j *Job) factsOf(rec pipeline.Record, snapshot bool, now time.Time, b *store.Batch) {
-	if f, ok := j.fact(rec.Entity, rec.Key, rec.Agency, rec.Fields); ok {
+	if f, ok := j.fact(rec.Entity, rec.Key, rec.Agency, rec.Fields, now); ok {
 		b.Facts = append(b.Facts, f)
 	}
 	for _, arm := range j.Map.Timers(rec.Fields) {
@@ -25,7 +25,7 @@ func (j *Job) factsOf(rec pipeline.Record, snapshot bool, now time.Time, b *stor
 }
 
 // fact extracts one record's facts; ok is false when its mapping declares no figures.
-func (j *Job) fact(entity, key, agency string, fields map[string]any) (store.Fact, bool) {
+func (j *Job) fact(entity, key, agency string, fields map[string]any, now time.Time) (store.Fact, bool) {
 	mf, ok := j.Map.Facts(fields)
 	if !ok {
 		return store.Fact{}, false
@@ -42,7 +42,7 @@ func (j *Job) fact(entity, key, agency string, fields map[string]any) (store.Fac
 	}
 	return store.Fact{
 		Entity: entity, Key: key, Kind: mf.Kind, Agency: agency, State: mf.State, Supplement: mf.Supplement,
-		ReceivedAt: mf.ReceivedAt, ReceivedDay: day(mf.ReceivedAt), DueAt: mf.DueAt,
+		ReceivedAt: mf.ReceivedAt, ReceivedDay: day(mf.ReceivedAt), DueAt: mf.DueAt, DueDay: day(mf.DueAt), SeenDay: day(now),
 		FinishedAt: mf.FinishedAt, OnTime: mf.OnTime, Online: mf.Online, Digitised: mf.Digitised,
 		FinishedDay: func() string {
 			if mf.State != mapping.FactFinished {
@@ -95,7 +95,7 @@ func (j *Job) ensureFacts(ctx context.Context) error {
 			// Thresholds already passed are spent: a rebuild announces nothing old.
 			j.factsOf(rec, true, now, &b)
 		}
-		if err := fs.RebuildFacts(ctx, j.Name, j.Map.Entity, first, b.Facts, b.Timers); err != nil {
+		if err := fs.RebuildFacts(ctx, j.Name, j.Map.Entity, first, b.Facts, b.Timers, now); err != nil {
 			return err
 		}
 		n += len(page)

@@ -265,7 +265,7 @@ func (s *Service) Figures(ctx context.Context, q Query) (Figures, error) {
 			get(a.Code)
 		}
 	}
-	fq := store.FactQuery{From: q.From, To: q.To, Now: now, DueUntil: now.Add(q.DueWithin)}
+	fq := store.FactQuery{From: q.From, To: q.To, Now: now, DueUntil: now.Add(q.DueWithin), Zone: s.zone()}
 	fq.Kind = "dossier"
 	counts, err := s.Store.FactCounts(ctx, fq)
 	if err != nil {

@@ -64,14 +64,14 @@ func dossier(key, agency, state string, received time.Time) store.Fact {
 }
 
 func finished(f store.Fact, at, due time.Time) store.Fact {
-	f.FinishedAt, f.DueAt = at.UTC(), due.UTC()
+	f.FinishedAt, f.DueAt, f.DueDay = at.UTC(), due.UTC(), due.In(vn).Format(time.DateOnly)
 	f.FinishedDay = at.In(vn).Format(time.DateOnly)
 	f.OnTime = ptr(!at.After(due))
 	return f
 }
 
 func due(f store.Fact, at time.Time) store.Fact {
-	f.DueAt = at.UTC()
+	f.DueAt, f.DueDay = at.UTC(), at.In(vn).Format(time.DateOnly)
 	return f
 }
 
@@ -110,7 +110,7 @@ func seed(t *testing.T, st store.Store) {
 		}
 	}
 	a3 := due(dossier("A3", "XA-A", "open", vnTime(11, 6, 8)), vnTime(11, 30, 17))
-	a3.Supplement = true
+	a3.Supplement, a3.SeenDay = true, "2026-11-06"
 	commit(vnTime(11, 6, 9), a3)
 	commit(vnTime(11, 20, 8),
 		online(due(dossier("A1", "XA-A", "open", vnTime(11, 2, 8)), vnTime(11, 19, 17)), true),
@@ -125,8 +125,8 @@ func seed(t *testing.T, st store.Store) {
 		due(dossier("X1", "SO-X", "open", vnTime(11, 15, 8)), now),
 		dossier("L1", "LA", "open", vnTime(11, 16, 8)),
 		// Outages announced: one in the period, one before it.
-		store.Fact{Entity: "outage", Key: "O1", Kind: "outage", Agency: "XA-A", State: "other", ReceivedAt: vnTime(11, 18, 7).UTC()},
-		store.Fact{Entity: "outage", Key: "O2", Kind: "outage", Agency: "XA-A", State: "other", ReceivedAt: vnTime(10, 18, 7).UTC()},
+		store.Fact{Entity: "outage", Key: "O1", Kind: "outage", Agency: "XA-A", State: "other", ReceivedAt: vnTime(11, 18, 7).UTC(), ReceivedDay: "2026-11-18"},
+		store.Fact{Entity: "outage", Key: "O2", Kind: "outage", Agency: "XA-A", State: "other", ReceivedAt: vnTime(10, 18, 7).UTC(), ReceivedDay: "2026-10-18"},
 	)
 	// Notices of the zalo sink (prices OA 0, ZNS 300, SMS 800 đồng).
 	for _, s := range []store.ZaloSend{

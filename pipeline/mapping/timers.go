@@ -23,7 +23,7 @@ type timerAt struct {
 }
 
 // atRE reads "due_at", "due_at - 2d", "due_at + 1h30m", "due_at - 1d12h".
-var atRE = regexp.MustCompile(`^\s*([a-z_][a-z0-9_]*)\s*(?:([+-])\s*([0-9dhms.]+))?\s*$`)
+var atRE = regexp.MustCompile(`^\s*([a-z_][a-z0-9_]*)\s*(?:([+-])\s*([0-9a-z.]+))?\s*$`)
 
 // parseOffset reads a duration that may start with whole days ("2d", "1d12h").
 func parseOffset(s string) (time.Duration, error) {

@@ -15,7 +15,9 @@ import (
 // Fact is one record's facts for the steering figures, extracted by the engine
 // from the record (its mapping's figures: block) and kept by Commit in the same
 // transaction as the snapshot. Nothing in it depends on the clock: overdue and
-// due-soon are judged when figures are read.
+// due-soon are judged when figures are read. Each time that is set comes with
+// its day in the province's zone (ReceivedDay for ReceivedAt, …): the per-day
+// aggregates are kept by those days.
 type Fact struct {
 	Entity string
 	Key    string
@@ -28,8 +30,12 @@ type Fact struct {
 	ReceivedAt  time.Time // zero: unknown
 	ReceivedDay string    // YYYY-MM-DD in the province's zone; "" when unknown
 	DueAt       time.Time
-	FinishedAt  time.Time
+	DueDay      string    // YYYY-MM-DD in the province's zone; "" when no due date
+	FinishedAt  time.Time // kept only while State is "finished"
 	FinishedDay string
+	// SeenDay is the commit's date in the province's zone: the day a supplement
+	// request first seen in this commit is counted on.
+	SeenDay string
 	OnTime      *bool // finished with both dates: no later than due
 	Online      *bool
 	Digitised   *bool
@@ -68,6 +74,9 @@ type FactQuery struct {
 	// Now and DueUntil judge the open records: overdue is due before Now, due soon
 	// is due in [Now, DueUntil).
 	Now, DueUntil time.Time
+	// Zone is the province's zone, whose days the aggregates are kept in (the
+	// same zone the engine computes Fact's *_day fields in); nil means UTC.
+	Zone *time.Location
 }
 
 // FactCount is one agency's counts.
@@ -122,8 +131,8 @@ type SinkBacklog struct {
 type FactStore interface {
 	// FactCounts counts the facts of q.Kind per agency (see FactCount).
 	FactCounts(ctx context.Context, q FactQuery) ([]FactCount, error)
-	// DayCounts counts, per day and agency, records of q.Kind received and finished
-	// on days in [from, to) (YYYY-MM-DD).
+	// DayCounts counts, per day and agency, records of the kind received and
+	// finished on days in [from, to) (YYYY-MM-DD).
 	DayCounts(ctx context.Context, kind, from, to string) ([]DayCount, error)
 	// NoticeCounts counts the given sinks' notices sent or not sent in [from, to)
 	// per agency and route (zero bounds are open), plus what waits in their outbox
@@ -149,7 +158,7 @@ type FactStore interface {
 	FactsVersion(ctx context.Context, source string) (string, error)
 	// RebuildFacts replaces the source's facts and timers of the entity, a page at
 	// a time: the first call (reset) removes the old ones.
-	RebuildFacts(ctx context.Context, source, entity string, reset bool, facts []Fact, timers []TimerArm) error
+	RebuildFacts(ctx context.Context, source, entity string, reset bool, facts []Fact, timers []TimerArm, at time.Time) error
 	SetFactsVersion(ctx context.Context, source, version string) error
 	// SnapshotPage returns up to limit snapshot entries of the source and entity
 	// with keys after the given one, in key order (deleted ones included).
@@ -157,217 +166,6 @@ type FactStore interface {
 }
 
 var _ FactStore = (*sqlStore)(nil)
-
-// writeFacts upserts the batch's facts and timers; see Batch.Facts.
-func (s *sqlStore) writeFacts(ctx context.Context, tx *sqlx.Tx, source string, facts []Fact, arms []TimerArm, at time.Time) error {
-	var rows [][]any
-	var gone [][2]string
-	for _, f := range facts {
-		if f.Deleted {
-			gone = append(gone, [2]string{f.Entity, f.Key})
-			continue
-		}
-		supplementAt := any(nil)
-		if f.Supplement {
-			supplementAt = s.d.timeArg(at)
-		}
-		rows = append(rows, []any{source, f.Entity, f.Key, f.Kind, f.Agency, f.State, f.Supplement,
-			s.optTime(f.ReceivedAt), optText(f.ReceivedDay), s.optTime(f.DueAt), s.optTime(f.FinishedAt), optText(f.FinishedDay),
-			supplementAt, optBool(f.OnTime), optBool(f.Online), optBool(f.Digitised)})
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO facts (source, entity, key, kind, agency, state, supplement,
-		received_at, received_day, due_at, finished_at, finished_day, supplement_at, on_time, online, digitised) VALUES `,
-		` ON CONFLICT (source, entity, key) DO UPDATE SET kind = excluded.kind, agency = excluded.agency,
-		state = excluded.state, supplement = excluded.supplement, received_at = excluded.received_at,
-		received_day = excluded.received_day, due_at = excluded.due_at, finished_at = excluded.finished_at,
-		finished_day = excluded.finished_day, supplement_at = coalesce(facts.supplement_at, excluded.supplement_at),
-		on_time = excluded.on_time, online = excluded.online, digitised = excluded.digitised`, rows, nil); err != nil {
-		return fmt.Errorf("facts: %w", err)
-	}
-	for _, g := range gone {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM facts WHERE source = ? AND entity = ? AND key = ?`), source, g[0], g[1]); err != nil {
-			return fmt.Errorf("facts: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM timers WHERE source = ? AND entity = ? AND key = ?`), source, g[0], g[1]); err != nil {
-			return fmt.Errorf("timers: %w", err)
-		}
-	}
-	var armRows [][]any
-	for _, a := range arms {
-		if a.At.IsZero() {
-			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM timers WHERE source = ? AND entity = ? AND key = ? AND rule = ?`),
-				source, a.Entity, a.Key, a.Rule); err != nil {
-				return fmt.Errorf("timers: %w", err)
-			}
-			continue
-		}
-		var fired any
-		if a.Spent {
-			fired = s.d.timeArg(at)
-		}
-		armRows = append(armRows, []any{source, a.Entity, a.Key, a.Rule, s.d.timeArg(a.At), fired})
-	}
-	// The same threshold keeps its state (fired or not); a moved one is re-armed.
-	if err := s.insertRows(ctx, tx, `INSERT INTO timers (source, entity, key, rule, fire_at, fired_at) VALUES `,
-		` ON CONFLICT (source, entity, key, rule) DO UPDATE SET fire_at = excluded.fire_at,
-		fired_at = CASE WHEN timers.fire_at = excluded.fire_at THEN timers.fired_at ELSE excluded.fired_at END`, armRows, nil); err != nil {
-		return fmt.Errorf("timers: %w", err)
-	}
-	return nil
-}
-
-func optText(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func optBool(b *bool) any {
-	if b == nil {
-		return nil
-	}
-	return *b
-}
-
-// FactCounts counts per agency in four indexed queries, one per index: received in
-// the period, finished in the period, supplements asked in the period, open now.
-func (s *sqlStore) FactCounts(ctx context.Context, q FactQuery) ([]FactCount, error) {
-	by := map[string]*FactCount{}
-	get := func(agency string) *FactCount {
-		c := by[agency]
-		if c == nil {
-			c = &FactCount{Agency: agency}
-			by[agency] = c
-		}
-		return c
-	}
-	period := func(col string) (string, []any) {
-		cond, args := "", []any{}
-		if !q.From.IsZero() {
-			cond += ` AND ` + col + ` >= ?`
-			args = append(args, s.d.timeArg(q.From))
-		} else {
-			cond += ` AND ` + col + ` IS NOT NULL`
-		}
-		if !q.To.IsZero() {
-			cond += ` AND ` + col + ` < ?`
-			args = append(args, s.d.timeArg(q.To))
-		}
-		return cond, args
-	}
-	type scan func(r *sqlx.Rows) error
-	run := func(query string, args []any, fn scan) error {
-		return queryEach(ctx, s.db, s.q(query), args, fn)
-	}
-	cond, args := period("received_at")
-	err := run(`SELECT agency, COUNT(*), COUNT(CASE WHEN online = ? THEN 1 END), COUNT(online),
-		COUNT(CASE WHEN digitised = ? THEN 1 END), COUNT(digitised)
-		FROM facts WHERE kind = ?`+cond+` GROUP BY agency`, append([]any{true, true, q.Kind}, args...), func(r *sqlx.Rows) error {
-		var a string
-		var n, on, onK, dig, digK int
-		if err := r.Scan(&a, &n, &on, &onK, &dig, &digK); err != nil {
-			return err
-		}
-		c := get(a)
-		c.Received, c.Online, c.OnlineKnown, c.Digitised, c.DigitisedKnown = n, on, onK, dig, digK
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: count received: %w", err)
-	}
-	cond, args = period("finished_at")
-	err = run(`SELECT agency, COUNT(*), COUNT(CASE WHEN on_time = ? THEN 1 END), COUNT(CASE WHEN on_time = ? THEN 1 END)
-		FROM facts WHERE kind = ? AND state = 'finished'`+cond+` GROUP BY agency`, append([]any{true, false, q.Kind}, args...), func(r *sqlx.Rows) error {
-		var a string
-		var n, ok, late int
-		if err := r.Scan(&a, &n, &ok, &late); err != nil {
-			return err
-		}
-		c := get(a)
-		c.Finished, c.OnTime, c.Late = n, ok, late
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: count finished: %w", err)
-	}
-	cond, args = period("supplement_at")
-	err = run(`SELECT agency, COUNT(*) FROM facts WHERE kind = ?`+cond+` GROUP BY agency`, append([]any{q.Kind}, args...), func(r *sqlx.Rows) error {
-		var a string
-		var n int
-		if err := r.Scan(&a, &n); err != nil {
-			return err
-		}
-		get(a).Supplement = n
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: count supplements: %w", err)
-	}
-	now, until := s.d.timeArg(q.Now), s.d.timeArg(q.DueUntil)
-	err = run(`SELECT agency, COUNT(*), COUNT(CASE WHEN due_at < ? THEN 1 END),
-		COUNT(CASE WHEN due_at >= ? AND due_at < ? THEN 1 END), COUNT(CASE WHEN supplement = ? THEN 1 END)
-		FROM facts WHERE kind = ? AND state = 'open' GROUP BY agency`, []any{now, now, until, true, q.Kind}, func(r *sqlx.Rows) error {
-		var a string
-		var n, over, soon, sup int
-		if err := r.Scan(&a, &n, &over, &soon, &sup); err != nil {
-			return err
-		}
-		c := get(a)
-		c.Open, c.OverdueNow, c.DueSoon, c.AwaitingSupplement = n, over, soon, sup
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: count open: %w", err)
-	}
-	out := make([]FactCount, 0, len(by))
-	for _, c := range by {
-		out = append(out, *c)
-	}
-	sortBy(out, func(c FactCount) string { return c.Agency })
-	return out, nil
-}
-
-// DayCounts counts received and finished records per day and agency.
-func (s *sqlStore) DayCounts(ctx context.Context, kind, from, to string) ([]DayCount, error) {
-	type k struct{ day, agency string }
-	by := map[k]*DayCount{}
-	for _, col := range []string{"received_day", "finished_day"} {
-		extra := ""
-		if col == "finished_day" {
-			extra = ` AND state = 'finished'`
-		}
-		err := queryEach(ctx, s.db, s.q(`SELECT `+col+`, agency, COUNT(*) FROM facts
-			WHERE kind = ? AND `+col+` >= ? AND `+col+` < ?`+extra+` GROUP BY `+col+`, agency`), []any{kind, from, to},
-			func(r *sqlx.Rows) error {
-				var day, agency string
-				var n int
-				if err := r.Scan(&day, &agency, &n); err != nil {
-					return err
-				}
-				c := by[k{day, agency}]
-				if c == nil {
-					c = &DayCount{Day: day, Agency: agency}
-					by[k{day, agency}] = c
-				}
-				if col == "received_day" {
-					c.Received = n
-				} else {
-					c.Finished = n
-				}
-				return nil
-			})
-		if err != nil {
-			return nil, fmt.Errorf("store: count per day: %w", err)
-		}
-	}
-	out := make([]DayCount, 0, len(by))
-	for _, c := range by {
-		out = append(out, *c)
-	}
-	sortBy(out, func(c DayCount) string { return c.Day + "\x00" + c.Agency })
-	return out, nil
-}
 
 // agencyOfEvent reads an event's agency from its payload.
 func (d dialect) agencyOfEvent(alias string) string {
@@ -577,16 +375,22 @@ func (s *sqlStore) SetFactsVersion(ctx context.Context, source, version string) 
 }
 
 // RebuildFacts writes a page of rebuilt facts and timers.
-func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, reset bool, facts []Fact, timers []TimerArm) error {
+func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, reset bool, facts []Fact, timers []TimerArm, at time.Time) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if reset {
-			for _, table := range []string{"facts", "timers"} {
-				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE source = ? AND entity = ?`), source, entity); err != nil {
+			for _, q := range []string{
+				`DELETE FROM facts WHERE source = ? AND entity = ?`,
+				`DELETE FROM timers WHERE source = ? AND entity = ?`,
+				// A source has one mapping, so one entity: its aggregates go too.
+				`DELETE FROM fact_days WHERE source = ? AND ? <> ''`,
+				`DELETE FROM fact_open WHERE source = ? AND ? <> ''`,
+			} {
+				if _, err := tx.ExecContext(ctx, s.q(q), source, entity); err != nil {
 					return err
 				}
 			}
 		}
-		return s.writeFacts(ctx, tx, source, facts, timers, time.Now().UTC())
+		return s.writeFacts(ctx, tx, source, facts, timers, at)
 	})
 	if err != nil {
 		return fmt.Errorf("store: rebuild facts of %s: %w", source, err)

@@ -7,8 +7,11 @@
 -- time, submitted online, digitised (NULL: unknown). Nothing time-dependent is
 -- stored: "overdue now" and "due soon" are judged at query time from due_at.
 -- supplement_at is when the record was first seen asking for a supplement (kept
--- across later changes). received_day is the received date in the province's zone,
--- for per-day counts (finished_day likewise). Each index serves one figure's range or group.
+-- across later changes). finished_at is set only while the state is finished.
+-- The *_day columns are the dates (YYYY-MM-DD) in the province's zone that the
+-- per-day aggregates below are keyed by. Each index serves one exact count over a
+-- short range (the partial days at the edges of a period, the open dossiers due
+-- soon).
 CREATE TABLE facts (
     source        text        NOT NULL,
     entity        text        NOT NULL,
@@ -20,6 +23,8 @@ CREATE TABLE facts (
     received_at   timestamptz,
     received_day  text,
     finished_day  text,
+    due_day       text,
+    supplement_day text,
     due_at        timestamptz,
     finished_at   timestamptz,
     supplement_at timestamptz,
@@ -28,12 +33,40 @@ CREATE TABLE facts (
     digitised     boolean,
     PRIMARY KEY (source, entity, key)
 );
-CREATE INDEX facts_open ON facts (kind, state, agency, due_at, supplement);
+CREATE INDEX facts_open ON facts (kind, state, due_at, agency, supplement);
 CREATE INDEX facts_received ON facts (kind, received_at, agency, online, digitised);
-CREATE INDEX facts_day ON facts (kind, received_day, agency);
-CREATE INDEX facts_finished ON facts (kind, state, finished_at, agency, on_time);
-CREATE INDEX facts_finished_day ON facts (kind, finished_day, agency);
+CREATE INDEX facts_finished ON facts (kind, finished_at, agency, on_time);
 CREATE INDEX facts_supplement ON facts (kind, supplement_at, agency);
+
+-- fact_days and fact_open are aggregates maintained at commit from the changes of
+-- facts (each commit adds and removes the contributions of the rows it changes):
+-- fact_days counts the flows per source, kind, agency, day and measure (received,
+-- online, online_known, digitised, digitised_known on the received day; finished,
+-- on_time, late on the finished day; supplement on the day first asked);
+-- fact_open counts the records open now per due day ('' when none), and those of
+-- them waiting for a supplement. A period's figures sum whole days here and count
+-- only its partial first and last days from facts, so a query costs what its
+-- period spans in days, not the number of dossiers.
+CREATE TABLE fact_days (
+    source  text    NOT NULL,
+    kind    text    NOT NULL,
+    agency  text    NOT NULL,
+    day     text    NOT NULL,
+    measure text    NOT NULL,
+    n       bigint  NOT NULL,
+    PRIMARY KEY (kind, day, agency, measure, source)
+);
+CREATE INDEX fact_days_source ON fact_days (source);
+CREATE TABLE fact_open (
+    source     text    NOT NULL,
+    kind       text    NOT NULL,
+    agency     text    NOT NULL,
+    due_day    text    NOT NULL,
+    n          bigint  NOT NULL,
+    supplement bigint  NOT NULL,
+    PRIMARY KEY (kind, due_day, agency, source)
+);
+CREATE INDEX fact_open_source ON fact_open (source);
 
 -- timers holds, per record and timer rule (a rule with at:), when it fires. A
 -- timer fires once (fired_at set in the transaction that commits its event, or
