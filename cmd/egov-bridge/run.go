@@ -57,7 +57,7 @@ func runDaemon(ctx context.Context, cfgFlag string, once bool, stdout, stderr io
 			announce.Register(mux, d.Access, ann)
 		}
 	}
-	d, err := engine.New(ctx, cfg, engine.Options{Logger: log, Mount: []func(*http.ServeMux, *engine.Daemon){mountAnn}})
+	d, err := engine.New(ctx, cfg, engine.Options{Logger: log, Mount: append(steering(), mountAnn)})
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1

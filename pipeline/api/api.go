@@ -25,8 +25,10 @@ import (
 
 // Options are what the command adds to the daemon's own parts.
 type Options struct {
-	// Feedback is the citizens' feedback inbox; nil leaves its routes out.
+	// Feedback is the citizens' feedback inbox; nil means the state store's
+	// (StoreInbox), answered through Answerer (nil: answers are refused).
 	Feedback FeedbackInbox
+	Answerer FeedbackAnswerer
 	// StreamPoll is how often the event stream looks for new events (default 1s);
 	// Heartbeat how often an idle stream sends a comment to keep proxies from
 	// closing it (default 15s).
@@ -65,6 +67,11 @@ func New(d *engine.Daemon, opts Options) *Server {
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = 15 * time.Second
+	}
+	if opts.Feedback == nil {
+		if st, ok := d.Store.(FeedbackStore); ok {
+			opts.Feedback = &StoreInbox{Store: st, Answerer: opts.Answerer}
+		}
 	}
 	s := &Server{d: d, opts: opts, guard: d.Access, log: d.Logger.With("component", "api"), maps: map[string]*mapping.Mapping{}}
 	for _, sc := range d.Config.Sources {

@@ -23,7 +23,7 @@ func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
 		t.Fatalf("GET /api/v1/openapi.json = %d %+v", code, doc.OpenAPI)
 	}
 	served := map[string]bool{}
-	for _, r := range New(f.d, Options{Feedback: f.inbox}).routes {
+	for _, r := range New(f.d, Options{}).routes {
 		served[r.method+" "+r.path] = true
 		op, ok := doc.Paths[r.path][strings.ToLower(r.method)]
 		if !ok {
@@ -72,7 +72,7 @@ func TestEveryRouteButTheDocumentNeedsAToken(t *testing.T) {
 
 func (f *fixture) routes() []route {
 	var out []route
-	for _, r := range New(f.d, Options{Feedback: f.inbox}).routes {
+	for _, r := range New(f.d, Options{}).routes {
 		if r.role != "" {
 			out = append(out, r)
 		}
@@ -83,7 +83,7 @@ func (f *fixture) routes() []route {
 func TestRolesGateTheActions(t *testing.T) {
 	f := newFixture(t)
 	f.seed()
-	f.inbox.items = []Feedback{{Ref: "GY-2026-000001", Agency: "UBND-XA-LONGHAU", Text: "Đường hỏng", CreatedAt: now}}
+	f.feedback(Feedback{Agency: "UBND-XA-LONGHAU", Text: "Đường hỏng", CreatedAt: now})
 	answer := map[string]string{"text": "Đã chuyển xã xử lý."}
 	for _, c := range []struct {
 		method, path, token string
@@ -177,7 +177,7 @@ func TestEventListPagesNewestFirstAndFilters(t *testing.T) {
 func TestCitizenDataIsMaskedUnlessTheRoleAllowsIt(t *testing.T) {
 	f := newFixture(t)
 	f.seed()
-	f.inbox.items = []Feedback{{Ref: "GY-2026-000001", Agency: "UBND-XA-LONGHAU", UserID: "4455667788990011", Text: "Gọi tôi số 0912 345 678", CreatedAt: now}}
+	f.feedback(Feedback{Agency: "UBND-XA-LONGHAU", UserID: "4455667788990011", Text: "Gọi tôi số 0912 345 678", CreatedAt: now})
 	get := func(token string) (eventJSON, Feedback) {
 		var page eventsPage
 		f.call("GET", "/api/v1/events?type=dossier.result_ready", token, nil, &page)
@@ -208,10 +208,10 @@ func TestCitizenDataIsMaskedUnlessTheRoleAllowsIt(t *testing.T) {
 func TestADistrictTokenNeverSeesAnotherDistrict(t *testing.T) {
 	f := newFixture(t)
 	f.seed()
-	f.inbox.items = []Feedback{
-		{Ref: "GY-2026-000001", Agency: "UBND-XA-LONGHAU", Text: "Đèn đường hỏng", CreatedAt: now},
-		{Ref: "GY-2026-000002", Agency: "UBND-XA-PHUOCLAI", Text: "Rác chưa thu", CreatedAt: now},
-	}
+	f.feedback(
+		Feedback{Agency: "UBND-XA-LONGHAU", Text: "Đèn đường hỏng", CreatedAt: now},
+		Feedback{Agency: "UBND-XA-PHUOCLAI", Text: "Rác chưa thu", CreatedAt: now},
+	)
 	// Events: only Long Hậu's, whatever the filter asks for.
 	for _, q := range []string{"", "?agency=UBND-XA-PHUOCLAI", "?type=dossier.result_ready", "?agency=UBND-XA-LONGHAU"} {
 		var page eventsPage
@@ -337,16 +337,23 @@ func TestOperatorActionsAreDoneAndAuditedWithTheRole(t *testing.T) {
 
 func TestFeedbackIsListedAndAnswered(t *testing.T) {
 	f := newFixture(t)
-	f.inbox.items = []Feedback{
-		{Ref: "GY-2026-000001", Agency: "UBND-XA-LONGHAU", Text: "Đèn đường hỏng", CreatedAt: now.Add(-time.Hour)},
-		{Ref: "GY-2026-000002", Agency: "UBND-XA-PHUOCLAI", Text: "Rác chưa thu", CreatedAt: now},
-	}
+	f.feedback(
+		Feedback{Agency: "UBND-XA-LONGHAU", Text: "Đèn đường hỏng", CreatedAt: now.Add(-time.Hour)},
+		Feedback{Agency: "UBND-XA-PHUOCLAI", Text: "Rác chưa thu", CreatedAt: now},
+	)
 	var answered Feedback
 	if code := f.call("POST", "/api/v1/feedback/GY-2026-000001/answer", operatorToken, map[string]string{"text": "  Xã đã sửa đèn.  "}, &answered); code != http.StatusOK {
 		t.Fatalf("answer = %d", code)
 	}
 	if answered.Answer != "Xã đã sửa đèn." || answered.AnsweredBy != "api:van-hanh" {
 		t.Errorf("answered %+v", answered)
+	}
+	// The reply to the citizen is queued with the answer, in the same transaction.
+	pending, _ := f.d.Store.Pending(t.Context(), "hook", now, 0)
+	if !slices.ContainsFunc(pending, func(p store.Pending) bool {
+		return p.Event.Key == "GY-2026-000001" && p.Event.Message != nil && p.Event.Message.Text == "Xã đã sửa đèn."
+	}) {
+		t.Errorf("no reply to the citizen was queued: %+v", pending)
 	}
 	for _, c := range []struct {
 		query string
@@ -501,5 +508,21 @@ func TestCookieSessionsNeedTheCSRFValueToChangeAnything(t *testing.T) {
 	f.call("GET", "/api/v1/session", operatorToken, nil, &sessB)
 	if _, ok := sessB["csrf_token"]; ok {
 		t.Error("a bearer session was given a CSRF value")
+	}
+}
+
+func TestAnswersWithoutAZaloSinkAreRefusedNotLost(t *testing.T) {
+	f := newFixture(t)
+	f.feedback(Feedback{Agency: "UBND-XA-LONGHAU", Text: "Đèn đường hỏng", CreatedAt: now})
+	mux := http.NewServeMux()
+	New(f.d, Options{}).Register(mux) // no answerer: the config has no zalo sink with citizens
+	f.srv.Config.Handler = mux
+	if code := f.call("POST", "/api/v1/feedback/GY-2026-000001/answer", operatorToken, map[string]string{"text": "Đã sửa."}, nil); code != http.StatusConflict {
+		t.Errorf("answer without a zalo sink = %d, want 409", code)
+	}
+	var fb struct{ Feedback []Feedback }
+	f.call("GET", "/api/v1/feedback", viewerToken, nil, &fb)
+	if len(fb.Feedback) != 1 || fb.Feedback[0].Answer != "" {
+		t.Errorf("the refused answer was stored: %+v", fb.Feedback)
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/egov-bridge/egov-bridge/pipeline/access"
+	"github.com/egov-bridge/egov-bridge/pipeline/store"
 	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
@@ -107,6 +109,10 @@ func (s *Server) feedbackAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, err = s.opts.Feedback.Answer(r.Context(), ref, body.Text, p.Actor())
+	if errors.Is(err, ErrAnswersOff) {
+		access.WriteError(w, http.StatusConflict, err.Error())
+		return
+	}
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -116,4 +122,79 @@ func (s *Server) feedbackAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.showFeedback(p, f))
+}
+
+// ErrAnswersOff is what an inbox returns when answers cannot be sent: no Zalo
+// sink takes citizens' messages (its citizens block).
+var ErrAnswersOff = errors.New("answers cannot be sent: no zalo sink has a citizens block")
+
+// FeedbackStore is what the inbox reads of the state store (both backends).
+type FeedbackStore interface {
+	ListFeedback(ctx context.Context, agency string, limit int) ([]store.Feedback, error)
+	FeedbackByRef(ctx context.Context, ref string) (store.Feedback, error)
+}
+
+// FeedbackAnswerer stores an answer and queues it to the citizen (the zalo sink).
+type FeedbackAnswerer interface {
+	AnswerFeedback(ctx context.Context, ref, answer, by string) (store.Feedback, error)
+}
+
+// StoreInbox is the feedback inbox of the state store; answers go through
+// Answerer (nil: ErrAnswersOff).
+type StoreInbox struct {
+	Store    FeedbackStore
+	Answerer FeedbackAnswerer
+}
+
+func fromStore(f store.Feedback) Feedback {
+	return Feedback{Ref: f.Ref, Agency: f.Agency, UserID: f.UserID, Text: f.Text, CreatedAt: f.CreatedAt,
+		Answer: f.Answer, AnsweredBy: f.AnsweredBy, AnsweredAt: f.AnsweredAt}
+}
+
+// List reads each agency's newest items and merges them, newest first.
+func (s *StoreInbox) List(ctx context.Context, agencies []string, limit int) ([]Feedback, error) {
+	if agencies == nil {
+		agencies = []string{""}
+	}
+	var all []store.Feedback
+	for _, a := range agencies {
+		list, err := s.Store.ListFeedback(ctx, a, limit)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, list...)
+	}
+	slices.SortStableFunc(all, func(a, b store.Feedback) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	out := make([]Feedback, 0, min(len(all), limit))
+	for _, f := range all[:min(len(all), limit)] {
+		out = append(out, fromStore(f))
+	}
+	return out, nil
+}
+
+// Get returns one item, or ErrFeedbackNotFound.
+func (s *StoreInbox) Get(ctx context.Context, ref string) (Feedback, error) {
+	f, err := s.Store.FeedbackByRef(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return Feedback{}, ErrFeedbackNotFound
+	}
+	if err != nil {
+		return Feedback{}, err
+	}
+	return fromStore(f), nil
+}
+
+// Answer stores the answer and queues it to the citizen.
+func (s *StoreInbox) Answer(ctx context.Context, ref, text, by string) (Feedback, error) {
+	if s.Answerer == nil {
+		return Feedback{}, ErrAnswersOff
+	}
+	f, err := s.Answerer.AnswerFeedback(ctx, ref, text, by)
+	if errors.Is(err, store.ErrNotFound) {
+		return Feedback{}, ErrFeedbackNotFound
+	}
+	if err != nil {
+		return Feedback{}, err
+	}
+	return fromStore(f), nil
 }

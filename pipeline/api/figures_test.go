@@ -161,7 +161,7 @@ func TestDailySeriesCountsPerProvinceDay(t *testing.T) {
 	for _, d := range days.Days {
 		got[d.Day] = d.Received
 	}
-	if len(days.Days) != 8 || got["2026-11-20"] != 1 || got["2026-11-24"] != 1 || got["2026-11-25"] != 1 || got["2026-11-26"] != 1 || got["2026-11-21"] != 0 {
+	if len(days.Days) != 7 || got["2026-11-20"] != 1 || got["2026-11-24"] != 1 || got["2026-11-25"] != 1 || got["2026-11-26"] != 1 || got["2026-11-21"] != 0 {
 		t.Errorf("daily = %+v", days.Days)
 	}
 }
@@ -179,23 +179,29 @@ func TestQualityIndexScoresTheSupportedIndicators(t *testing.T) {
 	if len(q.Agencies) != 1 {
 		t.Fatalf("quality agencies = %+v", q.Agencies)
 	}
-	scores := map[string]float64{}
+	scores, rates := map[string]float64{}, map[string]float64{}
 	for _, g := range q.Agencies[0].Groups {
 		for _, ind := range g.Indicators {
 			if ind.Score != nil {
 				scores[ind.ID] = *ind.Score
 			}
+			if ind.Rate != nil {
+				rates[ind.ID] = *ind.Rate
+			}
 		}
 	}
-	// On time: 1 of 2 finished, × 20 points = 10. Online: 2 of 5 received, × 22 = 8.8.
-	if scores["on_time"] != 10 || scores["online_share"] != 8.8 || q.Agencies[0].Score != 18.8 {
-		t.Errorf("Phước Lại's scores = %v (total %v), want on_time 10, online_share 8.8, total 18.8", scores, q.Agencies[0].Score)
+	// On time: 1 of 2 finished, × 20 points = 10. Online: 2 of 5 received, a rate
+	// (its points are not verified, so it scores nothing).
+	if scores["on_time"] != 10 || rates["online_share"] != 0.4 || q.Agencies[0].Score != 10 {
+		t.Errorf("Phước Lại's scores = %v, rates %v (total %v), want on_time 10, online_share rate 0.4, total 10", scores, rates, q.Agencies[0].Score)
 	}
 	var unsupported []string
 	for _, g := range q.Unsupported {
 		unsupported = append(unsupported, g.ID)
-		if g.Why == "" {
-			t.Errorf("group %s is unsupported without a reason", g.ID)
+		for _, ind := range g.Indicators {
+			if ind.Why == "" {
+				t.Errorf("indicator %s of unsupported group %s has no reason", ind.ID, g.ID)
+			}
 		}
 	}
 	if !slices.Contains(unsupported, figures.GroupPublicity) || !slices.Contains(unsupported, figures.GroupDigitisation) {

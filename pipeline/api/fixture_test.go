@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,7 +91,6 @@ type fixture struct {
 	t     *testing.T
 	d     *engine.Daemon
 	srv   *httptest.Server
-	inbox *memInbox
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -146,7 +145,7 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, inbox: &memInbox{}}
+	f := &fixture{t: t}
 	f.clock.Store(now.UnixNano())
 	d, err := engine.New(t.Context(), cfg, engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Clock: func() time.Time { return time.Unix(0, f.clock.Load()).UTC() }})
@@ -156,7 +155,7 @@ routes:
 	t.Cleanup(func() { d.Close() })
 	f.d = d
 	mux := http.NewServeMux()
-	New(d, Options{Feedback: f.inbox, StreamPoll: 20 * time.Millisecond, Heartbeat: time.Hour}).Register(mux)
+	New(d, Options{Answerer: storeAnswerer{d.Store.(citizens)}, StreamPoll: 20 * time.Millisecond, Heartbeat: time.Hour}).Register(mux)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -272,43 +271,35 @@ func keysOf(evs []eventJSON) []string {
 	return out
 }
 
-// memInbox is a feedback inbox kept in memory; answers are recorded.
-type memInbox struct {
-	mu    sync.Mutex
-	items []Feedback
+// citizens is the store's side of citizens' feedback (migration 0009).
+type citizens interface {
+	AddFeedback(ctx context.Context, f store.Feedback, year int, source string, emit store.EmitFunc) (store.Feedback, bool, error)
+	AnswerFeedback(ctx context.Context, ref, answer, by string, at time.Time, source string, emit store.EmitFunc) (store.Feedback, error)
 }
 
-func (m *memInbox) List(_ context.Context, agencies []string, limit int) ([]Feedback, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Feedback
-	for i := len(m.items) - 1; i >= 0 && len(out) < limit; i-- {
-		if agencies == nil || slices.Contains(agencies, m.items[i].Agency) {
-			out = append(out, m.items[i])
+// feedback stores citizens' feedback as the Zalo webhook does; references are
+// numbered in the order given (GY-2026-000001, …).
+func (f *fixture) feedback(items ...Feedback) {
+	f.t.Helper()
+	st := f.d.Store.(citizens)
+	for i, it := range items {
+		_, _, err := st.AddFeedback(f.t.Context(), store.Feedback{Origin: fmt.Sprintf("msg-%d", i), OAID: "oa", UserID: it.UserID,
+			ReplyTo: fmt.Sprintf("msg-%d", i), Agency: it.Agency, Text: it.Text, CreatedAt: it.CreatedAt}, 2026, "zalo",
+			func(store.Feedback) []store.OutboxEvent { return nil })
+		if err != nil {
+			f.t.Fatal(err)
 		}
 	}
-	return out, nil
 }
 
-func (m *memInbox) Get(_ context.Context, ref string) (Feedback, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, f := range m.items {
-		if f.Ref == ref {
-			return f, nil
-		}
-	}
-	return Feedback{}, ErrFeedbackNotFound
-}
+// storeAnswerer answers as the zalo sink does: the answer and the reply to the
+// citizen (an event for the hook sink here) in one transaction.
+type storeAnswerer struct{ st citizens }
 
-func (m *memInbox) Answer(_ context.Context, ref, text, by string) (Feedback, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i := range m.items {
-		if m.items[i].Ref == ref {
-			m.items[i].Answer, m.items[i].AnsweredBy, m.items[i].AnsweredAt = text, by, now
-			return m.items[i], nil
-		}
-	}
-	return Feedback{}, ErrFeedbackNotFound
+func (a storeAnswerer) AnswerFeedback(ctx context.Context, ref, answer, by string) (store.Feedback, error) {
+	return a.st.AnswerFeedback(ctx, ref, answer, by, now, "zalo", func(f store.Feedback) []store.OutboxEvent {
+		ev := &pipeline.Event{ID: "answer-" + f.Ref, Type: "rule", Rule: "feedback.answer", Source: "zalo", Entity: "reply", Key: f.Ref,
+			Agency: f.Agency, Version: 1, Message: &pipeline.Message{Text: f.Answer, UserID: f.UserID}, DetectedAt: now}
+		return []store.OutboxEvent{{Event: ev, Sinks: []string{"hook"}}}
+	})
 }

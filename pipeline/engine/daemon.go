@@ -50,10 +50,10 @@ type Daemon struct {
 	ready    atomic.Bool
 	httpAddr atomic.Value // string
 	mount    []func(mux *http.ServeMux, d *Daemon)
-	router   *Router
 	// replicaName names this process among replicas (Replica), for /readyz and
 	// the lock gauge.
 	replicaName string
+	router      *Router
 }
 
 // New opens the store and builds every sink; sources open on their first run.

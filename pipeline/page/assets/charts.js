@@ -20,12 +20,15 @@ const Charts = (() => {
   function hbars(host, rows, opts) {
     opts = opts || {};
     if (!rows.length) return empty(host);
-    const W = 600, rowH = 26, labelW = Math.min(260, Math.max(...rows.map(r => r.label.length)) * 7 + 8), valueW = 70;
+    // Drawn at the host's own width, so that text keeps its size on any screen.
+    const W = Math.max(280, host.clientWidth || 600), rowH = 26, valueW = 64;
+    const labelW = Math.min(Math.round(W * 0.45), Math.max(...rows.map(r => r.label.length)) * 7 + 8);
+    const maxChars = Math.floor(labelW / 6.5);
     const max = opts.max || Math.max(1, ...rows.map(r => r.value));
     const svg = el("svg", { viewBox: `0 0 ${W} ${rows.length * rowH + 4}`, role: "img", "aria-label": opts.title || "" });
     rows.forEach((r, i) => {
       const y = i * rowH + 2, barW = Math.max(0, (W - labelW - valueW) * r.value / max);
-      const label = el("text", { x: 0, y: y + 17 }, r.label.length > 38 ? r.label.slice(0, 37) + "…" : r.label);
+      const label = el("text", { x: 0, y: y + 17 }, r.label.length > maxChars ? r.label.slice(0, maxChars - 1) + "…" : r.label);
       label.appendChild(el("title", {}, r.label));
       svg.appendChild(label);
       svg.appendChild(el("rect", { x: labelW, y: y + 4, width: barW.toFixed(1), height: rowH - 8, rx: 2, class: "bar " + (r.cls || "") }));
@@ -39,7 +42,7 @@ const Charts = (() => {
   function line(host, points, opts) {
     opts = opts || {};
     if (!points.length) return empty(host);
-    const W = 600, H = 200, L = 36, B = 24, T = 10, R = 10;
+    const W = Math.max(280, host.clientWidth || 600), H = 200, L = 36, B = 24, T = 10, R = 16;
     const max = Math.max(1, ...points.map(p => p.value));
     const x = i => L + (points.length === 1 ? (W - L - R) / 2 : i * (W - L - R) / (points.length - 1));
     const y = v => T + (H - T - B) * (1 - v / max);
