@@ -63,6 +63,11 @@ templates:
   lich-cat-dien:
     title: Lịch cắt điện
     text: "Điện lực thông báo cắt điện tại {{.noi}} ngày {{.ngay}}."
+  ho-so:
+    title: Hồ sơ của bạn
+    text: "{{.noi_dung}}"
+    zns_template_id: "z-1"
+    template_data: { noi_dung: $text, tieu_de: $title }
 `
 
 // fakeOA is a Channel that records what it is asked to send; blockAfter makes it
@@ -653,5 +658,48 @@ func TestRegulationMistakesNameTheLine(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+func TestDossierSegmentReachesFollowersAndPhones(t *testing.T) {
+	f := newFixture(t)
+	c := f.st.(citizens)
+	if _, err := c.UpsertZaloFollowers(f.ctx, []store.ZaloFollower{{OAID: "oa-1", UserID: "u1", Phone: "84912345678", Followed: true, UpdatedAt: f.now}}); err != nil {
+		t.Fatal(err)
+	}
+	snap := func(key, phone string) store.SnapshotEntry {
+		return store.SnapshotEntry{Entity: "dossier", Key: key, Hash: "h-" + key, Version: 1, Fields: map[string]any{"code": key, "phone": phone}}
+	}
+	fact := func(key, agency, state string) store.Fact {
+		return store.Fact{Entity: "dossier", Key: key, Kind: "dossier", Agency: agency, State: state}
+	}
+	if err := f.st.Commit(f.ctx, store.Batch{Source: "motcua", At: f.now,
+		Snapshot: []store.SnapshotEntry{snap("HS1", "0912 345 678"), snap("HS2", "0987654321"), snap("HS3", ""), snap("HS4", "0987000000"), snap("HS5", "0987654321")},
+		Facts:    []store.Fact{fact("HS1", "XA-A1", "open"), fact("HS2", "XA-A1", "open"), fact("HS3", "XA-A1", "open"), fact("HS4", "XA-A1", "finished"), fact("HS5", "HUYEN-A", "open")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := f.draft("HUYEN-A", announce.Segment{Kind: announce.SegmentDossiers}, at("10:00"))
+	d.Title = ""
+	d.Content = announce.Content{Template: "ho-so", Data: map[string]string{"noi_dung": "Bộ phận một cửa nghỉ làm việc thứ bảy này."}}
+	p, err := f.svc.PreviewDraft(f.ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// HS1's citizen follows (OA); HS2 and HS5 share a phone that follows nobody (one
+	// ZNS); HS3 has no phone; HS4 is finished.
+	if p.Recipients != 2 || p.OAFree != 1 || p.ZNS != 1 || p.Cost != 300 || p.ZNSTemplate != "z-1" {
+		t.Fatalf("preview: %+v", p)
+	}
+	id := f.approved("dung", "em", "em", d)
+	f.set(at("10:00"))
+	f.tick()
+	got := f.oa.got
+	if len(got) != 2 || got[0].UserID != "u1" && got[1].UserID != "u1" {
+		t.Fatalf("sent to %+v", got)
+	}
+	a := f.get(id)
+	if a.Sent != 1 || a.Unreachable != 1 { // the fake channel has no ZNS: not reachable
+		t.Fatalf("sent %d unreachable %d", a.Sent, a.Unreachable)
 	}
 }
