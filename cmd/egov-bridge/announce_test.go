@@ -319,3 +319,51 @@ func TestAnnouncementKilledMidSendResumesWithoutDuplicateOrGap(t *testing.T) {
 	t.Logf("killed at %v messages; %d recipients each reached once; %d found in doubt after a kill and confirmed with Zalo instead of sent again",
 		kills, len(per), confirmed)
 }
+
+// The command line acts as the OS user: an author who is also an approver drafts,
+// previews and submits, and cannot approve their own announcement.
+func TestAnnounceCommands(t *testing.T) {
+	fake := newFakeZaloOA(t)
+	config := announceSetup(t, fake, 3)
+	me := actor()
+	write(t, filepath.Join(filepath.Dir(config), "regulation.yaml"), fmt.Sprintf(`quiet_hours: { off: true }
+free_quota: 2
+prices: { oa: 150 }
+agencies:
+  STTTT:
+    authors: [%[1]q]
+    approvers: [%[1]q, someone-else]
+    senders: [%[1]q]
+    all_followers: true
+`, me))
+	code, out, errOut := runCmd(t, "announce", "draft", "-c", config, "--agency", "STTTT", "--title", "Thông báo",
+		"--text", "Nội dung thông báo.", "--link", "https://stttt.example.gov.vn", "--segment", "all", "--at", "now")
+	if code != 0 || !strings.Contains(out, "announcement 1 drafted") {
+		t.Fatalf("draft: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCmd(t, "announce", "preview", "-c", config, "1")
+	for _, want := range []string{"Thông báo\n\nNội dung thông báo.\n\n[Xem chi tiết] https://stttt.example.gov.vn", "Recipients: 3",
+		"OA, free quota:   2", "OA, paid:         1", "Cost: 150 đồng"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("preview lacks %q: %d\n%s\n%s", want, code, out, errOut)
+		}
+	}
+	if code, out, errOut = runCmd(t, "announce", "submit", "-c", config, "1"); code != 0 {
+		t.Fatalf("submit: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCmd(t, "announce", "approve", "-c", config, "1")
+	if code != 1 || !strings.Contains(errOut, "refused: "+me+" wrote announcement 1 and cannot approve it") {
+		t.Fatalf("self-approval: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCmd(t, "announce", "list", "-c", config)
+	if code != 0 || !strings.Contains(out, "submitted") {
+		t.Fatalf("list: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCmd(t, "state", "audit", "-c", config)
+	if code != 0 || !strings.Contains(out, "announcement draft") || !strings.Contains(out, "announcement submit") || strings.Contains(out, "announcement approve") {
+		t.Fatalf("audit: %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut = runCmd(t, "announce", "approve", "-c", config, "x"); code != 1 || !strings.Contains(errOut, "not an announcement number") {
+		t.Fatalf("bad id: %d %s", code, errOut)
+	}
+}
