@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/announce"
 	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
@@ -78,12 +79,19 @@ type fakeOA struct {
 	refuse   map[string]int // user -> Zalo error code
 	received map[string]bool
 	hook     func(n int)
+	// transient makes the next sends to a user fail as an outage does.
+	transient map[string]int
 }
 
 func (f *fakeOA) OAID() string { return "oa-1" }
 
 func (f *fakeOA) Announce(ctx context.Context, m announce.Message, to announce.Recipient) (announce.Result, error) {
 	f.mu.Lock()
+	if f.transient[to.UserID] > 0 {
+		f.transient[to.UserID]--
+		f.mu.Unlock()
+		return announce.Result{}, pipeline.RetryAfter(errors.New("zalo: HTTP 503"), time.Millisecond)
+	}
 	f.got = append(f.got, to)
 	n := len(f.got)
 	code := f.refuse[to.UserID]
@@ -156,7 +164,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	f := &fixture{t: t, ctx: ctx, st: st, oa: &fakeOA{refuse: map[string]int{}, received: map[string]bool{}}, now: at("09:00")}
+	f := &fixture{t: t, ctx: ctx, st: st, oa: &fakeOA{refuse: map[string]int{}, received: map[string]bool{}, transient: map[string]int{}}, now: at("09:00")}
 	f.svc, err = announce.New(announce.Options{Regulation: reg, Store: st.(announce.Store), Agencies: agencies,
 		Channels: map[string]announce.Channel{"zalo": f.oa}, Clock: f.clock, Zone: hcm})
 	if err != nil {
@@ -701,5 +709,35 @@ func TestDossierSegmentReachesFollowersAndPhones(t *testing.T) {
 	a := f.get(id)
 	if a.Sent != 1 || a.Unreachable != 1 { // the fake channel has no ZNS: not reachable
 		t.Fatalf("sent %d unreachable %d", a.Sent, a.Unreachable)
+	}
+}
+
+// An outage during a send leaves the recipients it hit claimed; the next tick
+// asks Zalo about them and sends only to those it does not have.
+func TestTransientFailureIsRetriedOnce(t *testing.T) {
+	f := newFixture(t)
+	f.follow("", "u1", "u2", "u3", "u4")
+	f.oa.transient["u2"] = 2
+	f.oa.refuse["u4"] = -201
+	id := f.approved("an", "binh", "chi", f.draft("STTTT", announce.Segment{Kind: announce.SegmentAll}, at("10:00")))
+	f.set(at("10:00"))
+	for range 3 {
+		f.tick()
+	}
+	per := map[string]int{}
+	for _, u := range f.oa.users() {
+		per[u]++
+	}
+	// u2 met two outages, then was sent to once; the others once.
+	if per["u1"] != 1 || per["u2"] != 1 || per["u3"] != 1 || per["u4"] != 1 || f.oa.transient["u2"] != 0 {
+		t.Fatalf("messages per user: %v (outages left for u2: %d)", per, f.oa.transient["u2"])
+	}
+	a := f.get(id)
+	if a.State != announce.StateSent || a.Sent != 3 || a.Failed != 1 {
+		t.Fatalf("state %s sent %d failed %d", a.State, a.Sent, a.Failed)
+	}
+	rs, err := f.st.(announce.Store).AnnouncementRecipients(f.ctx, id, announce.RecipientFailed, 0, 0)
+	if err != nil || len(rs) != 1 || rs[0].UserID != "u4" || rs[0].Code != -201 {
+		t.Fatalf("failed recipients: %+v %v", rs, err)
 	}
 }

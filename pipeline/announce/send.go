@@ -102,7 +102,7 @@ func (s *Service) Tick(ctx context.Context) error {
 // start lists the recipients of a due announcement and writes them with the
 // move to sending. The caps are checked again against the real count.
 func (s *Service) start(ctx context.Context, a store.Announcement) error {
-	d, _, err := s.checkStored(a)
+	d, m, err := s.checkStored(a)
 	if err == nil {
 		ch := s.channels[a.OA]
 		if ch == nil {
@@ -110,7 +110,7 @@ func (s *Service) start(ctx context.Context, a store.Announcement) error {
 		} else {
 			var ts []target
 			if ts, err = s.recipients(ctx, d.Agency, d.Segment, ch.OAID()); err == nil {
-				if err = s.checkCaps(ctx, a, len(ts)); err == nil {
+				if err = s.checkCaps(ctx, a, messages(ts, m)); err == nil {
 					rs := make([]store.AnnouncementRecipient, len(ts))
 					for i, t := range ts {
 						rs[i] = store.AnnouncementRecipient{UserID: t.UserID, Phone: t.Phone}
@@ -131,6 +131,17 @@ func (s *Service) start(ctx context.Context, a store.Announcement) error {
 	s.log.Warn("announcement not sent: the regulation refuses it now", "announcement", a.ID, "agency", a.Agency, "reason", err.Error())
 	return s.st.MoveAnnouncement(ctx, a.ID, []string{StateScheduled}, store.AnnouncementChange{State: StateCancelled, Reason: err.Error(), Finished: true, At: now},
 		s.entry(System, "announcement cancel", a.Agency, fmt.Sprintf("announcement %d: not sent: %v", a.ID, err), now))
+}
+
+// messages counts the targets a message will be sent to (as the preview does).
+func messages(ts []target, m Message) int {
+	n := 0
+	for _, t := range ts {
+		if !t.stopped && (t.UserID != "" || m.ZNSTemplateID != "") {
+			n++
+		}
+	}
+	return n
 }
 
 // checkCaps refuses a send of n messages the agency's caps cannot take.
@@ -199,7 +210,7 @@ func (s *Service) send(ctx context.Context, a store.Announcement) error {
 	}
 	for lo := 0; lo < len(doubt); lo += s.reg.Batch {
 		batch := doubt[lo:min(lo+s.reg.Batch, len(doubt))]
-		if err := sp.run(ctx, batch, true); err != nil {
+		if later, err := sp.run(ctx, batch, true); err != nil || later {
 			return err
 		}
 	}
@@ -228,8 +239,8 @@ func (s *Service) send(ctx context.Context, a store.Announcement) error {
 		if len(batch) == 0 {
 			break
 		}
-		if err := sp.run(ctx, batch, false); err != nil {
-			return err
+		if later, err := sp.run(ctx, batch, false); err != nil || later {
+			return err // later: Zalo cannot take more now; the next tick goes on
 		}
 	}
 	cur, err := s.st.Announcement(ctx, a.ID)
@@ -259,8 +270,9 @@ type sendState struct {
 // run sends to a claimed batch and settles it. inDoubt rows were claimed by an
 // earlier process: each is first checked with Zalo and sent only if Zalo does
 // not have it. Rows whose send failed for a transient reason stay claimed (in
-// doubt) and are retried the same way; ctx ending leaves them so too.
-func (sp *sendState) run(ctx context.Context, batch []store.AnnouncementRecipient, inDoubt bool) error {
+// doubt) and are retried the same way, at a later tick (later is true); ctx
+// ending leaves them so too.
+func (sp *sendState) run(ctx context.Context, batch []store.AnnouncementRecipient, inDoubt bool) (later bool, err error) {
 	results := make([]*store.AnnouncementRecipient, len(batch))
 	var firstErr error
 	var mu sync.Mutex
@@ -294,7 +306,7 @@ func (sp *sendState) run(ctx context.Context, batch []store.AnnouncementRecipien
 	if len(settled) > 0 {
 		// Recorded even when ctx has ended: these messages have gone.
 		if err := sp.s.st.SettleRecipients(context.WithoutCancel(ctx), sp.a.ID, settled); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if firstErr != nil {
@@ -308,9 +320,9 @@ func (sp *sendState) run(ctx context.Context, batch []store.AnnouncementRecipien
 		case <-ctx.Done():
 		case <-time.After(min(wait, time.Minute)):
 		}
-		return nil
+		return true, nil
 	}
-	return nil
+	return false, ctx.Err()
 }
 
 // one handles one recipient; nil result (with nil error) never happens: an
