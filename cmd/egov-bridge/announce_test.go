@@ -11,11 +11,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/egov-bridge/egov-bridge/pipeline/announce"
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
@@ -366,4 +369,146 @@ agencies:
 	if code, _, errOut = runCmd(t, "announce", "approve", "-c", config, "x"); code != 1 || !strings.Contains(errOut, "not an announcement number") {
 		t.Fatalf("bad id: %d %s", code, errOut)
 	}
+}
+
+// The page's announcements section in a browser: the approver logs in, finds the
+// author's announcement in the approval queue with its preview, approves it; once
+// the sender has scheduled it and it has gone out, the report shows the reach and
+// cost per agency.
+func TestAnnouncementsOnThePageInABrowser(t *testing.T) {
+	exe := chromium(t)
+	fake := newFakeZaloOA(t)
+	config := announceSetup(t, fake, 5)
+	b, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "log: { level: warn }", `log: { level: info }
+http:
+  listen: 127.0.0.1:0
+  tokens:
+    - { name: an, role: viewer, token: announce-token-an-0001 }
+    - { name: binh, role: viewer, token: announce-token-binh-0001 }
+    - { name: chi, role: viewer, token: announce-token-chi-0001 }`, 1))
+	write(t, config, string(b))
+	// an drafts and submits; the page shows it to binh.
+	ctx := context.Background()
+	cfg, ok := loadConfig(config, os.Stderr)
+	if !ok {
+		t.Fatal("config does not load")
+	}
+	func() {
+		d, err := engine.New(ctx, cfg, engine.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		svc, err := newAnnouncements(cfg, d, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := svc.Create(ctx, "an", announce.Draft{Agency: "STTTT", Title: "Ngày hội chuyển đổi số",
+			Content: announce.Content{Text: "Mời bà con tham dự ngày hội chuyển đổi số tại nhà văn hoá xã.", Link: "https://stttt.example.gov.vn/ngay-hoi"},
+			Segment: announce.Segment{Kind: announce.SegmentAll}, SendAt: time.Now().UTC()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Submit(ctx, "an", id); err != nil {
+			t.Fatal(err)
+		}
+	}()
+
+	log := &syncBuffer{}
+	cmd := startDaemon(t, config, log)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", log.String())
+		}
+	})
+	addrRE := regexp.MustCompile(`http listening"? addr=(\S+)`)
+	var base string
+	waitFor(t, 60*time.Second, "the daemon to listen", func() bool {
+		if cmd.ProcessState != nil {
+			t.Fatalf("the daemon exited:\n%s", log.String())
+		}
+		if m := addrRE.FindStringSubmatch(log.String()); m != nil {
+			base = "http://" + m[1]
+			return true
+		}
+		return false
+	})
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 2200),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	bctx, cancelTimeout := context.WithTimeout(bctx, 90*time.Second)
+	defer cancelTimeout()
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), "announce-token-binh-0001"),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.CSS("#announce-queue li button")),
+	); err != nil {
+		t.Fatalf("the approver's page: %v", err)
+	}
+	queue, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("announce-queue")))
+	if err != nil || !strings.Contains(queue, "Ngày hội chuyển đổi số") || !strings.Contains(queue, "an") {
+		t.Fatalf("the approval queue shows %q (%v)", queue, err)
+	}
+	clickButton := func(container, label string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const b = [...document.querySelectorAll(%q)].find(x => x.textContent === %q); if (!b) return false; b.click(); return true })()`,
+			container+" button", label)
+		if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](js)); err != nil || !ok {
+			t.Fatalf("no %q button in %s (%v)", label, container, err)
+		}
+	}
+	clickButton("#announce-queue", "Xem trước")
+	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS("#announce-counts table"))); err != nil {
+		t.Fatal(err)
+	}
+	preview, _ := chromedp.Run(bctx, chromedp.Text(chromedp.ID("announce-preview")))
+	if !strings.Contains(preview, "Ngày hội chuyển đổi số\n\nMời bà con") || !strings.Contains(preview, "[Xem chi tiết] https://stttt.example.gov.vn/ngay-hoi") {
+		t.Errorf("the preview shows %q", preview)
+	}
+	clickButton("#announce-queue", "Duyệt")
+	waitFor(t, 30*time.Second, "the list to show the announcement approved", func() bool {
+		s, _ := chromedp.Run(bctx, chromedp.Text(chromedp.ID("announce-list")))
+		return strings.Contains(s, "Đã duyệt")
+	})
+	// chi schedules it through the API; the daemon sends it.
+	req, _ := http.NewRequest("POST", base+"/api/v1/announcements/1/schedule", nil)
+	req.Header.Set("Authorization", "Bearer announce-token-chi-0001")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("schedule: %d", resp.StatusCode)
+	}
+	waitFor(t, 30*time.Second, "5 messages at the fake Zalo", func() bool { return len(fake.received()) == 5 })
+	if err := chromedp.Do(bctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the report to show the reach", func() bool {
+		s, _ := chromedp.Run(bctx, chromedp.Text(chromedp.ID("announce-report")))
+		return strings.Contains(s, "Sở Thông tin và Truyền thông") && strings.Contains(s, "5")
+	})
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(artifactDir(t), "announcements-page.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
 }
