@@ -512,3 +512,20 @@ http:
 	}
 	t.Logf("screenshot: %s", shot)
 }
+
+// validate checks the regulation with the config, naming its file and line.
+func TestValidateChecksTheRegulation(t *testing.T) {
+	fake := newFakeZaloOA(t)
+	config := announceSetup(t, fake, 0)
+	reg := filepath.Join(filepath.Dir(config), "regulation.yaml")
+	write(t, reg, "caps: { daily: 10, monthly: 5 }\nagencies:\n  STTTT:\n    authorz: [an]\n")
+	code, out, errOut := runCmd(t, "validate", "-c", config)
+	if code != 1 || !strings.Contains(errOut, reg+":4:5: agencies.STTTT.authorz: unknown field") {
+		t.Fatalf("validate: %d\n%s\n%s", code, out, errOut)
+	}
+	write(t, reg, "caps: { daily: 10, monthly: 5 }\n")
+	code, out, errOut = runCmd(t, "validate", "-c", config)
+	if code != 1 || !strings.Contains(errOut, reg+":1:16: caps.daily: the daily cap 10 is above the monthly cap 5") {
+		t.Fatalf("validate: %d\n%s\n%s", code, out, errOut)
+	}
+}
