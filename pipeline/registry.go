@@ -35,7 +35,10 @@ type Env struct {
 // e.g. report("cursor.column", "must not be empty").
 type Reporter func(field, format string, args ...any)
 
-// Validator is implemented by option structs that check themselves after decoding.
+// Validator is implemented by option structs that check themselves after decoding,
+// for what the spec's tags cannot say. The engine checks the tags (config.Check)
+// before calling Validate; a Validate that starts with config.Check(o, report) makes
+// those checks too when called on its own, as in a connector's tests.
 type Validator interface {
 	Validate(report Reporter)
 }
@@ -83,6 +86,39 @@ func RegisterSink(name string, spec SinkSpec) {
 		panic(fmt.Sprintf("pipeline: sink type %q registered twice", name))
 	}
 	sinks[name] = spec
+}
+
+// AddSource registers a source type whose options are an *O: defaults returns
+// them with every default set (the struct's tags and those defaults are its spec:
+// decoding, validation, reference page and schema), and open builds the source from
+// the decoded, validated options.
+func AddSource[O any](name, summary string, defaults func() *O, open func(context.Context, Env, *O) (Source, error)) {
+	RegisterSource(name, SourceSpec{
+		Summary: summary,
+		Config:  func() any { return defaults() },
+		Build: func(ctx context.Context, env Env, cfg any) (Source, error) {
+			o, ok := cfg.(*O)
+			if !ok {
+				return nil, fmt.Errorf("%s source %q: options are %T, want %T", name, env.Name, cfg, o)
+			}
+			return open(ctx, env, o)
+		},
+	})
+}
+
+// AddSink registers a sink type whose options are an *O; see AddSource.
+func AddSink[O any](name, summary string, defaults func() *O, open func(context.Context, Env, *O) (Sink, error)) {
+	RegisterSink(name, SinkSpec{
+		Summary: summary,
+		Config:  func() any { return defaults() },
+		Build: func(ctx context.Context, env Env, cfg any) (Sink, error) {
+			o, ok := cfg.(*O)
+			if !ok {
+				return nil, fmt.Errorf("%s sink %q: options are %T, want %T", name, env.Name, cfg, o)
+			}
+			return open(ctx, env, o)
+		},
+	})
 }
 
 // LookupSource finds a registered source type.

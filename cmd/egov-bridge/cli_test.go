@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -66,6 +67,26 @@ func TestVersion(t *testing.T) {
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		if code, out, _ := runCmd(t, args...); code != 0 || out != "egov-bridge dev\n" {
 			t.Errorf("%v: exit %d, %q", args, code, out)
+		}
+	}
+}
+
+// TestCompletionOffersConfigNames: shell completion of --source, --sink and
+// reset-cursor's argument offers the names in the config given with -c.
+func TestCompletionOffersConfigNames(t *testing.T) {
+	demo := filepath.Join(repoRoot, "configs", "demo.yaml")
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "preview", "-c", demo, "--source", ""}, []string{"motcua-demo"}},
+		{[]string{"__complete", "replay", "-c", demo, "--sink", ""}, []string{"console", "events", "zalo"}},
+		{[]string{"__complete", "state", "reset-cursor", "-c", demo, ""}, []string{"motcua-demo"}},
+	} {
+		code, out, errOut := runCmd(t, tt.args...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != 0 || len(lines) != len(tt.want)+1 || strings.Join(lines[:len(tt.want)], " ") != strings.Join(tt.want, " ") {
+			t.Errorf("%v: exit %d\n%s%s", tt.args, code, out, errOut)
 		}
 	}
 }

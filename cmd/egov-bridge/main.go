@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/egov-bridge/egov-bridge/pipeline/engine"
+
 	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"
 	_ "github.com/egov-bridge/egov-bridge/connectors/nats"
 	_ "github.com/egov-bridge/egov-bridge/connectors/pgtable"
@@ -117,6 +119,10 @@ that cannot be opened), 2 the command line is wrong.`,
 		a.quarantineCmd(),
 		a.zaloCmd(),
 		a.announceCmd(),
+		a.connectorsCmd(),
+		a.initCmd(),
+		a.docsCmd(),
+		a.schemaCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "print the version",
@@ -133,6 +139,32 @@ func forEach(cmd *cobra.Command, f func(*cobra.Command)) {
 	f(cmd)
 	for _, c := range cmd.Commands() {
 		forEach(c, f)
+	}
+}
+
+// configNames completes a flag or argument with the names of the config's sources
+// (or sinks): the config named by -c, or the checkout's demo.
+func configNames(cfgFlag *string, sinks bool) cobra.CompletionFunc {
+	return func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		path := *cfgFlag
+		if path == "" {
+			path = demoConfig
+		}
+		cfg, err := engine.LoadFile(path)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var names []cobra.Completion
+		if sinks {
+			for _, s := range cfg.Sinks {
+				names = append(names, s.Name)
+			}
+		} else {
+			for _, s := range cfg.Sources {
+				names = append(names, s.Name)
+			}
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
 	}
 }
 

@@ -73,6 +73,7 @@ func (a *app) replayCmd() *cobra.Command {
 	until := fs.String("until", "", "only dead letters before this time")
 	dry := fs.Bool("dry-run", false, "list what would be replayed, change nothing")
 	dismiss := fs.Bool("dismiss", false, "give the dead letters up instead: never resent, and their records' held events go on")
+	_ = cmd.RegisterFlagCompletionFunc("sink", configNames(cfgFlag, true))
 	cmd.RunE = action(func([]string) int {
 		o, ok := openOperator(a.ctx, *cfgFlag, a.stderr)
 		if !ok {
@@ -242,6 +243,7 @@ func (a *app) quarantineCmd() *cobra.Command {
 	}
 	cfgFlag := configFlag(cmd, true)
 	source := cmd.PersistentFlags().String("source", "", "only this source")
+	_ = cmd.RegisterFlagCompletionFunc("source", configNames(cfgFlag, false))
 	// withOp opens the config and store for a quarantine command.
 	withOp := func(body func(o *operator) int) int {
 		o, ok := openOperator(a.ctx, *cfgFlag, a.stderr)

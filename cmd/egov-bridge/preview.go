@@ -27,6 +27,7 @@ func (a *app) previewCmd() *cobra.Command {
 	limit := cmd.Flags().Int("limit", 20, "rows to read at most")
 	asJSON := cmd.Flags().Bool("json", false, "print JSON instead of a table")
 	_ = cmd.MarkFlagRequired("source")
+	_ = cmd.RegisterFlagCompletionFunc("source", configNames(cfgFlag, false))
 	cmd.RunE = func(c *cobra.Command, _ []string) error {
 		if *limit < 1 {
 			return fmt.Errorf("--limit must be at least 1")

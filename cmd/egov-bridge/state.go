@@ -29,6 +29,8 @@ func (a *app) stateCmd() *cobra.Command {
 		Use:   "reset-cursor -c FILE SOURCE",
 		Short: "re-read SOURCE from the start on its next run",
 		Args:  cobra.ExactArgs(1),
+
+		ValidArgsFunction: configNames(cfgFlag, false),
 	}
 	reset.RunE = action(func(args []string) int {
 		return withState(a.ctx, *cfgFlag, a.stderr, func(path string, cfg *engine.Config, st store.Store) int {

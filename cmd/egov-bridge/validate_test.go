@@ -61,3 +61,34 @@ routes:
 		}
 	}
 }
+
+// TestValidateShowRedactsSecrets: --show prints the config with its defaults and
+// every secret option redacted, whatever form it was given in.
+func TestValidateShowRedactsSecrets(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "m.yaml"), "entity: e\nkey: [k]\nfields: { k: { from: K } }\n")
+	write(t, filepath.Join(dir, "ioc-secret"), "s3cr3t-hmac-key\n")
+	cfg := filepath.Join(dir, "c.yaml")
+	write(t, cfg, `store: { driver: postgres, dsn: "postgres://egov:pa55word@db/egov" }
+sources:
+  - { name: a, type: sql, driver: postgres, dsn: "postgres://reader:hunter2@agency/motcua", table: t, cursor: { column: c, key: k }, mapping: m.yaml }
+sinks:
+  - { name: ioc, type: webhook, url: "https://ioc.example.gov.vn/events?token=tok123", secret_file: ioc-secret }
+routes:
+  - { to: [ioc] }
+`)
+	code, out, errOut := runCmd(t, "validate", "--show", "-c", cfg)
+	if code != 0 {
+		t.Fatalf("validate --show: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, secret := range []string{"pa55word", "hunter2", "tok123", "s3cr3t"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("--show prints the secret %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"dsn: '[redacted]'", "url: '[redacted]'", "secret: '[redacted]'", "batch_size: 1000", "schedule: '@every 1m'", "max_age: 72h", "timezone: Asia/Ho_Chi_Minh"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--show lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -32,6 +32,7 @@ func (a *app) zaloCmd() *cobra.Command {
 	}
 	z := &zaloFlags{cfg: configFlag(cmd, true)}
 	z.sink = cmd.PersistentFlags().String("sink", "", "the zalo sink, when the config has several")
+	_ = cmd.RegisterFlagCompletionFunc("sink", configNames(z.cfg, true))
 
 	token := &cobra.Command{Use: "token", Short: "the OA's refresh token", Args: cobra.NoArgs}
 	set := &cobra.Command{

@@ -17,23 +17,16 @@ import (
 )
 
 func init() {
-	pipeline.RegisterSink("log", pipeline.SinkSpec{
-		Summary: "writes each event as a JSON line to stdout or a file",
-		Config:  func() any { return &Options{} },
-		Build: func(_ context.Context, env pipeline.Env, cfg any) (pipeline.Sink, error) {
-			return New(env, *cfg.(*Options))
-		},
-	})
+	pipeline.AddSink("log", "writes each event as a JSON line to stdout or a file", func() *Options { return &Options{} },
+		func(_ context.Context, env pipeline.Env, o *Options) (pipeline.Sink, error) { return New(env, *o) })
 }
 
 // Options configure the log sink.
 type Options struct {
-	// Path is the file to append to; empty or "-" means standard output.
-	Path string `yaml:"path"`
-	// Sync flushes each delivery's line (or a batch's lines, with one fsync) to
-	// disk before the delivery counts, so a power cut cannot lose a delivered
-	// event. A killed process loses nothing either way.
-	Sync bool `yaml:"sync"`
+	Path string `yaml:"path" default:"standard output" doc:"The file to append JSON lines to, relative to the config file; its folder is created. Empty or - means standard output." example:"./data/events.jsonl"`
+	// A killed process loses nothing either way: each line is handed to the OS
+	// before the delivery counts.
+	Sync bool `yaml:"sync" doc:"fsync each delivery's line (a batch's lines with one fsync) before the delivery counts, so a power cut cannot lose a delivered event."`
 }
 
 // Sink appends events as JSON lines.

@@ -18,8 +18,6 @@ const (
 	DefaultMaxAge          = 30 * 24 * time.Hour
 	DefaultReplicas        = 1
 	DefaultPublishTimeout  = 5 * time.Second
-	// MaxReplicas is JetStream's limit on copies of a stream.
-	MaxReplicas = 5
 )
 
 // Options are the `type: nats` keys of a sink in the config file.
@@ -27,41 +25,21 @@ const (
 // At most one way of authenticating is given: credentials_file, token (or
 // token_file), or user with password (or password_file).
 type Options struct {
-	// URL is the server, or a comma-separated list of servers of one cluster:
-	// nats://host:4222, tls://host:4222 (ws:// and wss:// work too). Credentials in
-	// the URL work but are better kept in user/password_file or token_file.
-	URL string `yaml:"url"`
-	// Stream is the JetStream stream that stores the events.
-	Stream string `yaml:"stream"`
-	// SubjectPrefix starts every subject: events go to <prefix>.<entity>.<agency>.
-	SubjectPrefix string `yaml:"subject_prefix"`
-	// CredentialsFile is a NATS .creds file (user JWT and nkey seed), relative to
-	// the config file.
-	CredentialsFile string `yaml:"credentials_file"`
-	// Token authenticates with a token; token_file reads it from a file.
-	Token string `yaml:"token" secret:"true"`
-	// User and Password authenticate with a user name; password_file reads the
-	// password from a file.
-	User     string `yaml:"user"`
-	Password string `yaml:"password" secret:"true"`
-	// TLSCAFile is a PEM file of CAs to trust for tls:// servers, relative to the
-	// config file; empty means the system's roots.
-	TLSCAFile string `yaml:"tls_ca_file"`
-	// DuplicateWindow is how long JetStream remembers event ids to drop
-	// redeliveries (the stream's duplicate_window). A redelivery after a longer
-	// outage is stored again; consumers deduplicate it by the event id.
-	DuplicateWindow config.Duration `yaml:"duplicate_window"`
-	// MaxAge is how long the stream keeps events; 0 keeps them until removed.
-	MaxAge config.Duration `yaml:"max_age"`
-	// Replicas is the number of copies of the stream in a JetStream cluster.
-	Replicas int `yaml:"replicas"`
-	// PublishTimeout bounds each publish (until JetStream acknowledges it) and each
-	// connection attempt.
-	PublishTimeout config.Duration `yaml:"publish_timeout"`
-	// CreateStream creates the stream when it does not exist. DuplicateWindow,
-	// MaxAge and Replicas apply only to a stream the sink creates; an existing
-	// stream is used as it is, after checking that it stores the sink's subjects.
-	CreateStream bool `yaml:"create_stream"`
+	URL             string          `yaml:"url" doc:"The server, or a comma-separated list of servers of one cluster: nats://host:4222, tls://host:4222 (ws:// and wss:// too). Credentials in the URL work but are better kept in user/password_file or token_file."`
+	Stream          string          `yaml:"stream" doc:"The JetStream stream that stores the events."`
+	SubjectPrefix   string          `yaml:"subject_prefix" doc:"Starts every subject: events go to <prefix>.<entity>.<agency> (agency lower-cased, diacritics removed)."`
+	CredentialsFile string          `yaml:"credentials_file" doc:"A NATS .creds file (user JWT and nkey seed), relative to the config file. One way to authenticate."`
+	Token           string          `yaml:"token" secret:"true" doc:"Authenticates with a token. One way to authenticate."`
+	User            string          `yaml:"user" doc:"Authenticates with a user name and password. One way to authenticate."`
+	Password        string          `yaml:"password" secret:"true" doc:"The password of user."`
+	TLSCAFile       string          `yaml:"tls_ca_file" default:"the system's roots" doc:"A PEM file of CAs to trust for tls:// servers, relative to the config file."`
+	DuplicateWindow config.Duration `yaml:"duplicate_window" doc:"How long JetStream remembers event ids to drop redeliveries (for a stream the sink creates). A redelivery after a longer outage is stored again; consumers deduplicate it by the event id."`
+	MaxAge          config.Duration `yaml:"max_age" doc:"How long a stream the sink creates keeps events; 0 keeps them until removed."`
+	Replicas        int             `yaml:"replicas" min:"1" max:"5" doc:"Copies of a stream the sink creates, in a JetStream cluster."`
+	PublishTimeout  config.Duration `yaml:"publish_timeout" doc:"Bounds each publish (until JetStream acknowledges it) and each connection attempt."`
+	// An existing stream is used as it is, after checking that it stores the
+	// sink's subjects.
+	CreateStream bool `yaml:"create_stream" doc:"Create the stream when it does not exist. duplicate_window, max_age and replicas apply only to a stream the sink creates."`
 }
 
 // NewOptions returns options with every default set.
@@ -83,6 +61,7 @@ var _ pipeline.Validator = (*Options)(nil)
 // Validate reports every semantic mistake, with field paths relative to the sink.
 // Messages never quote a secret: URLs are shown with their password redacted.
 func (o *Options) Validate(report pipeline.Reporter) {
+	config.Check(o, report)
 	if strings.TrimSpace(o.URL) == "" {
 		report("url", "is required, e.g. %s", DefaultURL)
 	} else {
@@ -124,9 +103,6 @@ func (o *Options) Validate(report pipeline.Reporter) {
 	}
 	if o.MaxAge > 0 && o.DuplicateWindow > o.MaxAge {
 		report("duplicate_window", "must not be longer than max_age (%s)", o.MaxAge.D())
-	}
-	if o.Replicas < 1 || o.Replicas > MaxReplicas {
-		report("replicas", "must be between 1 and %d, got %d", MaxReplicas, o.Replicas)
 	}
 	if o.PublishTimeout <= 0 {
 		report("publish_timeout", "must be more than 0")

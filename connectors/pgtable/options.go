@@ -8,6 +8,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/config"
 )
 
 // Defaults for the options.
@@ -33,19 +34,12 @@ const maxEventsTableLen = maxIdentLen - len("_detected_idx")
 // that a key that is present but empty (dsn: "${DSN}" with DSN unset to "") is caught
 // with the same message.
 type Options struct {
-	// DSN is the PostgreSQL connection string (URL or key=value form). dsn_file reads
-	// it from a file so the password need not sit in the config.
-	DSN string `yaml:"dsn" secret:"true"`
-	// Schema holds the sink's tables; it is created when missing.
-	Schema string `yaml:"schema"`
-	// EventsTable is the append-only table of every delivered event.
-	EventsTable string `yaml:"events_table"`
-	// StateTablePrefix names the per-entity current-state tables: the state of
-	// entity dossier lives in <prefix>dossier.
-	StateTablePrefix string `yaml:"state_table_prefix"`
-	// MaxOpenConns bounds the connection pool, so the sink never crowds out the
-	// dashboards reading the same server.
-	MaxOpenConns int `yaml:"max_open_conns"`
+	DSN              string `yaml:"dsn" secret:"true" doc:"The BI database's PostgreSQL connection string (URL or key=value form). Required; dsn_file reads it from a file so the password need not sit in the config." example:"postgres://egov_sync@bi-db:5432/bi?sslmode=require"`
+	Schema           string `yaml:"schema" doc:"The schema holding the sink's tables; created when missing. Lower-case letters, digits and underscores."`
+	EventsTable      string `yaml:"events_table" doc:"The append-only table of every delivered event: event_id primary key, ordered by seq."`
+	StateTablePrefix string `yaml:"state_table_prefix" doc:"Names the per-entity current-state tables: the state of entity dossier lives in <prefix>dossier."`
+	// A small pool never crowds out the dashboards reading the same server.
+	MaxOpenConns int `yaml:"max_open_conns" min:"1" doc:"Connections to the BI database at most."`
 }
 
 // NewOptions returns options with every default set.
@@ -62,6 +56,7 @@ var _ pipeline.Validator = (*Options)(nil)
 
 // Validate reports every semantic mistake, with field paths relative to the sink.
 func (o *Options) Validate(report pipeline.Reporter) {
+	config.Check(o, report)
 	if strings.TrimSpace(o.DSN) == "" {
 		report("dsn", "is required: give dsn or dsn_file")
 	} else if _, err := pq.NewConnector(o.DSN); err != nil {
@@ -76,9 +71,6 @@ func (o *Options) Validate(report pipeline.Reporter) {
 	}
 	if msg := checkName(o.StateTablePrefix, maxIdentLen-1); msg != "" {
 		report("state_table_prefix", "%s", msg)
-	}
-	if o.MaxOpenConns < 1 {
-		report("max_open_conns", "must be at least 1, got %d", o.MaxOpenConns)
 	}
 }
 

@@ -17,17 +17,10 @@ import (
 )
 
 func init() {
-	pipeline.RegisterSink("pgtable", pipeline.SinkSpec{
-		Summary: "mirrors events and each entity's current state into PostgreSQL tables for BI tools",
-		Config:  func() any { return NewOptions() },
-		Build: func(ctx context.Context, env pipeline.Env, cfg any) (pipeline.Sink, error) {
-			o, ok := cfg.(*Options)
-			if !ok {
-				return nil, fmt.Errorf("pgtable sink %q: options are %T, want *pgtable.Options", env.Name, cfg)
-			}
+	pipeline.AddSink("pgtable", "mirrors events and each entity's current state into PostgreSQL tables for BI tools", NewOptions,
+		func(ctx context.Context, env pipeline.Env, o *Options) (pipeline.Sink, error) {
 			return New(ctx, env, o)
-		},
-	})
+		})
 }
 
 // setupTimeout bounds the table check at startup, so an unreachable server delays

@@ -14,7 +14,6 @@ import (
 // batches, a timeout on every query.
 const (
 	DefaultBatchSize       = 1000
-	MaxBatchSize           = 100000
 	DefaultLag             = 5 * time.Second
 	DefaultQueryTimeout    = 30 * time.Second
 	DefaultMaxOpenConns    = 2
@@ -32,57 +31,35 @@ const (
 // them rather than `required` tags, so that a key that is present but empty (for
 // example dsn: "${DSN}" with DSN set to "") is caught too, with one message.
 type Options struct {
-	// Driver is postgres, sqlserver or sqlite.
-	Driver string `yaml:"driver"`
-	// DSN is the connection string; dsn_file reads it from a file so it need not sit
-	// in the config. For sqlite it is a file path (relative to the config file) or a
-	// file: URI.
-	DSN string `yaml:"dsn" secret:"true"`
-	// Table is read whole, e.g. dbo.HoSo or public.ho_so. Exactly one of Table and
-	// Query is given.
-	Table string `yaml:"table"`
-	// Query is a custom SELECT, read as a subquery; it must not have ORDER BY.
-	Query string `yaml:"query"`
-	// Columns limits what is read; empty means every column. The cursor and key
-	// columns are always read.
-	Columns []string `yaml:"columns"`
-	// Cursor names the columns that order the rows and resume reading.
-	Cursor CursorOptions `yaml:"cursor"`
-	// BatchSize is the most rows one query returns.
-	BatchSize int `yaml:"batch_size"`
-	// Lag keeps the reader behind the database's clock, so rows of transactions
-	// still in flight (which commit with an older cursor value) are not skipped.
-	Lag config.Duration `yaml:"lag"`
-	// Lookback re-reads this window before the greatest cursor value read, at the
-	// start of every run; 0 turns it off. Only for time cursors.
-	Lookback config.Duration `yaml:"lookback"`
-	// LookbackIDs is lookback for an integer cursor, in cursor units: every run
-	// re-reads from the greatest value read minus LookbackIDs, inclusive. Sequences
-	// commit out of order (a transaction holding id 41 may commit after one holding
-	// 42 was read), and an integer cursor has no clock to lag behind, so this window
-	// is what catches such rows. Unset means DefaultLookbackIDs; it cannot be turned
-	// off. Only for integer cursors.
-	LookbackIDs *int64 `yaml:"lookback_ids"`
-	// QueryTimeout bounds each query, including streaming its rows.
-	QueryTimeout    config.Duration `yaml:"query_timeout"`
-	MaxOpenConns    int             `yaml:"max_open_conns"`
-	MaxIdleConns    int             `yaml:"max_idle_conns"`
-	ConnMaxLifetime config.Duration `yaml:"conn_max_lifetime"`
+	Driver string `yaml:"driver" enum:"postgres,sqlserver,sqlite" doc:"The database: postgres, sqlserver or sqlite. Required."`
+	DSN    string `yaml:"dsn" secret:"true" doc:"The connection string, never logged. For sqlite a file path (relative to the config file, and it must exist) or a file: URI. Required." example:"postgres://reader@db.agency.gov.vn:5432/motcua"`
+	Table  string `yaml:"table" doc:"The table read whole, as table or schema.table (validated, and quoted in the database's dialect). Give table or query." example:"motcua.hs_hoso"`
+	Query  string `yaml:"query" doc:"A custom SELECT, read as a subquery; no ORDER BY (SQL Server: no WITH). Give table or query."`
+	// The cursor and key columns are always read, whatever columns says.
+	Columns []string      `yaml:"columns" doc:"The columns read; empty reads every column. The cursor and key columns are always read."`
+	Cursor  CursorOptions `yaml:"cursor" doc:"The columns that order the rows and resume reading: rows are read in (column, key) order."`
+	// Bounded batches keep the daemon gentle with an agency's server.
+	BatchSize int             `yaml:"batch_size" min:"1" max:"100000" doc:"The most rows one query returns; memory is bounded by it, not by the table."`
+	Lag       config.Duration `yaml:"lag" doc:"Rows newer than the database's now minus lag are left for the next run, so rows of transactions still in flight (which commit with an older cursor value) are not skipped."`
+	Lookback  config.Duration `yaml:"lookback" doc:"Re-reads this window before the greatest cursor value read, at the start of every run; 0 turns it off. Time cursors only."`
+	// Sequences commit out of order (a transaction holding id 41 may commit after
+	// one holding 42 was read), and an integer cursor has no clock to lag behind,
+	// so this window is what catches such rows; it cannot be turned off.
+	LookbackIDs     *int64          `yaml:"lookback_ids" default:"1000" doc:"For an integer cursor: every run re-reads from the greatest value read minus this many, so rows whose ids were taken before a higher one but committed after it was read are not skipped. Cannot be 0. Integer cursors only."`
+	QueryTimeout    config.Duration `yaml:"query_timeout" doc:"Bounds each query, including streaming its rows."`
+	MaxOpenConns    int             `yaml:"max_open_conns" min:"1" doc:"Connections to the agency's database at most."`
+	MaxIdleConns    int             `yaml:"max_idle_conns" doc:"Idle connections kept, at most max_open_conns."`
+	ConnMaxLifetime config.Duration `yaml:"conn_max_lifetime" doc:"A connection is closed after this long."`
 }
 
 // CursorOptions name the composite cursor: rows are read in (Column, Key) order.
 type CursorOptions struct {
-	// Column is the last-modified column, usually a timestamp.
-	Column string `yaml:"column"`
-	// Key is a unique, non-null column (the primary key) that orders rows sharing
-	// one cursor value.
-	Key string `yaml:"key"`
-	// Kind is "" (the column's own type decides) or "rowversion": a SQL Server
-	// rowversion column, which grows with every write. Rows are then read only below
-	// MIN_ACTIVE_ROWVERSION(), so a transaction still in flight (whose rows carry
-	// lower rowversions than rows already committed) is never skipped; lag and
-	// lookback do not apply.
-	Kind string `yaml:"kind"`
+	Column string `yaml:"column" doc:"The last-modified column, usually a timestamp (or an increasing integer). Required." example:"ngay_cap_nhat"`
+	Key    string `yaml:"key" doc:"A unique, non-null column (the primary key) that orders rows sharing one cursor value. Required." example:"ma_ho_so"`
+	// With rowversion, rows are read only below MIN_ACTIVE_ROWVERSION(), so a
+	// transaction still in flight (whose rows carry lower rowversions than rows
+	// already committed) is never skipped.
+	Kind string `yaml:"kind" enum:"rowversion" doc:"Leave out to let the column's type decide; rowversion for a SQL Server rowversion column, which grows with every write: rows are read only below MIN_ACTIVE_ROWVERSION(), so no transaction in flight is skipped, and lag and lookback do not apply."`
 }
 
 // CursorRowversion is the cursor kind of a SQL Server rowversion column.
@@ -104,10 +81,9 @@ var _ pipeline.Validator = (*Options)(nil)
 
 // Validate reports every semantic mistake, with field paths relative to the source.
 func (o *Options) Validate(report pipeline.Reporter) {
+	config.Check(o, report)
 	if o.Driver == "" {
 		report("driver", "is required: postgres, sqlserver or sqlite")
-	} else if _, ok := dialects[o.Driver]; !ok {
-		report("driver", "unknown driver %q: want postgres, sqlserver or sqlite", o.Driver)
 	}
 	if strings.TrimSpace(o.DSN) == "" {
 		report("dsn", "is required: give dsn or dsn_file")
@@ -159,21 +135,13 @@ func (o *Options) Validate(report pipeline.Reporter) {
 		if o.LookbackIDs != nil {
 			report("lookback_ids", "does not apply to a rowversion cursor (MIN_ACTIVE_ROWVERSION() already waits for transactions in flight): remove it")
 		}
-	default:
-		report("cursor.kind", "unknown kind %q (want rowversion, or leave it out)", o.Cursor.Kind)
 	}
 	o.validateLookbackIDs(report)
 	if o.Cursor.Key != "" && strings.EqualFold(o.Cursor.Key, o.Cursor.Column) {
 		report("cursor.key", "must differ from cursor.column: the key breaks ties between rows sharing a cursor value")
 	}
-	if o.BatchSize < 1 || o.BatchSize > MaxBatchSize {
-		report("batch_size", "must be between 1 and %d, got %d", MaxBatchSize, o.BatchSize)
-	}
 	if o.QueryTimeout <= 0 {
 		report("query_timeout", "must be more than 0")
-	}
-	if o.MaxOpenConns < 1 {
-		report("max_open_conns", "must be at least 1, got %d", o.MaxOpenConns)
 	}
 	if o.MaxIdleConns < 0 || o.MaxIdleConns > o.MaxOpenConns {
 		report("max_idle_conns", "must be between 0 and max_open_conns (%d), got %d", o.MaxOpenConns, o.MaxIdleConns)

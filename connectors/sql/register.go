@@ -2,7 +2,6 @@ package sqlsource
 
 import (
 	"context"
-	"fmt"
 
 	_ "github.com/lib/pq"               // driver "postgres"
 	_ "github.com/microsoft/go-mssqldb" // driver "sqlserver"
@@ -12,15 +11,8 @@ import (
 )
 
 func init() {
-	pipeline.RegisterSource("sql", pipeline.SourceSpec{
-		Summary: "a PostgreSQL, SQL Server or SQLite table or query, read incrementally by a (cursor, key) keyset",
-		Config:  func() any { return NewOptions() },
-		Build: func(ctx context.Context, env pipeline.Env, cfg any) (pipeline.Source, error) {
-			o, ok := cfg.(*Options)
-			if !ok {
-				return nil, fmt.Errorf("sql source %q: options are %T, want *sqlsource.Options", env.Name, cfg)
-			}
+	pipeline.AddSource("sql", "a PostgreSQL, SQL Server or SQLite table or query, read incrementally by a (cursor, key) keyset", NewOptions,
+		func(ctx context.Context, env pipeline.Env, o *Options) (pipeline.Source, error) {
 			return Open(ctx, env, o)
-		},
-	})
+		})
 }

@@ -23,24 +23,12 @@ const DefaultTimeout = 10 * time.Second
 // url is required; Validate checks it rather than a `required` tag, so that a key
 // that is present but empty (url: "${IOC_URL}" with IOC_URL set to "") is caught too.
 type Options struct {
-	// URL receives one POST per event; an absolute http or https URL. It may carry
-	// a token (in the query or userinfo), so url_file can read it from a file, and
-	// errors name only its host.
-	URL string `yaml:"url" secret:"true"`
-	// Secret is the shared key that signs every request (X-Egov-Signature);
-	// secret_file reads it from a file. Without it requests are sent unsigned.
-	Secret string `yaml:"secret" secret:"true"`
-	// Timeout bounds one delivery: connecting, sending the body and reading the
-	// response status. A receiver slower than this is retried later.
-	Timeout config.Duration `yaml:"timeout"`
-	// Headers are extra static headers sent with every request, for example an API
-	// key the receiver's gateway wants. They cannot replace the headers the sink
-	// sets itself (see reservedHeaders). Values may use ${VAR}.
-	Headers map[string]string `yaml:"headers"`
-	// CAFile is a PEM bundle of certificate authorities trusted for an https
-	// receiver instead of the system's, for an operations centre behind a private
-	// CA. Relative paths are relative to the config file.
-	CAFile string `yaml:"ca_file"`
+	// Errors name only the URL's host: it may carry a token.
+	URL     string            `yaml:"url" secret:"true" doc:"Receives one POST per event: an absolute http or https URL. Required. It may carry a token, so url_file can read it from a file, and errors show only its host." example:"https://ioc.example.gov.vn/events"`
+	Secret  string            `yaml:"secret" secret:"true" doc:"The shared key that signs every request (X-Egov-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + \".\" + raw body)>). Without it requests are sent unsigned."`
+	Timeout config.Duration   `yaml:"timeout" doc:"Bounds one delivery attempt: connecting, sending the body and reading the response status. A slower receiver is retried later."`
+	Headers map[string]string `yaml:"headers" doc:"Extra static headers sent with every request (an API key the receiver's gateway wants); values may use ${VAR}. They cannot replace Content-Type, Idempotency-Key, User-Agent, X-Egov-Signature or the HTTP framing headers." example:"{ X-Api-Key: ${IOC_API_KEY} }"`
+	CAFile  string            `yaml:"ca_file" default:"the system's roots" doc:"A PEM bundle of certificate authorities trusted for an https receiver instead of the system's (a private CA), relative to the config file."`
 }
 
 // NewOptions returns options with every default set.
@@ -67,6 +55,7 @@ var _ pipeline.Validator = (*Options)(nil)
 // Validate reports every semantic mistake, with field paths relative to the sink.
 // Messages never quote the URL: it may carry a token.
 func (o *Options) Validate(report pipeline.Reporter) {
+	config.Check(o, report)
 	if _, problem := parseURL(o.URL); problem != "" {
 		report("url", "%s", problem)
 	}

@@ -25,17 +25,8 @@ import (
 )
 
 func init() {
-	pipeline.RegisterSink("webhook", pipeline.SinkSpec{
-		Summary: "POSTs each event as signed JSON to an HTTP endpoint (dashboards, operations centre)",
-		Config:  func() any { return NewOptions() },
-		Build: func(_ context.Context, env pipeline.Env, cfg any) (pipeline.Sink, error) {
-			o, ok := cfg.(*Options)
-			if !ok {
-				return nil, fmt.Errorf("webhook sink %q: options are %T, want *webhook.Options", env.Name, cfg)
-			}
-			return New(env, *o)
-		},
-	})
+	pipeline.AddSink("webhook", "POSTs each event as signed JSON to an HTTP endpoint (dashboards, operations centre)", NewOptions,
+		func(_ context.Context, env pipeline.Env, o *Options) (pipeline.Sink, error) { return New(env, *o) })
 }
 
 // UserAgent is sent with every request, so a receiver's logs show who called.

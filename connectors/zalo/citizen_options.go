@@ -22,120 +22,101 @@ const (
 // Webhook are the receiver's limits. The receiver is on when the sink has an
 // oa_secret_key and a citizens block.
 type Webhook struct {
-	// Window refuses events whose timestamp is further than this from the
-	// daemon's clock, either way (a replayed or forged old event).
-	Window config.Duration `yaml:"window"`
-	// MaxBody refuses larger bodies with 413, in bytes.
-	MaxBody int `yaml:"max_body"`
+	Window  config.Duration `yaml:"window" doc:"Events whose timestamp is further than this from the daemon's clock, either way, are refused with 401 (a replayed or forged old event)."`
+	MaxBody int             `yaml:"max_body" min:"1024" doc:"Larger bodies are refused with 413, in bytes."`
 }
 
 // Citizens configures what citizens can ask the OA. Every keyword is matched
 // ignoring case and diacritics; every text has a Vietnamese default.
 type Citizens struct {
-	// Places is the crosswalk CSV of the province's communes and wards (current and
-	// former names; see package places), relative to the config file.
-	Places string `yaml:"places"`
-	// Lookups answer questions from the records egov-bridge has synced.
-	Lookups []Lookup `yaml:"lookups"`
-	// Topics can be subscribed to per commune or ward: DK <topic> <place>.
-	Topics []Topic `yaml:"topics"`
-	// Keywords of the fixed commands.
-	Subscribe   []string `yaml:"subscribe"`   // DK <topic> <place>
-	Unsubscribe []string `yaml:"unsubscribe"` // HUY <topic> <place>
-	Stop        []string `yaml:"stop"`        // HUY TIN: no proactive message of any kind
-	Resume      []string `yaml:"resume"`      // DK TIN: proactive messages again
-	Help        []string `yaml:"help"`        // HD
-	Feedback    Feedback `yaml:"feedback"`
-	Rating      Rating   `yaml:"rating"`
-	Texts       Texts    `yaml:"texts"`
-	// RequestInfo is the request-user-info message that asks a citizen to share
-	// their phone number (Zalo shows it as a form).
-	RequestInfo RequestInfo `yaml:"request_info"`
+	Places      string      `yaml:"places" doc:"The crosswalk of the province's communes and wards by current and former names (package places): CSV with columns current and former, or the same in YAML; relative to the config file."`
+	Lookups     []Lookup    `yaml:"lookups" doc:"Questions answered from the records egov-bridge has synced."`
+	Topics      []Topic     `yaml:"topics" doc:"What citizens subscribe to per commune or ward: DK <topic> <xã/phường>."`
+	Subscribe   []string    `yaml:"subscribe" doc:"Keywords that subscribe: <keyword> <topic> <place> (default DK)."`
+	Unsubscribe []string    `yaml:"unsubscribe" doc:"Keywords that unsubscribe (default HUY)."`
+	Stop        []string    `yaml:"stop" doc:"Keywords after which the citizen gets no proactive message of any kind (default HUY TIN)."`
+	Resume      []string    `yaml:"resume" doc:"Keywords that lift the stop (default DK TIN)."`
+	Help        []string    `yaml:"help" doc:"Keywords that show the help (default HD)."`
+	Feedback    Feedback    `yaml:"feedback" doc:"GOPY <nội dung>: feedback with a reference number, emitted as an event of entity feedback."`
+	Rating      Rating      `yaml:"rating" doc:"DG <1-5>: a satisfaction rating of a dossier whose result was returned."`
+	Texts       Texts       `yaml:"texts" doc:"The fixed replies; each has a Vietnamese default."`
+	RequestInfo RequestInfo `yaml:"request_info" doc:"The card of Zalo's request-info form, which asks a citizen to share their phone number."`
 }
 
 // Lookup is one question citizens can ask, answered from a synced entity.
 type Lookup struct {
-	Keywords []string `yaml:"keywords" required:"true"` // [HS]
-	Usage    string   `yaml:"usage"`                    // a line of the help: "HS <mã hồ sơ>: tình trạng hồ sơ"
-	Entity   string   `yaml:"entity" required:"true"`
-	// Field is the record field the citizen types (compared folded); or Area names
-	// the fields whose text names communes or wards, and the citizen types one.
-	Field string   `yaml:"field"`
-	Area  []string `yaml:"area"`
-	// Owner, when set, is the record's phone field: the record is shown only to a
-	// citizen whose linked phone equals it.
-	Owner string `yaml:"owner"`
-	// Upcoming keeps records whose end is not past and whose start is within Days.
-	Upcoming *Upcoming `yaml:"upcoming"`
-	// Unless drops records whose field of this name is true (a cancelled outage).
-	Unless string `yaml:"unless"`
-	// Reply renders one record (Go template over its fields; date, time, datetime).
-	Reply    string `yaml:"reply" required:"true"`
-	Header   string `yaml:"header"`    // before the records; .query is what was asked, .place the place
-	NotFound string `yaml:"not_found"` // .query
-	Max      int    `yaml:"max"`       // records in one answer (default 5)
+	Keywords []string  `yaml:"keywords" required:"true" doc:"What the citizen types first, matched ignoring case and diacritics." example:"[HS, HOSO]"`
+	Usage    string    `yaml:"usage" doc:"The look-up's line in the help." example:"\"HS <mã hồ sơ>: tình trạng hồ sơ\""`
+	Entity   string    `yaml:"entity" required:"true" doc:"The entity whose synced records answer." example:"dossier"`
+	Field    string    `yaml:"field" doc:"The record field the citizen types, compared folded; or give area." example:"code"`
+	Area     []string  `yaml:"area" doc:"Fields whose text names communes or wards; the citizen types a place (needs places)." example:"[commune, area]"`
+	Owner    string    `yaml:"owner" doc:"The record's phone field: the record is shown only to the citizen whose linked phone equals it." example:"phone"`
+	Upcoming *Upcoming `yaml:"upcoming" doc:"Keeps records whose end is not past and whose start is within days."`
+	Unless   string    `yaml:"unless" doc:"A boolean field that hides a record when true (a cancelled outage)." example:"cancelled"`
+	Reply    string    `yaml:"reply" required:"true" doc:"Go template rendering one record over its fields, with date, time, datetime, choose and mask_phone."`
+	Header   string    `yaml:"header" doc:"Template before the records; .query is what was asked, .place the place."`
+	NotFound string    `yaml:"not_found" doc:"Template when nothing is found (.query, .place)."`
+	Max      int       `yaml:"max" min:"0" doc:"Records in one answer; 0 means 5."`
 }
 
 // Upcoming bounds a look-up to what is ahead.
 type Upcoming struct {
-	Start string `yaml:"start" required:"true"`
-	End   string `yaml:"end" required:"true"`
-	Days  int    `yaml:"days"` // default 7
+	Start string `yaml:"start" required:"true" doc:"The field holding the start time." example:"start"`
+	End   string `yaml:"end" required:"true" doc:"The field holding the end time." example:"end"`
+	Days  int    `yaml:"days" min:"0" doc:"How many days ahead; 0 means 7."`
 }
 
 // Topic is something citizens subscribe to per place.
 type Topic struct {
-	Name  string   `yaml:"name" required:"true"`  // the word after DK/HUY: CUPDIEN
-	Label string   `yaml:"label"`                 // in replies: "lịch cắt điện"
-	Rules []string `yaml:"rules" required:"true"` // rule events fanned out to subscribers (globs)
-	// Area names the event's fields whose text names places; default the message's
-	// audience.
-	Area []string `yaml:"area"`
+	Name  string   `yaml:"name" required:"true" doc:"The word after DK and HUY." example:"CUPDIEN"`
+	Label string   `yaml:"label" doc:"The topic in replies." example:"lịch cắt điện"`
+	Rules []string `yaml:"rules" required:"true" doc:"Rule events routed to the sink that go to the topic's subscribers instead (globs)." example:"[\"outage.*\"]"`
+	Area  []string `yaml:"area" doc:"The event's fields whose text names communes or wards; default the message's audience." example:"[commune, area]"`
 }
 
 // Feedback is GOPY <nội dung>.
 type Feedback struct {
-	Keywords []string `yaml:"keywords"` // default [GOPY]
-	Agency   string   `yaml:"agency"`   // the agency whose dashboards receive it
-	Reply    string   `yaml:"reply"`    // .ref
+	Keywords []string `yaml:"keywords" doc:"Keywords of feedback (default GOPY)."`
+	Agency   string   `yaml:"agency" doc:"The agency of feedback events, so routes send them to its dashboards."`
+	Reply    string   `yaml:"reply" doc:"Template of the acknowledgement (.ref, the reference number)."`
 }
 
 // Rating is DG <1-5>: satisfaction with a dossier whose result was returned.
 type Rating struct {
-	Keywords    []string `yaml:"keywords"` // default [DG]
-	Entity      string   `yaml:"entity"`   // default dossier
-	Owner       string   `yaml:"owner"`    // phone field; default phone
-	Code        string   `yaml:"code"`     // field the citizen may name; default code
-	Status      string   `yaml:"status"`   // default status
-	Returned    []string `yaml:"returned"` // status values meaning "result returned"; default [10]
-	Finished    string   `yaml:"finished"` // time field ordering the dossiers; default finished_at
-	AgencyField string   `yaml:"agency_field"`
-	Reply       string   `yaml:"reply"` // .code, .score
+	Keywords    []string `yaml:"keywords" doc:"Keywords of a rating (default DG)."`
+	Entity      string   `yaml:"entity" doc:"The dossiers' entity (default dossier)."`
+	Owner       string   `yaml:"owner" doc:"The dossiers' phone field (default phone)."`
+	Code        string   `yaml:"code" doc:"The field a citizen may name after the score (default code)."`
+	Status      string   `yaml:"status" doc:"The status field (default status)."`
+	Returned    []string `yaml:"returned" doc:"Status values meaning the result was returned (default 10)."`
+	Finished    string   `yaml:"finished" doc:"The time field that picks the latest dossier (default finished_at)."`
+	AgencyField string   `yaml:"agency_field" doc:"The field holding the dossier's agency, stored with the rating." example:"unit"`
+	Reply       string   `yaml:"reply" doc:"Template of the acknowledgement (.code, .score)."`
 }
 
 // RequestInfo is the request-user-info template's card.
 type RequestInfo struct {
-	Title    string `yaml:"title"`
-	Subtitle string `yaml:"subtitle"`
-	ImageURL string `yaml:"image_url"`
+	Title    string `yaml:"title" doc:"The form's title."`
+	Subtitle string `yaml:"subtitle" doc:"The form's text."`
+	ImageURL string `yaml:"image_url" doc:"The form's image (optional)."`
 }
 
 // Texts are the fixed replies.
 type Texts struct {
-	Intro          string `yaml:"intro"`           // first line of HD
-	Unknown        string `yaml:"unknown"`         // before the help, for anything not understood
-	NeedPhone      string `yaml:"need_phone"`      // with the request-info form: a look-up needs the linked phone
-	NotYours       string `yaml:"not_yours"`       // .query: nothing of that code for this phone (same as none at all)
-	UnknownPlace   string `yaml:"unknown_place"`   // .query
-	Subscribed     string `yaml:"subscribed"`      // .topic .place
-	Unsubscribed   string `yaml:"unsubscribed"`    // .topic .place
-	NotSubscribed  string `yaml:"not_subscribed"`  // .topic .place
-	Stopped        string `yaml:"stopped"`         //
-	Resumed        string `yaml:"resumed"`         //
-	EmptyFeedback  string `yaml:"empty_feedback"`  //
-	BadRating      string `yaml:"bad_rating"`      //
-	NothingToRate  string `yaml:"nothing_to_rate"` //
-	FeedbackAnswer string `yaml:"feedback_answer"` // .ref .answer: an agency's answer to GOPY
+	Intro          string `yaml:"intro" doc:"First line of the help."`
+	Unknown        string `yaml:"unknown" doc:"Before the help, for a message not understood."`
+	NeedPhone      string `yaml:"need_phone" doc:"Sent with the request-info form when a look-up needs the phone the citizen has not shared."`
+	NotYours       string `yaml:"not_yours" doc:"Template (.query) with the form: nothing of that for the shared phone, the same whether the record is somebody else's or missing."`
+	UnknownPlace   string `yaml:"unknown_place" doc:"Template (.query): no commune or ward of that name."`
+	Subscribed     string `yaml:"subscribed" doc:"Template (.topic, .place, .keyword, .query)."`
+	Unsubscribed   string `yaml:"unsubscribed" doc:"Template (.topic, .place)."`
+	NotSubscribed  string `yaml:"not_subscribed" doc:"Template (.topic, .place)."`
+	Stopped        string `yaml:"stopped" doc:"After HUY TIN."`
+	Resumed        string `yaml:"resumed" doc:"After DK TIN."`
+	EmptyFeedback  string `yaml:"empty_feedback" doc:"GOPY without content."`
+	BadRating      string `yaml:"bad_rating" doc:"DG without a score from 1 to 5."`
+	NothingToRate  string `yaml:"nothing_to_rate" doc:"No returned dossier of the citizen's phone."`
+	FeedbackAnswer string `yaml:"feedback_answer" doc:"Template (.ref, .answer) of an agency's answer to feedback."`
 }
 
 func defaultTexts() Texts {

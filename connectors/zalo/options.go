@@ -32,95 +32,70 @@ const (
 // refresh_token may each be given as ${ENV_VAR}, or read from a file with
 // app_id_file, secret_key_file, ...; they never appear in logs or errors.
 type Options struct {
-	AppID     string `yaml:"app_id" secret:"true"`
-	SecretKey string `yaml:"secret_key" secret:"true"`
-	OAID      string `yaml:"oa_id" secret:"true"`
-	// RefreshToken seeds the state store the first time only: Zalo rotates it on
-	// every refresh and the store keeps the current one. After re-authorising the
-	// app, store the new one with `egov-bridge zalo token set`.
-	RefreshToken string `yaml:"refresh_token" secret:"true"`
+	AppID     string `yaml:"app_id" secret:"true" doc:"The Zalo app's id (developers.zalo.me). Required unless dry_run; never logged."`
+	SecretKey string `yaml:"secret_key" secret:"true" doc:"The Zalo app's secret key. Required unless dry_run; never logged."`
+	OAID      string `yaml:"oa_id" secret:"true" doc:"The Official Account's id. Required unless dry_run."`
+	// Zalo rotates the refresh token on every refresh and the store keeps the
+	// current one, so the config's is read once.
+	RefreshToken string `yaml:"refresh_token" secret:"true" doc:"Seeds the state store the first time only; after re-authorising the app store the new one with egov-bridge zalo token set."`
 
-	OAuthURL string `yaml:"oauth_url"`
-	OAURL    string `yaml:"oa_url"`
-	ZNSURL   string `yaml:"zns_url"`
+	OAuthURL string `yaml:"oauth_url" doc:"Base URL of Zalo's OAuth API (a test server, a proxy)."`
+	OAURL    string `yaml:"oa_url" doc:"Base URL of Zalo's OA API."`
+	ZNSURL   string `yaml:"zns_url" doc:"Base URL of Zalo's ZNS API."`
 
-	// Timeout bounds one call to Zalo.
-	Timeout config.Duration `yaml:"timeout"`
-	// RefreshAhead renews the access token this long before it expires.
-	RefreshAhead config.Duration `yaml:"refresh_ahead"`
-	// RatePerMinute caps calls to Zalo from this sink (Zalo allows about 4,000 OA
-	// API calls a minute per app); 0 means the default.
-	RatePerMinute int `yaml:"rate_per_minute"`
-	// RefusedRetry is how long notices wait before they are tried again while Zalo
-	// refuses the refresh token (until an operator stores a new one).
-	RefusedRetry config.Duration `yaml:"refused_retry"`
+	Timeout       config.Duration `yaml:"timeout" doc:"Bounds one call to Zalo."`
+	RefreshAhead  config.Duration `yaml:"refresh_ahead" doc:"Renews the access token (which lives 25h) this long before it expires."`
+	RatePerMinute int             `yaml:"rate_per_minute" min:"0" doc:"Calls to Zalo from this sink per minute at most (Zalo allows about 4,000 OA API calls a minute per app); 0 means the default."`
+	RefusedRetry  config.Duration `yaml:"refused_retry" doc:"While Zalo refuses the refresh token (until an operator stores a new one), notices wait this long between tries."`
 
-	// DryRun routes, renders and accounts for every notice but sends nothing: the
-	// request that would have been sent is recorded instead.
-	DryRun bool `yaml:"dry_run"`
+	DryRun bool `yaml:"dry_run" doc:"Route, render and account for every notice but send nothing: the request that would have been sent is recorded instead."`
 
-	// Routes is the default order of routes; a rule may give its own.
-	Routes []string `yaml:"routes"`
-	// Rules configures notices per mapping rule name (dossier.result_ready, ...).
-	Rules map[string]RuleOptions `yaml:"rules"`
-	// QuietHours is when no ZNS is sent; such notices wait for the window's end.
-	QuietHours QuietHours `yaml:"quiet_hours"`
-	// Prices, in đồng per message, for the accounting in `state` and metrics.
-	Prices Prices `yaml:"prices"`
+	Routes     []string               `yaml:"routes" enum:"oa,zns" noun:"route" doc:"The default order of routes: oa (a message to the follower linked to the phone) and zns (the rule's approved template by phone). A rule may give its own."`
+	Rules      map[string]RuleOptions `yaml:"rules" doc:"Notice settings per mapping rule name (dossier.result_ready, …)."`
+	QuietHours QuietHours             `yaml:"quiet_hours" doc:"A daily window without ZNS sends; such notices wait for its end."`
+	Prices     Prices                 `yaml:"prices" doc:"Đồng per message, for the accounting in state, zalo status and the metrics."`
 
-	// OASecretKey is the app's key for webhook signatures (Zalo's "OA secret key").
-	OASecretKey string `yaml:"oa_secret_key" secret:"true"`
-	// Webhook limits the receiver of citizens' events (POST /webhooks/zalo).
-	Webhook Webhook `yaml:"webhook"`
-	// Citizens, when set, turns the receiver on: commands, look-ups,
-	// subscriptions, feedback (README "Citizens on the OA").
-	Citizens *Citizens `yaml:"citizens"`
+	OASecretKey string    `yaml:"oa_secret_key" secret:"true" doc:"The key Zalo signs webhook events with (the app's OA secret key); required with citizens. Never logged."`
+	Webhook     Webhook   `yaml:"webhook" doc:"Limits of the receiver of citizens' events, POST /webhooks/zalo."`
+	Citizens    *Citizens `yaml:"citizens" doc:"What citizens can ask the OA: the webhook, commands, look-ups, subscriptions, feedback, ratings (README, Citizens on the OA). Off when absent."`
 }
 
 // RuleOptions are one rule's notice settings.
 type RuleOptions struct {
-	// Routes overrides the sink's route order for this rule.
-	Routes []string `yaml:"routes"`
-	// ZNSTemplateID names the approved ZNS template; without it the zns route is
-	// skipped for this rule.
-	ZNSTemplateID string `yaml:"zns_template_id"`
-	// TemplateData fills the ZNS template's parameters: parameter -> record field,
-	// or $text (the rendered message), $key (the record's key), $agency.
-	TemplateData map[string]string `yaml:"template_data"`
-	// Transaction sends OA messages as transaction messages instead of text.
-	Transaction *Transaction `yaml:"transaction"`
-	// MaxAge drops a notice older than this (counted from when its change was
-	// detected) as stale instead of sending it late, e.g. 7d.
-	MaxAge Age `yaml:"max_age"`
+	Routes        []string          `yaml:"routes" enum:"oa,zns" noun:"route" doc:"The route order for this rule, instead of the sink's."`
+	ZNSTemplateID string            `yaml:"zns_template_id" doc:"The approved ZNS template; without it the zns route is skipped for this rule." example:"\"123456\""`
+	TemplateData  map[string]string `yaml:"template_data" doc:"Fills the ZNS template's parameters: parameter -> record field, or $text (the rendered message), $key (the record's key), $agency." example:"{ ma_ho_so: code, noi_dung: $text }"`
+	Transaction   *Transaction      `yaml:"transaction" doc:"Send OA messages as transaction messages with this layout instead of text."`
+	MaxAge        Age               `yaml:"max_age" doc:"Drop a notice older than this (counted from when its change was detected) as stale instead of sending it late." example:"7d"`
 }
 
 // Transaction is the layout of an OA transaction message for a rule.
 type Transaction struct {
-	TemplateType string     `yaml:"template_type"` // default transaction_order
-	Language     string     `yaml:"language"`      // default VI
-	Header       string     `yaml:"header" required:"true"`
-	Table        []TableRow `yaml:"table"` // rows shown under the text
+	TemplateType string     `yaml:"template_type" default:"transaction_order" doc:"Zalo's template_type of the transaction message."`
+	Language     string     `yaml:"language" default:"VI" doc:"The message's language."`
+	Header       string     `yaml:"header" required:"true" doc:"The message's header line." example:"Thông báo kết quả hồ sơ"`
+	Table        []TableRow `yaml:"table" doc:"Rows shown under the text."`
 }
 
 // TableRow is one row of a transaction message's table.
 type TableRow struct {
-	Key   string `yaml:"key" required:"true"`   // the label shown
-	Field string `yaml:"field" required:"true"` // the record field (or $key, $agency)
+	Key   string `yaml:"key" required:"true" doc:"The label shown." example:"Mã hồ sơ"`
+	Field string `yaml:"field" required:"true" doc:"The record field shown (or $key, $agency)." example:"code"`
 }
 
 // QuietHours is a daily window without ZNS sends.
 type QuietHours struct {
-	Start string `yaml:"start"` // "22:00"
-	End   string `yaml:"end"`   // "06:00"
-	Zone  string `yaml:"zone"`  // default Asia/Ho_Chi_Minh
-	Off   bool   `yaml:"off"`   // no quiet hours at all
+	Start string `yaml:"start" doc:"Start of the window, HH:MM." example:"\"22:00\""`
+	End   string `yaml:"end" doc:"End of the window, HH:MM." example:"\"06:00\""`
+	Zone  string `yaml:"zone" doc:"The zone of start and end."`
+	Off   bool   `yaml:"off" doc:"No quiet hours at all."`
 }
 
 // Prices are đồng per message.
 type Prices struct {
-	ZNS float64 `yaml:"zns"`
-	OA  float64 `yaml:"oa"`
-	SMS float64 `yaml:"sms"` // what one SMS would have cost, for the saving figure
+	ZNS float64 `yaml:"zns" min:"0" doc:"One ZNS message."`
+	OA  float64 `yaml:"oa" min:"0" doc:"One OA message."`
+	SMS float64 `yaml:"sms" min:"0" doc:"What one SMS would have cost, for the saving figure."`
 }
 
 // Age is a duration that also takes whole days: 7d, 36h, 90m.
@@ -144,6 +119,11 @@ func (a *Age) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*a = Age(d)
 	return nil
+}
+
+// SpecOption describes an age for the reference pages and the schema.
+func (Age) SpecOption() config.Option {
+	return config.Option{Kind: config.KindDuration, Schema: map[string]any{"type": "string", "pattern": `^[0-9]+d$|^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`}}
 }
 
 // D returns the age as a time.Duration.
@@ -180,6 +160,7 @@ var _ pipeline.Validator = (*Options)(nil)
 
 // Validate reports every mistake with its field path; it never quotes a secret.
 func (o *Options) Validate(report pipeline.Reporter) {
+	config.Check(o, report)
 	if !o.DryRun {
 		for _, f := range []struct{ name, v string }{{"app_id", o.AppID}, {"secret_key", o.SecretKey}, {"oa_id", o.OAID}} {
 			if strings.TrimSpace(f.v) == "" {
@@ -195,9 +176,6 @@ func (o *Options) Validate(report pipeline.Reporter) {
 	if o.Timeout <= 0 {
 		report("timeout", "must be more than 0, such as 15s")
 	}
-	if o.RatePerMinute < 0 {
-		report("rate_per_minute", "must not be negative")
-	}
 	checkRoutes(report, "routes", o.Routes)
 	names := make([]string, 0, len(o.Rules))
 	for name := range o.Rules {
@@ -210,14 +188,8 @@ func (o *Options) Validate(report pipeline.Reporter) {
 	if _, _, _, err := o.QuietHours.parse(); err != nil {
 		report("quiet_hours", "%v", err)
 	}
-	if o.Prices.ZNS < 0 || o.Prices.OA < 0 || o.Prices.SMS < 0 {
-		report("prices", "must not be negative")
-	}
 	if o.Webhook.Window <= 0 {
 		report("webhook.window", "must be more than 0, such as 5m")
-	}
-	if o.Webhook.MaxBody < 1024 {
-		report("webhook.max_body", "must be at least 1024 bytes")
 	}
 	if o.Citizens != nil {
 		o.Citizens.validate(report, "citizens", o.OASecretKey)
@@ -242,10 +214,7 @@ func checkRoutes(report pipeline.Reporter, field string, routes []string) {
 	}
 	seen := map[string]bool{}
 	for i, r := range routes {
-		switch {
-		case r != RouteOA && r != RouteZNS:
-			report(fmt.Sprintf("%s[%d]", field, i), "unknown route %q: want %s or %s", r, RouteOA, RouteZNS)
-		case seen[r]:
+		if seen[r] { // an unknown route is reported by config.Check
 			report(fmt.Sprintf("%s[%d]", field, i), "route %q is named twice", r)
 		}
 		seen[r] = true

@@ -16,17 +16,8 @@ import (
 )
 
 func init() {
-	pipeline.RegisterSink("zalo", pipeline.SinkSpec{
-		Summary: "sends citizen notices through a Zalo Official Account: OA message to a follower, else ZNS by phone",
-		Config:  func() any { return NewOptions() },
-		Build: func(_ context.Context, env pipeline.Env, cfg any) (pipeline.Sink, error) {
-			o, ok := cfg.(*Options)
-			if !ok {
-				return nil, fmt.Errorf("zalo sink %q: options are %T, want *zalo.Options", env.Name, cfg)
-			}
-			return New(env, *o)
-		},
-	})
+	pipeline.AddSink("zalo", "sends citizen notices through a Zalo Official Account: OA message to a follower, else ZNS by phone", NewOptions,
+		func(_ context.Context, env pipeline.Env, o *Options) (pipeline.Sink, error) { return New(env, *o) })
 }
 
 // State is the part of the daemon's state store the sink needs; env.State must

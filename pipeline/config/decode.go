@@ -149,6 +149,11 @@ func (d *Decoder) errAt(n *yaml.Node, path, format string, args ...any) {
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}
+	for _, old := range d.errs {
+		if *old == *e { // the same check made twice (the spec's, and a Validate's own)
+			return
+		}
+	}
 	d.errs = append(d.errs, e)
 }
 

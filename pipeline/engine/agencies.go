@@ -58,9 +58,9 @@ func checkAgencies(d *config.Decoder, cfg *Config) {
 
 // AnnouncementsConfig points to the regulation file (see announce.Regulation).
 type AnnouncementsConfig struct {
-	Regulation string `yaml:"regulation"`
+	Regulation string `yaml:"regulation" doc:"The channel regulation file (roles, reach, quiet hours, caps per agency); without it there are no announcements." example:"regulation.yaml"`
 	// Poll is how often due announcements are looked for; default 5s.
-	Poll config.Duration `yaml:"poll"`
+	Poll config.Duration `yaml:"poll" default:"5s" doc:"How often the daemon looks for announcements due."`
 
 	Rules *announce.Regulation `yaml:"-"` // loaded from Regulation
 }

@@ -28,26 +28,26 @@ const DefaultZone = "Asia/Ho_Chi_Minh"
 
 // Config is the whole daemon configuration.
 type Config struct {
-	Timezone        string          `yaml:"timezone"`
-	Store           store.Config    `yaml:"store"`
-	HTTP            HTTPConfig      `yaml:"http"`
-	Log             LogConfig       `yaml:"log"`
-	Delivery        DeliveryConfig  `yaml:"delivery"`
-	Retention       RetentionConfig `yaml:"retention"`
-	ShutdownTimeout config.Duration `yaml:"shutdown_timeout"`
-	Demo            *DemoConfig     `yaml:"demo"`
+	Timezone        string          `yaml:"timezone" doc:"The province's zone: schedules, zone-less times and operator output use it." example:"Asia/Ho_Chi_Minh"`
+	Store           store.Config    `yaml:"store" doc:"The state store: cursors, snapshot, outbox, dead letters, quarantine, audit log."`
+	HTTP            HTTPConfig      `yaml:"http" doc:"The operations endpoint: /healthz, /readyz, /metrics."`
+	Log             LogConfig       `yaml:"log" doc:"The daemon's own log."`
+	Delivery        DeliveryConfig  `yaml:"delivery" doc:"How the outbox is delivered to sinks; a sink's own delivery: block overrides it."`
+	Retention       RetentionConfig `yaml:"retention" doc:"How long the store keeps what has served; citizens' data is kept only as long as it is needed."`
+	ShutdownTimeout config.Duration `yaml:"shutdown_timeout" doc:"How long a stopping daemon waits for runs and deliveries in flight."`
+	Demo            *DemoConfig     `yaml:"demo" doc:"Turns on the demo agency database and its activity generator (configs/demo.yaml)."`
 	// Agencies are the province's agencies: code, name, parent (department or
 	// district) and the sources each owns; the steering figures roll up by parent.
-	Agencies []figures.Agency `yaml:"agencies"`
+	Agencies []figures.Agency `yaml:"agencies" doc:"The province's agencies: code, name, parent (department or district), the sources each owns and optionally its own OA (a zalo sink); figures roll up by parent."`
 	// Deadlines sets how often timer rules (at:) are evaluated.
-	Deadlines DeadlinesConfig `yaml:"deadlines"`
+	Deadlines DeadlinesConfig `yaml:"deadlines" doc:"How often timer rules (rules with at:) are evaluated."`
 	Sources   []SourceConfig  `yaml:"-"`
 	Sinks     []SinkConfig    `yaml:"-"`
-	Routes    []Route         `yaml:"routes"`
+	Routes    []Route         `yaml:"routes" doc:"Which events go to which sinks; an event matching several routes reaches each sink once."`
 
 	// Announcements names the channel regulation proactive announcements run
 	// under (pipeline/announce); without it there are none.
-	Announcements AnnouncementsConfig `yaml:"announcements"`
+	Announcements AnnouncementsConfig `yaml:"announcements" doc:"Proactive announcements under the channel regulation (README: Announcements and the channel regulation)."`
 
 	File string         `yaml:"-"` // where it was loaded from
 	Zone *time.Location `yaml:"-"`
@@ -56,29 +56,29 @@ type Config struct {
 // HTTPConfig is the HTTP server: operations endpoints (/healthz, /readyz,
 // /metrics), and the steering page and API, which need a token.
 type HTTPConfig struct {
-	Listen string `yaml:"listen"` // "" disables the server
+	Listen string `yaml:"listen" doc:"The address to listen on; empty disables the server." example:"127.0.0.1:8080"`
 	// Tokens may read the page and /api/v1; see package access.
-	Tokens []access.TokenConfig `yaml:"tokens"`
+	Tokens []access.TokenConfig `yaml:"tokens" doc:"API tokens of the steering page and /api/v1: name, role (viewer, operator, admin), agencies, and the token or its sha256."`
 	// Who may read each operations endpoint: public (default), token or off.
-	Healthz access.Exposure `yaml:"healthz"`
-	Readyz  access.Exposure `yaml:"readyz"`
-	Metrics access.Exposure `yaml:"metrics"`
+	Healthz access.Exposure `yaml:"healthz" doc:"Who may read /healthz: public (default), token or off."`
+	Readyz  access.Exposure `yaml:"readyz" doc:"Who may read /readyz: public (default), token or off."`
+	Metrics access.Exposure `yaml:"metrics" doc:"Who may read /metrics: public (default), token or off."`
 }
 
 // LogConfig sets the daemon's own log.
 type LogConfig struct {
-	Level  string `yaml:"level"`  // debug, info (default), warn, error
-	Format string `yaml:"format"` // text (default) or json
+	Level  string `yaml:"level" enum:"debug,info,warn,error" default:"info" doc:"The lowest level logged."`
+	Format string `yaml:"format" enum:"text,json" default:"text" doc:"Log lines as text or JSON."`
 }
 
 // RetentionConfig says how long the store keeps what has served; the daemon purges
 // every Interval (and `run --once` after delivering). Citizens' data is kept only as
 // long as it is needed.
 type RetentionConfig struct {
-	Events      config.Duration `yaml:"events"`       // delivered events and their delivery records; default 168h
-	DeadLetters config.Duration `yaml:"dead_letters"` // superseded or dismissed dead letters; default 720h
-	Quarantine  config.Duration `yaml:"quarantine"`   // entries not seen again; default 720h
-	Interval    config.Duration `yaml:"interval"`     // how often the daemon purges; default 10m
+	Events      config.Duration `yaml:"events" doc:"Delivered events and their delivery records are purged this long after."`
+	DeadLetters config.Duration `yaml:"dead_letters" doc:"Superseded or dismissed dead letters are purged this long after."`
+	Quarantine  config.Duration `yaml:"quarantine" doc:"Quarantine entries not seen again are purged this long after."`
+	Interval    config.Duration `yaml:"interval" doc:"How often the daemon purges."`
 }
 
 // Store is what the store package needs of it.
@@ -93,42 +93,42 @@ func (r RetentionConfig) Store() store.Retention {
 // outage to wait out, not a reason to give events up, so by default an event is
 // retried until it is max_age old (counted from its detection or its last replay).
 type DeliveryConfig struct {
-	// MaxAttempts, when above 0, also sends an event to dead letters after that many
-	// attempts; 0 (the default) means no limit. A sink's block that says
-	// max_attempts: 0 means no limit even when the top-level block sets one.
-	MaxAttempts int             `yaml:"max_attempts"`
-	MaxAge      config.Duration `yaml:"max_age"` // then dead letters; default 72h
-	// OnDead is what a dead letter does to its record's later events for the sink:
-	// hold (default) keeps them back until it is replayed or dismissed, so no
-	// consumer ever gets an older version after a newer one; skip lets them flow,
-	// and the dead letter is superseded (never resent) once a newer one arrives.
-	OnDead      store.OnDead    `yaml:"on_dead"`
-	BackoffMin  config.Duration `yaml:"backoff_min"` // default 1s
-	BackoffMax  config.Duration `yaml:"backoff_max"` // default 5m
-	Rate        float64         `yaml:"rate"`        // deliveries per second; 0 = unlimited
-	Burst       int             `yaml:"burst"`       // deliveries allowed at once above rate; default 1
-	Concurrency int             `yaml:"concurrency"` // records delivered in parallel; default 4
-	Poll        config.Duration `yaml:"poll"`        // outbox poll when idle; default 1s
-	Batch       int             `yaml:"batch"`       // rows fetched per poll; default 100
+	// A sink's block that says max_attempts: 0 means no limit even when the
+	// top-level block sets one.
+	MaxAttempts int             `yaml:"max_attempts" min:"0" hint:"0 means no limit: retry until max_age" doc:"When above 0, also dead-letter an event after this many attempts; 0 means no limit. In a sink's block, 0 means no limit even when the top-level block sets one."`
+	MaxAge      config.Duration `yaml:"max_age" doc:"A failing event is retried until it is this old (counted from its detection or its last replay), then dead-lettered."`
+	// hold never lets a consumer get an older version after a newer one; skip
+	// does not either, by superseding the dead letter.
+	OnDead      store.OnDead    `yaml:"on_dead" enum:"hold,skip" doc:"What a dead letter does to its record's later events for the sink: hold keeps them back until it is replayed or dismissed; skip lets them flow, and the dead letter is superseded (never resent) once a newer event of the record reaches the sink."`
+	BackoffMin  config.Duration `yaml:"backoff_min" doc:"The first retry's delay; exponential backoff with jitter."`
+	BackoffMax  config.Duration `yaml:"backoff_max" doc:"The longest delay between retries (a receiver's longer Retry-After is honoured, up to 1h)."`
+	Rate        float64         `yaml:"rate" min:"0" hint:"0 means unlimited" doc:"Deliveries per second at most; 0 means unlimited."`
+	Burst       int             `yaml:"burst" doc:"Deliveries allowed at once above rate."`
+	Concurrency int             `yaml:"concurrency" min:"1" max:"256" doc:"Deliveries (for log, pgtable and nats: batches) in flight at once, each record's one at a time and in order."`
+	Poll        config.Duration `yaml:"poll" doc:"Outbox polling when idle."`
+	Batch       int             `yaml:"batch" min:"1" max:"10000" doc:"Events per batch for sinks that take batches (log, pgtable, nats), and rows read per outbox poll."`
 
 	maxAttemptsSet bool // max_attempts was written, so 0 means "no limit", not "inherit"
 }
 
 // DemoConfig turns on the demo agency database and its activity generator.
 type DemoConfig struct {
-	Database string          `yaml:"database" required:"true"` // SQLite file created and seeded on first start
-	Activity config.Duration `yaml:"activity"`                 // how often dossiers advance; 0 disables
-	Changes  int             `yaml:"changes"`                  // dossiers advanced per tick
+	Database string          `yaml:"database" required:"true" doc:"The SQLite file created and seeded on first start."`
+	Activity config.Duration `yaml:"activity" doc:"How often dossiers advance; 0 disables."`
+	Changes  int             `yaml:"changes" default:"3" doc:"Dossiers advanced per tick."`
 }
+
+// DefaultSchedule is a source's schedule when it gives none.
+const DefaultSchedule = "@every 1m"
 
 // SourceConfig is one source: the keys every source has, plus its connector's options.
 type SourceConfig struct {
-	Name     string `yaml:"name" required:"true"`
-	Type     string `yaml:"type" required:"true"`
-	Schedule string `yaml:"schedule"` // cron spec; default "@every 1m"
-	Mapping  string `yaml:"mapping" required:"true"`
-	Agency   string `yaml:"agency"`
-	Zone     string `yaml:"zone"`
+	Name     string `yaml:"name" required:"true" doc:"The source's name: lower-case letters, digits, '-', '_' or '.'; unique. Cursors and events carry it." example:"motcua-cangiuoc"`
+	Type     string `yaml:"type" required:"true" doc:"The source connector."`
+	Schedule string `yaml:"schedule" doc:"When the source is read: a cron expression of five fields, with an optional leading seconds field, or a descriptor such as @every 30s or @hourly; evaluated in timezone." example:"\"@every 30s\""`
+	Mapping  string `yaml:"mapping" required:"true" doc:"The mapping file that turns its rows into records, relative to the config file." example:"../mappings/dossier-dvcqg.yaml"`
+	Agency   string `yaml:"agency" doc:"The agency its records belong to (unless the mapping's agency_field says otherwise)." example:"UBND-HUYEN-CANGIUOC"`
+	Zone     string `yaml:"zone" default:"the top-level timezone" doc:"The zone of the source's zone-less times."`
 
 	Options  any                 `yaml:"-"`
 	Spec     pipeline.SourceSpec `yaml:"-"`
@@ -138,9 +138,9 @@ type SourceConfig struct {
 
 // SinkConfig is one sink and its connector's options.
 type SinkConfig struct {
-	Name     string          `yaml:"name" required:"true"`
-	Type     string          `yaml:"type" required:"true"`
-	Delivery *DeliveryConfig `yaml:"delivery"` // overrides of the top-level delivery block
+	Name     string          `yaml:"name" required:"true" doc:"The sink's name, used in routes: lower-case letters, digits, '-', '_' or '.'; unique." example:"ioc"`
+	Type     string          `yaml:"type" required:"true" doc:"The sink connector."`
+	Delivery *DeliveryConfig `yaml:"delivery" doc:"This sink's delivery settings, over the top-level delivery block."`
 
 	Options any               `yaml:"-"`
 	Spec    pipeline.SinkSpec `yaml:"-"`
@@ -148,10 +148,10 @@ type SinkConfig struct {
 
 // Route sends matching events to sinks. Empty filters match everything.
 type Route struct {
-	Events   []string `yaml:"events"`   // event types or rule names, globs: "*", "created", "dossier.*"
-	Sources  []string `yaml:"sources"`  // source names
-	Entities []string `yaml:"entities"` // entity names
-	To       []string `yaml:"to" required:"true"`
+	Events   []string `yaml:"events" doc:"Event types or rule names, as globs; empty matches all." example:"[\"dossier.*\", created]"`
+	Sources  []string `yaml:"sources" doc:"Source names; empty matches all."`
+	Entities []string `yaml:"entities" doc:"Entity names; empty matches all."`
+	To       []string `yaml:"to" required:"true" doc:"The sinks that receive the matching events." example:"[events, ioc]"`
 }
 
 var commonSourceKeys = map[string]bool{"name": true, "type": true, "schedule": true, "mapping": true, "agency": true, "zone": true}
@@ -224,12 +224,8 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 			d.Errorf("http."+key, "%v", err)
 		}
 	}
-	if cfg.Log.Level != "" && !oneOf(cfg.Log.Level, "debug", "info", "warn", "error") {
-		d.Errorf("log.level", "unknown level %q (want debug, info, warn or error)", cfg.Log.Level)
-	}
-	if cfg.Log.Format != "" && !oneOf(cfg.Log.Format, "text", "json") {
-		d.Errorf("log.format", "unknown format %q (want text or json)", cfg.Log.Format)
-	}
+	config.Check(&cfg.Log, func(field, format string, args ...any) { d.Errorf("log."+field, format, args...) })
+	config.Check(&cfg.Retention, func(field, format string, args ...any) { d.Errorf("retention."+field, format, args...) })
 
 	cfg.Sources = loadSources(d, sourceNodes, cfg.Zone)
 	cfg.Sinks = loadSinks(d, sinkNodes)
@@ -240,6 +236,14 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// DefaultConfig returns the settings of a config file that says nothing; the
+// reference pages and the schema read the defaults from it.
+func DefaultConfig() *Config {
+	c := &Config{Store: store.DefaultConfig()}
+	c.applyDefaults()
+	return c
 }
 
 func (c *Config) applyDefaults() {
@@ -330,21 +334,10 @@ func checkDelivery(d *config.Decoder, p string, dc *DeliveryConfig) {
 		return
 	}
 	dc.maxAttemptsSet = d.Has(p + ".max_attempts")
-	if dc.MaxAttempts < 0 {
-		d.Errorf(p+".max_attempts", "must not be negative (0 means no limit: retry until max_age)")
-	}
-	if dc.OnDead != "" && dc.OnDead != store.OnDeadHold && dc.OnDead != store.OnDeadSkip {
-		d.Errorf(p+".on_dead", "unknown value %q (want hold or skip)", dc.OnDead)
-	}
-	if dc.Rate < 0 {
-		d.Errorf(p+".rate", "must not be negative (0 means unlimited)")
-	}
-	if dc.Concurrency < 0 || dc.Concurrency > 256 {
-		d.Errorf(p+".concurrency", "must be between 1 and 256")
-	}
-	if dc.Batch < 0 || dc.Batch > 10000 {
-		d.Errorf(p+".batch", "must be between 1 and 10000")
-	}
+	// Zero values inherit (from the top-level block, then the built-in defaults), so
+	// the spec's ranges are checked on the settings as they will apply.
+	full := dc.withDefaults(DefaultDelivery)
+	config.Check(&full, func(field, format string, args ...any) { d.Errorf(p+"."+field, format, args...) })
 	if dc.BackoffMin > 0 && dc.BackoffMax > 0 && dc.BackoffMin > dc.BackoffMax {
 		d.Errorf(p+".backoff_min", "is larger than backoff_max")
 	}
@@ -382,11 +375,11 @@ func loadSources(d *config.Decoder, list *yaml.Node, zone *time.Location) []Sour
 			continue
 		}
 		shared, own := splitNode(n, commonSourceKeys)
-		var sc SourceConfig
+		sc := SourceConfig{Schedule: DefaultSchedule}
 		d.Decode(shared, p, &sc)
 		checkName(d, p, "source", sc.Name, names)
 		if sc.Schedule == "" {
-			sc.Schedule = "@every 1m"
+			sc.Schedule = DefaultSchedule
 		} else if _, err := CronParser.Parse(sc.Schedule); err != nil {
 			d.Errorf(p+".schedule", "bad cron expression %q: %v (examples: \"@every 30s\", \"*/5 * * * *\", \"0 */10 * * * *\")", sc.Schedule, err)
 		}
@@ -484,8 +477,12 @@ func decodeOptions(d *config.Decoder, n *yaml.Node, p string, newCfg func() any)
 	}
 	opts := newCfg()
 	d.Decode(n, p, opts)
+	report := func(field, format string, args ...any) { d.Errorf(p+"."+field, format, args...) }
+	// The spec's enums and ranges, whether or not Validate checks them too (the
+	// decoder drops an error reported twice).
+	config.Check(opts, report)
 	if v, ok := opts.(pipeline.Validator); ok {
-		v.Validate(func(field, format string, args ...any) { d.Errorf(p+"."+field, format, args...) })
+		v.Validate(report)
 	}
 	return opts
 }
@@ -520,13 +517,4 @@ func checkRoutes(d *config.Decoder, cfg *Config) {
 			}
 		}
 	}
-}
-
-func oneOf(s string, options ...string) bool {
-	for _, o := range options {
-		if s == o {
-			return true
-		}
-	}
-	return false
 }

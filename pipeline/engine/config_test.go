@@ -193,3 +193,46 @@ func mustReadFile(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// specOptions declares its checks as spec tags; its Validate repeats one of them.
+type specOptions struct {
+	Mode  string `yaml:"mode" enum:"fast,gentle"`
+	Pool  int    `yaml:"pool" min:"1" max:"8"`
+	Again bool   `yaml:"again"`
+}
+
+func (o *specOptions) Validate(report pipeline.Reporter) {
+	if o.Again {
+		config.Check(o, report)
+	}
+}
+
+func init() {
+	pipeline.AddSink("spec-tagged", "test sink with spec tags", func() *specOptions { return &specOptions{Pool: 2} },
+		func(context.Context, pipeline.Env, *specOptions) (pipeline.Sink, error) { return &recSink{}, nil })
+}
+
+// TestConnectorSpecTagsAreChecked: the engine reports values outside a connector's
+// enum and range tags with their line, once, whether or not its Validate checks them
+// too.
+func TestConnectorSpecTagsAreChecked(t *testing.T) {
+	for _, again := range []bool{false, true} {
+		dir := writeFiles(t, map[string]string{"m.yaml": testMapping})
+		cfg := "sources: []\nsinks:\n  - name: s\n    type: spec-tagged\n    mode: turbo\n    pool: 9\n    again: " +
+			map[bool]string{false: "false", true: "true"}[again] + "\nroutes: [{to: [s]}]\n"
+		_, err := Load(filepath.Join(dir, "c.yaml"), []byte(cfg), nil)
+		var errs config.Errors
+		if !errors.As(err, &errs) {
+			t.Fatalf("again=%v: %v", again, err)
+		}
+		got := errs.Error()
+		for _, want := range []string{
+			`c.yaml:5:11: sinks[0].mode: unknown mode "turbo" (want fast or gentle)`,
+			`c.yaml:6:11: sinks[0].pool: must be between 1 and 8, got 9`,
+		} {
+			if strings.Count(got, want) != 1 {
+				t.Errorf("again=%v: want %q once in\n%s", again, want, got)
+			}
+		}
+	}
+}

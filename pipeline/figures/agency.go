@@ -29,7 +29,7 @@ type Agency struct {
 	Sources []string `yaml:"sources"`
 	// OA names the zalo sink of the agency's own Official Account (its own app
 	// and credentials); "" speaks through the parent's, else the province's.
-	OA string `yaml:"oa"`
+	OA string `yaml:"oa" doc:"The zalo sink of the agency's own Official Account (its own app and credentials); without it the agency speaks through its parent's, else the province's." example:"zalo-sotttt"`
 }
 
 // Directory is the province's agencies, by code.

@@ -24,6 +24,35 @@ const (
 	TypeMark    = "mark"     // an exam mark 0–10; blank or VẮNG means absent (no value)
 )
 
+// TypeSpec describes a field type for the reference pages.
+type TypeSpec struct {
+	Name    string
+	Doc     string
+	Example string // a field using it, as YAML
+}
+
+// typeSpecs document the types, in the order of FieldSpec.Type's enum (a test
+// checks that the two agree).
+var typeSpecs = []TypeSpec{
+	{TypeString, "Text, trimmed of nothing and NFC-normalised; numbers and times read from a database become their text. The default type.",
+		"procedure: { from: TenTTHC }"},
+	{TypeInt, "A whole number: 9, +9, and 9.0, 9,0 or 1.250.000, since numeric columns often arrive as decimal text. A fraction (9.5) is an error, not rounded away.",
+		"status: { from: TrangThaiHoSo, type: int, required: true, in: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }"},
+	{TypeDecimal, "A number with a decimal point or a decimal comma (8,5), with thousands groups (1.250.000,5). Stored as a float.",
+		"fee: { from: LePhi, type: decimal }"},
+	{TypeBool, "true or false: 1, true, t, yes, y, có, x are true; 0, false, f, no, n, không are false (any case); a number is true when not 0.",
+		"online: { from: KenhThucHien, type: bool, map: { '2': true, '1': false } }"},
+	{TypeTime, "An instant, stored in UTC. Database times are taken as the source gives them (zone-less columns in the source's zone). Text is read with the field's layout, or else ISO 8601 (with or without a zone), SQL datetime, a bare date, the national portal's yyyyMMddHHmmss, and the day-first dd/MM/yyyy (with or without a time) and dd-MM-yyyy; zone-less text is read in the field's zone, or the source's. A day-first date is never read month-first.",
+		"due_at: { from: NgayHenTra, type: time }"},
+	{TypePhoneVN, "A Vietnamese mobile number, normalised to 84xxxxxxxxx (0912 345 678, +84 912 345 678, 84912345678 and a number that lost its leading 0 in a spreadsheet are one number; the 01xx prefixes renumbered in 2018 are converted); a landline is an error. Citizen data: masked wherever rows are shown. Rules notify it with notify.phone.",
+		"phone: { from: SoDienThoai, type: phone_vn, invalid: 'null' }"},
+	{TypeMark, "An exam mark from 0 to 10 (decimal point or comma); a blank cell, VẮNG, V or - means the candidate was absent, which is no value, not 0. Other notes (KT, MIỄN) are errors until a map: says what they mean.",
+		"math: { from: Toan, type: mark }"},
+}
+
+// Types lists the field types' specs.
+func Types() []TypeSpec { return append([]TypeSpec(nil), typeSpecs...) }
+
 type field struct {
 	name      string
 	from      string   // the source column, or the columns joined with "+" for messages
@@ -63,13 +92,13 @@ func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Opt
 	if f.typ == "" {
 		f.typ = TypeString
 	}
-	switch f.typ {
-	case TypeString, TypeInt, TypeDecimal, TypeBool, TypeTime, TypeMark:
-	case TypePhoneVN:
-		f.mask = transform.MaskPhone // a phone number is citizen data wherever it is shown
-	default:
-		d.Errorf(path+".type", "unknown type %q (want string, int, decimal, bool, time, phone_vn or mark)", f.typ)
+	// The spec's enums (type, mask, invalid) are checked first.
+	config.Check(&spec, func(field, format string, args ...any) {
+		d.Errorf(path+"."+field, format, args...)
 		ok = false
+	})
+	if f.typ == TypePhoneVN {
+		f.mask = transform.MaskPhone // a phone number is citizen data wherever it is shown
 	}
 	if len(spec.Transform) > 0 {
 		fn, err := transform.Compile(spec.Transform, tables)
@@ -86,24 +115,14 @@ func compileField(d *config.Decoder, path, name string, spec FieldSpec, opts Opt
 		}
 		f.transform = fn
 	}
-	switch spec.Invalid {
-	case "", "reject":
-	case "null":
+	if spec.Invalid == "null" {
 		f.nullBad = true
 		if spec.Required {
 			d.Errorf(path+".invalid", "a required field cannot keep an invalid value as null")
 			ok = false
 		}
-	default:
-		d.Errorf(path+".invalid", "unknown choice %q (want reject or null)", spec.Invalid)
-		ok = false
 	}
-	if spec.Mask != "" {
-		fn, known := maskers[spec.Mask]
-		if !known {
-			d.Errorf(path+".mask", "unknown mask %q (want %s)", spec.Mask, maskKinds())
-			ok = false
-		}
+	if fn, known := maskers[spec.Mask]; known {
 		f.mask = fn
 	}
 	if spec.Zone != "" {

@@ -23,30 +23,33 @@ import (
 
 // File is the YAML shape of a mapping.
 type File struct {
-	Entity string `yaml:"entity" required:"true"`
-	// Key names the fields that identify a record; their values joined form Record.Key.
-	Key []string `yaml:"key" required:"true"`
-	// AgencyField, when set, takes the record's agency from that field instead of the
-	// source's static agency (one source may serve several agencies).
-	AgencyField string               `yaml:"agency_field"`
-	Fields      map[string]FieldSpec `yaml:"fields" required:"true"`
-	// Computed fields are expressions over the fields (and earlier computed fields),
-	// evaluated in file order, e.g. on_time: 'status in [9, 10] && finished_at <= due_at'.
-	// They are stored state, so they may not read the clock (see timeIndependent).
-	Computed map[string]string `yaml:"computed"`
-	// Rules fire named events on changes; Templates are their messages.
-	Rules     []RuleSpec        `yaml:"rules"`
-	Templates map[string]string `yaml:"templates"`
-	// Tables are lookup tables for transform steps ({lookup: name}) and templates
-	// ({{label "name" .field}}): inline values or a CSV file.
-	Tables map[string]TableSpec `yaml:"tables"`
+	Entity string `yaml:"entity" required:"true" doc:"What the records are: lower-case letters, digits and '_'. It names tables and subjects downstream (current_dossier, egov.events.dossier.…)." example:"dossier"`
+	// Key values joined form Record.Key.
+	Key []string `yaml:"key" required:"true" doc:"The fields that identify a record; a record without them cannot be tracked, so they are required." example:"[code]"`
+	// One source may serve several agencies.
+	AgencyField string               `yaml:"agency_field" doc:"Take each record's agency from this field instead of the source's agency." example:"unit"`
+	Fields      map[string]FieldSpec `yaml:"fields" required:"true" doc:"The record's fields, in the order written: field name -> where its value comes from and what it must be."`
+	// Computed fields are stored state, so they may not read the clock (see
+	// timeIndependent).
+	Computed  map[string]string    `yaml:"computed" doc:"Fields computed from the fields (and earlier computed fields) with an expression (expr-lang), in file order. They are stored, so they may not read the clock: judge overdue at query time." example:"on_time: 'finished_at != nil && finished_at <= due_at'"`
+	Rules     []RuleSpec           `yaml:"rules" doc:"Named events fired when a condition over before/after holds, with an optional message to citizens."`
+	Templates map[string]string    `yaml:"templates" doc:"Messages for rules' notify: Go text/template over the record's fields, with helpers date, time, datetime (in the mapping's zone), label, upper, lower, default." example:"result_ready: 'Hồ sơ {{.code}} đã có kết quả.'"`
+	Tables    map[string]TableSpec `yaml:"tables" doc:"Lookup tables for transform steps ({lookup: name}) and templates ({{label \"name\" .field}}): inline values or two columns of a CSV file."`
 	// Figures says which fields the steering figures count (see figures.go).
-	Figures *FiguresSpec `yaml:"figures"`
+	Figures *FiguresSpec `yaml:"figures" doc:"Which fields the steering figures count: the record's kind, state, agency and times (see the README's steering figures)."`
 }
 
 // Columns is a field's source: one column name, or a list of columns whose values
 // are joined (family and given names kept apart by an agency).
 type Columns []string
+
+// SpecOption describes the two forms of from: for the reference and the schema.
+func (Columns) SpecOption() config.Option {
+	return config.Option{Kind: config.KindList, Elem: &config.Option{Kind: config.KindString}, Schema: map[string]any{"anyOf": []any{
+		map[string]any{"type": "string"},
+		map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "minItems": 1},
+	}}}
+}
 
 // UnmarshalYAML accepts a single name or a list of names.
 func (c *Columns) UnmarshalYAML(n *yaml.Node) error {
@@ -70,31 +73,30 @@ func (c *Columns) UnmarshalYAML(n *yaml.Node) error {
 
 // TableSpec is a lookup table: inline values, or two columns of a CSV file.
 type TableSpec struct {
-	Values  map[string]string `yaml:"values"`
-	CSV     string            `yaml:"csv"`   // path relative to the mapping
-	Key     string            `yaml:"key"`   // CSV column of the keys
-	Value   string            `yaml:"value"` // CSV column of the values
-	Fold    bool              `yaml:"fold"`  // match keys ignoring case, diacritics and extra spaces
-	Default *string           `yaml:"default"`
+	Values  map[string]string `yaml:"values" doc:"The table inline: key -> value. Give values or csv." example:"{ '1': trực tiếp, '2': trực tuyến }"`
+	CSV     string            `yaml:"csv" doc:"A CSV file (with a header) relative to the mapping. Give values or csv." example:"communes.csv"`
+	Key     string            `yaml:"key" doc:"The CSV column of the keys; required with csv."`
+	Value   string            `yaml:"value" doc:"The CSV column of the values; required with csv."`
+	Fold    bool              `yaml:"fold" doc:"Match keys ignoring case, diacritics and extra spaces (citizen-typed names and places)."`
+	Default *string           `yaml:"default" doc:"The value of a key the table lacks; without it the lookup step leaves the value blank and a template's label shows the key."`
 }
 
 // FieldSpec describes one field of the record.
 type FieldSpec struct {
-	From      Columns          `yaml:"from"`      // source column, or a list joined with join; defaults to the field's name
-	Join      *string          `yaml:"join"`      // separator for several from columns; default one space
-	Type      string           `yaml:"type"`      // string (default), int, decimal, bool, time, phone_vn, mark
-	Required  bool             `yaml:"required"`  // a missing or blank value rejects the row
-	Transform []transform.Step `yaml:"transform"` // applied in order to text: trim, upper, fold, regex, lookup, …
-	Default   any              `yaml:"default"`   // used when the value is missing or blank
-	Map       map[string]any   `yaml:"map"`       // raw value (as text) to replacement, before typing
-	In        []any            `yaml:"in"`        // allowed values after typing
-	Layout    string           `yaml:"layout"`    // time layout: Go ("2006-01-02") or yyyyMMddHHmmss style
-	Zone      string           `yaml:"zone"`      // zone for zone-less times; defaults to the source's
-	Mask      string           `yaml:"mask"`      // citizen data (phone, name, id): masked wherever rows are shown
-	// Invalid says what an unreadable value does: "reject" (default) quarantines
-	// the row; "null" keeps the record with no value in this field, for a field the
-	// record is useful without (a dossier with a mistyped phone number).
-	Invalid string `yaml:"invalid"`
+	From      Columns          `yaml:"from" default:"the field's name" doc:"The source column, or a list of columns whose non-blank values are joined with join." example:"[HoDem, Ten]"`
+	Join      *string          `yaml:"join" default:"one space" doc:"The separator for several from columns."`
+	Type      string           `yaml:"type" enum:"string,int,decimal,bool,time,phone_vn,mark" default:"string" doc:"The value's type; see the type pages."`
+	Required  bool             `yaml:"required" doc:"No value quarantines the row (key fields always are required)."`
+	Transform []transform.Step `yaml:"transform" doc:"Steps applied in order to the value as text, before typing; see the transform pages." example:"[trim, upper]"`
+	Default   any              `yaml:"default" doc:"The value when there is none (missing, blank, or blanked by the transforms), written as the field holds it (typed, not transformed)."`
+	Map       map[string]any   `yaml:"map" doc:"Replaces raw values (as text, trimmed) before the transforms; a replacement of ~ is no value." example:"{ 'Y': true, 'N': false }"`
+	In        []any            `yaml:"in" doc:"The allowed values, written as the field holds them (for a field with a lookup, the looked-up values); any other quarantines the row with the field, the value and the list." example:"[1, 2, 3]"`
+	Layout    string           `yaml:"layout" doc:"For type time: the layout the source writes, Go (2006-01-02) or yyyyMMddHHmmss style." example:"dd/MM/yyyy"`
+	Zone      string           `yaml:"zone" default:"the source's zone" doc:"For type time: the zone of zone-less times."`
+	Mask      string           `yaml:"mask" enum:"id,name,phone" doc:"Citizen data: the value is masked wherever rows are shown or logged (quarantine, previews, CLI output), never in what is delivered. phone_vn fields are masked as phones without it."`
+	// null suits a field the record is useful without (a dossier with a mistyped
+	// phone number).
+	Invalid string `yaml:"invalid" enum:"reject,null" noun:"choice" default:"reject" doc:"What an unreadable value does: reject quarantines the row; null keeps the record with the field's default or no value, counted in egov_dropped_values_total{source,field} (not with required)."`
 }
 
 // Options are what the source contributes to a mapping.

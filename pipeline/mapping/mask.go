@@ -1,7 +1,6 @@
 package mapping
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/egov-bridge/egov-bridge/pipeline/transform"
@@ -13,16 +12,6 @@ var maskers = map[string]func(string) string{
 	"phone": transform.MaskPhone,
 	"name":  transform.MaskName,
 	"id":    transform.MaskID,
-}
-
-// maskKinds lists the valid values of a field's mask:, for error messages.
-func maskKinds() string {
-	k := make([]string, 0, len(maskers))
-	for n := range maskers {
-		k = append(k, n)
-	}
-	sort.Strings(k)
-	return strings.Join(k, ", ")
 }
 
 // MaskRaw returns a copy of a raw row with the citizen fields' columns masked.

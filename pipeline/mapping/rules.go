@@ -18,33 +18,27 @@ import (
 
 // RuleSpec is a named event fired when a condition over before/after holds.
 type RuleSpec struct {
-	Name string `yaml:"name" required:"true"`
-	// When is an expression over before, after, changed("field"), type, snapshot
-	// and now(); it must be true or false.
-	When   string      `yaml:"when" required:"true"`
-	Notify *NotifySpec `yaml:"notify"`
-	// OnSnapshot lets the rule fire during a source's first sync. Off by default:
-	// nobody wants a million messages on the day the daemon is installed.
-	OnSnapshot bool `yaml:"on_snapshot"`
-	// MaxAge and AgeField hold back a notice about a change that is already old: when
-	// the record's AgeField (a time field, e.g. when the agency last updated it) is
-	// more than MaxAge before now, the rule does not fire and the skip is counted. A
-	// source read late (an outage, a rewound cursor) then tells no citizen last
-	// week's news. Given together.
-	MaxAge   config.Duration `yaml:"max_age"`
-	AgeField string          `yaml:"age_field"`
+	Name   string      `yaml:"name" required:"true" doc:"The event's name, usually <entity>.<what>: lower-case letters, digits, '.', '_', '-'. Routes and the zalo sink's rules use it." example:"dossier.result_ready"`
+	When   string      `yaml:"when" required:"true" doc:"An expression over before, after, changed(\"field\"), type (created, updated, deleted), snapshot and now(); it must be true or false." example:"'changed(\"status\") && after.status == 9'"`
+	Notify *NotifySpec `yaml:"notify" doc:"Who hears about the event and in what words."`
+	// Nobody wants a million messages on the day the daemon is installed.
+	OnSnapshot bool `yaml:"on_snapshot" doc:"Let the rule fire during a source's first sync (off: the first sync tells no citizen)."`
+	// A source read late (an outage, a rewound cursor) then tells no citizen last
+	// week's news.
+	MaxAge   config.Duration `yaml:"max_age" doc:"With age_field: the rule does not fire (the skip is counted) when the record's age_field is more than this before now." example:"72h"`
+	AgeField string          `yaml:"age_field" doc:"A time field saying when the change happened at the agency; given with max_age." example:"updated_at"`
 	// At makes the rule a timer: instead of firing on a change, it fires once when
 	// the clock passes a time field of the record plus an offset ("due_at - 2d"),
 	// if When holds over the record then (see timers.go).
-	At string `yaml:"at"`
+	At string `yaml:"at" doc:"Makes the rule a timer: it fires once when the clock passes a time field plus an offset, if when holds then." example:"due_at - 2d"`
 }
 
 // NotifySpec says who hears about a rule and in what words.
 type NotifySpec struct {
-	Template string `yaml:"template" required:"true"` // a name under templates:
-	Phone    string `yaml:"phone"`                    // field holding the citizen's phone
-	UserID   string `yaml:"user_id"`                  // field holding a Zalo user id
-	Audience string `yaml:"audience"`                 // field whose value's subscribers hear it (a commune)
+	Template string `yaml:"template" required:"true" doc:"The message: a name under templates." example:"result_ready"`
+	Phone    string `yaml:"phone" doc:"The field holding the citizen's phone (type phone_vn)." example:"phone"`
+	UserID   string `yaml:"user_id" doc:"The field holding a Zalo user id."`
+	Audience string `yaml:"audience" doc:"The field whose value's subscribers hear it (a commune)." example:"commune"`
 }
 
 type rule struct {

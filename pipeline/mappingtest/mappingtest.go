@@ -25,41 +25,50 @@ const Suffix = ".test.yaml"
 
 // File is the YAML shape of a test file.
 type File struct {
-	Mapping string `yaml:"mapping" required:"true"` // relative to the test file
-	Now     string `yaml:"now"`                     // the clock for now(), RFC 3339; default 2026-01-01T08:00:00+07:00
-	Zone    string `yaml:"zone"`                    // the source's zone; default Asia/Ho_Chi_Minh
-	Agency  string `yaml:"agency"`                  // the source's agency
-	Source  string `yaml:"source"`                  // the source name in events; default "test"
-	Cases   []Case `yaml:"cases" required:"true"`
+	Mapping string `yaml:"mapping" required:"true" doc:"The mapping under test, relative to the test file." example:"dossier-dvcqg.yaml"`
+	Now     string `yaml:"now" default:"2026-01-01T08:00:00+07:00" doc:"The clock now() reads, RFC 3339."`
+	Zone    string `yaml:"zone" default:"Asia/Ho_Chi_Minh" doc:"The source's zone: zone-less times in rows are read in it."`
+	Agency  string `yaml:"agency" doc:"The source's agency."`
+	Source  string `yaml:"source" default:"test" doc:"The source name events carry."`
+	Cases   []Case `yaml:"cases" required:"true" doc:"The test cases, run in order, each on its own."`
 }
 
 // Case is one test case.
 type Case struct {
-	Name     string    `yaml:"name" required:"true"`
-	Previous yaml.Node `yaml:"previous"` // the row as it was before; omit for a new record
-	Row      yaml.Node `yaml:"row" required:"true"`
-	Snapshot bool      `yaml:"snapshot"` // the change happens during the source's first sync
-	Expect   Expect    `yaml:"expect" required:"true"`
+	Name     string    `yaml:"name" required:"true" doc:"What the case shows; FAIL lines name it."`
+	Previous yaml.Node `yaml:"previous" doc:"The row as it was before (column -> value); omit for a new record. Anchors and <<: merges let cases share a base row."`
+	Row      yaml.Node `yaml:"row" required:"true" doc:"The source row: column -> value. Numbers and booleans keep their type, dates stay text as written, null is no value."`
+	Snapshot bool      `yaml:"snapshot" doc:"The change happens during the source's first sync (rules stay silent unless on_snapshot)."`
+	Expect   Expect    `yaml:"expect" required:"true" doc:"What the case must produce; parts left out are not checked."`
 }
 
 // Expect is what a case must produce. Omitted parts are not checked.
 type Expect struct {
-	Record     map[string]yaml.Node `yaml:"record"`     // a subset of the record's fields
-	Events     []string             `yaml:"events"`     // event types and rule names, in order
-	Changed    []string             `yaml:"changed"`    // the change event's changed fields
-	Messages   []MessageExpect      `yaml:"messages"`   // rendered messages, in order
-	Quarantine string               `yaml:"quarantine"` // the row is rejected; the reason contains this
+	Record     map[string]yaml.Node `yaml:"record" doc:"A subset of the record's fields and their values (times as RFC 3339 instants)."`
+	Events     []string             `yaml:"events" doc:"The event types and rule names, in order; [] means none." example:"[updated, dossier.result_ready]"`
+	Changed    []string             `yaml:"changed" doc:"The change event's changed fields."`
+	Messages   []MessageExpect      `yaml:"messages" doc:"The rendered messages, in order: each a text, or a mapping with text, phone, user_id, template; [] means none."`
+	Quarantine string               `yaml:"quarantine" doc:"The row is rejected, with a reason containing this."`
 	// TooOld names the rules whose condition held but that were held back by their
 	// max_age, in order.
-	TooOld []string `yaml:"too_old"`
+	TooOld []string `yaml:"too_old" doc:"The rules whose condition held but that their max_age held back, in order."`
 }
 
 // MessageExpect is a message's text, or a mapping with text, phone, user_id, template.
 type MessageExpect struct {
-	Text     string `yaml:"text"`
-	Phone    string `yaml:"phone"`
-	UserID   string `yaml:"user_id"`
-	Template string `yaml:"template"`
+	Text     string `yaml:"text" doc:"The message's whole text."`
+	Phone    string `yaml:"phone" doc:"The phone it goes to (84xxxxxxxxx)."`
+	UserID   string `yaml:"user_id" doc:"The Zalo user id it goes to."`
+	Template string `yaml:"template" doc:"The template it was rendered from."`
+}
+
+// SpecOption describes the two forms of an expected message for the schema.
+func (MessageExpect) SpecOption() config.Option {
+	type fields MessageExpect // the same keys, without this method
+	obj := config.Describe(&fields{})
+	return config.Option{Kind: config.KindAny, Schema: map[string]any{"anyOf": []any{
+		map[string]any{"type": "string"}, obj.JSONSchema(),
+	}}}
 }
 
 // UnmarshalYAML accepts a plain string as the text.

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/config"
 )
 
 // Drivers the store can run on.
@@ -22,16 +23,12 @@ const (
 // daemon config. The zero value is usable: Open fills in the defaults, so a config
 // without a store section runs on an embedded SQLite file.
 type Config struct {
-	// Driver is sqlite (embedded, one process) or postgres (production, replicas).
-	Driver string `yaml:"driver"`
-	// Path is the SQLite database file; its folder is created when missing.
-	Path string `yaml:"path"`
-	// DSN is the PostgreSQL connection string (URL or key=value form). It is a
-	// secret: `dsn_file:` reads it from a file, and it never appears in errors.
-	DSN string `yaml:"dsn" secret:"true"`
-	// MaxOpenConns bounds the PostgreSQL connection pool. SQLite always uses one
-	// connection: it has a single writer and our transactions are short.
-	MaxOpenConns int `yaml:"max_open_conns"`
+	Driver string `yaml:"driver" enum:"sqlite,postgres" doc:"sqlite: an embedded file, one process. postgres: production, and several replicas sharing one store."`
+	Path   string `yaml:"path" doc:"The SQLite database file, relative to the config file; its folder is created when missing."`
+	DSN    string `yaml:"dsn" secret:"true" doc:"The PostgreSQL connection string (URL or key=value form), for driver postgres. Never shown in errors." example:"postgres://egov@db:5432/egov?sslmode=require"`
+	// SQLite always uses one connection: it has a single writer and the store's
+	// transactions are short.
+	MaxOpenConns int `yaml:"max_open_conns" min:"0" doc:"Connections to PostgreSQL at most."`
 }
 
 // DefaultConfig returns the configuration used when the config file says nothing.
@@ -57,6 +54,7 @@ func (c Config) withDefaults() Config {
 // Zero values are not mistakes: they mean the defaults.
 func (c Config) Validate(report pipeline.Reporter) {
 	c = c.withDefaults()
+	config.Check(&c, report)
 	switch c.Driver {
 	case DriverSQLite:
 		if c.DSN != "" {
@@ -70,10 +68,5 @@ func (c Config) Validate(report pipeline.Reporter) {
 		if strings.TrimSpace(c.DSN) == "" {
 			report("dsn", "is required for driver postgres (give dsn or dsn_file)")
 		}
-	default:
-		report("driver", "unknown driver %q (want %s or %s)", c.Driver, DriverSQLite, DriverPostgres)
-	}
-	if c.MaxOpenConns < 0 {
-		report("max_open_conns", "must not be negative, got %d", c.MaxOpenConns)
 	}
 }

@@ -60,16 +60,23 @@ func (s *sqlStore) indexSnapshot(ctx context.Context, tx *sqlx.Tx, source string
 		}
 	}
 	for entity, list := range byEntity {
-		keys := make([]string, len(list))
-		for i, r := range list {
-			keys[i] = r.Key
+		// A record's first version (change detection counts versions from 1) has
+		// no rows yet, and a first sync's records are all new: only records seen
+		// before have rows to replace.
+		var keys []string
+		for _, r := range list {
+			if r.Version != 1 {
+				keys = append(keys, r.Key)
+			}
 		}
-		if err := forEachIn(s.d, "key", keys, func(cond string, in []any) error {
-			_, err := tx.ExecContext(ctx, s.q(`DELETE FROM lookup_index WHERE entity = ? AND source = ? AND `+cond),
-				append([]any{entity, source}, in...)...)
-			return err
-		}); err != nil {
-			return err
+		for name := range s.index.of(entity) {
+			if err := forEachIn(s.d, "key", keys, func(cond string, in []any) error {
+				_, err := tx.ExecContext(ctx, s.q(`DELETE FROM lookup_index WHERE entity = ? AND name = ? AND source = ? AND `+cond),
+					append([]any{entity, name, source}, in...)...)
+				return err
+			}); err != nil {
+				return err
+			}
 		}
 		var rows [][]any
 		for _, r := range list {

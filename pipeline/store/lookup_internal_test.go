@@ -67,7 +67,7 @@ func TestLookupReadsTheIndexNotTheSnapshot(t *testing.T) {
 				details = append(details, p.Detail)
 			}
 			plan := strings.Join(details, "\n")
-			if !strings.Contains(plan, "lookup_index_value (entity=? AND name=? AND value=?)") || strings.Contains(plan, "SCAN s") {
+			if !strings.Contains(plan, "SEARCH i USING PRIMARY KEY (entity=? AND name=? AND value=?)") || strings.Contains(plan, "SCAN s") {
 				t.Errorf("the look-up does not go through the value index:\n%s", plan)
 			}
 		})

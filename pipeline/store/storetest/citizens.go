@@ -284,8 +284,10 @@ func testRatings(t *testing.T, s store.Store) {
 
 func testLookupIndex(t *testing.T, s store.Store) {
 	c, ctx := cit(t, s), t.Context()
+	version := map[string]int64{}
 	entry := func(key, code string, deleted bool) store.SnapshotEntry {
-		return store.SnapshotEntry{Entity: "dossier", Key: key, Hash: code, Version: 1, Fields: map[string]any{"code": code}, Deleted: deleted}
+		version[key]++ // as change detection counts them: 1 for a record's first version
+		return store.SnapshotEntry{Entity: "dossier", Key: key, Hash: code, Version: version[key], Fields: map[string]any{"code": code}, Deleted: deleted}
 	}
 	// Stored before the index was asked for: found once the index is filled.
 	commit(t, s, store.Batch{Source: "motcua", At: t0, Snapshot: []store.SnapshotEntry{entry("K1", "HS-Đầu", false)}})

@@ -83,9 +83,10 @@ CREATE TABLE lookup_index (
     value  text NOT NULL,
     source text NOT NULL,
     key    text NOT NULL,
-    PRIMARY KEY (entity, name, source, key, value)
+    PRIMARY KEY (entity, name, value, source, key)
 );
-CREATE INDEX lookup_index_value ON lookup_index (entity, name, value);
+-- A record's rows, replaced when it changes.
+CREATE INDEX lookup_index_record ON lookup_index (entity, name, source, key);
 -- An index filled from the snapshot once, when it was first asked for.
 CREATE TABLE lookup_indexed (
     entity    text NOT NULL,

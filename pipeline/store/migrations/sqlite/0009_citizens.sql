@@ -83,9 +83,10 @@ CREATE TABLE lookup_index (
     value  TEXT NOT NULL,
     source TEXT NOT NULL,
     key    TEXT NOT NULL,
-    PRIMARY KEY (entity, name, source, key, value)
-);
-CREATE INDEX lookup_index_value ON lookup_index (entity, name, value);
+    PRIMARY KEY (entity, name, value, source, key)
+) WITHOUT ROWID;
+-- A record's rows, replaced when it changes.
+CREATE INDEX lookup_index_record ON lookup_index (entity, name, source, key);
 -- An index filled from the snapshot once, when it was first asked for.
 CREATE TABLE lookup_indexed (
     entity    TEXT NOT NULL,
