@@ -14,7 +14,7 @@ import (
 // DeadlinesConfig sets the evaluation of timer rules (rules with at:).
 type DeadlinesConfig struct {
 	// Interval is how often each source's due timers are evaluated; default 1m.
-	Interval config.Duration `yaml:"interval"`
+	Interval config.Duration `yaml:"interval" default:"1m" doc:"How often each source's due timers are evaluated."`
 }
 
 // checkAgencies validates the agencies: list and gives a source owned by an

@@ -28,22 +28,19 @@ const DefaultZone = "Asia/Ho_Chi_Minh"
 
 // Config is the whole daemon configuration.
 type Config struct {
-	Timezone        string          `yaml:"timezone" doc:"The province's zone: schedules, zone-less times and operator output use it." example:"Asia/Ho_Chi_Minh"`
-	Store           store.Config    `yaml:"store" doc:"The state store: cursors, snapshot, outbox, dead letters, quarantine, audit log."`
-	HTTP            HTTPConfig      `yaml:"http" doc:"The operations endpoint: /healthz, /readyz, /metrics."`
-	Log             LogConfig       `yaml:"log" doc:"The daemon's own log."`
-	Delivery        DeliveryConfig  `yaml:"delivery" doc:"How the outbox is delivered to sinks; a sink's own delivery: block overrides it."`
-	Retention       RetentionConfig `yaml:"retention" doc:"How long the store keeps what has served; citizens' data is kept only as long as it is needed."`
-	ShutdownTimeout config.Duration `yaml:"shutdown_timeout" doc:"How long a stopping daemon waits for runs and deliveries in flight."`
-	Demo            *DemoConfig     `yaml:"demo" doc:"Turns on the demo agency database and its activity generator (configs/demo.yaml)."`
-	// Agencies are the province's agencies: code, name, parent (department or
-	// district) and the sources each owns; the steering figures roll up by parent.
-	Agencies []figures.Agency `yaml:"agencies" doc:"The province's agencies: code, name, parent (department or district), the sources each owns and optionally its own OA (a zalo sink); figures roll up by parent."`
-	// Deadlines sets how often timer rules (at:) are evaluated.
-	Deadlines DeadlinesConfig `yaml:"deadlines" doc:"How often timer rules (rules with at:) are evaluated."`
-	Sources   []SourceConfig  `yaml:"-"`
-	Sinks     []SinkConfig    `yaml:"-"`
-	Routes    []Route         `yaml:"routes" doc:"Which events go to which sinks; an event matching several routes reaches each sink once."`
+	Timezone        string           `yaml:"timezone" doc:"The province's zone: schedules, zone-less times and operator output use it." example:"Asia/Ho_Chi_Minh"`
+	Store           store.Config     `yaml:"store" doc:"The state store: cursors, snapshot, outbox, dead letters, quarantine, audit log."`
+	HTTP            HTTPConfig       `yaml:"http" doc:"The operations endpoint: /healthz, /readyz, /metrics."`
+	Log             LogConfig        `yaml:"log" doc:"The daemon's own log."`
+	Delivery        DeliveryConfig   `yaml:"delivery" doc:"How the outbox is delivered to sinks; a sink's own delivery: block overrides it."`
+	Retention       RetentionConfig  `yaml:"retention" doc:"How long the store keeps what has served; citizens' data is kept only as long as it is needed."`
+	ShutdownTimeout config.Duration  `yaml:"shutdown_timeout" doc:"How long a stopping daemon waits for runs and deliveries in flight."`
+	Demo            *DemoConfig      `yaml:"demo" doc:"Turns on the demo agency database and its activity generator (configs/demo.yaml)."`
+	Agencies        []figures.Agency `yaml:"agencies" doc:"The province's agencies: code, name, parent (the department or district) and the sources each owns. The steering figures count per agency and roll up to each parent."`
+	Deadlines       DeadlinesConfig  `yaml:"deadlines" doc:"How often timer rules (rules with at:) are evaluated."`
+	Sources         []SourceConfig   `yaml:"-"`
+	Sinks           []SinkConfig     `yaml:"-"`
+	Routes          []Route          `yaml:"routes" doc:"Which events go to which sinks; an event matching several routes reaches each sink once."`
 
 	// Announcements names the channel regulation proactive announcements run
 	// under (pipeline/announce); without it there are none.

@@ -107,7 +107,9 @@ func (j *Job) ensureFacts(ctx context.Context) error {
 	if err := fs.SetFactsVersion(ctx, j.Name, want); err != nil {
 		return err
 	}
-	j.Logger.Info("figures facts and deadline timers rebuilt from the snapshot", "source", j.Name, "records", n)
+	if n > 0 {
+		j.Logger.Info("figures facts and deadline timers rebuilt from the snapshot", "source", j.Name, "records", n)
+	}
 	j.factsReady = true
 	return nil
 }

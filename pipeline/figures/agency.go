@@ -19,14 +19,14 @@ import (
 // declares it. Records name their agency by code (a source's agency: or the
 // mapping's agency_field); figures roll up to each parent.
 type Agency struct {
-	Code string `yaml:"code" required:"true"`
-	Name string `yaml:"name" required:"true"`
+	Code string `yaml:"code" required:"true" doc:"The agency's code, as records name it (a source's agency:, or the value of a mapping's agency_field)." example:"UBND-XA-PHUOCLAI"`
+	Name string `yaml:"name" required:"true" doc:"The agency's name, as pages show it." example:"UBND xã Phước Lại"`
 	// Parent is the code of the department or district the agency belongs to,
 	// itself declared in the list; "" for a top-level unit.
-	Parent string `yaml:"parent"`
+	Parent string `yaml:"parent" doc:"The code of the department or district the agency belongs to, itself declared in agencies." example:"HUYEN-CANGIUOC"`
 	// Sources are the sources the agency owns: a source listed here without an
 	// agency: of its own takes this one.
-	Sources []string `yaml:"sources"`
+	Sources []string `yaml:"sources" doc:"The sources the agency owns: such a source without an agency: of its own takes this one." example:"[motcua-phuoclai]"`
 	// OA names the zalo sink of the agency's own Official Account (its own app
 	// and credentials); "" speaks through the parent's, else the province's.
 	OA string `yaml:"oa" doc:"The zalo sink of the agency's own Official Account (its own app and credentials); without it the agency speaks through its parent's, else the province's." example:"zalo-sotttt"`

@@ -104,7 +104,7 @@ func TestAggregatesCountWhatTheFactsSay(t *testing.T) {
 				q.From = at().Truncate(time.Duration(1+rng.IntN(3)) * time.Hour)
 			}
 			if i%7 != 0 {
-				q.To = q.From.Add(time.Duration(1+rng.Int64N(int64(12*24*time.Hour)))).Round(15 * time.Minute)
+				q.To = q.From.Add(time.Duration(1 + rng.Int64N(int64(12*24*time.Hour)))).Round(15 * time.Minute)
 				if q.From.IsZero() {
 					q.To = at()
 				}

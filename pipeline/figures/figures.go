@@ -163,16 +163,18 @@ func (p Prices) saving(route string, notices, messages int) float64 {
 }
 
 // FeedbackSource counts citizens' feedback per agency (the Zalo webhook's inbox).
-// Optional: without one, Figures.Feedback is nil.
+// Optional: without one, Figures.Feedback is nil. Its method uses only basic
+// types, so the store (which this package imports) can implement it.
 type FeedbackSource interface {
-	// FeedbackCounts counts feedback received in [from, to) per agency (zero bounds
-	// are open), and how much of it is answered.
-	FeedbackCounts(ctx context.Context, from, to time.Time) (map[string]Feedback, error)
+	// FeedbackCounts counts, per agency code, feedback received in [from, to)
+	// (zero bounds are open) and how much of that is answered.
+	FeedbackCounts(ctx context.Context, from, to time.Time) (received, answered map[string]int, err error)
 }
 
 // RatingSource counts citizens' 1–5 satisfaction ratings per agency (the OA's
 // rating request and the DG reply command). Optional: without one, the index's
-// satisfaction group is reported as not supported.
+// satisfaction group is reported as not supported. Basic types only, as for
+// FeedbackSource.
 type RatingSource interface {
 	// RatingCounts counts, per agency, ratings given in [from, to) by score:
 	// counts[0] is how many gave 1, …, counts[4] how many gave 5.
@@ -296,15 +298,19 @@ func (s *Service) Figures(ctx context.Context, q Query) (Figures, error) {
 		return Figures{}, err
 	}
 	if s.Feedback != nil {
-		fb, err := s.Feedback.FeedbackCounts(ctx, q.From, q.To)
+		received, answered, err := s.Feedback.FeedbackCounts(ctx, q.From, q.To)
 		if err != nil {
 			return Figures{}, fmt.Errorf("figures: feedback: %w", err)
 		}
 		total := Feedback{}
-		for code, f := range fb {
+		for code, n := range received {
 			if s.keep(q, code) {
-				total.Received += f.Received
-				total.Answered += f.Answered
+				total.Received += n
+			}
+		}
+		for code, n := range answered {
+			if s.keep(q, code) {
+				total.Answered += n
 			}
 		}
 		out.Feedback = &total

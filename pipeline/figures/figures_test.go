@@ -162,8 +162,12 @@ func seed(t *testing.T, st store.Store) {
 
 type fakeFeedback map[string]figures.Feedback
 
-func (f fakeFeedback) FeedbackCounts(ctx context.Context, from, to time.Time) (map[string]figures.Feedback, error) {
-	return f, nil
+func (f fakeFeedback) FeedbackCounts(ctx context.Context, from, to time.Time) (received, answered map[string]int, err error) {
+	received, answered = map[string]int{}, map[string]int{}
+	for code, fb := range f {
+		received[code], answered[code] = fb.Received, fb.Answered
+	}
+	return received, answered, nil
 }
 
 type fakeRatings map[string][5]int

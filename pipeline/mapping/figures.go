@@ -21,24 +21,24 @@ const (
 // on a million dossiers are counted from indexes, and time-dependent ones (overdue
 // now, due soon) are judged at query time against the clock.
 type FiguresSpec struct {
-	Kind string `yaml:"kind" required:"true"` // dossier or outage
+	Kind string `yaml:"kind" required:"true" doc:"What the records are for the figures: dossier (received, in progress, finished, on time, overdue) or outage (counted on the day of received_at)." example:"dossier"` // dossier or outage
 	// Status is an int field; Open, Finished and Supplement list its values that mean
 	// "being processed", "result ready or returned" and "supplement requested".
 	// Statuses in none of them (new, rejected, withdrawn, stopped) are counted as
 	// received only.
-	Status     string  `yaml:"status"`
-	Open       []int64 `yaml:"open"`
-	Finished   []int64 `yaml:"finished"`
-	Supplement []int64 `yaml:"supplement"`
+	Status     string  `yaml:"status" doc:"An int field: the dossier's status. Needed for dossiers." example:"status"`
+	Open       []int64 `yaml:"open" doc:"The status values of a dossier being processed." example:"[2, 4, 5, 6]"`
+	Finished   []int64 `yaml:"finished" doc:"The status values of a finished dossier (result ready or returned)." example:"[9, 10]"`
+	Supplement []int64 `yaml:"supplement" doc:"The status values of a dossier waiting for the citizen's supplement; counted on the day first seen." example:"[5]"`
 	// Time fields: when the dossier was received (an outage: announced), when it is
 	// due, when it was finished.
-	ReceivedAt string `yaml:"received_at" required:"true"`
-	DueAt      string `yaml:"due_at"`
-	FinishedAt string `yaml:"finished_at"`
+	ReceivedAt string `yaml:"received_at" required:"true" doc:"A time field: when the dossier was received (an outage: the time it is counted at)." example:"received_at"`
+	DueAt      string `yaml:"due_at" doc:"A time field: when the dossier is due. Needed for dossiers." example:"due_at"`
+	FinishedAt string `yaml:"finished_at" doc:"A time field: when the dossier was finished." example:"finished_at"`
 	// Bool fields, optional: submitted online (the dossier's channel), and its
 	// paperwork digitised (when the source provides the flag).
-	Online    string `yaml:"online"`
-	Digitised string `yaml:"digitised"`
+	Online    string `yaml:"online" doc:"A bool field: submitted online (the dossier's channel), for the online share." example:"online"`
+	Digitised string `yaml:"digitised" doc:"A bool field: the dossier's paperwork digitised, where a source provides the flag." example:"digitised"`
 }
 
 // Facts are one record's figures facts, extracted by Mapping.Facts.

@@ -35,8 +35,7 @@ type File struct {
 	Rules     []RuleSpec           `yaml:"rules" doc:"Named events fired when a condition over before/after holds, with an optional message to citizens."`
 	Templates map[string]string    `yaml:"templates" doc:"Messages for rules' notify: Go text/template over the record's fields, with helpers date, time, datetime (in the mapping's zone), label, upper, lower, default." example:"result_ready: 'Hồ sơ {{.code}} đã có kết quả.'"`
 	Tables    map[string]TableSpec `yaml:"tables" doc:"Lookup tables for transform steps ({lookup: name}) and templates ({{label \"name\" .field}}): inline values or two columns of a CSV file."`
-	// Figures says which fields the steering figures count (see figures.go).
-	Figures *FiguresSpec `yaml:"figures" doc:"Which fields the steering figures count: the record's kind, state, agency and times (see the README's steering figures)."`
+	Figures   *FiguresSpec         `yaml:"figures" doc:"Which fields the steering figures count: the store keeps these facts per record, indexed, and judges overdue and due soon at query time."`
 }
 
 // Columns is a field's source: one column name, or a list of columns whose values

@@ -27,10 +27,8 @@ type RuleSpec struct {
 	// week's news.
 	MaxAge   config.Duration `yaml:"max_age" doc:"With age_field: the rule does not fire (the skip is counted) when the record's age_field is more than this before now." example:"72h"`
 	AgeField string          `yaml:"age_field" doc:"A time field saying when the change happened at the agency; given with max_age." example:"updated_at"`
-	// At makes the rule a timer: instead of firing on a change, it fires once when
-	// the clock passes a time field of the record plus an offset ("due_at - 2d"),
-	// if When holds over the record then (see timers.go).
-	At string `yaml:"at" doc:"Makes the rule a timer: it fires once when the clock passes a time field plus an offset, if when holds then." example:"due_at - 2d"`
+	// A timer: it fires once when the clock passes the threshold (timers.go).
+	At string `yaml:"at" doc:"Makes the rule a timer: it fires once per record when the clock passes a time field plus or minus a duration, if when: holds over the record then (a finished dossier fires nothing); re-armed when the field moves." example:"due_at - 2d"`
 }
 
 // NotifySpec says who hears about a rule and in what words.

@@ -35,11 +35,11 @@ type Fact struct {
 	FinishedDay string
 	// SeenDay is the commit's date in the province's zone: the day a supplement
 	// request first seen in this commit is counted on.
-	SeenDay string
-	OnTime      *bool // finished with both dates: no later than due
-	Online      *bool
-	Digitised   *bool
-	Deleted     bool // the record is gone: its facts and timers are removed
+	SeenDay   string
+	OnTime    *bool // finished with both dates: no later than due
+	Online    *bool
+	Digitised *bool
+	Deleted   bool // the record is gone: its facts and timers are removed
 }
 
 // TimerArm sets when a record's timer rule fires. A different At from the stored

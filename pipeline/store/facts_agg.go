@@ -5,23 +5,30 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 )
 
-// Measures of fact_days: what one record adds to its days.
+// Measures of fact_days, its count columns in this order: what one record adds
+// to its days.
 const (
-	mReceived       = "received"
-	mOnline         = "online"
-	mOnlineKnown    = "online_known"
-	mDigitised      = "digitised"
-	mDigitisedKnown = "digitised_known"
-	mFinished       = "finished"
-	mOnTime         = "on_time"
-	mLate           = "late"
-	mSupplement     = "supplement"
+	mReceived = iota
+	mOnline
+	mOnlineKnown
+	mDigitised
+	mDigitisedKnown
+	mFinished
+	mOnTime
+	mLate
+	mSupplement
+	nMeasures
 )
+
+// measureCols are fact_days' count columns, by measure.
+var measureCols = [nMeasures]string{"received", "online", "online_known", "digitised", "digitised_known",
+	"finished", "on_time", "late", "supplement"}
 
 // factRow is a facts row as far as the aggregates depend on it.
 type factRow struct {
@@ -47,21 +54,28 @@ func str(p *string) string {
 	return *p
 }
 
-type dayKey struct{ kind, agency, day, measure string }
+type dayKey struct{ kind, agency, day string }
 type openKey struct{ kind, agency, due string }
 
 // aggDelta is what a batch adds to and removes from the aggregates.
 type aggDelta struct {
-	days map[dayKey]int64
+	days map[dayKey]*[nMeasures]int64
 	open map[openKey][2]int64 // open, supplement
 }
 
 // add adds (sign +1) or removes (-1) a row's contributions.
 func (a *aggDelta) add(r *factRow, sign int64) {
-	day := func(d, m string) {
-		if d != "" {
-			a.days[dayKey{r.Kind, r.Agency, d, m}] += sign
+	day := func(d string, m int) {
+		if d == "" {
+			return
 		}
+		k := dayKey{r.Kind, r.Agency, d}
+		v := a.days[k]
+		if v == nil {
+			v = new([nMeasures]int64)
+			a.days[k] = v
+		}
+		v[m] += sign
 	}
 	rd := str(r.ReceivedDay)
 	day(rd, mReceived)
@@ -138,7 +152,7 @@ func (s *sqlStore) upsertFacts(ctx context.Context, tx *sqlx.Tx, source string, 
 			return err
 		}
 	}
-	delta := aggDelta{days: map[dayKey]int64{}, open: map[openKey][2]int64{}}
+	delta := aggDelta{days: map[dayKey]*[nMeasures]int64{}, open: map[openKey][2]int64{}}
 	// The last fact of a key wins, as sequential upserts would.
 	last := map[id]int{}
 	for i, f := range facts {
@@ -211,14 +225,27 @@ func (s *sqlStore) upsertFacts(ctx context.Context, tx *sqlx.Tx, source string, 
 func (s *sqlStore) applyDelta(ctx context.Context, tx *sqlx.Tx, source string, delta aggDelta) error {
 	var days [][]any
 	for _, k := range slices.SortedFunc(maps.Keys(delta.days), func(a, b dayKey) int {
-		return cmpKeys(a.kind+a.day+a.agency+a.measure, b.kind+b.day+b.agency+b.measure)
+		return cmpKeys(a.kind+a.day+a.agency, b.kind+b.day+b.agency)
 	}) {
-		if n := delta.days[k]; n != 0 {
-			days = append(days, []any{source, k.kind, k.agency, k.day, k.measure, n})
+		v := delta.days[k]
+		if *v == ([nMeasures]int64{}) {
+			continue
 		}
+		row := []any{source, k.kind, k.agency, k.day}
+		for _, n := range v {
+			row = append(row, n)
+		}
+		days = append(days, row)
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO fact_days (source, kind, agency, day, measure, n) VALUES `,
-		` ON CONFLICT (kind, day, agency, measure, source) DO UPDATE SET n = fact_days.n + excluded.n`, days, nil); err != nil {
+	set := ""
+	for i, c := range measureCols {
+		if i > 0 {
+			set += ", "
+		}
+		set += c + " = fact_days." + c + " + excluded." + c
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO fact_days (source, kind, agency, day, `+strings.Join(measureCols[:], ", ")+`) VALUES `,
+		` ON CONFLICT (kind, day, agency, source) DO UPDATE SET `+set, days, nil); err != nil {
 		return fmt.Errorf("per-day counts: %w", err)
 	}
 	var open [][]any
@@ -378,34 +405,31 @@ func (s *sqlStore) dayTotals(ctx context.Context, kind, from, to string, get fun
 		cond += ` AND day < ?`
 		args = append(args, to)
 	}
-	err := queryEach(ctx, s.db, s.q(`SELECT agency, measure, SUM(n) FROM fact_days WHERE kind = ?`+cond+` GROUP BY agency, measure`), args,
+	sums := ""
+	for _, c := range measureCols {
+		sums += ", SUM(" + c + ")"
+	}
+	err := queryEach(ctx, s.db, s.q(`SELECT agency`+sums+` FROM fact_days WHERE kind = ?`+cond+` GROUP BY agency`), args,
 		func(r *sqlx.Rows) error {
-			var agency, measure string
-			var n int
-			if err := r.Scan(&agency, &measure, &n); err != nil {
+			var agency string
+			var v [nMeasures]int
+			dest := []any{&agency}
+			for i := range v {
+				dest = append(dest, &v[i])
+			}
+			if err := r.Scan(dest...); err != nil {
 				return err
 			}
 			c := get(agency)
-			switch measure {
-			case mReceived:
-				c.Received += n
-			case mOnline:
-				c.Online += n
-			case mOnlineKnown:
-				c.OnlineKnown += n
-			case mDigitised:
-				c.Digitised += n
-			case mDigitisedKnown:
-				c.DigitisedKnown += n
-			case mFinished:
-				c.Finished += n
-			case mOnTime:
-				c.OnTime += n
-			case mLate:
-				c.Late += n
-			case mSupplement:
-				c.Supplement += n
-			}
+			c.Received += v[mReceived]
+			c.Online += v[mOnline]
+			c.OnlineKnown += v[mOnlineKnown]
+			c.Digitised += v[mDigitised]
+			c.DigitisedKnown += v[mDigitisedKnown]
+			c.Finished += v[mFinished]
+			c.OnTime += v[mOnTime]
+			c.Late += v[mLate]
+			c.Supplement += v[mSupplement]
 			return nil
 		})
 	if err != nil {
@@ -535,24 +559,19 @@ func (s *sqlStore) openCounts(ctx context.Context, q FactQuery, zone *time.Locat
 func (s *sqlStore) DayCounts(ctx context.Context, kind, from, to string) ([]DayCount, error) {
 	type k struct{ day, agency string }
 	by := map[k]*DayCount{}
-	err := queryEach(ctx, s.db, s.q(`SELECT day, agency, measure, SUM(n) FROM fact_days
-		WHERE kind = ? AND day >= ? AND day < ? AND measure IN ('received', 'finished') GROUP BY day, agency, measure`), []any{kind, from, to},
+	err := queryEach(ctx, s.db, s.q(`SELECT day, agency, SUM(received), SUM(finished) FROM fact_days
+		WHERE kind = ? AND day >= ? AND day < ? GROUP BY day, agency`), []any{kind, from, to},
 		func(r *sqlx.Rows) error {
-			var day, agency, measure string
-			var n int
-			if err := r.Scan(&day, &agency, &measure, &n); err != nil {
+			var c DayCount
+			if err := r.Scan(&c.Day, &c.Agency, &c.Received, &c.Finished); err != nil {
 				return err
 			}
-			c := by[k{day, agency}]
-			if c == nil {
-				c = &DayCount{Day: day, Agency: agency}
-				by[k{day, agency}] = c
+			if prev := by[k{c.Day, c.Agency}]; prev != nil {
+				prev.Received += c.Received
+				prev.Finished += c.Finished
+				return nil
 			}
-			if measure == mReceived {
-				c.Received += n
-			} else {
-				c.Finished += n
-			}
+			by[k{c.Day, c.Agency}] = &c
 			return nil
 		})
 	if err != nil {

@@ -40,21 +40,28 @@ CREATE INDEX facts_supplement ON facts (kind, supplement_at, agency);
 
 -- fact_days and fact_open are aggregates maintained at commit from the changes of
 -- facts (each commit adds and removes the contributions of the rows it changes):
--- fact_days counts the flows per source, kind, agency, day and measure (received,
--- online, online_known, digitised, digitised_known on the received day; finished,
--- on_time, late on the finished day; supplement on the day first asked);
+-- fact_days counts the flows per source, kind, agency and day (received, online,
+-- online_known, digitised, digitised_known on the received day; finished, on_time,
+-- late on the finished day; supplement on the day first asked);
 -- fact_open counts the records open now per due day ('' when none), and those of
 -- them waiting for a supplement. A period's figures sum whole days here and count
 -- only its partial first and last days from facts, so a query costs what its
 -- period spans in days, not the number of dossiers.
 CREATE TABLE fact_days (
-    source  text    NOT NULL,
-    kind    text    NOT NULL,
-    agency  text    NOT NULL,
-    day     text    NOT NULL,
-    measure text    NOT NULL,
-    n       bigint  NOT NULL,
-    PRIMARY KEY (kind, day, agency, measure, source)
+    source          text    NOT NULL,
+    kind            text    NOT NULL,
+    agency          text    NOT NULL,
+    day             text    NOT NULL,
+    received        bigint  NOT NULL DEFAULT 0,
+    online          bigint  NOT NULL DEFAULT 0,
+    online_known    bigint  NOT NULL DEFAULT 0,
+    digitised       bigint  NOT NULL DEFAULT 0,
+    digitised_known bigint  NOT NULL DEFAULT 0,
+    finished        bigint  NOT NULL DEFAULT 0,
+    on_time         bigint  NOT NULL DEFAULT 0,
+    late            bigint  NOT NULL DEFAULT 0,
+    supplement      bigint  NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, day, agency, source)
 );
 CREATE INDEX fact_days_source ON fact_days (source);
 CREATE TABLE fact_open (

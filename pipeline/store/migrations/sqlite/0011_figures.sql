@@ -40,21 +40,28 @@ CREATE INDEX facts_supplement ON facts (kind, supplement_at, agency);
 
 -- fact_days and fact_open are aggregates maintained at commit from the changes of
 -- facts (each commit adds and removes the contributions of the rows it changes):
--- fact_days counts the flows per source, kind, agency, day and measure (received,
--- online, online_known, digitised, digitised_known on the received day; finished,
--- on_time, late on the finished day; supplement on the day first asked);
+-- fact_days counts the flows per source, kind, agency and day (received, online,
+-- online_known, digitised, digitised_known on the received day; finished, on_time,
+-- late on the finished day; supplement on the day first asked);
 -- fact_open counts the records open now per due day ('' when none), and those of
 -- them waiting for a supplement. A period's figures sum whole days here and count
 -- only its partial first and last days from facts, so a query costs what its
 -- period spans in days, not the number of dossiers.
 CREATE TABLE fact_days (
-    source  TEXT    NOT NULL,
-    kind    TEXT    NOT NULL,
-    agency  TEXT    NOT NULL,
-    day     TEXT    NOT NULL,
-    measure TEXT    NOT NULL,
-    n       INTEGER NOT NULL,
-    PRIMARY KEY (kind, day, agency, measure, source)
+    source          TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    agency          TEXT    NOT NULL,
+    day             TEXT    NOT NULL,
+    received        INTEGER NOT NULL DEFAULT 0,
+    online          INTEGER NOT NULL DEFAULT 0,
+    online_known    INTEGER NOT NULL DEFAULT 0,
+    digitised       INTEGER NOT NULL DEFAULT 0,
+    digitised_known INTEGER NOT NULL DEFAULT 0,
+    finished        INTEGER NOT NULL DEFAULT 0,
+    on_time         INTEGER NOT NULL DEFAULT 0,
+    late            INTEGER NOT NULL DEFAULT 0,
+    supplement      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, day, agency, source)
 ) WITHOUT ROWID;
 CREATE INDEX fact_days_source ON fact_days (source);
 CREATE TABLE fact_open (
