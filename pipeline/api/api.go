@@ -108,6 +108,9 @@ func New(d *engine.Daemon, opts Options) *Server {
 
 // Register adds every route to mux.
 func (s *Server) Register(mux *http.ServeMux) {
+	if s.guard.Keys.Len() == 0 {
+		s.log.Warn("http.tokens is empty: the steering page and /api/v1 refuse every request until a token is configured")
+	}
 	for _, r := range s.routes {
 		var h http.Handler = r.h
 		if r.role != "" {
