@@ -741,3 +741,43 @@ func TestTransientFailureIsRetriedOnce(t *testing.T) {
 		t.Fatalf("failed recipients: %+v %v", rs, err)
 	}
 }
+
+// An agency with its own OA speaks through it, and so do the agencies under it;
+// the others through the province's.
+func TestAgenciesSpeakThroughTheirOwnOA(t *testing.T) {
+	f := newFixture(t)
+	own := &fakeOA{refuse: map[string]int{}, received: map[string]bool{}, transient: map[string]int{}}
+	withOA := slices.Clone(agencies)
+	withOA[1].OA = "zalo-huyen-a" // HUYEN-A
+	reg := f.svc.Regulation()
+	reg.OA = "zalo"
+	svc, err := announce.New(announce.Options{Regulation: reg, Store: f.st.(announce.Store), Agencies: withOA,
+		Channels: map[string]announce.Channel{"zalo": f.oa, "zalo-huyen-a": own}, Clock: f.clock, Zone: hcm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc = svc
+	f.follow("xa can giuoc", "u1")
+	f.follow("xa phuoc vinh tay", "v1")
+	a := f.approved("dung", "em", "em", f.draft("HUYEN-A", announce.Segment{Kind: announce.SegmentArea, Places: []string{"Xã Cần Giuộc"}}, at("10:00")))
+	b := f.approved("giang", "hoa", "hoa", f.draft("HUYEN-B", announce.Segment{Kind: announce.SegmentArea, Places: []string{"Xã Phước Vĩnh Tây"}}, at("10:00")))
+	if got := f.get(a).OA; got != "zalo-huyen-a" {
+		t.Fatalf("HUYEN-A's announcement speaks through %q", got)
+	}
+	if got := f.get(b).OA; got != "zalo" {
+		t.Fatalf("HUYEN-B's announcement speaks through %q", got)
+	}
+	f.set(at("10:00"))
+	f.tick()
+	if got := own.users(); !slices.Equal(got, []string{"u1"}) {
+		t.Fatalf("HUYEN-A's OA sent to %v", got)
+	}
+	if got := f.oa.users(); !slices.Equal(got, []string{"v1"}) {
+		t.Fatalf("the province's OA sent to %v", got)
+	}
+	_, err = announce.New(announce.Options{Regulation: reg, Store: f.st.(announce.Store), Agencies: withOA,
+		Channels: map[string]announce.Channel{"zalo": f.oa}, Clock: f.clock, Zone: hcm})
+	if err == nil || !strings.Contains(err.Error(), "zalo-huyen-a") {
+		t.Fatalf("an agency's OA that is no zalo sink: %v", err)
+	}
+}
