@@ -633,7 +633,7 @@ func TestPreviewRendersTheMessageAndCountsQuota(t *testing.T) {
 
 // The model regulation shipped in configs/ loads as the README documents it.
 func TestModelRegulationLoads(t *testing.T) {
-	reg, err := announce.LoadRegulation("../../configs/regulation.example.yaml", []figures.Agency{
+	reg, err := announce.LoadRegulation("../../configs/regulation/model.yaml", []figures.Agency{
 		{Code: "VP-UBND-TINH", Name: "Văn phòng UBND tỉnh"}, {Code: "SO-TTTT", Name: "Sở TT&TT"},
 		{Code: "UBND-HUYEN-CANGIUOC", Name: "UBND huyện Cần Giuộc"},
 	})
