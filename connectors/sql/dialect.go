@@ -68,9 +68,10 @@ var dialects = map[string]dialect{
 	"postgres":  postgres{},
 	"sqlserver": sqlserver{},
 	"sqlite":    sqlite{},
+	"mysql":     mysqlDialect{},
 }
 
-// quoteWith doubles the closing quote character, the escape all three databases use.
+// quoteWith doubles the closing quote character, the escape every database here uses.
 func quoteWith(open, close, ident string) string {
 	return open + strings.ReplaceAll(ident, close, close+close) + close
 }

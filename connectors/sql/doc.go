@@ -1,5 +1,6 @@
 // Package sqlsource is the `type: sql` source: it reads a table or a custom SELECT
-// of an agency's PostgreSQL, SQL Server or SQLite database incrementally, in bounded
+// of an agency's PostgreSQL, SQL Server, SQLite or MySQL/MariaDB database
+// incrementally, in bounded
 // batches, with nothing installed on the agency's side and only SELECT rights.
 //
 // # Cursor model
@@ -100,6 +101,12 @@
 // Zone-aware values are emitted in UTC. The cursor itself keeps the value exactly as
 // the driver returned it, so it binds back equal to what is stored.
 //
+// MySQL and MariaDB: the connection always runs with parseTime, loc=UTC and the
+// session time_zone '+00:00' (see mysqlDialect), and "now" is UTC_TIMESTAMP(6).
+// DATETIME and DATE hold wall-clock time and are read in the source's zone like the
+// zone-less columns above; TIMESTAMP holds an instant, which the UTC session returns
+// exactly.
+//
 // SQLite has no time type: time cursors must be stored as text in the layout
 // "2006-01-02 15:04:05" with fractional seconds only when non-zero, which is how they
 // sort and how bounds are bound.
@@ -117,6 +124,12 @@
 // types are time (RFC 3339 with nanoseconds), int, string and bytes (hex, for
 // binary keys and rowversion), so every value binds back with its driver type; a
 // rejected row's place may also be null, float or bool.
+//
+// # Key listing
+//
+// ReadKeys (pipeline.KeyLister) lists the rows a reconcile needs: only the given
+// columns plus cursor and key, WHERE key IS NOT NULL AND key > :last ORDER BY key,
+// a page at a time, with its own position {"v":1,"after_key":{...}}.
 //
 // # Safety
 //

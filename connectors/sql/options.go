@@ -31,8 +31,8 @@ const (
 // them rather than `required` tags, so that a key that is present but empty (for
 // example dsn: "${DSN}" with DSN set to "") is caught too, with one message.
 type Options struct {
-	Driver string `yaml:"driver" enum:"postgres,sqlserver,sqlite" doc:"The database: postgres, sqlserver or sqlite. Required."`
-	DSN    string `yaml:"dsn" secret:"true" doc:"The connection string, never logged. For sqlite a file path (relative to the config file, and it must exist) or a file: URI. Required." example:"postgres://reader@db.agency.gov.vn:5432/motcua"`
+	Driver string `yaml:"driver" enum:"postgres,sqlserver,sqlite,mysql" doc:"The database: postgres, sqlserver, sqlite or mysql (MySQL and MariaDB). Required."`
+	DSN    string `yaml:"dsn" secret:"true" doc:"The connection string, never logged. For sqlite a file path (relative to the config file, and it must exist) or a file: URI; for mysql user:password@tcp(host:3306)/db or mysql://user:password@host:3306/db. Required." example:"postgres://reader@db.agency.gov.vn:5432/motcua"`
 	Table  string `yaml:"table" doc:"The table read whole, as table or schema.table (validated, and quoted in the database's dialect). Give table or query." example:"motcua.hs_hoso"`
 	Query  string `yaml:"query" doc:"A custom SELECT, read as a subquery; no ORDER BY (SQL Server: no WITH). Give table or query."`
 	// The cursor and key columns are always read, whatever columns says.
@@ -83,7 +83,7 @@ var _ pipeline.Validator = (*Options)(nil)
 func (o *Options) Validate(report pipeline.Reporter) {
 	config.Check(o, report)
 	if o.Driver == "" {
-		report("driver", "is required: postgres, sqlserver or sqlite")
+		report("driver", "is required: postgres, sqlserver, sqlite or mysql")
 	}
 	if strings.TrimSpace(o.DSN) == "" {
 		report("dsn", "is required: give dsn or dsn_file")

@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	pipeline.AddSource("sql", "a PostgreSQL, SQL Server or SQLite table or query, read incrementally by a (cursor, key) keyset", NewOptions,
+	pipeline.AddSource("sql", "a PostgreSQL, SQL Server, SQLite or MySQL/MariaDB table or query, read incrementally by a (cursor, key) keyset", NewOptions,
 		func(ctx context.Context, env pipeline.Env, o *Options) (pipeline.Source, error) {
 			return Open(ctx, env, o)
 		})

@@ -95,11 +95,17 @@ func Open(_ context.Context, env pipeline.Env, o *Options) (*Source, error) {
 	}
 	s.q = newQueries(s.d, o)
 
-	dsn := o.DSN
-	if o.Driver == "sqlite" {
+	dsn, password := o.DSN, ""
+	switch o.Driver {
+	case "sqlite":
 		dsn, s.file = sqliteDSN(dsn, env.Resolve)
+	case "mysql":
+		var err error
+		if dsn, password, err = mysqlDSN(o.DSN); err != nil {
+			return nil, pipeline.Permanent(s.errorf("%w", err))
+		}
 	}
-	s.red = newRedactor(o.DSN, dsn)
+	s.red = newRedactor(o.DSN, dsn, password)
 
 	db, err := sqlx.Open(s.d.driverName(), dsn)
 	if err != nil {

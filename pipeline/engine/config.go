@@ -126,6 +126,8 @@ type SourceConfig struct {
 	Mapping  string `yaml:"mapping" required:"true" doc:"The mapping file that turns its rows into records, relative to the config file." example:"../mappings/dossier-dvcqg.yaml"`
 	Agency   string `yaml:"agency" doc:"The agency its records belong to (unless the mapping's agency_field says otherwise)." example:"UBND-HUYEN-CANGIUOC"`
 	Zone     string `yaml:"zone" default:"the top-level timezone" doc:"The zone of the source's zone-less times."`
+	// The disappearance settings are the engine's, not the connector's (decision 0017).
+	Deletes DeletesConfig `yaml:"deletes" doc:"How records that disappear from the source become deleted events: misses of a full-set source, a scheduled reconcile, a soft-delete column."`
 
 	Options  any                 `yaml:"-"`
 	Spec     pipeline.SourceSpec `yaml:"-"`
@@ -151,7 +153,7 @@ type Route struct {
 	To       []string `yaml:"to" required:"true" doc:"The sinks that receive the matching events." example:"[events, ioc]"`
 }
 
-var commonSourceKeys = map[string]bool{"name": true, "type": true, "schedule": true, "mapping": true, "agency": true, "zone": true}
+var commonSourceKeys = map[string]bool{"name": true, "type": true, "schedule": true, "mapping": true, "agency": true, "zone": true, "deletes": true}
 var commonSinkKeys = map[string]bool{"name": true, "type": true, "delivery": true}
 
 // CronParser accepts standard five-field specs, an optional leading seconds field,
@@ -402,6 +404,7 @@ func loadSources(d *config.Decoder, list *yaml.Node, zone *time.Location) []Sour
 			}
 			sc.Map = m
 		}
+		checkDeletes(d, p, &sc.Deletes, sc.Map)
 		if sc.Type != "" {
 			spec, ok := pipeline.LookupSource(sc.Type)
 			if !ok {

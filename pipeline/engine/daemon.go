@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		sc := sc
 		sc.Map.SetClock(opts.Clock)
 		d.Jobs = append(d.Jobs, &Job{
-			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router,
+			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router, Deletes: sc.Deletes,
 			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake, Zone: cfg.Zone,
 			Open: func(ctx context.Context) (pipeline.Source, error) {
 				return sc.Spec.Build(ctx, d.env(sc.Name, sc.Location), sc.Options)
@@ -163,6 +163,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("source %s: schedule %q: %w", sc.Name, sc.Schedule, err)
 		}
 	}
+	for i, sc := range d.Config.Sources {
+		if sc.Deletes.Reconcile == "" {
+			continue
+		}
+		j := d.Jobs[i]
+		if _, err := c.AddFunc(sc.Deletes.Reconcile, func() {
+			runs.Add(1)
+			defer runs.Done()
+			d.reconcileJob(ctx, j)
+		}); err != nil {
+			stopDispatch()
+			dispatchDone.Wait()
+			if srv != nil {
+				_ = srv.Close()
+			}
+			return fmt.Errorf("source %s: deletes.reconcile %q: %w", sc.Name, sc.Deletes.Reconcile, err)
+		}
+	}
 	c.Start()
 	dispatchDone.Add(1)
 	go func() {
@@ -221,7 +239,8 @@ func (d *Daemon) runJob(ctx context.Context, j *Job) {
 	case err != nil:
 		d.Logger.Error("sync failed", "source", j.Name, "err", err)
 	case st.Events > 0 || st.Quarantined > 0:
-		d.Logger.Info("synced", "source", j.Name, "rows", st.Rows, "events", st.Events, "quarantined", st.Quarantined, "snapshot", st.Snapshot)
+		d.Logger.Info("synced", "source", j.Name, "rows", st.Rows, "events", st.Events, "deleted", st.Deleted,
+			"quarantined", st.Quarantined, "snapshot", st.Snapshot)
 	default:
 		d.Logger.Debug("synced, no changes", "source", j.Name, "rows", st.Rows)
 	}

@@ -38,6 +38,8 @@ type Job struct {
 	Progress func(RunStats)
 	// Zone is the province's zone: the figures count days in it.
 	Zone *time.Location
+	// Deletes says how records that disappear become deleted events.
+	Deletes DeletesConfig
 
 	running atomic.Bool
 	lastErr atomic.Pointer[error]
@@ -55,6 +57,7 @@ type RunStats struct {
 	Rows        int
 	Events      int
 	Quarantined int
+	Deleted     int  // records found gone (deleted events; see deletes.go)
 	Snapshot    bool // the run was (part of) the first full sync
 }
 
@@ -169,14 +172,23 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 		return st, err
 	}
 	pos := cur.Position
-	if rw, ok := j.Source.(pipeline.Rewinder); ok && pos != nil {
+	_, full := j.Source.(pipeline.FullSet)
+	if full {
+		pos = nil // read whole on every poll; no cursor is kept
+	} else if rw, ok := j.Source.(pipeline.Rewinder); ok && pos != nil {
 		pos = rw.Rewind(pos)
 	}
-	r := &runState{fence: &fence, initialDone: cur.InitialDone, edge: cur.Edge}
+	r := &runState{fence: &fence, initialDone: cur.InitialDone, edge: cur.Edge, full: full}
+	if full {
+		if r.pass, err = j.startPass(work); err != nil {
+			return st, fmt.Errorf("source %s: %w", j.Name, err)
+		}
+	}
 	if r.clearQuarantine, err = j.Store.HasQuarantine(work, j.Name); err != nil {
 		return st, err
 	}
 	st.Snapshot = !cur.InitialDone
+	complete := false
 	for {
 		if ctx.Err() != nil {
 			j.Logger.Info("run stopped between batches", "source", j.Name, "batches", st.Batches)
@@ -201,7 +213,14 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 			j.Progress(st)
 		}
 		if done {
+			complete = true
 			break
+		}
+	}
+	if full {
+		if err := j.finishPass(work, r.pass, complete, j.deletes().AfterMisses, &fence, &st); err != nil {
+			j.Metrics.syncErrors.WithLabelValues(j.Name).Inc()
+			return st, fmt.Errorf("source %s: disappearance: %w", j.Name, err)
 		}
 	}
 	j.Metrics.syncDuration.WithLabelValues(j.Name).Observe(time.Since(start).Seconds())
@@ -222,6 +241,9 @@ func (j *Job) checkColumns(ctx context.Context) error {
 		return err
 	}
 	j.columns = have
+	if err := j.checkDeleteColumn(have); err != nil {
+		return err
+	}
 	return missingColumns(j.Map.CheckColumns(have))
 }
 
@@ -248,6 +270,9 @@ type runState struct {
 	clearQuarantine bool
 	// until, while the first sync finishes, is the mark its last rows are read to.
 	until pipeline.Position
+	// full: the source is a pipeline.FullSet, read whole by this run (pass).
+	full bool
+	pass *pass
 }
 
 // finishFirstSync ends a first sync whose reader has caught up. Rows touched while
@@ -317,10 +342,14 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	now := j.Clock().UTC()
 	snapshotMode := !r.initialDone
 	b := store.Batch{Source: j.Name, Position: next, At: now, Fence: r.fence}
-	if r.until != nil {
-		b.Position = nil // read again by the next run, under the lag bound
+	if r.until != nil || r.full {
+		b.Position = nil // read again by the next run (under the lag bound, or whole)
+	}
+	if rows, err = j.softDeletes(ctx, rows, r.pass, snapshotMode, now, &b); err != nil {
+		return nil, false, err
 	}
 	for _, rj := range got.rejected {
+		j.seeRow(r.pass, rj.row)
 		b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
 			Source: j.Name, Entity: j.Map.Entity, RowKey: j.Map.RowKey(rj.row),
 			Reason: rj.reason.Error(), Raw: rawRow(rj.row), FirstAt: now, LastAt: now, Snapshot: snapshotMode,
@@ -346,7 +375,11 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 				Source: j.Name, Entity: j.Map.Entity, RowKey: j.Map.RowKey(row),
 				Reason: re.Error(), Raw: rawRow(row), FirstAt: now, LastAt: now, Snapshot: snapshotMode,
 			})
+			j.seeRow(r.pass, row)
 			continue
+		}
+		if r.pass != nil {
+			r.pass.see(rec.Key)
 		}
 		for _, f := range rec.Dropped {
 			j.Metrics.dropped.WithLabelValues(j.Name, f).Inc()
@@ -373,6 +406,11 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	if err := j.Store.Commit(ctx, b); err != nil {
 		return nil, false, err
 	}
+	if r.pass != nil {
+		if err := j.flushSeen(ctx, r.pass); err != nil {
+			return nil, false, err
+		}
+	}
 	if len(b.Quarantine) > 0 {
 		r.clearQuarantine = true
 	}
@@ -384,6 +422,9 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	j.Metrics.quarantined.WithLabelValues(j.Name).Add(float64(len(b.Quarantine)))
 	for _, e := range b.Events {
 		j.Metrics.events.WithLabelValues(j.Name, e.Event.Type).Inc()
+		if e.Event.Type == pipeline.EventDeleted {
+			st.Deleted++ // soft deletes
+		}
 	}
 	if len(b.Quarantine) > 0 {
 		// Reasons can quote citizen data; the log names only the fields.

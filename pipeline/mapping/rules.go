@@ -421,9 +421,14 @@ func (m *Mapping) FireRule(ev *pipeline.Event, name string) Firing {
 
 // ruleEnv is what rule conditions see of a change event.
 func ruleEnv(ev *pipeline.Event) map[string]any {
-	before := ev.Before
+	// A created record has no before and a deleted one no after: each reads as an
+	// empty record, so a condition such as after.status == 9 is false, not an error.
+	before, after := ev.Before, ev.After
 	if before == nil {
 		before = map[string]any{}
+	}
+	if after == nil {
+		after = map[string]any{}
 	}
 	changed := make(map[string]bool, len(ev.Changed))
 	for _, c := range ev.Changed {
@@ -432,7 +437,7 @@ func ruleEnv(ev *pipeline.Event) map[string]any {
 	isNew := ev.Type == pipeline.EventCreated
 	return map[string]any{
 		"before":   before,
-		"after":    ev.After,
+		"after":    after,
 		"type":     ev.Type,
 		"snapshot": ev.Snapshot,
 		"changed": func(f string) bool {
@@ -471,20 +476,21 @@ func (m *Mapping) fireOne(r *rule, ev *pipeline.Event, env map[string]any, out *
 		DetectedAt: ev.DetectedAt,
 	}
 	if r.tmpl != nil {
+		rec := record(ev)
 		var buf bytes.Buffer
-		if err := r.tmpl.Execute(&buf, ev.After); err != nil {
+		if err := r.tmpl.Execute(&buf, rec); err != nil {
 			out.Failed = append(out.Failed, RuleFailure{Rule: r.name, Err: fmt.Errorf("template %s: %w", r.tmplName, err)})
 			return
 		}
 		re.Message = &pipeline.Message{Template: r.tmplName, Text: buf.String()}
 		if r.phone != "" {
-			re.Message.Phone = textOf(ev.After[r.phone])
+			re.Message.Phone = textOf(rec[r.phone])
 		}
 		if r.userID != "" {
-			re.Message.UserID = textOf(ev.After[r.userID])
+			re.Message.UserID = textOf(rec[r.userID])
 		}
 		if r.audience != "" {
-			re.Message.Audience = textOf(ev.After[r.audience])
+			re.Message.Audience = textOf(rec[r.audience])
 		}
 	}
 	out.Events = append(out.Events, re)
@@ -497,11 +503,21 @@ func (m *Mapping) tooOld(r *rule, ev *pipeline.Event) bool {
 	if r.maxAge <= 0 {
 		return false
 	}
-	t, ok := ev.After[r.ageField].(time.Time)
+	t, ok := record(ev)[r.ageField].(time.Time)
 	if !ok || t.IsZero() {
 		return false
 	}
 	return m.clock().Sub(t) > r.maxAge
+}
+
+// record is the record a rule event speaks about: as it is after the change, or,
+// for a deletion, as it was last known (a cancelled outage's area and times, a
+// withdrawn dossier's citizen).
+func record(ev *pipeline.Event) map[string]any {
+	if ev.After == nil && ev.Type == pipeline.EventDeleted {
+		return ev.Before
+	}
+	return ev.After
 }
 
 func closestName[V any](key string, names map[string]V) string {

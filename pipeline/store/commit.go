@@ -76,6 +76,9 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.upsertQuarantine(ctx, tx, b); err != nil {
 		return fmt.Errorf("store quarantine: %w", err)
 	}
+	if err := s.storeMisses(ctx, tx, b); err != nil {
+		return fmt.Errorf("store miss counts: %w", err)
+	}
 	if err := s.upsertCursor(ctx, tx, b); err != nil {
 		return fmt.Errorf("store cursor: %w", err)
 	}

@@ -84,6 +84,9 @@ type Batch struct {
 	ResolvedIDs []int64
 	// Edge, when set, is stored as the source's mark (see CursorState.Edge).
 	Edge pipeline.Position
+	// Misses are miss counts of records a complete pass did not read (see
+	// Disappearance), stored with the deleted events they lead to.
+	Misses []MissCount
 	// Fence, when set, makes the commit fail with ErrFenced unless the lock it was
 	// taken from is still held by this acquisition.
 	Fence *Fence
@@ -315,6 +318,10 @@ type Store interface {
 	// piece of guarded work. One reader per source and one dispatcher per sink across
 	// replicas rest on it.
 	TryLock(ctx context.Context, name string) (lock Lock, ok bool, err error)
+
+	// Disappearance keeps the keys a pass has read and the miss counts of records
+	// it did not (disappear.go).
+	Disappearance
 
 	// Purge removes what the retention allows (see Retention), measured from now.
 	Purge(ctx context.Context, r Retention, now time.Time) (PurgeResult, error)

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent commits and deliveries lose nothing", testConcurrent},
 	}
 	tests = append(tests, zaloTests...)
+	tests = append(tests, disappearTests...)
 	tests = append(tests, citizenTests...)
 	tests = append(tests, announceTests...)
 	for _, tc := range tests {
