@@ -47,22 +47,22 @@ const (
 // token (literally, as ${ENV}, or as token_file) or only by its hash, sha256, so
 // the secret need not be on the server at all; either way only the hash is kept.
 type TokenConfig struct {
-	Name  string `yaml:"name" required:"true"`
-	Token string `yaml:"token" secret:"true"`
+	Name  string `yaml:"name" required:"true" doc:"Who holds the token; written to the audit log as api:<name>." example:"trung-tam-dieu-hanh"`
+	Token string `yaml:"token" secret:"true" doc:"The token itself (at least 16 characters): better as token_file or ${ENV}; or give only sha256."`
 	// SHA256 is the hex SHA-256 of the token (`printf %s TOKEN | sha256sum`).
-	SHA256 string `yaml:"sha256"`
-	Role   Role   `yaml:"role" required:"true"`
+	SHA256 string `yaml:"sha256" doc:"The token's SHA-256 in hex (printf %s TOKEN | sha256sum), so the token itself is not on the server."`
+	Role   Role   `yaml:"role" required:"true" enum:"viewer,operator,admin" doc:"viewer reads (citizen data masked); operator also replays, dismisses, resets cursors and answers feedback; admin also sees citizen data and the audit log."`
 	// Agencies limits the token to these agency codes and the agencies under them
 	// (the config's agencies: parents) in figures, events, feedback and operator
 	// actions; empty means every agency.
-	Agencies []string `yaml:"agencies"`
+	Agencies []string `yaml:"agencies" doc:"Limit the token to these agency codes and the agencies under them (a district's code covers its communes); empty: every agency." example:"[HUYEN-CANGIUOC]"`
 }
 
 // MinTokenLength keeps guessable tokens out of the config.
 const MinTokenLength = 16
 
 // Check reports every mistake in a token list through errorf (field path relative
-// to the list, e.g. "[1].role").
+// to the list, e.g. "[1].sha256"); the role is checked by its enum tag.
 func Check(tokens []TokenConfig, errorf func(field, format string, args ...any)) {
 	names := map[string]bool{}
 	hashes := map[string]string{}
@@ -72,9 +72,6 @@ func Check(tokens []TokenConfig, errorf func(field, format string, args ...any))
 			errorf(p+".name", "another token is already named %q", t.Name)
 		}
 		names[t.Name] = true
-		if t.Role != "" && !t.Role.Valid() {
-			errorf(p+".role", "unknown role %q (want viewer, operator or admin)", t.Role)
-		}
 		switch {
 		case t.Token != "" && t.SHA256 != "":
 			errorf(p+".sha256", "give the token or its sha256, not both")
@@ -100,15 +97,6 @@ func Check(tokens []TokenConfig, errorf func(field, format string, args ...any))
 			}
 		}
 	}
-}
-
-// CheckExposure reports a bad value of an operations endpoint's setting.
-func CheckExposure(e Exposure) error {
-	switch e {
-	case Default, Public, Token, Off:
-		return nil
-	}
-	return fmt.Errorf("unknown value %q (want public, token or off)", e)
 }
 
 func (t TokenConfig) hash() string {

@@ -339,7 +339,7 @@ func TestFeedbackIsListedAndAnswered(t *testing.T) {
 	f := newFixture(t)
 	f.feedback(
 		Feedback{Agency: "UBND-XA-LONGHAU", Text: "Đèn đường hỏng", CreatedAt: now.Add(-time.Hour)},
-		Feedback{Agency: "UBND-XA-PHUOCLAI", Text: "Rác chưa thu", CreatedAt: now},
+		Feedback{Agency: "UBND-XA-PHUOCLAI", Text: "Rác chưa thu", CreatedAt: now.Add(-time.Minute)},
 	)
 	var answered Feedback
 	if code := f.call("POST", "/api/v1/feedback/GY-2026-000001/answer", operatorToken, map[string]string{"text": "  Xã đã sửa đèn.  "}, &answered); code != http.StatusOK {
@@ -377,6 +377,14 @@ func TestFeedbackIsListedAndAnswered(t *testing.T) {
 		if !slices.Equal(refs, c.want) || fb.Open != c.open {
 			t.Errorf("feedback%s = %v (%d open), want %v (%d open)", c.query, refs, fb.Open, c.want, c.open)
 		}
+	}
+	// The steering figures count it: two received, one answered.
+	var fig struct {
+		Feedback *struct{ Received, Answered int }
+	}
+	f.call("GET", "/api/v1/figures", viewerToken, nil, &fig)
+	if fig.Feedback == nil || fig.Feedback.Received != 2 || fig.Feedback.Answered != 1 {
+		t.Errorf("figures' feedback = %+v, want 2 received, 1 answered", fig.Feedback)
 	}
 	for _, text := range []string{"", "   ", strings.Repeat("a", 2001)} {
 		if code := f.call("POST", "/api/v1/feedback/GY-2026-000002/answer", operatorToken, map[string]string{"text": text}, nil); code != http.StatusBadRequest {

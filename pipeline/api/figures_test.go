@@ -190,10 +190,11 @@ func TestQualityIndexScoresTheSupportedIndicators(t *testing.T) {
 			}
 		}
 	}
-	// On time: 1 of 2 finished, × 20 points = 10. Online: 2 of 5 received, a rate
+	// On time: 1 of 2 finished, × 20 points = 10. Satisfaction: 2 finished, no
+	// rating of 1 or 2, (2 − 0) / 2 × 6 points = 6. Online: 2 of 5 received, a rate
 	// (its points are not verified, so it scores nothing).
-	if scores["on_time"] != 10 || rates["online_share"] != 0.4 || q.Agencies[0].Score != 10 {
-		t.Errorf("Phước Lại's scores = %v, rates %v (total %v), want on_time 10, online_share rate 0.4, total 10", scores, rates, q.Agencies[0].Score)
+	if scores["on_time"] != 10 || scores["satisfaction_tthc"] != 6 || rates["online_share"] != 0.4 || q.Agencies[0].Score != 16 {
+		t.Errorf("Phước Lại's scores = %v, rates %v (total %v), want on_time 10, satisfaction_tthc 6, online_share rate 0.4, total 16", scores, rates, q.Agencies[0].Score)
 	}
 	var unsupported []string
 	for _, g := range q.Unsupported {

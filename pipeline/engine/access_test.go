@@ -31,11 +31,11 @@ sources:
 		t.Fatal("a config with bad tokens was accepted")
 	}
 	for _, want := range []string{
-		"c.yaml:3:12: http.metrics: unknown value \"private\"",
+		"c.yaml:3:12: http.metrics: unknown setting \"private\" (want public, token or off)",
 		"c.yaml:5:25: http.tokens[0].token: too short",
 		"http.tokens[1].sha256: give the token or its sha256, not both",
 		"http.tokens[2].sha256: want 64 hexadecimal digits",
-		"http.tokens[3].role: unknown role \"boss\"",
+		"http.tokens[3].role: unknown role \"boss\" (want viewer, operator or admin)",
 		"http.tokens[4].name: another token is already named \"d\"",
 		"http.tokens[5]: no token",
 	} {

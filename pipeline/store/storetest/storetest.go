@@ -70,6 +70,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, disappearTests...)
 	tests = append(tests, citizenTests...)
 	tests = append(tests, announceTests...)
+	tests = append(tests, struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{"feedback and ratings are counted per agency and period for the steering figures", testCitizenCounts})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
