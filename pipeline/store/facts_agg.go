@@ -291,10 +291,11 @@ func (s *sqlStore) armTimers(ctx context.Context, tx *sqlx.Tx, source string, ar
 		}
 		armRows = append(armRows, []any{source, a.Entity, a.Key, a.Rule, s.d.timeArg(a.At), fired})
 	}
-	// The same threshold keeps its state (fired or not); a moved one is re-armed.
+	// The same threshold keeps its state (fired or not) and is not rewritten; a
+	// moved one is re-armed.
 	if err := s.insertRows(ctx, tx, `INSERT INTO timers (source, entity, key, rule, fire_at, fired_at) VALUES `,
-		` ON CONFLICT (source, entity, key, rule) DO UPDATE SET fire_at = excluded.fire_at,
-		fired_at = CASE WHEN timers.fire_at = excluded.fire_at THEN timers.fired_at ELSE excluded.fired_at END`, armRows, nil); err != nil {
+		` ON CONFLICT (source, entity, key, rule) DO UPDATE SET fire_at = excluded.fire_at, fired_at = excluded.fired_at
+		WHERE timers.fire_at <> excluded.fire_at`, armRows, nil); err != nil {
 		return fmt.Errorf("timers: %w", err)
 	}
 	return nil

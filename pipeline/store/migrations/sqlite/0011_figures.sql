@@ -33,10 +33,12 @@ CREATE TABLE facts (
     digitised     INTEGER,
     PRIMARY KEY (source, entity, key)
 ) WITHOUT ROWID;
-CREATE INDEX facts_open ON facts (kind, state, due_at, agency, supplement);
-CREATE INDEX facts_received ON facts (kind, received_at, agency, online, digitised);
-CREATE INDEX facts_finished ON facts (kind, finished_at, agency, on_time);
-CREATE INDEX facts_supplement ON facts (kind, supplement_at, agency);
+-- Narrow, partial indexes: they serve short ranges only (a period's partial days,
+-- today's overdue, the due-soon window), and every commit writes them.
+CREATE INDEX facts_open ON facts (kind, due_at) WHERE state = 'open';
+CREATE INDEX facts_received ON facts (kind, received_at);
+CREATE INDEX facts_finished ON facts (kind, finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX facts_supplement ON facts (kind, supplement_at) WHERE supplement_at IS NOT NULL;
 
 -- fact_days and fact_open are aggregates maintained at commit from the changes of
 -- facts (each commit adds and removes the contributions of the rows it changes):
