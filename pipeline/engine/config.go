@@ -42,6 +42,10 @@ type Config struct {
 	Sinks           []SinkConfig     `yaml:"-"`
 	Routes          []Route          `yaml:"routes" doc:"Which events go to which sinks; an event matching several routes reaches each sink once."`
 
+	// Announcements names the channel regulation proactive announcements run
+	// under (pipeline/announce); without it there are none.
+	Announcements AnnouncementsConfig `yaml:"announcements" doc:"Proactive announcements under the channel regulation (README: Announcements and the channel regulation)."`
+
 	File string         `yaml:"-"` // where it was loaded from
 	Zone *time.Location `yaml:"-"`
 }
@@ -222,6 +226,7 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 	cfg.Sinks = loadSinks(d, sinkNodes)
 	checkRoutes(d, cfg)
 	checkAgencies(d, cfg)
+	loadRegulation(d, cfg)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}

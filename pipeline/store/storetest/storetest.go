@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, zaloTests...)
 	tests = append(tests, disappearTests...)
 	tests = append(tests, citizenTests...)
+	tests = append(tests, announceTests...)
 	tests = append(tests, struct {
 		name string
 		fn   func(t *testing.T, s store.Store)
