@@ -399,3 +399,29 @@ func TestPreviewShowsRecordsEventsAndQuarantineWithoutCommitting(t *testing.T) {
 		t.Fatal("preview delivered to the log sink")
 	}
 }
+
+// `state reconcile` lists a table's keys now: the records whose rows were deleted
+// get deleted events, delivered by the next run, and the action is audited.
+func TestStateReconcileDeletesRecordsWhoseRowsAreGone(t *testing.T) {
+	e := newE2E(t, 100, "0s")
+	e.exec(`INSERT INTO hoso SELECT 'HS-' || g, 'Ngô Thị Yến', 2, now() - interval '1 minute' FROM generate_series(1, 5) g`)
+	e.runOnce()
+	e.exec(`DELETE FROM hoso WHERE ma_ho_so IN ('HS-2', 'HS-4')`)
+	if out := e.cli(0, "state", "reconcile", "-c", e.config, "motcua"); !strings.Contains(out, "motcua: 3 keys listed in 1 pages, 2 records gone") {
+		t.Fatalf("state reconcile said %q", out)
+	}
+	e.runOnce()
+	var deleted []string
+	for _, ev := range e.logged() {
+		if ev.Type == pipeline.EventDeleted {
+			deleted = append(deleted, fmt.Sprintf("%s v%d %v", ev.Key, ev.Version, ev.Before["citizen"]))
+		}
+	}
+	if strings.Join(deleted, ", ") != "HS-2 v2 Ngô Thị Yến, HS-4 v2 Ngô Thị Yến" {
+		t.Fatalf("deleted events delivered: %v", deleted)
+	}
+	if out := e.cli(0, "state", "audit", "-c", e.config); !strings.Contains(out, "reconcile") || !strings.Contains(out, "source motcua: 3 keys") {
+		t.Fatalf("audit log lacks the reconcile:\n%s", out)
+	}
+	e.cli(1, "state", "reconcile", "-c", e.config, "nosuch")
+}

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	_ "github.com/egov-bridge/egov-bridge/connectors/evnspc"
-	_ "github.com/egov-bridge/egov-bridge/connectors/file"
+	_ "github.com/egov-bridge/egov-bridge/connectors/filesource"
 	_ "github.com/egov-bridge/egov-bridge/connectors/httpfeed"
 	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"
 	_ "github.com/egov-bridge/egov-bridge/connectors/natssink"
@@ -120,6 +120,7 @@ that cannot be opened), 2 the command line is wrong.`,
 		a.replayCmd(),
 		a.quarantineCmd(),
 		a.zaloCmd(),
+		a.announceCmd(),
 		a.connectorsCmd(),
 		a.initCmd(),
 		a.docsCmd(),

@@ -152,9 +152,16 @@ func TestOptionsValidation(t *testing.T) {
 	o := NewOptions()
 	o.Units = []string{"PB0601", "pb0602", "PB0601"}
 	o.Days = 40
+	o.HTTP.Retries = 11
 	var got []string
-	o.Validate(func(field, format string, args ...any) { got = append(got, field) })
-	if want := "[units[1] units[2] days]"; fmt.Sprint(got) != want {
-		t.Fatalf("reported %v, want %v", got, want)
+	o.Validate(func(field, format string, args ...any) { got = append(got, field+": "+fmt.Sprintf(format, args...)) })
+	want := []string{
+		"days: must be between 0 and 31, got 40",
+		"http.retries: must be between 0 and 10, got 11",
+		`units[1]: "pb0602" is not a unit code: want PB and four digits, e.g. PB0601`,
+		"units[2]: PB0601 is listed twice",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("reported\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

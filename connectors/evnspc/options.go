@@ -7,6 +7,7 @@ import (
 
 	"github.com/egov-bridge/egov-bridge/internal/webfetch"
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/config"
 )
 
 // Defaults.
@@ -14,7 +15,6 @@ const (
 	DefaultBaseURL = "https://www.cskh.evnspc.vn"
 	// DefaultDays: the window is today to today+4, what the site shows by default.
 	DefaultDays = 4
-	MaxDays     = 31
 	// PagePath is the public page fetched first for its session cookie; it is also
 	// the Referer of the data requests.
 	PagePath = "/TraCuu/LichNgungGiamCungCapDien"
@@ -45,18 +45,13 @@ var LongAnUnits = map[string]string{
 // daemon decodes the common keys (name, schedule, mapping, agency, zone, ...)
 // itself; zone is the zone the site writes its times in (the province's).
 type Options struct {
-	// Units are the unit codes (madvi) to read, one request each, e.g. PB0601.
-	Units []string `yaml:"units"`
-	// UnitNames names units for notices (DonVi); the 14 units of the former Long
-	// An are known, others default to their code.
-	UnitNames map[string]string `yaml:"unit_names"`
-	// Days is the window after today: schedules from today to today+Days.
-	Days int `yaml:"days"`
-	// BaseURL is the site; change it only for a test server or a mirror.
-	BaseURL string `yaml:"base_url"`
-	// HTTP is how gently and patiently the site is asked (default one request a
-	// second, 3 retries on timeouts and 5xx, 30s per attempt, 10 MiB per answer).
-	HTTP webfetch.Options `yaml:"http"`
+	// Validate checks units rather than a `required` tag, so an empty list is
+	// caught with the same message.
+	Units     []string          `yaml:"units" doc:"The unit codes (madvi) to read, PB and four digits, one request each. Required. PB0601 to PB0614 are the former Long An (Tân An … Tầm Vu)." example:"[PB0601, PB0604]"`
+	UnitNames map[string]string `yaml:"unit_names" default:"Long An's known names" doc:"Unit code to the name used in notices (DonVi); the 14 units of the former Long An are known, others default to their code." example:"{ PB0701: Điện lực Mỹ Tho }"`
+	Days      int               `yaml:"days" min:"0" max:"31" doc:"The window read: schedules from today to today+days, in the source's zone."`
+	BaseURL   string            `yaml:"base_url" doc:"The site; change it only for a test server or a mirror."`
+	HTTP      webfetch.Options  `yaml:"http" doc:"How gently and patiently the site is asked: timeouts, retries, rate limit (one request a second by default), size cap."`
 }
 
 // NewOptions returns options with every default set.
@@ -70,6 +65,7 @@ var _ pipeline.Validator = (*Options)(nil)
 
 // Validate reports every semantic mistake, with field paths relative to the source.
 func (o *Options) Validate(report pipeline.Reporter) {
+	config.Check(o, report)
 	if len(o.Units) == 0 {
 		report("units", "is required: the unit codes to read, e.g. [PB0601, PB0602]")
 	}
@@ -88,9 +84,6 @@ func (o *Options) Validate(report pipeline.Reporter) {
 		if !unitRE.MatchString(u) {
 			report("unit_names."+u, "%q is not a unit code: want PB and four digits", u)
 		}
-	}
-	if o.Days < 0 || o.Days > MaxDays {
-		report("days", "must be between 0 and %d, got %d", MaxDays, o.Days)
 	}
 	if u, err := url.Parse(o.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		report("base_url", "must be an absolute http or https URL, got %q", o.BaseURL)

@@ -61,7 +61,8 @@ func checkPlaceholders(s string, hasEach bool) error {
 		return err
 	}
 	if strings.Contains(out, "{{") {
-		return fmt.Errorf("%q has a {{ that is not a placeholder: want {{today}}, {{today+N}}, {{today+N|layout}} or {{each}}", s)
+		// The value is not quoted: url, query, form and headers may hold a secret.
+		return fmt.Errorf("has a {{ that is not a placeholder: want {{today}}, {{today+N}}, {{today+N|layout}} or {{each}}")
 	}
 	return nil
 }

@@ -347,7 +347,7 @@ func TestOptionsValidation(t *testing.T) {
 	o.HTTP.RateLimit = "fast"
 	var got []string
 	o.Validate(func(field, format string, args ...any) { got = append(got, field) })
-	want := "[url query.d format pagination.type http.rate_limit]"
+	want := "[format pagination.type url query.d http.rate_limit]"
 	if fmt.Sprint(got) != want {
 		t.Fatalf("reported %v, want %v", got, want)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/egov-bridge/egov-bridge/internal/webfetch"
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/config"
 )
 
 // Defaults.
@@ -28,107 +29,76 @@ const (
 // Options are the `type: httpfeed` keys of a source in the config file. The daemon
 // decodes the common keys (name, schedule, mapping, agency, zone, ...) itself.
 //
-// url and format are required. Values of url, query, form and headers may hold
-// placeholders: {{today}}, {{today+N}}, {{today-N}} (a date in the source's zone,
-// written with date_layout), {{today+N|yyyy-MM-dd}} (with its own layout) and
-// {{each}} (the current value of each.values).
+// url and format are required; Validate checks them rather than `required` tags, so
+// that a key present but empty (url: "${FEED_URL}" with FEED_URL unset) is caught
+// too. Values of url, query, form and headers may hold placeholders: {{today}},
+// {{today+N}}, {{today-N}} (a date in the source's zone, written with date_layout),
+// {{today+N|yyyy-MM-dd}} (with its own layout) and {{each}} (the current value of
+// each.values).
+//
+// url, query, form and headers are secrets: an API key or a password travels in
+// them, so they are redacted wherever options are shown.
 type Options struct {
-	// URL is the address of the data, http or https.
-	URL string `yaml:"url"`
-	// Method is GET (default) or POST.
-	Method string `yaml:"method"`
-	// Query parameters added to the URL.
-	Query map[string]string `yaml:"query"`
-	// Form is the body of a POST, form-encoded.
-	Form map[string]string `yaml:"form"`
-	// Headers sent with every request of this source (Referer, X-Requested-With,
-	// an API key with ${VAR}).
-	Headers map[string]string `yaml:"headers"`
-	// DateLayout writes {{today…}} placeholders without their own layout.
-	DateLayout string `yaml:"date_layout"`
-	// Each makes one request (one page sequence) per value, e.g. per unit code.
-	Each EachOptions `yaml:"each"`
-	// Session is fetched first on every poll, for the cookies the data needs.
-	Session SessionOptions `yaml:"session"`
-	// Format is how the answer is read: json, html or csv.
-	Format string `yaml:"format"`
-	// JSON says where the records are in a JSON answer.
-	JSON JSONOptions `yaml:"json"`
-	// HTML says how to find records and fields in an HTML answer.
-	HTML HTMLOptions `yaml:"html"`
-	// CSV says how to read a CSV answer.
-	CSV CSVOptions `yaml:"csv"`
-	// Pagination follows pages by number or by a next link.
-	Pagination PaginationOptions `yaml:"pagination"`
-	// HTTP is how gently and patiently the server is asked.
-	HTTP webfetch.Options `yaml:"http"`
+	URL        string            `yaml:"url" secret:"true" doc:"The address of the data, http or https; it may hold placeholders. Required. It may carry a key in its query, so it is never shown." example:"https://api.capnuoc.example.vn/v1/interruptions"`
+	Method     string            `yaml:"method" enum:"GET,POST" doc:"GET, or POST to send form as the body."`
+	Query      map[string]string `yaml:"query" secret:"true" doc:"Query parameters added to the URL; values may hold placeholders and ${VAR}." example:"{ from: \"{{today}}\", to: \"{{today+7}}\" }"`
+	Form       map[string]string `yaml:"form" secret:"true" doc:"The form-encoded body of a POST; values may hold placeholders and ${VAR}."`
+	Headers    map[string]string `yaml:"headers" secret:"true" doc:"Headers sent with every request of this source (Referer, X-Requested-With, an API key); values may hold placeholders and ${VAR}." example:"{ X-Api-Key: \"${CAPNUOC_API_KEY}\" }"`
+	DateLayout string            `yaml:"date_layout" doc:"How {{today…}} placeholders without their own layout are written (dd, MM, yyyy)." example:"yyyy-MM-dd"`
+	Each       EachOptions       `yaml:"each" doc:"One request sequence per value, e.g. per unit code."`
+	Session    SessionOptions    `yaml:"session" doc:"A page fetched first on every poll, for the cookies the data requests need."`
+	Format     string            `yaml:"format" enum:"json,html,csv" doc:"How the answer is read: json, html or csv. Required." example:"json"`
+	JSON       JSONOptions       `yaml:"json" doc:"Where the records are in a JSON answer."`
+	HTML       HTMLOptions       `yaml:"html" doc:"How records and fields are found in an HTML answer (CSS selectors)."`
+	CSV        CSVOptions        `yaml:"csv" doc:"How a CSV answer is read."`
+	Pagination PaginationOptions `yaml:"pagination" doc:"How every page is read: by page number or by a next link; without it one request is the whole answer."`
+	HTTP       webfetch.Options  `yaml:"http" doc:"How gently and patiently the server is asked: timeouts, retries, rate limit, size cap."`
 }
 
 // EachOptions: one request per value.
 type EachOptions struct {
-	// Values are substituted for {{each}}, one request each, in this order.
-	Values []string `yaml:"values"`
-	// Column, when set, adds the value to every record under this name (the unit
-	// a record came from, when the answer does not say).
-	Column string `yaml:"column"`
+	Values []string `yaml:"values" doc:"Substituted for {{each}}, one request sequence each, in this order, e.g. unit codes."`
+	// For when the answer does not say which value a record came from.
+	Column string `yaml:"column" doc:"Adds the current value to every record under this column name. Needs values."`
 }
 
 // SessionOptions: a page fetched first for cookies.
 type SessionOptions struct {
-	// URL is fetched (GET) at the start of every poll; its cookies go with the
-	// data requests. Empty: no pre-fetch.
-	URL string `yaml:"url"`
+	URL string `yaml:"url" doc:"Fetched (GET) at the start of every poll; its cookies go with the data requests. Empty: no pre-fetch."`
 }
 
 // JSONOptions: where the records are.
 type JSONOptions struct {
-	// Records is the dot path of the array of records, e.g. data.items; empty
-	// means the answer itself is the array. A path that is missing from an answer
-	// is an error (an unknown shape), never an empty set.
-	Records string `yaml:"records"`
+	// A missing path is an unknown shape, never an empty set: an empty set would
+	// make every record look deleted.
+	Records string `yaml:"records" default:"the answer itself" doc:"The dot path of the list of records; nested objects become a.b columns. A path missing from an answer fails the poll." example:"data.items"`
 }
 
 // HTMLOptions: records and fields by CSS selector (github.com/PuerkitoBio/goquery).
 type HTMLOptions struct {
-	// Records selects one element per record, e.g. "table.lich tbody tr".
-	Records string `yaml:"records"`
-	// Fields maps a column name to a selector inside the record; "sel@attr" reads
-	// an attribute, "" or "." the record's own text. Text is trimmed with white
-	// space collapsed.
-	Fields map[string]string `yaml:"fields"`
-	// Empty lists texts that mean "no records" (matched ignoring case and
-	// diacritics). A page with no record and none of these texts is an error.
-	Empty []string `yaml:"empty"`
+	Records string            `yaml:"records" doc:"A CSS selector matching one element per record, such as table.lich tbody tr. Required for format html."`
+	Fields  map[string]string `yaml:"fields" doc:"Column name to a CSS selector inside the record: sel@attr reads an attribute, . (or empty) the record's own text; text is trimmed with white space collapsed. Required for format html, such as { name: \"td:nth-child(1)\", link: \"a@href\" }."`
+	// A page with no record and none of these texts is an unknown shape.
+	Empty []string `yaml:"empty" doc:"Texts that mean no records, matched ignoring case and diacritics; a page with no record and none of them fails the poll."`
 }
 
 // CSVOptions: how to read a CSV answer.
 type CSVOptions struct {
-	// Delimiter is one character; default ",".
-	Delimiter string `yaml:"delimiter"`
-	// HeaderRow is the 1-based line with the column names; lines before it are
-	// skipped. Default 1.
-	HeaderRow int `yaml:"header_row"`
+	Delimiter string `yaml:"delimiter" doc:"The field separator, one character."`
+	HeaderRow int    `yaml:"header_row" min:"1" doc:"The 1-based line holding the column names; lines before it are skipped."`
 }
 
 // PaginationOptions: how to get every page.
 type PaginationOptions struct {
-	// Type is "" (one request), "page" (a page-number parameter) or "next" (a
-	// next link in the answer or the Link header).
-	Type string `yaml:"type"`
-	// Param is the page-number parameter (page); Start its first value (1).
-	Param string `yaml:"param"`
-	Start int    `yaml:"start"`
-	// SizeParam and Size, when set, ask for Size records a page; a page with
-	// fewer is the last. Otherwise an empty page is the last.
-	SizeParam string `yaml:"size_param"`
-	Size      int    `yaml:"size"`
-	// Next is where the next link is: a JSON dot path (json) or a CSS selector
-	// whose href is read (html). Empty: the Link header (rel="next"). A missing
-	// or empty link ends the sequence.
-	Next string `yaml:"next"`
-	// MaxPages bounds one sequence; more pages are an error, not a silent cut
-	// (which would make the records on the pages not read look deleted).
-	MaxPages int `yaml:"max_pages"`
+	Type      string `yaml:"type" enum:"page,next" noun:"pagination" default:"one request" doc:"page: a page-number parameter; next: a next link in the answer or the Link header." example:"page"`
+	Param     string `yaml:"param" doc:"The page-number parameter (type page)."`
+	Start     int    `yaml:"start" doc:"The first page number (type page)."`
+	SizeParam string `yaml:"size_param" doc:"A page-size parameter sent with size (type page); then a page with fewer records is the last, otherwise an empty page is." example:"pageSize"`
+	Size      int    `yaml:"size" min:"0" doc:"Records asked for a page, with size_param." example:"100"`
+	Next      string `yaml:"next" default:"the Link header" doc:"Where the next link is (type next): a JSON dot path (json) or a CSS selector whose href is read (html); without it the Link: rel=\"next\" header. A missing or empty link ends the pages; a link to another host is refused."`
+	// More pages are an error, not a silent cut, which would make the records on
+	// the pages not read look deleted.
+	MaxPages int `yaml:"max_pages" min:"1" doc:"The most pages one sequence reads; more fail the poll."`
 }
 
 // NewOptions returns options with every default set.
@@ -146,26 +116,21 @@ var _ pipeline.Validator = (*Options)(nil)
 
 // Validate reports every semantic mistake, with field paths relative to the source.
 func (o *Options) Validate(report pipeline.Reporter) {
+	config.Check(o, report)
 	hasEach := len(o.Each.Values) > 0
 	if strings.TrimSpace(o.URL) == "" {
 		report("url", "is required")
 	} else {
-		checkURL(report, "url", o.URL)
+		checkURL(report, "url", o.URL, false)
 		if err := checkPlaceholders(o.URL, hasEach); err != nil {
 			report("url", "%v", err)
 		}
 	}
 	if o.Session.URL != "" {
-		checkURL(report, "session.url", o.Session.URL)
+		checkURL(report, "session.url", o.Session.URL, true)
 	}
-	switch strings.ToUpper(o.Method) {
-	case "GET":
-		if len(o.Form) > 0 {
-			report("form", "is the body of a POST: set method: POST or use query")
-		}
-	case "POST":
-	default:
-		report("method", "must be GET or POST, got %q", o.Method)
+	if o.Method == "GET" && len(o.Form) > 0 { // another method is reported by config.Check
+		report("form", "is the body of a POST: set method: POST or use query")
 	}
 	for _, m := range []struct {
 		field string
@@ -211,11 +176,6 @@ func (o *Options) Validate(report pipeline.Reporter) {
 		if len([]rune(o.CSV.Delimiter)) != 1 {
 			report("csv.delimiter", "must be one character, got %q", o.CSV.Delimiter)
 		}
-		if o.CSV.HeaderRow < 1 {
-			report("csv.header_row", "must be at least 1")
-		}
-	default:
-		report("format", "unknown format %q: want json, html or csv", o.Format)
 	}
 	p := o.Pagination
 	switch p.Type {
@@ -224,9 +184,6 @@ func (o *Options) Validate(report pipeline.Reporter) {
 		if p.Param == "" {
 			report("pagination.param", "is required for page pagination")
 		}
-		if p.Size < 0 {
-			report("pagination.size", "must not be negative")
-		}
 		if p.SizeParam != "" && p.Size == 0 {
 			report("pagination.size", "is required with size_param")
 		}
@@ -234,19 +191,20 @@ func (o *Options) Validate(report pipeline.Reporter) {
 		if p.Next != "" && o.Format == FormatCSV {
 			report("pagination.next", "a CSV answer has no next link: leave next out to follow the Link header")
 		}
-	default:
-		report("pagination.type", "unknown pagination %q: want page or next", p.Type)
-	}
-	if p.MaxPages < 1 {
-		report("pagination.max_pages", "must be at least 1")
 	}
 	o.HTTP.Validate("http.", report)
 }
 
-func checkURL(report pipeline.Reporter, field, raw string) {
+// checkURL reports a URL that is not absolute http(s), quoting it only when it
+// cannot hold a secret.
+func checkURL(report pipeline.Reporter, field, raw string, quote bool) {
 	u, err := url.Parse(placeholderRE.ReplaceAllString(raw, "x"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		report(field, "must be an absolute http or https URL, got %q", raw)
+		if quote {
+			report(field, "must be an absolute http or https URL, got %q", raw)
+		} else {
+			report(field, "must be an absolute http or https URL")
+		}
 	}
 }
 

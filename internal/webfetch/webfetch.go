@@ -1,5 +1,5 @@
 // Package webfetch is the HTTP client of the sources that read agency web pages
-// and feeds (connectors/httpfeed, connectors/evnspc, connectors/file from a URL).
+// and feeds (connectors/httpfeed, connectors/evnspc, connectors/filesource from a URL).
 // These servers are not ours, so every request is gentle: a per-host rate limit
 // that also spaces retries, a timeout per attempt, retries with backoff only on
 // timeouts, transport errors and 5xx/429 answers, conditional requests (ETag,

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/access"
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
 	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/mapping"
@@ -29,7 +30,7 @@ const DefaultZone = "Asia/Ho_Chi_Minh"
 type Config struct {
 	Timezone        string           `yaml:"timezone" doc:"The province's zone: schedules, zone-less times and operator output use it." example:"Asia/Ho_Chi_Minh"`
 	Store           store.Config     `yaml:"store" doc:"The state store: cursors, snapshot, outbox, dead letters, quarantine, audit log."`
-	HTTP            HTTPConfig       `yaml:"http" doc:"The operations endpoint: /healthz, /readyz, /metrics."`
+	HTTP            HTTPConfig       `yaml:"http" doc:"The HTTP server: /healthz, /readyz, /metrics, the steering page and /api/v1."`
 	Log             LogConfig        `yaml:"log" doc:"The daemon's own log."`
 	Delivery        DeliveryConfig   `yaml:"delivery" doc:"How the outbox is delivered to sinks; a sink's own delivery: block overrides it."`
 	Retention       RetentionConfig  `yaml:"retention" doc:"How long the store keeps what has served; citizens' data is kept only as long as it is needed."`
@@ -41,13 +42,24 @@ type Config struct {
 	Sinks           []SinkConfig     `yaml:"-"`
 	Routes          []Route          `yaml:"routes" doc:"Which events go to which sinks; an event matching several routes reaches each sink once."`
 
+	// Announcements names the channel regulation proactive announcements run
+	// under (pipeline/announce); without it there are none.
+	Announcements AnnouncementsConfig `yaml:"announcements" doc:"Proactive announcements under the channel regulation (README: Announcements and the channel regulation)."`
+
 	File string         `yaml:"-"` // where it was loaded from
 	Zone *time.Location `yaml:"-"`
 }
 
-// HTTPConfig is the operations endpoint (/healthz, /readyz, /metrics).
+// HTTPConfig is the HTTP server: operations endpoints (/healthz, /readyz,
+// /metrics), and the steering page and API, which need a token.
 type HTTPConfig struct {
 	Listen string `yaml:"listen" doc:"The address to listen on; empty disables the server." example:"127.0.0.1:8080"`
+	// Tokens may read the page and /api/v1; see package access.
+	Tokens []access.TokenConfig `yaml:"tokens" doc:"Who may open the steering page and /api/v1: each token's name, role (viewer, operator, admin), optional agencies, and the token (token, token_file, ${ENV}) or only its sha256."`
+	// Who may read each operations endpoint: public (default), token or off.
+	Healthz access.Exposure `yaml:"healthz" enum:"public,token,off" noun:"setting" default:"public" doc:"Who may read /healthz: anyone, a valid token, or nobody (not served)."`
+	Readyz  access.Exposure `yaml:"readyz" enum:"public,token,off" noun:"setting" default:"public" doc:"Who may read /readyz: anyone, a valid token, or nobody (not served)."`
+	Metrics access.Exposure `yaml:"metrics" enum:"public,token,off" noun:"setting" default:"public" doc:"Who may read /metrics: anyone, a valid token, or nobody (not served)."`
 }
 
 // LogConfig sets the daemon's own log.
@@ -205,6 +217,8 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 	if cfg.Demo != nil {
 		cfg.Demo.Database = d.Resolve(cfg.Demo.Database)
 	}
+	access.Check(cfg.HTTP.Tokens, func(field, format string, args ...any) { d.Errorf("http.tokens"+field, format, args...) })
+	config.Check(&cfg.HTTP, func(field, format string, args ...any) { d.Errorf("http."+field, format, args...) })
 	config.Check(&cfg.Log, func(field, format string, args ...any) { d.Errorf("log."+field, format, args...) })
 	config.Check(&cfg.Retention, func(field, format string, args ...any) { d.Errorf("retention."+field, format, args...) })
 
@@ -212,6 +226,7 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 	cfg.Sinks = loadSinks(d, sinkNodes)
 	checkRoutes(d, cfg)
 	checkAgencies(d, cfg)
+	loadRegulation(d, cfg)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}

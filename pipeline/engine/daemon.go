@@ -16,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/access"
 	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
@@ -39,6 +40,8 @@ type Daemon struct {
 	Metrics    *Metrics
 	Logger     *slog.Logger
 	Clock      pipeline.Clock
+	// Access authenticates the page's and the API's requests (http.tokens).
+	Access *access.Guard
 	// Figures computes the steering figures and the service-quality index from the
 	// store (pipeline/figures); its optional Feedback and Ratings sources may be
 	// set by whoever wires them before Run.
@@ -69,6 +72,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
 		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount,
 		router: NewRouter(cfg.Routes), replicaName: Replica(),
+		Access: &access.Guard{Keys: access.NewKeyring(cfg.HTTP.Tokens)},
 	}
 	d.Metrics.Registry.MustRegister(newHealthCollector(d))
 	for _, sc := range cfg.Sinks {
@@ -129,7 +133,7 @@ func (d *Daemon) wake() {
 // stops scheduling, lets each run commit its batch in flight, and returns; it gives
 // up waiting after the configured shutdown_timeout.
 func (d *Daemon) Run(ctx context.Context) error {
-	srv, err := d.startHTTP()
+	srv, err := d.startHTTP(ctx)
 	if err != nil {
 		return err
 	}
@@ -274,7 +278,7 @@ func (d *Daemon) HTTPAddr() string {
 	return s
 }
 
-func (d *Daemon) startHTTP() (*http.Server, error) {
+func (d *Daemon) startHTTP(ctx context.Context) (*http.Server, error) {
 	if d.Config.HTTP.Listen == "" {
 		return nil, nil
 	}
@@ -284,11 +288,16 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 	}
 	d.httpAddr.Store(ln.Addr().String())
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	expose := func(pattern string, e access.Exposure, h http.Handler) { // each per its own setting
+		if h = d.Access.Expose(e, h); h != nil {
+			mux.Handle(pattern, h)
+		}
+	}
+	expose("GET /healthz", d.Config.HTTP.Healthz, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", d.serveReadyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	}))
+	expose("GET /readyz", d.Config.HTTP.Readyz, http.HandlerFunc(d.serveReadyz))
+	expose("GET /metrics", d.Config.HTTP.Metrics, promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
 	for _, sc := range d.Config.Sinks { // config order: a route clash fails the same way every time
 		if m, ok := d.Sinks[sc.Name].(pipeline.Mounter); ok {
 			m.Mount(mux)
@@ -297,7 +306,10 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 	for _, mount := range d.mount {
 		mount(mux, d)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		// Requests end with the daemon: long-lived ones (the API's event stream)
+		// would otherwise hold up the shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.Logger.Error("http server stopped", "err", err)

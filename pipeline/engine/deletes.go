@@ -43,7 +43,7 @@ type pass struct {
 
 func (p *pass) see(key string) { p.keys = append(p.keys, key) }
 
-// flush marks the keys seen so far in the store.
+// flushSeen marks the keys the pass has seen so far in the store.
 func (j *Job) flushSeen(ctx context.Context, p *pass) error {
 	if len(p.keys) == 0 {
 		return nil

@@ -27,6 +27,9 @@ type Agency struct {
 	// Sources are the sources the agency owns: a source listed here without an
 	// agency: of its own takes this one.
 	Sources []string `yaml:"sources" doc:"The sources the agency owns: such a source without an agency: of its own takes this one." example:"[motcua-phuoclai]"`
+	// OA names the zalo sink of the agency's own Official Account (its own app
+	// and credentials); "" speaks through the parent's, else the province's.
+	OA string `yaml:"oa" doc:"The zalo sink of the agency's own Official Account (its own app and credentials); without it the agency speaks through its parent's, else the province's." example:"zalo-sotttt"`
 }
 
 // Directory is the province's agencies, by code.

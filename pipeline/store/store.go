@@ -304,6 +304,10 @@ type Store interface {
 	// every version a consumer may have seen from any store.
 	Epoch() int64
 
+	// Events lists stored events, filtered and paged by seq (see EventQuery): the
+	// API's event list and, polled with AfterSeq, its live stream.
+	Events(ctx context.Context, q EventQuery) ([]StoredEvent, error)
+
 	// Audit records an operator action; AuditLog lists the most recent, oldest first.
 	Audit(ctx context.Context, e AuditEntry) error
 	AuditLog(ctx context.Context, limit int) ([]AuditEntry, error)

@@ -15,7 +15,6 @@ import (
 // Defaults.
 const (
 	DefaultBatchSize = 1000
-	MaxBatchSize     = 100000
 	// DefaultSettle is how long a dropped file must stay unchanged before it is
 	// read: copying a file onto a share, or saving it from Excel, takes a moment.
 	DefaultSettle   = 10 * time.Second
@@ -40,48 +39,26 @@ const (
 //
 // Exactly one of path and url is required.
 type Options struct {
-	// Path is a folder that an agency drops files into, or one file; relative to
-	// the config file.
-	Path string `yaml:"path"`
-	// Pattern picks the files of a folder by name (a glob such as "diem-thi-*.xlsx");
-	// default every .csv and .xlsx file.
-	Pattern string `yaml:"pattern"`
-	// Pick is all (every matching file; together they are the current set) or
-	// newest (only the most recently modified: each file is a new version).
-	Pick string `yaml:"pick"`
-	// Settle is how long a file must be left unchanged before it is read; a poll
-	// that meets a younger file fails (nothing counts as gone) and a later one
-	// reads it. Files named .*, ~$*, *.tmp, *.part are never read: an agency that
-	// writes under such a name and renames into place may set settle: 0s.
-	Settle config.Duration `yaml:"settle"`
-	// URL reads one file over HTTP instead (conditional requests: an unchanged
-	// file costs a 304).
-	URL string `yaml:"url"`
-	// HTTP is how gently and patiently the URL is asked.
-	HTTP webfetch.Options `yaml:"http"`
-	// Format is csv or xlsx; default from the file name.
-	Format string `yaml:"format"`
-	// Sheet names the worksheet of an .xlsx file; default the first.
-	Sheet string `yaml:"sheet"`
-	// HeaderRow is the 1-based row holding the column names. 0 (default) takes
-	// the first row with two or more filled cells that are not one merged title.
-	HeaderRow int `yaml:"header_row"`
-	// Columns are the columns the mapping reads. Each matches a header ignoring
-	// case, diacritics, spaces and punctuation ("Họ tên" is HoTen, "Ngữ văn" is
-	// NguVan) or one of its aliases, and rows carry it under this name; a file
-	// without one of them is an error. Other headers pass through as written.
-	Columns []string `yaml:"columns"`
-	// Aliases are other headers of a column, e.g. SBD: ["Số báo danh"].
-	Aliases map[string][]string `yaml:"aliases"`
-	// Dates names columns whose numbers are Excel serial dates even where the cell
-	// is not formatted as a date. Cells formatted as dates are read as dates anyway.
-	Dates []string `yaml:"dates"`
-	// Delimiter of a CSV file, one character; default ",".
-	Delimiter string `yaml:"delimiter"`
-	// BatchSize is the most rows handed over at once.
-	BatchSize int `yaml:"batch_size"`
-	// MaxBytes caps the size of a file (and of an unzipped .xlsx part).
-	MaxBytes int64 `yaml:"max_bytes"`
+	Path    string `yaml:"path" doc:"A folder an agency drops files into, or one file, relative to the config file. Give path or url." example:"/srv/inbox/so-gddt"`
+	Pattern string `yaml:"pattern" default:"every .csv and .xlsx file" doc:"Picks the files of a folder by name, a glob." example:"\"ket-qua-thpt-*.xlsx\""`
+	Pick    string `yaml:"pick" enum:"all,newest" doc:"all: every matching file, together the current set; newest: only the most recently modified, each file a new version." example:"newest"`
+	// Names .*, ~$*, *.tmp, *.part, … are never read, so an agency that writes
+	// under such a name and renames into place may set settle: 0s.
+	Settle config.Duration `yaml:"settle" doc:"How long a file must be left unchanged before it is read; a poll that meets a younger file fails (nothing counts as gone) and a later one reads it. 0s for agencies that write under a temporary name and rename into place."`
+	// The URL may carry a key in its query; errors never quote it.
+	URL  string           `yaml:"url" secret:"true" doc:"Reads one file over http or https instead of path (conditional requests: an unchanged file costs a 304). Give path or url; never shown, as it may carry a key."`
+	HTTP webfetch.Options `yaml:"http" doc:"How gently and patiently url is asked: timeouts, retries, rate limit, size cap (50 MiB here). Used with url only."`
+	// Format falls back on the file name's extension.
+	Format    string              `yaml:"format" enum:"csv,xlsx" default:"by the file's extension" doc:"How a file is read: csv or xlsx."`
+	Sheet     string              `yaml:"sheet" default:"the first" doc:"The worksheet of an .xlsx file, by name."`
+	HeaderRow int                 `yaml:"header_row" min:"0" hint:"0 finds it" doc:"The 1-based row holding the column names; 0 takes the first row with two or more filled cells that are not one merged title."`
+	Columns   []string            `yaml:"columns" doc:"The columns the mapping reads. Each matches a header ignoring case, diacritics, spaces and punctuation (Họ tên is HoTen) or one of its aliases, and rows carry it under this name; a file without one fails the poll. Other headers pass through as written." example:"[SBD, HoTen, NgaySinh, Toan]"`
+	Aliases   map[string][]string `yaml:"aliases" doc:"Other headers of a column (one of columns)." example:"{ SBD: [\"Số báo danh\"] }"`
+	// Cells formatted as dates are read as dates anyway.
+	Dates     []string `yaml:"dates" doc:"Columns (of columns) whose numbers are Excel serial dates even where the cell is not formatted as a date." example:"[NgaySinh]"`
+	Delimiter string   `yaml:"delimiter" doc:"The field separator of a CSV file, one character."`
+	BatchSize int      `yaml:"batch_size" min:"1" max:"100000" doc:"The most rows handed over at once."`
+	MaxBytes  int64    `yaml:"max_bytes" min:"1" doc:"The largest file read, in bytes (also caps each unzipped part of an .xlsx)."`
 }
 
 // NewOptions returns options with every default set.
@@ -102,6 +79,7 @@ var _ pipeline.Validator = (*Options)(nil)
 
 // Validate reports every semantic mistake, with field paths relative to the source.
 func (o *Options) Validate(report pipeline.Reporter) {
+	config.Check(o, report)
 	switch {
 	case o.Path == "" && o.URL == "":
 		report("path", "is required: a folder (or file) to read, or give url")
@@ -110,7 +88,7 @@ func (o *Options) Validate(report pipeline.Reporter) {
 	case o.URL != "":
 		u, err := url.Parse(o.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			report("url", "must be an absolute http or https URL, got %q", o.URL)
+			report("url", "must be an absolute http or https URL") // not quoted: it may carry a key
 		} else if o.Format == "" && formatOf(u.Path) == "" {
 			report("format", "is required: the URL does not end in .csv or .xlsx")
 		}
@@ -121,19 +99,11 @@ func (o *Options) Validate(report pipeline.Reporter) {
 			report("pattern", "bad glob %q: %v", o.Pattern, err)
 		}
 	}
-	if o.Pick != PickAll && o.Pick != PickNewest {
-		report("pick", "must be all or newest, got %q", o.Pick)
-	}
-	switch o.Format {
-	case "", FormatCSV, FormatXLSX:
-	default:
-		report("format", "unknown format %q: want csv or xlsx", o.Format)
+	if o.Pick == "" {
+		report("pick", "must be all or newest") // another value is reported by config.Check
 	}
 	if o.Sheet != "" && o.Format == FormatCSV {
 		report("sheet", "a CSV file has no sheets")
-	}
-	if o.HeaderRow < 0 {
-		report("header_row", "must be 1 or more (or 0 to find it)")
 	}
 	seen := map[string]string{}
 	for i, c := range o.Columns {
@@ -164,12 +134,6 @@ func (o *Options) Validate(report pipeline.Reporter) {
 	}
 	if len([]rune(o.Delimiter)) != 1 {
 		report("delimiter", "must be one character, got %q", o.Delimiter)
-	}
-	if o.BatchSize < 1 || o.BatchSize > MaxBatchSize {
-		report("batch_size", "must be between 1 and %d, got %d", MaxBatchSize, o.BatchSize)
-	}
-	if o.MaxBytes < 1 {
-		report("max_bytes", "must be at least 1")
 	}
 }
 

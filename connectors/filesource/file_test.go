@@ -289,9 +289,18 @@ func TestOptionsValidation(t *testing.T) {
 	o.Pick = "first"
 	o.Columns = []string{"HoTen", "Họ tên"}
 	o.Dates = []string{"NgaySinh"}
+	o.BatchSize = 0
 	var got []string
-	o.Validate(func(field, format string, args ...any) { got = append(got, field) })
-	if want := "[path pick format columns[1] dates[0]]"; fmt.Sprint(got) != want {
-		t.Fatalf("reported %v, want %v", got, want)
+	o.Validate(func(field, format string, args ...any) { got = append(got, field+": "+fmt.Sprintf(format, args...)) })
+	want := []string{
+		`pick: unknown pick "first" (want all or newest)`,
+		`format: unknown format "ods" (want csv or xlsx)`,
+		"batch_size: must be between 1 and 100000, got 0",
+		"path: is required: a folder (or file) to read, or give url",
+		`columns[1]: "Họ tên" matches the same headers as "HoTen"`,
+		`dates[0]: "NgaySinh" is not one of columns`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("reported\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
