@@ -26,7 +26,7 @@ const e2eMapping = `entity: dossier
 key: [code]
 fields:
   code:    { from: ma_ho_so, required: true }
-  citizen: { from: chu_ho_so, required: true }
+  citizen: { from: chu_ho_so, required: true, mask: name }
   status:  { from: trang_thai, type: int, required: true, in: [1,2,3,4,5,6,7,8,9,10] }
 `
 
@@ -375,7 +375,13 @@ func TestPreviewShowsRecordsEventsAndQuarantineWithoutCommitting(t *testing.T) {
 		t.Fatalf("preview exited %d: %s", code, errOut.String())
 	}
 	got := out.String()
-	for _, want := range []string{"HS-1", "created", "HS-2", "quarantine", "status (column trang_thai): value 42 is not one of", "2 rows read, 1 events, 1 quarantined; nothing was committed"} {
+	// Nothing synced yet: a run would take these rows as its first sync, so they are
+	// snapshot records (nobody is told about the past), as the run's own detection
+	// says; the citizen's name is masked.
+	if strings.Contains(got, "Hồ Văn Sơn") {
+		t.Errorf("preview shows the citizen's name unmasked:\n%s", got)
+	}
+	for _, want := range []string{"HS-1", "created (first sync: no notice)", "HS-2", "quarantine", "status (column trang_thai): value 42 is not one of", "2 rows read, 1 events, 1 quarantined; nothing was committed"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("preview output lacks %q:\n%s", want, got)
 		}
@@ -389,7 +395,7 @@ func TestPreviewShowsRecordsEventsAndQuarantineWithoutCommitting(t *testing.T) {
 		Quarantine string `json:"quarantine"`
 		Events     []pipeline.Event
 	}
-	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil || len(rows) != 2 || rows[0].Events[0].Type != "created" || rows[1].Quarantine == "" {
+	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil || len(rows) != 2 || rows[0].Events[0].Type != "created" || !rows[0].Events[0].Snapshot || rows[1].Quarantine == "" {
 		t.Fatalf("preview --json = %v (%v):\n%s", rows, err, out.String())
 	}
 	if n := e.count(`SELECT count(*) FROM events`); n > 0 {
@@ -397,6 +403,24 @@ func TestPreviewShowsRecordsEventsAndQuarantineWithoutCommitting(t *testing.T) {
 	}
 	if _, err := os.Stat(e.events); err == nil {
 		t.Fatal("preview delivered to the log sink")
+	}
+
+	// After the first sync, a changed row is an update, compared with the stored
+	// snapshot exactly as the next run will compare it.
+	e.runOnce()
+	e.exec(`UPDATE hoso SET trang_thai = 4, ngay_cap_nhat = now() - interval '1 minute' WHERE ma_ho_so = 'HS-1'`)
+	out.Reset()
+	if code := run([]string{"preview", "-c", e.config, "--source", "motcua", "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("preview --json exited %d: %s", code, errOut.String())
+	}
+	rows = nil
+	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("preview --json after the first sync = %+v (%v):\n%s", rows, err, out.String())
+	}
+	for _, r := range rows { // HS-1 now comes last in cursor order
+		if r.RowKey == "HS-1" && (len(r.Events) != 1 || r.Events[0].Type != "updated" || r.Events[0].Version != 2 || r.Events[0].Snapshot) {
+			t.Fatalf("HS-1 after the first sync previews as %+v, want one update to version 2", r.Events)
+		}
 	}
 }
 

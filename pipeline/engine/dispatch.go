@@ -33,7 +33,7 @@ import (
 // reason (a refused key, a vanished endpoint) are retried like any transient
 // error and raise one alert per sink.
 type Dispatcher struct {
-	Store    store.Store
+	Store    DispatchStore
 	Sinks    map[string]pipeline.Sink
 	Delivery map[string]DeliveryConfig // per sink; a missing sink uses Default
 	Default  DeliveryConfig

@@ -26,7 +26,7 @@ type Job struct {
 	Open    func(ctx context.Context) (pipeline.Source, error)
 	Map     *mapping.Mapping
 	Agency  string
-	Store   store.Store
+	Store   JobStore
 	Router  *Router
 	Clock   pipeline.Clock
 	Logger  *slog.Logger
@@ -453,7 +453,10 @@ func (j *Job) snapshotFor(snapshotMode bool, edge pipeline.Position, rows []pipe
 // snapshot updates to b. A key seen twice in one batch is compared with its own
 // earlier version, so the second occurrence is not lost or doubled.
 func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEntry, inSnapshot func(i int, known bool) bool, now time.Time, b *store.Batch) {
-	epoch := j.Store.Epoch()
+	var epoch int64
+	if j.Store != nil { // nil in a preview without a store: nothing was ever stored
+		epoch = j.Store.Epoch()
+	}
 	for i, rec := range records {
 		hash := rec.Hash()
 		var prior *pipeline.Prior
