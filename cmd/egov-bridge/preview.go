@@ -33,7 +33,9 @@ func (a *app) previewCmd() *cobra.Command {
 		if *limit < 1 {
 			return fmt.Errorf("--limit must be at least 1")
 		}
-		return action(func([]string) int { return preview(a.ctx, *cfgFlag, *source, *limit, *asJSON, *unmasked, a.stdout, a.stderr) })(c, nil)
+		return action(func([]string) int {
+			return preview(a.ctx, *cfgFlag, *source, *limit, *asJSON, *unmasked, a.stdout, a.stderr)
+		})(c, nil)
 	}
 	return cmd
 }

@@ -71,7 +71,7 @@ func Preview(ctx context.Context, cfg *Config, source string, limit int, st stor
 	now := opts.Clock().UTC()
 	out := make([]PreviewRow, 0, len(rows))
 	var records []pipeline.Record
-	var recordRow []int // out index of each record
+	var recordRow []int          // out index of each record
 	var raws []map[string]string // each out row's raw text, to mask its reasons
 	for _, row := range rows {
 		pr := PreviewRow{RowKey: sc.Map.RowKey(row)}
