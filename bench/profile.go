@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/egov-bridge/egov-bridge/connectors/logsink" // the sink profiled
-	_ "github.com/egov-bridge/egov-bridge/connectors/sql"     // the source profiled
+	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"   // the sink profiled
+	_ "github.com/egov-bridge/egov-bridge/connectors/sqlsource" // the source profiled
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
 )
 

@@ -21,6 +21,14 @@ type Env struct {
 	// as the zalo sink's tokens; each such connector type-asserts the narrow
 	// interface it needs. nil where no store is open.
 	State any
+	// Route returns the sinks the config's routes send an event to, for
+	// connectors that raise events of their own (the zalo sink's citizen feedback);
+	// nil where there are no routes.
+	Route func(ev *Event) []string
+	// Wake tells the dispatcher that events were queued outside a source's
+	// commit (a citizen's answer), so they go out without waiting for its poll;
+	// nil where there is no dispatcher.
+	Wake func()
 }
 
 // Reporter records a config mistake against a field of the connector's own options,

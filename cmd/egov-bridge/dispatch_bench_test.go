@@ -21,7 +21,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/egov-bridge/egov-bridge/connectors/logsink"
-	natssink "github.com/egov-bridge/egov-bridge/connectors/nats"
+	"github.com/egov-bridge/egov-bridge/connectors/natssink"
 	"github.com/egov-bridge/egov-bridge/connectors/pgtable"
 	"github.com/egov-bridge/egov-bridge/connectors/webhook"
 	"github.com/egov-bridge/egov-bridge/internal/testnats"

@@ -28,7 +28,7 @@ const e2eMapping = `entity: dossier
 key: [code]
 fields:
   code:    { from: ma_ho_so, required: true }
-  citizen: { from: chu_ho_so, required: true }
+  citizen: { from: chu_ho_so, required: true, mask: name }
   status:  { from: trang_thai, type: int, required: true, in: [1,2,3,4,5,6,7,8,9,10] }
 `
 
@@ -447,7 +447,13 @@ func TestPreviewShowsRecordsEventsAndQuarantineWithoutCommitting(t *testing.T) {
 		t.Fatalf("preview exited %d: %s", code, errOut.String())
 	}
 	got := out.String()
-	for _, want := range []string{"HS-1", "created", "HS-2", "quarantine", "status (column trang_thai): value 42 is not one of", "2 rows read, 1 events, 1 quarantined; nothing was committed"} {
+	// Nothing synced yet: a run would take these rows as its first sync, so they are
+	// snapshot records (nobody is told about the past), as the run's own detection
+	// says; the citizen's name is masked.
+	if strings.Contains(got, "Hồ Văn Sơn") {
+		t.Errorf("preview shows the citizen's name unmasked:\n%s", got)
+	}
+	for _, want := range []string{"HS-1", "created (first sync: no notice)", "HS-2", "quarantine", "status (column trang_thai): value 42 is not one of", "2 rows read, 1 events, 1 quarantined; nothing was committed"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("preview output lacks %q:\n%s", want, got)
 		}
@@ -461,7 +467,7 @@ func TestPreviewShowsRecordsEventsAndQuarantineWithoutCommitting(t *testing.T) {
 		Quarantine string `json:"quarantine"`
 		Events     []pipeline.Event
 	}
-	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil || len(rows) != 2 || rows[0].Events[0].Type != "created" || rows[1].Quarantine == "" {
+	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil || len(rows) != 2 || rows[0].Events[0].Type != "created" || !rows[0].Events[0].Snapshot || rows[1].Quarantine == "" {
 		t.Fatalf("preview --json = %v (%v):\n%s", rows, err, out.String())
 	}
 	if n := e.count(`SELECT count(*) FROM events`); n > 0 {
@@ -470,4 +476,48 @@ func TestPreviewShowsRecordsEventsAndQuarantineWithoutCommitting(t *testing.T) {
 	if _, err := os.Stat(e.events); err == nil {
 		t.Fatal("preview delivered to the log sink")
 	}
+
+	// After the first sync, a changed row is an update, compared with the stored
+	// snapshot exactly as the next run will compare it.
+	e.runOnce()
+	e.exec(`UPDATE hoso SET trang_thai = 4, ngay_cap_nhat = now() - interval '1 minute' WHERE ma_ho_so = 'HS-1'`)
+	out.Reset()
+	if code := run([]string{"preview", "-c", e.config, "--source", "motcua", "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("preview --json exited %d: %s", code, errOut.String())
+	}
+	rows = nil
+	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("preview --json after the first sync = %+v (%v):\n%s", rows, err, out.String())
+	}
+	for _, r := range rows { // HS-1 now comes last in cursor order
+		if r.RowKey == "HS-1" && (len(r.Events) != 1 || r.Events[0].Type != "updated" || r.Events[0].Version != 2 || r.Events[0].Snapshot) {
+			t.Fatalf("HS-1 after the first sync previews as %+v, want one update to version 2", r.Events)
+		}
+	}
+}
+
+// `state reconcile` lists a table's keys now: the records whose rows were deleted
+// get deleted events, delivered by the next run, and the action is audited.
+func TestStateReconcileDeletesRecordsWhoseRowsAreGone(t *testing.T) {
+	e := newE2E(t, 100, "0s")
+	e.exec(`INSERT INTO hoso SELECT 'HS-' || g, 'Ngô Thị Yến', 2, now() - interval '1 minute' FROM generate_series(1, 5) g`)
+	e.runOnce()
+	e.exec(`DELETE FROM hoso WHERE ma_ho_so IN ('HS-2', 'HS-4')`)
+	if out := e.cli(0, "state", "reconcile", "-c", e.config, "motcua"); !strings.Contains(out, "motcua: 3 keys listed in 1 pages, 2 records gone") {
+		t.Fatalf("state reconcile said %q", out)
+	}
+	e.runOnce()
+	var deleted []string
+	for _, ev := range e.logged() {
+		if ev.Type == pipeline.EventDeleted {
+			deleted = append(deleted, fmt.Sprintf("%s v%d %v", ev.Key, ev.Version, ev.Before["citizen"]))
+		}
+	}
+	if strings.Join(deleted, ", ") != "HS-2 v2 Ngô Thị Yến, HS-4 v2 Ngô Thị Yến" {
+		t.Fatalf("deleted events delivered: %v", deleted)
+	}
+	if out := e.cli(0, "state", "audit", "-c", e.config); !strings.Contains(out, "reconcile") || !strings.Contains(out, "source motcua: 3 keys") {
+		t.Fatalf("audit log lacks the reconcile:\n%s", out)
+	}
+	e.cli(1, "state", "reconcile", "-c", e.config, "nosuch")
 }

@@ -14,14 +14,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/egov-bridge/egov-bridge/pipeline/engine"
-
+	_ "github.com/egov-bridge/egov-bridge/connectors/evnspc"
+	_ "github.com/egov-bridge/egov-bridge/connectors/filesource"
+	_ "github.com/egov-bridge/egov-bridge/connectors/httpfeed"
 	_ "github.com/egov-bridge/egov-bridge/connectors/logsink"
-	_ "github.com/egov-bridge/egov-bridge/connectors/nats"
+	_ "github.com/egov-bridge/egov-bridge/connectors/natssink"
 	_ "github.com/egov-bridge/egov-bridge/connectors/pgtable"
-	_ "github.com/egov-bridge/egov-bridge/connectors/sql"
+	_ "github.com/egov-bridge/egov-bridge/connectors/sqlsource"
 	_ "github.com/egov-bridge/egov-bridge/connectors/webhook"
 	_ "github.com/egov-bridge/egov-bridge/connectors/zalo"
+	"github.com/egov-bridge/egov-bridge/pipeline/engine"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -118,6 +120,7 @@ that cannot be opened), 2 the command line is wrong.`,
 		a.replayCmd(),
 		a.quarantineCmd(),
 		a.zaloCmd(),
+		a.announceCmd(),
 		a.connectorsCmd(),
 		a.initCmd(),
 		a.docsCmd(),

@@ -18,7 +18,7 @@ import (
 
 func (a *app) previewCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "preview -c FILE --source NAME [--limit N] [--json]",
+		Use:   "preview -c FILE --source NAME [--limit N] [--json] [--unmasked]",
 		Short: "read a source once and show records, events, messages and quarantine reasons; commit nothing",
 		Args:  cobra.NoArgs,
 	}
@@ -26,18 +26,21 @@ func (a *app) previewCmd() *cobra.Command {
 	source := cmd.Flags().String("source", "", "the source to read (required)")
 	limit := cmd.Flags().Int("limit", 20, "rows to read at most")
 	asJSON := cmd.Flags().Bool("json", false, "print JSON instead of a table")
+	unmasked := cmd.Flags().Bool("unmasked", false, "show citizen names, phones and ID numbers as read (masked by default)")
 	_ = cmd.MarkFlagRequired("source")
 	_ = cmd.RegisterFlagCompletionFunc("source", configNames(cfgFlag, false))
 	cmd.RunE = func(c *cobra.Command, _ []string) error {
 		if *limit < 1 {
 			return fmt.Errorf("--limit must be at least 1")
 		}
-		return action(func([]string) int { return preview(a.ctx, *cfgFlag, *source, *limit, *asJSON, a.stdout, a.stderr) })(c, nil)
+		return action(func([]string) int {
+			return preview(a.ctx, *cfgFlag, *source, *limit, *asJSON, *unmasked, a.stdout, a.stderr)
+		})(c, nil)
 	}
 	return cmd
 }
 
-func preview(ctx context.Context, cfgFlag, source string, limit int, asJSON bool, stdout, stderr io.Writer) int {
+func preview(ctx context.Context, cfgFlag, source string, limit int, asJSON, unmasked bool, stdout, stderr io.Writer) int {
 	_, cfg, ok := loadFlagConfig(cfgFlag, stderr)
 	if !ok {
 		return 1
@@ -55,7 +58,7 @@ func preview(ctx context.Context, cfgFlag, source string, limit int, asJSON bool
 			defer st.Close()
 		}
 	}
-	rows, err := engine.Preview(ctx, cfg, source, limit, st, engine.Options{Logger: log})
+	rows, err := engine.Preview(ctx, cfg, source, limit, st, unmasked, engine.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
@@ -89,6 +92,8 @@ func preview(ctx context.Context, cfgFlag, source string, limit int, asJSON bool
 				fmt.Fprintf(w, "%s\t%s\t%s\n", r.Record.Key, ev.Rule, oneLineText(ev.Message.Text))
 			case ev.Rule != "":
 				fmt.Fprintf(w, "%s\t%s\t\n", r.Record.Key, ev.Rule)
+			case ev.Snapshot:
+				fmt.Fprintf(w, "%s\t%s (first sync: no notice)\t%s\n", r.Record.Key, ev.Type, summary(r.Record.Fields))
 			case len(ev.Changed) > 0:
 				fmt.Fprintf(w, "%s\t%s\tchanged: %s\n", r.Record.Key, ev.Type, strings.Join(ev.Changed, ", "))
 			default:

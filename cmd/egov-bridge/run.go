@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sort"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	egovbridge "github.com/egov-bridge/egov-bridge"
 	"github.com/egov-bridge/egov-bridge/internal/demo"
+	"github.com/egov-bridge/egov-bridge/pipeline/announce"
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
 )
 
@@ -49,12 +51,28 @@ func runDaemon(ctx context.Context, cfgFlag string, once bool, stdout, stderr io
 		}
 	}
 
-	d, err := engine.New(ctx, cfg, engine.Options{Logger: log})
+	var ann *announce.Service // set before the daemon serves
+	mountAnn := func(mux *http.ServeMux, d *engine.Daemon) {
+		if ann != nil {
+			announce.Register(mux, d.Access, ann)
+		}
+	}
+	d, err := engine.New(ctx, cfg, engine.Options{Logger: log, Mount: append(steering(), mountAnn)})
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
 	}
 	defer d.Close()
+	if ann, err = newAnnouncements(cfg, d, log); err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return 1
+	}
+	if ann != nil && !once {
+		annCtx, stopAnn := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = ann.Run(annCtx, cfg.Announcements.Poll.D()) }()
+		defer func() { stopAnn(); <-done }()
+	}
 
 	if once {
 		return runOnce(ctx, d, stdout, stderr)

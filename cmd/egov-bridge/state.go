@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"text/tabwriter"
 	"time"
 
@@ -47,8 +48,53 @@ func (a *app) stateCmd() *cobra.Command {
 			return printAudit(a.ctx, cfg, st, a.stdout, a.stderr)
 		})
 	})
-	cmd.AddCommand(reset, audit)
+	reconcile := &cobra.Command{
+		Use:   "reconcile -c FILE SOURCE",
+		Short: "list SOURCE's keys now and delete the records whose rows are gone (what deletes.reconcile schedules)",
+		Args:  cobra.ExactArgs(1),
+
+		ValidArgsFunction: configNames(cfgFlag, false),
+	}
+	reconcile.RunE = action(func(args []string) int {
+		path, cfg, ok := loadFlagConfig(*cfgFlag, a.stderr)
+		if !ok {
+			return exitFailed
+		}
+		return reconcileNow(a.ctx, path, cfg, args[0], a.stdout, a.stderr)
+	})
+	cmd.AddCommand(reset, audit, reconcile)
 	return cmd
+}
+
+// reconcileNow runs one reconcile of source, as the daemon does on the source's
+// deletes.reconcile schedule; the deleted events wait in the outbox for the daemon
+// (or `run --once`) to deliver. Audited.
+func reconcileNow(ctx context.Context, path string, cfg *engine.Config, source string, stdout, stderr io.Writer) int {
+	d, err := engine.New(ctx, cfg, engine.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		fmt.Fprintln(stderr, "egov-bridge:", err)
+		return exitFailed
+	}
+	defer d.Close()
+	for _, j := range d.Jobs {
+		if j.Name != source {
+			continue
+		}
+		rs, err := j.Reconcile(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, "egov-bridge:", err)
+			return exitFailed
+		}
+		summary := fmt.Sprintf("%d keys listed in %d pages, %d records gone: deleted events queued", rs.Keys, rs.Pages, rs.Deleted)
+		fmt.Fprintf(stdout, "%s: %s\n", source, summary)
+		if err := d.Store.Audit(ctx, store.AuditEntry{At: time.Now().UTC(), Actor: actor(), Action: "reconcile", Detail: "source " + source + ": " + summary}); err != nil {
+			fmt.Fprintln(stderr, "egov-bridge: reconciled, but the audit log could not be written:", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "egov-bridge: no source named %q in %s\n", source, path)
+	return exitFailed
 }
 
 // withState loads the config and opens its store for body.

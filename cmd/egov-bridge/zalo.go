@@ -205,7 +205,20 @@ func zaloStatus(ctx context.Context, zf *zaloFlags, month string, stdout, stderr
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
 	}
-	fmt.Fprintf(w, "followers\t%d following, %d with a phone linked\n\n", following, withPhone)
+	fmt.Fprintf(w, "followers\t%d following, %d with a phone linked\n", following, withPhone)
+	type citizenCounter interface {
+		CountCitizens(ctx context.Context, oaID string) (store.CitizenCounts, error)
+	}
+	if cc, ok := z.store.(citizenCounter); ok && z.opts.Citizens != nil {
+		c, err := cc.CountCitizens(ctx, z.opts.OAID)
+		if err != nil {
+			fmt.Fprintln(stderr, "egov-bridge:", err)
+			return 1
+		}
+		fmt.Fprintf(w, "citizens\t%d messages waiting, %d given up; %d subscriptions; %d feedback (%d unanswered); %d ratings\n",
+			c.Waiting, c.GivenUp, c.Subscriptions, c.Feedback, c.Unanswered, c.Ratings)
+	}
+	fmt.Fprintln(w)
 	w.Flush()
 	if err := printZaloUsage(ctx, stdout, z.store, z.sink, month, z.opts.Prices); err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)

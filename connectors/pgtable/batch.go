@@ -158,11 +158,13 @@ ev AS (INSERT INTO ` + s.qualified(s.opts.EventsTable) + ` (event_id, type, rule
 			fields, set = `'{}'::jsonb`, `cur.fields` // an event without fields keeps the last known ones
 		}
 		q.WriteString(",\ns" + strconv.Itoa(n) + ` AS (INSERT INTO ` + s.qualified(g[0].table) +
-			` AS cur (key, source, agency, version, epoch, fields, updated_at, deleted)
-	SELECT x.key, x.source, x.agency, x.version, x.epoch, ` + fields + `, CAST(x.detected_at AS timestamptz), x.deleted
+			` AS cur (key, source, agency, version, epoch, fields, updated_at, deleted, deleted_at)
+	SELECT x.key, x.source, x.agency, x.version, x.epoch, ` + fields + `, CAST(x.detected_at AS timestamptz), x.deleted,
+	CASE WHEN x.deleted THEN CAST(x.detected_at AS timestamptz) END
 	FROM x WHERE x.g = ` + strconv.Itoa(n+1) + ` ORDER BY x.key, x.source
 	ON CONFLICT (key, source) DO UPDATE SET agency = EXCLUDED.agency, version = EXCLUDED.version,
-	epoch = EXCLUDED.epoch, fields = ` + set + `, updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
+	epoch = EXCLUDED.epoch, fields = ` + set + `, updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted,
+	deleted_at = EXCLUDED.deleted_at
 	WHERE (cur.epoch, cur.version) < (EXCLUDED.epoch, EXCLUDED.version))`)
 	}
 	q.WriteString("\nSELECT 1")

@@ -55,12 +55,16 @@
 //		fields     jsonb NOT NULL,         -- the record's fields, as the mapping typed them
 //		updated_at timestamptz NOT NULL,   -- detected_at of the event that wrote the row
 //		deleted    boolean NOT NULL DEFAULT false,
+//		deleted_at timestamptz,            -- detected_at of the deleted event; NULL while live
 //		PRIMARY KEY (key, source)
 //	);
 //
 // The key is (key, source) because versions grow per source: two sources that share
 // a key never overwrite each other. A deleted record keeps its row, with deleted =
-// true and its last known fields, so counts can include or exclude it.
+// true, deleted_at and its last known fields, so counts can include or exclude it;
+// a record that comes back is live again (deleted_at NULL). Tables made by an
+// earlier build gain the columns added since (epoch, deleted_at) when the sink
+// starts.
 //
 // # Delivery
 //

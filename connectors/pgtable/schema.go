@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // quote quotes a PostgreSQL identifier. The names reaching it are already checked
@@ -63,6 +65,7 @@ func stateDDL(schema, table string) []string {
 	fields     jsonb NOT NULL,
 	updated_at timestamptz NOT NULL,
 	deleted    boolean NOT NULL DEFAULT false,
+	deleted_at timestamptz,
 	PRIMARY KEY (key, source)
 )`}
 }
@@ -118,17 +121,8 @@ func (s *Sink) runDDL(ctx context.Context, table string, ddl []string) (created 
 		return false, err
 	}
 	if exists {
-		// Tables made by a build before events carried the store's epoch gain the
-		// column; the version guard compares (epoch, version).
-		var has bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
-			WHERE table_schema = $1 AND table_name = $2 AND column_name = 'epoch')`, s.opts.Schema, table).Scan(&has); err != nil {
+		if err := s.upgrade(ctx, tx, table); err != nil {
 			return false, err
-		}
-		if !has {
-			if _, err := tx.ExecContext(ctx, `ALTER TABLE `+s.qualified(table)+` ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0`); err != nil {
-				return false, err
-			}
 		}
 		return false, tx.Commit()
 	}
@@ -146,6 +140,38 @@ func (s *Sink) runDDL(ctx context.Context, table string, ddl []string) (created 
 		}
 	}
 	return true, tx.Commit()
+}
+
+// addedColumns are the columns later builds added to a table, with their
+// definitions: a table made by an earlier build gains them when the sink starts.
+// epoch: the version guard compares (epoch, version); deleted_at: when a state row
+// was marked deleted.
+var addedColumns = map[string][][2]string{
+	"state":  {{"epoch", "bigint NOT NULL DEFAULT 0"}, {"deleted_at", "timestamptz"}},
+	"events": {{"epoch", "bigint NOT NULL DEFAULT 0"}},
+}
+
+// upgrade adds to an existing table the columns its kind gained since it was made.
+// Each is checked first: ALTER TABLE needs ownership, which a DBA-made table's
+// INSERT-only user lacks, and an up-to-date table must not need it.
+func (s *Sink) upgrade(ctx context.Context, tx *sqlx.Tx, table string) error {
+	kind := "state"
+	if table == s.opts.EventsTable {
+		kind = "events"
+	}
+	for _, c := range addedColumns[kind] {
+		var has bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+			WHERE table_schema = $1 AND table_name = $2 AND column_name = $3)`, s.opts.Schema, table, c[0]).Scan(&has); err != nil {
+			return err
+		}
+		if !has {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE `+s.qualified(table)+` ADD COLUMN IF NOT EXISTS `+quote(c[0])+` `+c[1]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // forget drops what the sink believes exists, after the server said a table or the

@@ -164,15 +164,16 @@ func (s *Sink) write(ctx context.Context, ev *pipeline.Event, row eventRow, tabl
 // none) keeps the last known fields.
 func (s *Sink) upsertState(table string) string {
 	return `WITH event AS (` + s.insertEvent + `)
-INSERT INTO ` + s.qualified(table) + ` AS cur (key, source, agency, version, epoch, fields, updated_at, deleted)
-VALUES ($6, $4, $7, $8, $15, COALESCE($16::jsonb, '{}'::jsonb), $14, $17)
+INSERT INTO ` + s.qualified(table) + ` AS cur (key, source, agency, version, epoch, fields, updated_at, deleted, deleted_at)
+VALUES ($6, $4, $7, $8, $15, COALESCE($16::jsonb, '{}'::jsonb), $14, $17, CASE WHEN $17 THEN $14::timestamptz END)
 ON CONFLICT (key, source) DO UPDATE SET
 	agency = EXCLUDED.agency,
 	version = EXCLUDED.version,
 	epoch = EXCLUDED.epoch,
 	fields = CASE WHEN $16::jsonb IS NULL THEN cur.fields ELSE EXCLUDED.fields END,
 	updated_at = EXCLUDED.updated_at,
-	deleted = EXCLUDED.deleted
+	deleted = EXCLUDED.deleted,
+	deleted_at = EXCLUDED.deleted_at
 WHERE (cur.epoch, cur.version) < (EXCLUDED.epoch, EXCLUDED.version)`
 }
 

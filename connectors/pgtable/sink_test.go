@@ -2,6 +2,7 @@ package pgtable
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -312,14 +313,16 @@ func TestConcurrentDeliveriesEndAtEachKeysGreatestVersion(t *testing.T) {
 	}
 }
 
-// Tables created by a build before events carried the store's epoch are upgraded
-// in place on the sink's first use.
+// Tables created by a build before events carried the store's epoch, or before
+// state rows kept when they were deleted, are upgraded in place on the sink's
+// first use.
 func TestTablesWithoutTheEpochColumnAreUpgraded(t *testing.T) {
 	dsn, schema := testpg.Schema(t)
 	db := testpg.Open(t, dsn)
 	for _, stmt := range append(eventsDDL(schema, "events"), stateDDL(schema, "current_dossier")...) {
 		stmt = strings.Replace(stmt, "epoch        bigint NOT NULL DEFAULT 0,", "", 1)
 		stmt = strings.Replace(stmt, "epoch      bigint NOT NULL DEFAULT 0,", "", 1)
+		stmt = strings.Replace(stmt, "deleted_at timestamptz,", "", 1)
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatalf("old DDL: %v", err)
 		}
@@ -339,5 +342,62 @@ func TestTablesWithoutTheEpochColumnAreUpgraded(t *testing.T) {
 	var epoch int64
 	if err := db.QueryRow(`SELECT epoch FROM ` + quote(schema) + `.current_dossier WHERE key = 'HS-1'`).Scan(&epoch); err != nil || epoch != 42 {
 		t.Fatalf("state epoch = %d, %v; want 42", epoch, err)
+	}
+	gone := deleted("dossier", "HS-1", 2)
+	gone.Epoch = 42
+	if err := s.Deliver(context.Background(), gone); err != nil {
+		t.Fatalf("deliver a deletion into upgraded tables: %v", err)
+	}
+	var at sql.NullTime
+	if err := db.QueryRow(`SELECT deleted_at FROM ` + quote(schema) + `.current_dossier WHERE key = 'HS-1'`).Scan(&at); err != nil ||
+		!at.Time.Equal(gone.DetectedAt) {
+		t.Fatalf("deleted_at = %v, %v; want %v", at, err, gone.DetectedAt)
+	}
+}
+
+// A deletion marks the record's state row deleted, when it was detected, and
+// keeps its last known fields; a record that comes back is live again. Both the
+// one-event and the batch paths.
+func TestDeletionMarksTheStateRowDeletedAt(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			f := newFixture(t)
+			send := func(ev *pipeline.Event) {
+				t.Helper()
+				if !batch {
+					f.deliver(t, ev)
+					return
+				}
+				for _, err := range f.sink.DeliverBatch(context.Background(), []*pipeline.Event{ev}) {
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			deletedAt := func() sql.NullTime {
+				t.Helper()
+				var at sql.NullTime
+				if err := f.db.QueryRow(`SELECT deleted_at FROM ` + quote(f.schema) + `.current_dossier WHERE key = 'HS-9'`).Scan(&at); err != nil {
+					t.Fatal(err)
+				}
+				return at
+			}
+			send(event("dossier", "HS-9", 1))
+			if at := deletedAt(); at.Valid {
+				t.Fatalf("a live row has deleted_at %v", at.Time)
+			}
+			gone := deleted("dossier", "HS-9", 2)
+			send(gone)
+			r, _ := f.state(t, "dossier", "HS-9")
+			if at := deletedAt(); !r.Deleted || !at.Valid || !at.Time.Equal(gone.DetectedAt) || r.Fields["code"] != "HS-9" {
+				t.Fatalf("after the deletion: %+v, deleted_at %v; want deleted at %v with its last fields", r, at, gone.DetectedAt)
+			}
+			back := event("dossier", "HS-9", 3)
+			back.Type, back.Before, back.Changed = pipeline.EventCreated, nil, nil
+			send(back)
+			if r, _ := f.state(t, "dossier", "HS-9"); r.Deleted || deletedAt().Valid {
+				t.Fatalf("a record that came back is still deleted: %+v", r)
+			}
+		})
 	}
 }

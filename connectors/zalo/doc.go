@@ -11,4 +11,12 @@
 // redelivered event is not sent twice and each month's routes and costs can be
 // counted. README "Zalo OA" is the operator's guide; docs/decisions/0013 lists the
 // Zalo API facts relied on.
+//
+// With a citizens block the sink also serves Zalo's webhook (Mount: POST
+// /webhooks/zalo): signed events are committed to the store's inbox and handled by
+// a worker (follows, shared phones, commands), look-ups answer from the synced
+// records through the store's look-up index, topic notices fan out to subscribers
+// by commune or ward (package places), and every answer is an outbox event the
+// sink delivers to itself as a reply. README "Citizens on the OA" is the guide;
+// docs/decisions/0015 the choices and the Zalo facts behind them.
 package zalo

@@ -62,6 +62,9 @@ type fakeMessage struct {
 	Data       map[string]any
 	TrackingID string
 	Token      string
+	ReplyTo    string         // recipient.message_id: a reply to a citizen's message
+	Body       map[string]any // the request as sent
+	At         time.Time      // when it arrived
 }
 
 func newFakeZalo(t *testing.T) *fakeZalo {
@@ -120,6 +123,10 @@ func (f *fakeZalo) serve(w http.ResponseWriter, r *http.Request) {
 		f.serveToken(w, r)
 		return
 	}
+	if r.URL.Path == pathConversation {
+		f.serveConversation(w, r)
+		return
+	}
 	var body map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		zerr(w, -201, "invalid body")
@@ -140,11 +147,12 @@ func (f *fakeZalo) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	m := fakeMessage{Path: r.URL.Path, Token: token}
+	m := fakeMessage{Path: r.URL.Path, Token: token, Body: body, At: time.Now()}
 	switch r.URL.Path {
-	case pathText, pathTransaction:
+	case pathText, pathTransaction, pathPromotion:
 		rec, _ := body["recipient"].(map[string]any)
 		m.UserID, _ = rec["user_id"].(string)
+		m.ReplyTo, _ = rec["message_id"].(string)
 		msg, _ := body["message"].(map[string]any)
 		m.Text, _ = msg["text"].(string)
 		if m.Text == "" {
@@ -154,7 +162,7 @@ func (f *fakeZalo) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		following := f.followers[m.UserID]
 		f.mu.Unlock()
-		if !following {
+		if !following && m.ReplyTo == "" { // a reply goes to whoever wrote the message
 			zerr(w, -213, "User has not followed OA")
 			return
 		}
@@ -247,4 +255,52 @@ func slow(d time.Duration) func(w http.ResponseWriter, path string, body map[str
 		time.Sleep(d)
 		return false
 	}
+}
+
+// serveConversation answers the recent messages with a user, newest first, as
+// Zalo's conversation API does: src 0 for the OA's, message its text (for a
+// template message, its header).
+func (f *fakeZalo) serveConversation(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.access[r.Header.Get("access_token")] {
+		zerr(w, -216, "Access token is invalid")
+		return
+	}
+	var q struct {
+		UserID string `json:"user_id"`
+		Count  int    `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(r.URL.Query().Get("data")), &q); err != nil {
+		zerr(w, -201, "invalid data")
+		return
+	}
+	data := []map[string]any{}
+	for i := len(f.messages) - 1; i >= 0 && len(data) < q.Count; i-- {
+		m := f.messages[i]
+		if m.UserID != q.UserID {
+			continue
+		}
+		text := m.Text
+		if m.Path == pathPromotion {
+			text = promotionHeader(m.Body)
+		}
+		data = append(data, map[string]any{"msg_id": fmt.Sprintf("msg-%d", i+1), "src": 0, "time": m.At.UnixMilli(), "type": "text", "message": text})
+	}
+	answer(w, map[string]any{"error": 0, "message": "Success", "data": data})
+}
+
+// promotionHeader is a promotion message's header element.
+func promotionHeader(body map[string]any) string {
+	msg, _ := body["message"].(map[string]any)
+	att, _ := msg["attachment"].(map[string]any)
+	payload, _ := att["payload"].(map[string]any)
+	elements, _ := payload["elements"].([]any)
+	for _, e := range elements {
+		if el, _ := e.(map[string]any); el["type"] == "header" {
+			s, _ := el["content"].(string)
+			return s
+		}
+	}
+	return ""
 }

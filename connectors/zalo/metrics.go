@@ -14,6 +14,9 @@ type metrics struct {
 	deferred   prometheus.Counter     // ZNS notices deferred by quiet hours
 	refreshes  prometheus.CounterFunc
 	refused    prometheus.GaugeFunc
+	apiErrors  *prometheus.CounterVec // Zalo's answers with error != 0, by code and class
+	webhook    *prometheus.CounterVec // webhook requests by result (accepted, repeated, refused_<reason>)
+	commands   *prometheus.CounterVec // citizens' messages by command
 	collectors []prometheus.Collector
 }
 
@@ -45,7 +48,16 @@ func newMetrics(sink string, t *tokens) *metrics {
 				return 0
 			}),
 	}
-	m.collectors = []prometheus.Collector{m.notices, m.messages, m.unsentVec, m.saved, m.deferred, m.refreshes, m.refused}
+	m.apiErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "egov_zalo_errors_total",
+		Help: "Zalo API answers with an error code (HTTP 200 with error != 0), by code and class.", ConstLabels: labels},
+		[]string{"code", "class"})
+	m.webhook = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "egov_zalo_webhook_requests_total",
+		Help: "Webhook requests from Zalo by result: accepted, repeated (a redelivery), refused_bad_signature, refused_stale, refused_future, refused_no_signature, refused_too_large, store_error, ...", ConstLabels: labels},
+		[]string{"result"})
+	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "egov_zalo_citizen_messages_total",
+		Help: "Citizens' messages handled, by command (lookup keyword, subscribe, feedback, unknown, ...).", ConstLabels: labels},
+		[]string{"command"})
+	m.collectors = []prometheus.Collector{m.notices, m.messages, m.unsentVec, m.saved, m.deferred, m.refreshes, m.refused, m.webhook, m.commands, m.apiErrors}
 	return m
 }
 

@@ -54,6 +54,10 @@ type Options struct {
 	Rules      map[string]RuleOptions `yaml:"rules" doc:"Notice settings per mapping rule name (dossier.result_ready, …)."`
 	QuietHours QuietHours             `yaml:"quiet_hours" doc:"A daily window without ZNS sends; such notices wait for its end."`
 	Prices     Prices                 `yaml:"prices" doc:"Đồng per message, for the accounting in state, zalo status and the metrics."`
+
+	OASecretKey string    `yaml:"oa_secret_key" secret:"true" doc:"The key Zalo signs webhook events with (the app's OA secret key); required with citizens. Never logged."`
+	Webhook     Webhook   `yaml:"webhook" doc:"Limits of the receiver of citizens' events, POST /webhooks/zalo."`
+	Citizens    *Citizens `yaml:"citizens" doc:"What citizens can ask the OA: the webhook, commands, look-ups, subscriptions, feedback, ratings (README, Citizens on the OA). Off when absent."`
 }
 
 // RuleOptions are one rule's notice settings.
@@ -148,6 +152,7 @@ func NewOptions() *Options {
 		RatePerMinute: DefaultRatePerMinute, RefusedRetry: config.Duration(DefaultRefusedRetry),
 		Routes:     []string{RouteOA, RouteZNS},
 		QuietHours: QuietHours{Start: DefaultQuietStart, End: DefaultQuietEnd, Zone: DefaultZone},
+		Webhook:    Webhook{Window: config.Duration(DefaultWebhookWindow), MaxBody: DefaultWebhookMaxBody},
 	}
 }
 
@@ -182,6 +187,12 @@ func (o *Options) Validate(report pipeline.Reporter) {
 	}
 	if _, _, _, err := o.QuietHours.parse(); err != nil {
 		report("quiet_hours", "%v", err)
+	}
+	if o.Webhook.Window <= 0 {
+		report("webhook.window", "must be more than 0, such as 5m")
+	}
+	if o.Citizens != nil {
+		o.Citizens.validate(report, "citizens", o.OASecretKey)
 	}
 }
 

@@ -85,6 +85,20 @@ func TestOptionsValidate(t *testing.T) {
 		}, "rules.r.template_data: needs zns_template_id"},
 		{"bad base URL", func(o *Options) { o.ZNSURL = "business.openapi.zalo.me" }, "zns_url: must be an absolute"},
 		{"bad quiet hours", func(o *Options) { o.QuietHours.Start = "10pm" }, "quiet_hours: start"},
+		{"citizens without the webhook's key", func(o *Options) { o.Citizens = &Citizens{} }, "oa_secret_key: is required with citizens"},
+		{"look-up naming no field", func(o *Options) {
+			o.OASecretKey, o.Citizens = "k", &Citizens{Lookups: []Lookup{{Keywords: []string{"HS"}, Entity: "dossier", Reply: "x"}}}
+		}, "citizens.lookups[0]: name the field the citizen types"},
+		{"area look-up without the crosswalk", func(o *Options) {
+			o.OASecretKey, o.Citizens = "k", &Citizens{Lookups: []Lookup{{Keywords: []string{"CUPDIEN"}, Entity: "outage", Area: []string{"area"}, Reply: "x"}}}
+		}, "citizens.lookups[0].area: needs citizens.places"},
+		{"broken reply template", func(o *Options) {
+			o.OASecretKey, o.Citizens = "k", &Citizens{Lookups: []Lookup{{Keywords: []string{"DIEM"}, Entity: "exam", Field: "sbd", Reply: "{{.sbd"}}}
+		}, "citizens.lookups[0].reply: "},
+		{"topic without rules", func(o *Options) {
+			o.OASecretKey, o.Citizens = "k", &Citizens{Places: "p.csv", Topics: []Topic{{Name: "CUPDIEN"}}}
+		}, "citizens.topics[0].rules: name at least one rule"},
+		{"webhook window", func(o *Options) { o.Webhook.Window = 0 }, "webhook.window: must be more than 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,6 +44,11 @@ type Sink struct {
 	quiet   quiet
 	log     *slog.Logger
 	metrics *metrics
+	// cit is the citizens' side (webhook, commands, subscriptions, feedback); nil
+	// without a citizens block.
+	cit   *citizens
+	route func(*pipeline.Event) []string // the config's routes, for feedback events
+	wake  func()                         // the dispatcher, after queueing answers
 }
 
 var _ pipeline.Sink = (*Sink)(nil)
@@ -85,6 +90,17 @@ func New(env pipeline.Env, o Options) (*Sink, error) {
 	s.tokens = &tokens{st: st, api: s.api, oaID: o.OAID, seed: o.RefreshToken, clock: s.clock,
 		ahead: o.RefreshAhead.D(), wait: o.RefusedRetry.D(), log: s.log}
 	s.metrics = newMetrics(env.Name, s.tokens)
+	s.route, s.wake = env.Route, env.Wake
+	if s.wake == nil {
+		s.wake = func() {}
+	}
+	if o.Citizens != nil {
+		c, err := newCitizens(env, *o.Citizens, s.zone)
+		if err != nil {
+			return nil, err
+		}
+		s.cit = c
+	}
 	return s, nil
 }
 
@@ -127,6 +143,11 @@ func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 	if age := n.rule.MaxAge.D(); age > 0 && n.now.Sub(ev.DetectedAt) > age {
 		return s.unsent(ctx, n, store.ZaloRouteStale, "stale",
 			fmt.Sprintf("detected %s ago, over the rule's max_age %s", n.now.Sub(ev.DetectedAt).Round(time.Minute), age))
+	}
+	if s.cit != nil {
+		if done, err := s.deliverCitizens(ctx, n); done {
+			return err
+		}
 	}
 	n.phone, n.noPhone = phoneOf(ev.Message.Phone)
 	var left []string
@@ -214,6 +235,8 @@ func undeliverable(left []string) string {
 		return "opted_out"
 	case has("recipient"):
 		return "recipient_refused"
+	case has("no_recent_interaction"):
+		return "no_recent_interaction"
 	case has("not_follower") || has("no_template"):
 		return "not_follower_no_template"
 	}
@@ -237,8 +260,18 @@ func (s *Sink) viaOA(ctx context.Context, n *notice) (string, error) {
 			return "", fmt.Errorf("zalo sink %q: %w", s.name, err)
 		case !f.Followed:
 			return "opted_out", nil
+		case s.silent(f, n):
+			return "no_recent_interaction", nil
 		}
 		userID = f.UserID
+	} else if s.cit != nil {
+		f, err := s.cit.st.ZaloFollower(ctx, s.o.OAID, userID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("zalo sink %q: %w", s.name, err)
+		}
+		if err == nil && s.silent(f, n) {
+			return "no_recent_interaction", nil
+		}
 	}
 	path, bodies := s.oaBodies(n, userID)
 	if len(bodies) == 0 {
@@ -419,6 +452,7 @@ func (s *Sink) send(ctx context.Context, base, path string, body any) (sendResul
 		return sendResult{}, err
 	}
 	res, err := s.api.send(ctx, base, path, t.AccessToken, body)
+	s.metrics.apiError(err)
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Class != ClassToken {
 		return res, err
@@ -426,7 +460,9 @@ func (s *Sink) send(ctx context.Context, base, path string, body any) (sendResul
 	if t, err = s.tokens.rejected(ctx, t.AccessToken); err != nil {
 		return sendResult{}, err
 	}
-	return s.api.send(ctx, base, path, t.AccessToken, body)
+	res, err = s.api.send(ctx, base, path, t.AccessToken, body)
+	s.metrics.apiError(err)
+	return res, err
 }
 
 // failure classifies an error that is not a recipient's: bad input is
@@ -489,8 +525,20 @@ func (s *Sink) sendRecord(n *notice, route string) store.ZaloSend {
 		Rule: n.ev.Rule, Month: n.now.In(s.zone).Format("2006-01"), DryRun: s.o.DryRun, At: n.now}
 }
 
-// Close releases idle connections.
+// Close stops the citizens' worker and releases idle connections.
 func (s *Sink) Close() error {
+	s.stopWorker()
 	s.api.client.GetClient().CloseIdleConnections()
 	return nil
+}
+
+// InteractionWindow is how long after a citizen's last message Zalo still takes
+// an OA text message to them (error -230 after it).
+const InteractionWindow = 7 * 24 * time.Hour
+
+// silent reports whether the follower's last known interaction is too old for an
+// OA text message, so the notice goes straight to the next route instead of
+// spending a call on Zalo's refusal. An unknown interaction time is tried.
+func (s *Sink) silent(f store.ZaloFollower, n *notice) bool {
+	return n.rule.Transaction == nil && !f.InteractionAt.IsZero() && n.now.Sub(f.InteractionAt) > InteractionWindow
 }

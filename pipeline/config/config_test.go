@@ -138,3 +138,18 @@ func TestParseSyntaxErrorHasLine(t *testing.T) {
 		t.Fatalf("syntax error without a line: %v", d.Err())
 	}
 }
+
+// TestSecretMapHasNoFileForm: a secret map (headers) is redacted but not read from
+// a file, so headers_file is an unknown key, as the schema says.
+func TestSecretMapHasNoFileForm(t *testing.T) {
+	d := NewDecoder("c.yaml")
+	var o struct {
+		Headers map[string]string `yaml:"headers" secret:"true"`
+	}
+	if root := d.Parse([]byte("headers_file: h.txt\n")); root != nil {
+		d.Decode(root, "", &o)
+	}
+	if got := d.Errs().Error(); !strings.Contains(got, `c.yaml:1:1: headers_file: unknown field "headers_file"`) {
+		t.Errorf("errors = %s", got)
+	}
+}

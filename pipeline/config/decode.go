@@ -350,7 +350,7 @@ func (d *Decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 			continue
 		}
 		if base, ok := strings.CutSuffix(key, "_file"); ok {
-			if fi, ok := fields[base]; ok && fi.secret {
+			if fi, ok := fields[base]; ok && fi.secret && v.Field(fi.index).Kind() == reflect.String {
 				d.nodes[fpath] = vn
 				d.readSecretFile(vn, fpath, v.Field(fi.index))
 				seen[base+"\x00file"] = true
@@ -383,10 +383,6 @@ func (d *Decoder) readSecretFile(n *yaml.Node, path string, v reflect.Value) {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		d.errAt(n, path, "cannot read secret file: %v", err)
-		return
-	}
-	if v.Kind() != reflect.String {
-		d.errAt(n, path, "this field cannot be read from a file")
 		return
 	}
 	v.SetString(strings.TrimRight(string(b), "\r\n"))

@@ -95,7 +95,7 @@ func (o *Option) ObjectSchema(extra []*Option) map[string]any {
 	var oneOfSecret []any
 	for _, f := range append(append([]*Option(nil), extra...), o.Fields...) {
 		props[f.Name] = f.JSONSchema()
-		if f.Secret {
+		if f.HasFileForm() {
 			props[f.Name+"_file"] = map[string]any{"type": "string", "description": "A file whose content (trimmed) is " + f.Name + ", so the secret need not sit in the config."}
 			if f.Required {
 				oneOfSecret = append(oneOfSecret, map[string]any{"anyOf": []any{

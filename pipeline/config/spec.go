@@ -270,6 +270,10 @@ func formatDuration(d time.Duration) string {
 	return s
 }
 
+// HasFileForm reports whether the option is also accepted as <name>_file: a secret
+// string. A secret map (headers) is only redacted; its values take ${VAR}.
+func (o *Option) HasFileForm() bool { return o.Secret && o.Kind == KindString }
+
 // Field returns the option at a dotted path ("cursor.column"), or nil.
 func (o *Option) Field(path string) *Option {
 	cur := o

@@ -15,6 +15,7 @@ type specInner struct {
 type specOpts struct {
 	Driver  string            `yaml:"driver" enum:"postgres,sqlite" doc:"the database"`
 	DSN     string            `yaml:"dsn" secret:"true"`
+	Headers map[string]string `yaml:"headers" secret:"true"`
 	Batch   int               `yaml:"batch_size" min:"1" max:"100"`
 	Conns   int               `yaml:"max_open_conns" min:"0" hint:"0 means the default"`
 	Lag     Duration          `yaml:"lag"`
@@ -32,8 +33,11 @@ type specIn struct {
 
 func TestDescribeReadsTagsAndDefaults(t *testing.T) {
 	o := Describe(&specOpts{Batch: 50, Lag: Duration(5 * time.Second), Routes: []string{"oa", "zns"}})
-	if len(o.Fields) != 10 {
-		t.Fatalf("%d fields, want 10 (the yaml:\"-\" one left out)", len(o.Fields))
+	if len(o.Fields) != 11 {
+		t.Fatalf("%d fields, want 11 (the yaml:\"-\" one left out)", len(o.Fields))
+	}
+	if dsn, headers := o.Field("dsn"), o.Field("headers"); !dsn.HasFileForm() || !headers.Secret || headers.HasFileForm() {
+		t.Error("a secret string has a _file form, a secret map none")
 	}
 	for _, tt := range []struct {
 		path, kind, def string
@@ -92,9 +96,12 @@ func TestCheckReportsEnumsAndRanges(t *testing.T) {
 }
 
 func TestRedactedHidesSecrets(t *testing.T) {
-	r := Redacted(&specOpts{Driver: "postgres", DSN: "postgres://u:pw@db/x", Lag: Duration(time.Minute)}).(map[string]any)
+	r := Redacted(&specOpts{Driver: "postgres", DSN: "postgres://u:pw@db/x", Headers: map[string]string{"X-Api-Key": "k3y"}, Lag: Duration(time.Minute)}).(map[string]any)
 	if r["dsn"] != RedactedText || r["driver"] != "postgres" || r["lag"] != "1m" {
 		t.Errorf("redacted = %v", r)
+	}
+	if h, _ := r["headers"].(map[string]any); h["X-Api-Key"] != RedactedText {
+		t.Errorf("a secret map's values shown: %v", r["headers"])
 	}
 	if _, ok := r["path"]; ok {
 		t.Errorf("empty values shown: %v", r)
@@ -106,6 +113,9 @@ func TestJSONSchemaOfAnObject(t *testing.T) {
 	props := s["properties"].(map[string]any)
 	if _, ok := props["dsn_file"]; !ok {
 		t.Error("no dsn_file for the secret dsn")
+	}
+	if _, ok := props["headers_file"]; ok {
+		t.Error("headers_file offered for a secret map, which cannot be read from a file")
 	}
 	if s["additionalProperties"] != false {
 		t.Error("unknown keys allowed")

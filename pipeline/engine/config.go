@@ -16,7 +16,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/access"
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
+	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/mapping"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
@@ -26,25 +28,38 @@ const DefaultZone = "Asia/Ho_Chi_Minh"
 
 // Config is the whole daemon configuration.
 type Config struct {
-	Timezone        string          `yaml:"timezone" doc:"The province's zone: schedules, zone-less times and operator output use it." example:"Asia/Ho_Chi_Minh"`
-	Store           store.Config    `yaml:"store" doc:"The state store: cursors, snapshot, outbox, dead letters, quarantine, audit log."`
-	HTTP            HTTPConfig      `yaml:"http" doc:"The operations endpoint: /healthz, /readyz, /metrics."`
-	Log             LogConfig       `yaml:"log" doc:"The daemon's own log."`
-	Delivery        DeliveryConfig  `yaml:"delivery" doc:"How the outbox is delivered to sinks; a sink's own delivery: block overrides it."`
-	Retention       RetentionConfig `yaml:"retention" doc:"How long the store keeps what has served; citizens' data is kept only as long as it is needed."`
-	ShutdownTimeout config.Duration `yaml:"shutdown_timeout" doc:"How long a stopping daemon waits for runs and deliveries in flight."`
-	Demo            *DemoConfig     `yaml:"demo" doc:"Turns on the demo agency database and its activity generator (configs/demo.yaml)."`
-	Sources         []SourceConfig  `yaml:"-"`
-	Sinks           []SinkConfig    `yaml:"-"`
-	Routes          []Route         `yaml:"routes" doc:"Which events go to which sinks; an event matching several routes reaches each sink once."`
+	Timezone        string           `yaml:"timezone" doc:"The province's zone: schedules, zone-less times and operator output use it." example:"Asia/Ho_Chi_Minh"`
+	Store           store.Config     `yaml:"store" doc:"The state store: cursors, snapshot, outbox, dead letters, quarantine, audit log."`
+	HTTP            HTTPConfig       `yaml:"http" doc:"The HTTP server: /healthz, /readyz, /metrics, the steering page and /api/v1."`
+	Log             LogConfig        `yaml:"log" doc:"The daemon's own log."`
+	Delivery        DeliveryConfig   `yaml:"delivery" doc:"How the outbox is delivered to sinks; a sink's own delivery: block overrides it."`
+	Retention       RetentionConfig  `yaml:"retention" doc:"How long the store keeps what has served; citizens' data is kept only as long as it is needed."`
+	ShutdownTimeout config.Duration  `yaml:"shutdown_timeout" doc:"How long a stopping daemon waits for runs and deliveries in flight."`
+	Demo            *DemoConfig      `yaml:"demo" doc:"Turns on the demo agency database and its activity generator (configs/demo.yaml)."`
+	Agencies        []figures.Agency `yaml:"agencies" doc:"The province's agencies: code, name, parent (the department or district) and the sources each owns. The steering figures count per agency and roll up to each parent."`
+	Deadlines       DeadlinesConfig  `yaml:"deadlines" doc:"How often timer rules (rules with at:) are evaluated."`
+	Sources         []SourceConfig   `yaml:"-"`
+	Sinks           []SinkConfig     `yaml:"-"`
+	Routes          []Route          `yaml:"routes" doc:"Which events go to which sinks; an event matching several routes reaches each sink once."`
+
+	// Announcements names the channel regulation proactive announcements run
+	// under (pipeline/announce); without it there are none.
+	Announcements AnnouncementsConfig `yaml:"announcements" doc:"Proactive announcements under the channel regulation (README: Announcements and the channel regulation)."`
 
 	File string         `yaml:"-"` // where it was loaded from
 	Zone *time.Location `yaml:"-"`
 }
 
-// HTTPConfig is the operations endpoint (/healthz, /readyz, /metrics).
+// HTTPConfig is the HTTP server: operations endpoints (/healthz, /readyz,
+// /metrics), and the steering page and API, which need a token.
 type HTTPConfig struct {
 	Listen string `yaml:"listen" doc:"The address to listen on; empty disables the server." example:"127.0.0.1:8080"`
+	// Tokens may read the page and /api/v1; see package access.
+	Tokens []access.TokenConfig `yaml:"tokens" doc:"Who may open the steering page and /api/v1: each token's name, role (viewer, operator, admin), optional agencies, and the token (token, token_file, ${ENV}) or only its sha256."`
+	// Who may read each operations endpoint: public (default), token or off.
+	Healthz access.Exposure `yaml:"healthz" enum:"public,token,off" noun:"setting" default:"public" doc:"Who may read /healthz: anyone, a valid token, or nobody (not served)."`
+	Readyz  access.Exposure `yaml:"readyz" enum:"public,token,off" noun:"setting" default:"public" doc:"Who may read /readyz: anyone, a valid token, or nobody (not served)."`
+	Metrics access.Exposure `yaml:"metrics" enum:"public,token,off" noun:"setting" default:"public" doc:"Who may read /metrics: anyone, a valid token, or nobody (not served)."`
 }
 
 // LogConfig sets the daemon's own log.
@@ -111,6 +126,8 @@ type SourceConfig struct {
 	Mapping  string `yaml:"mapping" required:"true" doc:"The mapping file that turns its rows into records, relative to the config file." example:"../mappings/dossier-dvcqg.yaml"`
 	Agency   string `yaml:"agency" doc:"The agency its records belong to (unless the mapping's agency_field says otherwise)." example:"UBND-HUYEN-CANGIUOC"`
 	Zone     string `yaml:"zone" default:"the top-level timezone" doc:"The zone of the source's zone-less times."`
+	// The disappearance settings are the engine's, not the connector's (decision 0017).
+	Deletes DeletesConfig `yaml:"deletes" doc:"How records that disappear from the source become deleted events: misses of a full-set source, a scheduled reconcile, a soft-delete column."`
 
 	Options  any                 `yaml:"-"`
 	Spec     pipeline.SourceSpec `yaml:"-"`
@@ -136,7 +153,7 @@ type Route struct {
 	To       []string `yaml:"to" required:"true" doc:"The sinks that receive the matching events." example:"[events, ioc]"`
 }
 
-var commonSourceKeys = map[string]bool{"name": true, "type": true, "schedule": true, "mapping": true, "agency": true, "zone": true}
+var commonSourceKeys = map[string]bool{"name": true, "type": true, "schedule": true, "mapping": true, "agency": true, "zone": true, "deletes": true}
 var commonSinkKeys = map[string]bool{"name": true, "type": true, "delivery": true}
 
 // CronParser accepts standard five-field specs, an optional leading seconds field,
@@ -200,12 +217,16 @@ func Load(file string, data []byte, env config.LookupEnv) (*Config, error) {
 	if cfg.Demo != nil {
 		cfg.Demo.Database = d.Resolve(cfg.Demo.Database)
 	}
+	access.Check(cfg.HTTP.Tokens, func(field, format string, args ...any) { d.Errorf("http.tokens"+field, format, args...) })
+	config.Check(&cfg.HTTP, func(field, format string, args ...any) { d.Errorf("http."+field, format, args...) })
 	config.Check(&cfg.Log, func(field, format string, args ...any) { d.Errorf("log."+field, format, args...) })
 	config.Check(&cfg.Retention, func(field, format string, args ...any) { d.Errorf("retention."+field, format, args...) })
 
 	cfg.Sources = loadSources(d, sourceNodes, cfg.Zone)
 	cfg.Sinks = loadSinks(d, sinkNodes)
 	checkRoutes(d, cfg)
+	checkAgencies(d, cfg)
+	loadRegulation(d, cfg)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
@@ -236,6 +257,7 @@ func (c *Config) applyDefaults() {
 		{&c.Retention.DeadLetters, 30 * 24 * time.Hour},
 		{&c.Retention.Quarantine, 30 * 24 * time.Hour},
 		{&c.Retention.Interval, 10 * time.Minute},
+		{&c.Deadlines.Interval, time.Minute},
 	} {
 		if *d.v <= 0 {
 			*d.v = config.Duration(d.def)
@@ -378,6 +400,7 @@ func loadSources(d *config.Decoder, list *yaml.Node, zone *time.Location) []Sour
 			}
 			sc.Map = m
 		}
+		checkDeletes(d, p, &sc.Deletes, sc.Map)
 		if sc.Type != "" {
 			spec, ok := pipeline.LookupSource(sc.Type)
 			if !ok {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,8 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/access"
+	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
 
@@ -39,10 +40,20 @@ type Daemon struct {
 	Metrics    *Metrics
 	Logger     *slog.Logger
 	Clock      pipeline.Clock
+	// Access authenticates the page's and the API's requests (http.tokens).
+	Access *access.Guard
+	// Figures computes the steering figures and the service-quality index from the
+	// store (pipeline/figures); its optional Feedback and Ratings sources may be
+	// set by whoever wires them before Run.
+	Figures *figures.Service
 
 	ready    atomic.Bool
 	httpAddr atomic.Value // string
 	mount    []func(mux *http.ServeMux, d *Daemon)
+	router   *Router
+	// replicaName names this process among replicas (Replica), for /readyz and
+	// the lock gauge.
+	replicaName string
 }
 
 // New opens the store and builds every sink; sources open on their first run.
@@ -60,7 +71,10 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	d := &Daemon{
 		Config: cfg, Store: st, Sinks: map[string]pipeline.Sink{},
 		Metrics: NewMetrics(), Logger: opts.Logger, Clock: opts.Clock, mount: opts.Mount,
+		router: NewRouter(cfg.Routes), replicaName: Replica(),
+		Access: &access.Guard{Keys: access.NewKeyring(cfg.HTTP.Tokens)},
 	}
+	d.Metrics.Registry.MustRegister(newHealthCollector(d))
 	for _, sc := range cfg.Sinks {
 		sink, err := sc.Spec.Build(ctx, d.env(sc.Name, cfg.Zone), sc.Options)
 		if err != nil {
@@ -82,13 +96,14 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	for _, sc := range cfg.Sinks {
 		d.Dispatcher.Delivery[sc.Name] = cfg.DeliveryFor(sc.Name)
 	}
-	router := NewRouter(cfg.Routes)
+	d.Figures = d.newFigures()
+	router := d.router
 	for _, sc := range cfg.Sources {
 		sc := sc
 		sc.Map.SetClock(opts.Clock)
 		d.Jobs = append(d.Jobs, &Job{
-			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router,
-			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake,
+			Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Store: st, Router: router, Deletes: sc.Deletes,
+			Clock: opts.Clock, Logger: opts.Logger, Metrics: d.Metrics, OnCommit: d.Dispatcher.Wake, Zone: cfg.Zone,
 			Open: func(ctx context.Context) (pipeline.Source, error) {
 				return sc.Spec.Build(ctx, d.env(sc.Name, sc.Location), sc.Options)
 			},
@@ -102,7 +117,15 @@ func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
 	if d.Config.File != "" {
 		resolve = resolveAgainst(d.Config.File)
 	}
-	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store}
+	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store,
+		Route: d.router.Sinks, Wake: d.wake}
+}
+
+// wake wakes the dispatcher, once there is one (sinks are built before it).
+func (d *Daemon) wake() {
+	if d.Dispatcher != nil {
+		d.Dispatcher.Wake()
+	}
 }
 
 // Run serves until ctx is cancelled: every source runs at start and then on its
@@ -110,7 +133,7 @@ func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
 // stops scheduling, lets each run commit its batch in flight, and returns; it gives
 // up waiting after the configured shutdown_timeout.
 func (d *Daemon) Run(ctx context.Context) error {
-	srv, err := d.startHTTP()
+	srv, err := d.startHTTP(ctx)
 	if err != nil {
 		return err
 	}
@@ -140,11 +163,34 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("source %s: schedule %q: %w", sc.Name, sc.Schedule, err)
 		}
 	}
+	for i, sc := range d.Config.Sources {
+		if sc.Deletes.Reconcile == "" {
+			continue
+		}
+		j := d.Jobs[i]
+		if _, err := c.AddFunc(sc.Deletes.Reconcile, func() {
+			runs.Add(1)
+			defer runs.Done()
+			d.reconcileJob(ctx, j)
+		}); err != nil {
+			stopDispatch()
+			dispatchDone.Wait()
+			if srv != nil {
+				_ = srv.Close()
+			}
+			return fmt.Errorf("source %s: deletes.reconcile %q: %w", sc.Name, sc.Deletes.Reconcile, err)
+		}
+	}
 	c.Start()
 	dispatchDone.Add(1)
 	go func() {
 		defer dispatchDone.Done()
 		d.purgeLoop(dispatchCtx)
+	}()
+	dispatchDone.Add(1)
+	go func() {
+		defer dispatchDone.Done()
+		d.deadlineLoop(dispatchCtx)
 	}()
 	for _, j := range d.Jobs {
 		runs.Add(1)
@@ -193,7 +239,8 @@ func (d *Daemon) runJob(ctx context.Context, j *Job) {
 	case err != nil:
 		d.Logger.Error("sync failed", "source", j.Name, "err", err)
 	case st.Events > 0 || st.Quarantined > 0:
-		d.Logger.Info("synced", "source", j.Name, "rows", st.Rows, "events", st.Events, "quarantined", st.Quarantined, "snapshot", st.Snapshot)
+		d.Logger.Info("synced", "source", j.Name, "rows", st.Rows, "events", st.Events, "deleted", st.Deleted,
+			"quarantined", st.Quarantined, "snapshot", st.Snapshot)
 	default:
 		d.Logger.Debug("synced, no changes", "source", j.Name, "rows", st.Rows)
 	}
@@ -222,6 +269,7 @@ func (d *Daemon) RunOnce(ctx context.Context, progress func(source string) func(
 			break
 		}
 	}
+	d.FireTimers(ctx)
 	if _, err := d.Dispatcher.Drain(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -235,7 +283,7 @@ func (d *Daemon) HTTPAddr() string {
 	return s
 }
 
-func (d *Daemon) startHTTP() (*http.Server, error) {
+func (d *Daemon) startHTTP(ctx context.Context) (*http.Server, error) {
 	if d.Config.HTTP.Listen == "" {
 		return nil, nil
 	}
@@ -245,33 +293,16 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 	}
 	d.httpAddr.Store(ln.Addr().String())
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	expose := func(pattern string, e access.Exposure, h http.Handler) { // each per its own setting
+		if h = d.Access.Expose(e, h); h != nil {
+			mux.Handle(pattern, h)
+		}
+	}
+	expose("GET /healthz", d.Config.HTTP.Healthz, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !d.ready.Load() {
-			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if _, err := d.Store.Cursor(ctx, "_readyz"); err != nil {
-			http.Error(w, "state store unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		var stopped []string
-		for _, j := range d.Jobs {
-			if err := j.Stopped(); err != nil {
-				stopped = append(stopped, err.Error())
-			}
-		}
-		if len(stopped) > 0 {
-			http.Error(w, "sources stopped until fixed:\n"+strings.Join(stopped, "\n"), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	}))
+	expose("GET /readyz", d.Config.HTTP.Readyz, http.HandlerFunc(d.serveReadyz))
+	expose("GET /metrics", d.Config.HTTP.Metrics, promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
 	for _, sc := range d.Config.Sinks { // config order: a route clash fails the same way every time
 		if m, ok := d.Sinks[sc.Name].(pipeline.Mounter); ok {
 			m.Mount(mux)
@@ -280,7 +311,10 @@ func (d *Daemon) startHTTP() (*http.Server, error) {
 	for _, mount := range d.mount {
 		mount(mux, d)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		// Requests end with the daemon: long-lived ones (the API's event stream)
+		// would otherwise hold up the shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.Logger.Error("http server stopped", "err", err)

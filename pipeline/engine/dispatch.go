@@ -33,7 +33,7 @@ import (
 // reason (a refused key, a vanished endpoint) are retried like any transient
 // error and raise one alert per sink.
 type Dispatcher struct {
-	Store    store.Store
+	Store    DispatchStore
 	Sinks    map[string]pipeline.Sink
 	Delivery map[string]DeliveryConfig // per sink; a missing sink uses Default
 	Default  DeliveryConfig
@@ -47,6 +47,7 @@ type Dispatcher struct {
 	wakes    map[string]chan struct{}
 	limiters map[string]*rate.Limiter
 	alerts   *alerts
+	fails    *failSummary
 }
 
 func (d *Dispatcher) init() {
@@ -66,6 +67,7 @@ func (d *Dispatcher) init() {
 			d.DeliverTimeout = 30 * time.Second
 		}
 		d.alerts = newAlerts(d.Metrics.Registry, d.Logger)
+		d.fails = newFailSummary(d.Logger)
 	})
 }
 
@@ -98,7 +100,28 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			d.worker(ctx, name)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.flushFailures(ctx)
+	}()
 	wg.Wait()
+	d.fails.flush(d.Clock(), true)
+}
+
+// flushFailures writes each ended minute's failure summaries (see failSummary)
+// even when no new failure comes to push them out.
+func (d *Dispatcher) flushFailures(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.fails.flush(d.Clock(), false)
+		}
+	}
 }
 
 // worker delivers one sink while it holds the sink's store-wide lock: one
@@ -217,6 +240,7 @@ func (d *Dispatcher) Drain(ctx context.Context) (waiting int, err error) {
 		w.fence = &fence
 		_, err = w.run(ctx, nil, nil, 0)
 		lock.Unlock()
+		d.fails.flush(d.Clock(), true)
 		if err != nil {
 			return 0, err
 		}

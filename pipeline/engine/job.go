@@ -26,7 +26,7 @@ type Job struct {
 	Open    func(ctx context.Context) (pipeline.Source, error)
 	Map     *mapping.Mapping
 	Agency  string
-	Store   store.Store
+	Store   JobStore
 	Router  *Router
 	Clock   pipeline.Clock
 	Logger  *slog.Logger
@@ -36,11 +36,19 @@ type Job struct {
 	OnCommit func()
 	// Progress, when set, is told the running totals after every batch.
 	Progress func(RunStats)
+	// Zone is the province's zone: the figures count days in it.
+	Zone *time.Location
+	// Deletes says how records that disappear become deleted events.
+	Deletes DeletesConfig
 
 	running atomic.Bool
 	lastErr atomic.Pointer[error]
 	cleared atomic.Bool // the store holds no error of this source
 	columns []string    // what the source returned when the run began (Describer)
+	// factsReady: the store's figures facts and timers of this source match the
+	// mapping (checked once per process, under the source's lock; see facts.go).
+	factsReady bool
+	lastOK     atomic.Int64 // unix nanoseconds of the last run that succeeded
 }
 
 // RunStats counts what one run did.
@@ -49,6 +57,7 @@ type RunStats struct {
 	Rows        int
 	Events      int
 	Quarantined int
+	Deleted     int  // records found gone (deleted events; see deletes.go)
 	Snapshot    bool // the run was (part of) the first full sync
 }
 
@@ -109,6 +118,7 @@ func (j *Job) record(ctx context.Context, err error) {
 		j.lastErr.Store(&err)
 	} else {
 		j.lastErr.Store(nil)
+		j.lastOK.Store(j.Clock().UnixNano())
 	}
 	// A success is written once after a failure (or after start, when the store may
 	// still hold an old failure), not on every tick.
@@ -141,6 +151,9 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 	}
 	defer lock.Unlock()
 	fence := lock.Fence()
+	if err := j.ensureFacts(work); err != nil {
+		return st, fmt.Errorf("source %s: rebuild figures facts: %w", j.Name, err)
+	}
 	if j.Source == nil {
 		src, err := j.Open(work)
 		if err != nil {
@@ -159,14 +172,23 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 		return st, err
 	}
 	pos := cur.Position
-	if rw, ok := j.Source.(pipeline.Rewinder); ok && pos != nil {
+	_, full := j.Source.(pipeline.FullSet)
+	if full {
+		pos = nil // read whole on every poll; no cursor is kept
+	} else if rw, ok := j.Source.(pipeline.Rewinder); ok && pos != nil {
 		pos = rw.Rewind(pos)
 	}
-	r := &runState{fence: &fence, initialDone: cur.InitialDone, edge: cur.Edge}
+	r := &runState{fence: &fence, initialDone: cur.InitialDone, edge: cur.Edge, full: full}
+	if full {
+		if r.pass, err = j.startPass(work); err != nil {
+			return st, fmt.Errorf("source %s: %w", j.Name, err)
+		}
+	}
 	if r.clearQuarantine, err = j.Store.HasQuarantine(work, j.Name); err != nil {
 		return st, err
 	}
 	st.Snapshot = !cur.InitialDone
+	complete := false
 	for {
 		if ctx.Err() != nil {
 			if err := j.flush(work, r); err != nil {
@@ -194,7 +216,14 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 			j.Progress(st)
 		}
 		if done {
+			complete = true
 			break
+		}
+	}
+	if full {
+		if err := j.finishPass(work, r.pass, complete, j.deletes().AfterMisses, &fence, &st); err != nil {
+			j.Metrics.syncErrors.WithLabelValues(j.Name).Inc()
+			return st, fmt.Errorf("source %s: disappearance: %w", j.Name, err)
 		}
 	}
 	j.Metrics.syncDuration.WithLabelValues(j.Name).Observe(time.Since(start).Seconds())
@@ -215,6 +244,9 @@ func (j *Job) checkColumns(ctx context.Context) error {
 		return err
 	}
 	j.columns = have
+	if err := j.checkDeleteColumn(have); err != nil {
+		return err
+	}
 	return missingColumns(j.Map.CheckColumns(have))
 }
 
@@ -243,6 +275,9 @@ type runState struct {
 	until pipeline.Position
 	// group gathers a first sync's batches into one commit (see firstSyncBatches).
 	group *commitGroup
+	// full: the source is a pipeline.FullSet, read whole by this run (pass).
+	full bool
+	pass *pass
 }
 
 // A first sync commits up to firstSyncBatches source batches, and at most
@@ -331,10 +366,14 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	now := j.Clock().UTC()
 	snapshotMode := !r.initialDone
 	b := store.Batch{Source: j.Name, Position: next, At: now, Fence: r.fence}
-	if r.until != nil {
-		b.Position = nil // read again by the next run, under the lag bound
+	if r.until != nil || r.full {
+		b.Position = nil // read again by the next run (under the lag bound, or whole)
+	}
+	if rows, err = j.softDeletes(ctx, rows, r.pass, snapshotMode, now, &b); err != nil {
+		return nil, false, err
 	}
 	for _, rj := range got.rejected {
+		j.seeRow(r.pass, rj.row)
 		b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
 			Source: j.Name, Entity: j.Map.Entity, RowKey: j.Map.RowKey(rj.row),
 			Reason: rj.reason.Error(), Raw: rawRow(rj.row), FirstAt: now, LastAt: now, Snapshot: snapshotMode,
@@ -360,7 +399,11 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 				Source: j.Name, Entity: j.Map.Entity, RowKey: j.Map.RowKey(row),
 				Reason: re.Error(), Raw: rawRow(row), FirstAt: now, LastAt: now, Snapshot: snapshotMode,
 			})
+			j.seeRow(r.pass, row)
 			continue
+		}
+		if r.pass != nil {
+			r.pass.see(rec.Key)
 		}
 		for _, f := range rec.Dropped {
 			j.Metrics.dropped.WithLabelValues(j.Name, f).Inc()
@@ -391,7 +434,8 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 		j.detect(records, snap, j.snapshotFor(snapshotMode, r.edge, recRows), now, &b)
 	}
 
-	grouped := snapshotMode && r.until == nil
+	// A full-set pass counts misses per commit; it keeps its own commits.
+	grouped := snapshotMode && r.until == nil && !r.full
 	if grouped {
 		j.gather(r, b, len(rows)+len(got.rejected))
 		if r.group.batches >= firstSyncBatches || r.group.rows >= firstSyncRows || done {
@@ -410,6 +454,11 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 			j.OnCommit()
 		}
 	}
+	if r.pass != nil {
+		if err := j.flushSeen(ctx, r.pass); err != nil {
+			return nil, false, err
+		}
+	}
 	if len(b.Quarantine) > 0 {
 		r.clearQuarantine = true
 	}
@@ -421,6 +470,9 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	j.Metrics.quarantined.WithLabelValues(j.Name).Add(float64(len(b.Quarantine)))
 	for _, e := range b.Events {
 		j.Metrics.events.WithLabelValues(j.Name, e.Event.Type).Inc()
+		if e.Event.Type == pipeline.EventDeleted {
+			st.Deleted++ // soft deletes
+		}
 	}
 	if len(b.Quarantine) > 0 {
 		// Reasons can quote citizen data; the log names only the fields.
@@ -442,9 +494,31 @@ func (j *Job) gather(r *runState, b store.Batch, rows int) {
 	g.b.Events = append(g.b.Events, b.Events...)
 	g.b.Quarantine = append(g.b.Quarantine, b.Quarantine...)
 	g.b.Resolved = append(g.b.Resolved, b.Resolved...)
+	g.b.Facts = append(g.b.Facts, b.Facts...)
+	g.b.Timers = append(g.b.Timers, b.Timers...)
+	g.b.TimersFired = append(g.b.TimersFired, b.TimersFired...)
+	g.b.Misses = append(g.b.Misses, b.Misses...)
 	for _, e := range b.Snapshot {
 		g.entries[e.Key] = e
 	}
+}
+
+// lastBy keeps the last of the items that share a key, in order.
+func lastBy[T any](items []T, key func(T) [3]string) []T {
+	last := make(map[[3]string]int, len(items))
+	for i, it := range items {
+		last[key(it)] = i
+	}
+	if len(last) == len(items) {
+		return items
+	}
+	out := items[:0]
+	for i, it := range items {
+		if last[key(it)] == i {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // flush commits the run's commit group, if any.
@@ -454,7 +528,11 @@ func (j *Job) flush(ctx context.Context, r *runState) error {
 		return nil
 	}
 	r.group = nil
+	// A record read twice in the group keeps its last state, as one commit per
+	// batch would have left it.
 	g.b.Snapshot = lastPerKey(g.b.Snapshot)
+	g.b.Facts = lastBy(g.b.Facts, func(f store.Fact) [3]string { return [3]string{f.Entity, f.Key} })
+	g.b.Timers = lastBy(g.b.Timers, func(t store.TimerArm) [3]string { return [3]string{t.Entity, t.Key, t.Rule} })
 	if err := j.Store.Commit(ctx, g.b); err != nil {
 		return err
 	}
@@ -481,7 +559,10 @@ func (j *Job) snapshotFor(snapshotMode bool, edge pipeline.Position, rows []pipe
 // snapshot updates to b. A key seen twice in one batch is compared with its own
 // earlier version, so the second occurrence is not lost or doubled.
 func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEntry, inSnapshot func(i int, known bool) bool, now time.Time, b *store.Batch) {
-	epoch := j.Store.Epoch()
+	var epoch int64
+	if j.Store != nil { // nil in a preview without a store: nothing was ever stored
+		epoch = j.Store.Epoch()
+	}
 	for i, rec := range records {
 		hash := rec.Hash()
 		var prior *pipeline.Prior
@@ -497,6 +578,7 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 		entry := store.SnapshotEntry{Entity: rec.Entity, Key: rec.Key, Hash: hash, Version: ev.Version, Fields: rec.Fields}
 		snap[rec.Key] = entry
 		b.Snapshot = append(b.Snapshot, entry)
+		j.factsOf(rec, ev.Snapshot, now, b)
 		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: j.Router.Sinks(ev)})
 		fired := j.Map.Fire(ev)
 		j.countTooOld(fired)

@@ -143,7 +143,7 @@ func TestJobQuarantinesBadRowsWithoutBlockingGoodOnes(t *testing.T) {
 		t.Fatalf("quarantine reasons = %v", reasons)
 	}
 	// The same bad row read again is counted, not stored twice.
-	f.job.Store.ResetCursor(context.Background(), "motcua")
+	f.store.ResetCursor(context.Background(), "motcua")
 	f.run(t)
 	q, _ = f.store.Quarantined(context.Background(), "motcua", 10)
 	if len(q) != 2 {

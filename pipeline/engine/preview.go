@@ -11,6 +11,7 @@ import (
 	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/mapping"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
+	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
 // PreviewRow is what one source row would become.
@@ -23,8 +24,9 @@ type PreviewRow struct {
 
 // Preview reads up to limit rows of a source from its beginning and shows what they
 // would produce against the stored snapshot (st may be nil: everything is new). It
-// writes nothing anywhere.
-func Preview(ctx context.Context, cfg *Config, source string, limit int, st store.Store, opts Options) ([]PreviewRow, error) {
+// writes nothing anywhere. Citizen fields (the mapping's `mask:`) are masked in
+// records, events, messages and quarantine reasons unless unmasked is set.
+func Preview(ctx context.Context, cfg *Config, source string, limit int, st store.Store, unmasked bool, opts Options) ([]PreviewRow, error) {
 	var sc *SourceConfig
 	for i := range cfg.Sources {
 		if cfg.Sources[i].Name == source {
@@ -68,9 +70,12 @@ func Preview(ctx context.Context, cfg *Config, source string, limit int, st stor
 
 	now := opts.Clock().UTC()
 	out := make([]PreviewRow, 0, len(rows))
-	var keys []string
+	var records []pipeline.Record
+	var recordRow []int          // out index of each record
+	var raws []map[string]string // each out row's raw text, to mask its reasons
 	for _, row := range rows {
 		pr := PreviewRow{RowKey: sc.Map.RowKey(row)}
+		raws = append(raws, row.Text())
 		rec, err := sc.Map.Apply(row, sc.Agency)
 		var re *mapping.RowError
 		switch {
@@ -80,39 +85,84 @@ func Preview(ctx context.Context, cfg *Config, source string, limit int, st stor
 			return nil, err
 		default:
 			pr.Record = &rec
-			keys = append(keys, rec.Key)
+			records = append(records, rec)
+			recordRow = append(recordRow, len(out))
 		}
 		out = append(out, pr)
 	}
 	snap := map[string]store.SnapshotEntry{}
-	if st != nil && len(keys) > 0 {
-		if snap, err = st.Snapshot(ctx, sc.Name, sc.Map.Entity, keys); err != nil {
+	snapshotMode := true // nothing stored: a run would take these rows as its first sync
+	if st != nil {
+		cur, err := st.Cursor(ctx, sc.Name)
+		if err != nil {
 			return nil, err
 		}
+		snapshotMode = !cur.InitialDone
+		if len(records) > 0 {
+			keys := make([]string, len(records))
+			for i, rec := range records {
+				keys[i] = rec.Key
+			}
+			if snap, err = st.Snapshot(ctx, sc.Name, sc.Map.Entity, keys); err != nil {
+				return nil, err
+			}
+		}
 	}
-	for i := range out {
-		rec := out[i].Record
-		if rec == nil {
-			continue
+
+	// The job's own change detection, into a batch that is shown and never
+	// committed, so a preview cannot drift from what a run does.
+	j := &Job{Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Router: NewRouter(cfg.Routes),
+		Clock: opts.Clock, Logger: opts.Logger, Metrics: NewMetrics()}
+	if st != nil {
+		j.Store = st
+	}
+	var b store.Batch
+	j.detect(records, snap, func(int, bool) bool { return snapshotMode }, now, &b)
+	byKey := map[string]int{}
+	for i, rec := range records {
+		byKey[rec.Key] = recordRow[i] // a key read twice: its events belong to its last row
+	}
+	for _, oe := range b.Events {
+		if i, ok := byKey[oe.Event.Key]; ok {
+			out[i].Events = append(out[i].Events, oe.Event)
 		}
-		hash := rec.Hash()
-		var prior *pipeline.Prior
-		if prev, ok := snap[rec.Key]; ok {
-			prior = &pipeline.Prior{Hash: prev.Hash, Version: prev.Version, Fields: sc.Map.Typed(prev.Fields), Deleted: prev.Deleted}
+	}
+	for _, q := range b.Quarantine {
+		if i, ok := byKey[q.RowKey]; ok {
+			out[i].Quarantine = strings.TrimPrefix(out[i].Quarantine+"; "+q.Reason, "; ")
 		}
-		ev := pipeline.Diff(sc.Name, prior, *rec, hash, false, now)
-		if ev == nil {
-			continue
+	}
+	if !unmasked {
+		for i := range out {
+			maskPreview(sc.Map, &out[i], raws[i])
 		}
-		fired := sc.Map.Fire(ev)
-		reasons := make([]string, len(fired.Failed))
-		for k, f := range fired.Failed {
-			reasons[k] = f.Error()
-		}
-		if len(reasons) > 0 {
-			out[i].Quarantine = strings.Join(reasons, "; ")
-		}
-		out[i].Events = append([]*pipeline.Event{ev}, fired.Events...)
 	}
 	return out, nil
+}
+
+// maskPreview masks the citizen data of one preview row in place; the record and
+// events are copies made for the preview, so nothing else sees the change.
+func maskPreview(m *mapping.Mapping, r *PreviewRow, raw map[string]string) {
+	r.RowKey = m.MaskText(r.RowKey, raw)
+	r.Quarantine = m.MaskText(r.Quarantine, raw)
+	if r.Record == nil {
+		return
+	}
+	fields := r.Record.Fields
+	masked := *r.Record
+	masked.Fields = m.MaskRecord(fields)
+	r.Record = &masked
+	for k, ev := range r.Events {
+		e := *ev
+		e.Before, e.After = m.MaskRecord(ev.Before), m.MaskRecord(ev.After)
+		if ev.Message != nil {
+			msg := *ev.Message
+			msg.Text = m.MaskRecordText(msg.Text, fields)
+			if msg.Phone != "" {
+				msg.Phone = transform.MaskPhone(msg.Phone)
+			}
+			e.Message = &msg
+		}
+		r.Events[k] = &e
+	}
 }

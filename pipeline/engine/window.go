@@ -378,34 +378,11 @@ func (w *window) headsMoved() bool {
 	return moved
 }
 
-// logRetries writes one line per distinct error: a batch that failed as a whole
-// (a connection down) is one line, not one per event.
+// logRetries counts failed attempts in the per-minute summaries (failsummary.go)
+// instead of a line each.
 func (w *window) logRetries(retries []attempt) {
-	type group struct {
-		first attempt
-		n     int
-	}
-	var order []string
-	groups := map[string]*group{}
 	for _, a := range retries {
-		text := pipeline.LogText(a.err)
-		g, ok := groups[text]
-		if !ok {
-			g = &group{first: a}
-			groups[text] = g
-			order = append(order, text)
-		}
-		g.n++
-	}
-	for _, text := range order {
-		g := groups[text]
-		if g.n == 1 {
-			w.d.Logger.Warn("delivery failed, will retry", "sink", w.sink, "event", g.first.it.Event.ID,
-				"attempt", g.first.outcome.Attempts, "retry_at", g.first.outcome.NextAt, "err", text)
-			continue
-		}
-		w.d.Logger.Warn("deliveries failed, will retry", "sink", w.sink, "events", g.n, "first_event", g.first.it.Event.ID,
-			"attempt", g.first.outcome.Attempts, "retry_at", g.first.outcome.NextAt, "err", text)
+		w.d.fails.record(w.sink, a.it.Event.ID, pipeline.LogText(a.err), w.d.Clock())
 	}
 }
 

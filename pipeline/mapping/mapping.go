@@ -35,6 +35,7 @@ type File struct {
 	Rules     []RuleSpec           `yaml:"rules" doc:"Named events fired when a condition over before/after holds, with an optional message to citizens."`
 	Templates map[string]string    `yaml:"templates" doc:"Messages for rules' notify: Go text/template over the record's fields, with helpers date, time, datetime (in the mapping's zone), label, upper, lower, default." example:"result_ready: 'Hồ sơ {{.code}} đã có kết quả.'"`
 	Tables    map[string]TableSpec `yaml:"tables" doc:"Lookup tables for transform steps ({lookup: name}) and templates ({{label \"name\" .field}}): inline values or two columns of a CSV file."`
+	Figures   *FiguresSpec         `yaml:"figures" doc:"Which fields the steering figures count: the store keeps these facts per record, indexed, and judges overdue and due soon at query time."`
 }
 
 // Columns is a field's source: one column name, or a list of columns whose values
@@ -116,6 +117,7 @@ type Mapping struct {
 	clock     func() time.Time
 	sorted    []string          // every field and computed name, sorted, for Record.Sorted
 	pos       map[string]string // field name -> file:line of its columns
+	figures   *figures
 }
 
 type computed struct {
@@ -234,6 +236,7 @@ func Compile(file string, data []byte, opts Options) (*Mapping, error) {
 	}
 	templates := compileTemplates(d, f.Templates, sample, fieldTypes, opts.Zone, tables, broken)
 	m.rules = compileRules(d, f.Rules, fieldTypes, sample, templates, f.Templates, now, broken)
+	m.figures = compileFigures(d, f.Figures, fieldTypes, broken)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}

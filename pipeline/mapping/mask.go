@@ -56,3 +56,32 @@ func (f *field) columns() []string {
 	}
 	return []string{f.from}
 }
+
+// MaskRecord returns a copy of a record's fields (as in an event's before or
+// after) with the citizen fields masked, for pages and API answers.
+func (m *Mapping) MaskRecord(fields map[string]any) map[string]any {
+	if fields == nil {
+		return nil
+	}
+	out := make(map[string]any, len(fields))
+	for k, v := range fields {
+		out[k] = v
+	}
+	for _, f := range m.fields {
+		if s, ok := out[f.name].(string); ok && f.mask != nil && s != "" {
+			out[f.name] = f.mask(s)
+		}
+	}
+	return out
+}
+
+// MaskRecordText masks, inside a text such as a rendered message, every value the
+// record's citizen fields hold.
+func (m *Mapping) MaskRecordText(text string, fields map[string]any) string {
+	for _, f := range m.fields {
+		if s, ok := fields[f.name].(string); ok && f.mask != nil && strings.TrimSpace(s) != "" {
+			text = strings.ReplaceAll(text, strings.TrimSpace(s), f.mask(strings.TrimSpace(s)))
+		}
+	}
+	return text
+}

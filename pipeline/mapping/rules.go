@@ -27,6 +27,8 @@ type RuleSpec struct {
 	// week's news.
 	MaxAge   config.Duration `yaml:"max_age" doc:"With age_field: the rule does not fire (the skip is counted) when the record's age_field is more than this before now." example:"72h"`
 	AgeField string          `yaml:"age_field" doc:"A time field saying when the change happened at the agency; given with max_age." example:"updated_at"`
+	// A timer: it fires once when the clock passes the threshold (timers.go).
+	At string `yaml:"at" doc:"Makes the rule a timer: it fires once per record when the clock passes a time field plus or minus a duration, if when: holds over the record then (a finished dossier fires nothing); re-armed when the field moves." example:"due_at - 2d"`
 }
 
 // NotifySpec says who hears about a rule and in what words.
@@ -48,6 +50,8 @@ type rule struct {
 	onSnapshot bool
 	maxAge     time.Duration // 0: no age limit
 	ageField   string
+	at         *timerAt // a timer rule: fires when the clock passes it, not on changes
+	atSpec     string
 }
 
 var ruleNameRE = func(s string) bool {
@@ -278,6 +282,19 @@ func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]str
 		if !compileMaxAge(d, p, rs, fieldTypes, r) {
 			bad = true
 		}
+		if rs.At != "" {
+			at, err := compileAt(rs.At, fieldTypes)
+			switch {
+			case err != nil:
+				d.Errorf(p+".at", "%v", err)
+				bad = true
+			case rs.MaxAge != 0 || rs.OnSnapshot:
+				d.Errorf(p+".at", "a timer rule (at:) fires once per threshold; max_age and on_snapshot do not apply")
+				bad = true
+			default:
+				r.at, r.atSpec = at, strings.Join(strings.Fields(rs.At), " ")
+			}
+		}
 		if n := rs.Notify; n != nil {
 			r.tmplName, r.phone, r.userID, r.audience = n.Template, n.Phone, n.UserID, n.Audience
 			r.tmpl = templates[n.Template]
@@ -404,9 +421,14 @@ func (m *Mapping) FireRule(ev *pipeline.Event, name string) Firing {
 
 // ruleEnv is what rule conditions see of a change event.
 func ruleEnv(ev *pipeline.Event) map[string]any {
-	before := ev.Before
+	// A created record has no before and a deleted one no after: each reads as an
+	// empty record, so a condition such as after.status == 9 is false, not an error.
+	before, after := ev.Before, ev.After
 	if before == nil {
 		before = map[string]any{}
+	}
+	if after == nil {
+		after = map[string]any{}
 	}
 	changed := make(map[string]bool, len(ev.Changed))
 	for _, c := range ev.Changed {
@@ -415,7 +437,7 @@ func ruleEnv(ev *pipeline.Event) map[string]any {
 	isNew := ev.Type == pipeline.EventCreated
 	return map[string]any{
 		"before":   before,
-		"after":    ev.After,
+		"after":    after,
 		"type":     ev.Type,
 		"snapshot": ev.Snapshot,
 		"changed": func(f string) bool {
@@ -429,6 +451,9 @@ func ruleEnv(ev *pipeline.Event) map[string]any {
 
 // fireOne evaluates one rule and records its outcome in out.
 func (m *Mapping) fireOne(r *rule, ev *pipeline.Event, env map[string]any, out *Firing) {
+	if r.at != nil {
+		return // a timer rule fires from the clock (FireTimer), not on changes
+	}
 	if ev.Snapshot && !r.onSnapshot {
 		return
 	}
@@ -451,20 +476,21 @@ func (m *Mapping) fireOne(r *rule, ev *pipeline.Event, env map[string]any, out *
 		DetectedAt: ev.DetectedAt,
 	}
 	if r.tmpl != nil {
+		rec := record(ev)
 		var buf bytes.Buffer
-		if err := r.tmpl.Execute(&buf, ev.After); err != nil {
+		if err := r.tmpl.Execute(&buf, rec); err != nil {
 			out.Failed = append(out.Failed, RuleFailure{Rule: r.name, Err: fmt.Errorf("template %s: %w", r.tmplName, err)})
 			return
 		}
 		re.Message = &pipeline.Message{Template: r.tmplName, Text: buf.String()}
 		if r.phone != "" {
-			re.Message.Phone = textOf(ev.After[r.phone])
+			re.Message.Phone = textOf(rec[r.phone])
 		}
 		if r.userID != "" {
-			re.Message.UserID = textOf(ev.After[r.userID])
+			re.Message.UserID = textOf(rec[r.userID])
 		}
 		if r.audience != "" {
-			re.Message.Audience = textOf(ev.After[r.audience])
+			re.Message.Audience = textOf(rec[r.audience])
 		}
 	}
 	out.Events = append(out.Events, re)
@@ -477,11 +503,21 @@ func (m *Mapping) tooOld(r *rule, ev *pipeline.Event) bool {
 	if r.maxAge <= 0 {
 		return false
 	}
-	t, ok := ev.After[r.ageField].(time.Time)
+	t, ok := record(ev)[r.ageField].(time.Time)
 	if !ok || t.IsZero() {
 		return false
 	}
 	return m.clock().Sub(t) > r.maxAge
+}
+
+// record is the record a rule event speaks about: as it is after the change, or,
+// for a deletion, as it was last known (a cancelled outage's area and times, a
+// withdrawn dossier's citizen).
+func record(ev *pipeline.Event) map[string]any {
+	if ev.After == nil && ev.Type == pipeline.EventDeleted {
+		return ev.Before
+	}
+	return ev.After
 }
 
 func closestName[V any](key string, names map[string]V) string {

@@ -39,6 +39,7 @@ type Case struct {
 	Previous yaml.Node `yaml:"previous" doc:"The row as it was before (column -> value); omit for a new record. Anchors and <<: merges let cases share a base row."`
 	Row      yaml.Node `yaml:"row" required:"true" doc:"The source row: column -> value. Numbers and booleans keep their type, dates stay text as written, null is no value."`
 	Snapshot bool      `yaml:"snapshot" doc:"The change happens during the source's first sync (rules stay silent unless on_snapshot)."`
+	Deleted  bool      `yaml:"deleted" doc:"The record read from row then disappears from its source: the change is its deletion (before is the record, no after), as a full-set poll or a reconcile makes it."`
 	Expect   Expect    `yaml:"expect" required:"true" doc:"What the case must produce; parts left out are not checked."`
 }
 
@@ -214,7 +215,16 @@ func runCase(m *mapping.Mapping, c Case, source, agency string, now time.Time, c
 
 	var events []*pipeline.Event
 	var tooOld []string
-	if ev := pipeline.Diff(source, prior, rec, rec.Hash(), c.Snapshot, now.UTC()); ev != nil {
+	ev := pipeline.Diff(source, prior, rec, rec.Hash(), c.Snapshot, now.UTC())
+	if c.Deleted {
+		if prior != nil {
+			return []string{"deleted: true takes no previous row: the row is the record as last known"}
+		}
+		ev = pipeline.Deletion(source, rec.Entity, rec.Key, rec.Agency,
+			pipeline.Prior{Hash: rec.Hash(), Version: 1, Fields: rec.Fields}, now.UTC())
+		ev.Snapshot = c.Snapshot
+	}
+	if ev != nil {
 		events = append(events, ev)
 		fired := m.Fire(ev)
 		for _, f := range fired.Failed {

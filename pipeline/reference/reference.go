@@ -258,7 +258,7 @@ func optionTable(b *strings.Builder, o *config.Option) {
 	rows = func(prefix string, fields []*config.Option) {
 		for _, f := range fields {
 			key := "`" + prefix + f.Name + "`"
-			if f.Secret {
+			if f.HasFileForm() {
 				key += " / `" + prefix + f.Name + "_file`"
 			}
 			def := ""
@@ -310,8 +310,11 @@ func meaning(f *config.Option) string {
 	case hi != nil:
 		parts = append(parts, fmt.Sprintf("At most %g.", *hi))
 	}
-	if f.Secret {
+	switch {
+	case f.HasFileForm():
 		parts = append(parts, "Secret: never logged; `"+f.Name+"_file` reads it from a file.")
+	case f.Secret:
+		parts = append(parts, "Secret: never logged; give secret values as `${VAR}`.")
 	}
 	if f.Example != "" {
 		parts = append(parts, "Example: `"+f.Example+"`.")

@@ -19,6 +19,10 @@
 //		}})
 //	}
 //
+// A pipeline.FullSet source (no cursor: every read from the start yields the whole
+// current set) is held to the full-set cases instead (see fullset.go); its harness
+// gives Fixture.Delete, and Break when it can make its backend fail.
+//
 // Cases that need pipeline.Rewinder, Refetcher, Horizon or Describer are skipped for
 // sources without it. The poison-row cases need Fixture.PutRaw, which writes rows
 // with a NULL key or cursor; they are skipped for harnesses that leave it nil.
@@ -78,6 +82,18 @@ type Fixture struct {
 	// Optional. A harness that offers it creates the id and cursor columns without
 	// NOT NULL, id unique among its non-NULL values.
 	PutRaw func(t *testing.T, rows ...Raw)
+	// Delete removes items by ID. Required for a pipeline.FullSet source, whose
+	// cases check that a removed item is gone from the next read.
+	Delete func(t *testing.T, ids ...int64)
+	// Break makes the backend fail (an error answer, a page in an unknown shape,
+	// an unreadable file) until the returned function restores it. Optional; for
+	// FullSet sources.
+	Break func(t *testing.T) (restore func())
+	// Decode turns an emitted row back into an Item, for a source whose rows carry
+	// the item's fields under other names or shapes (a preset with fixed columns).
+	// Optional; the default reads the id, updated_at and payload fields, the cursor
+	// as a time.Time or RFC 3339 text. Used by the FullSet cases.
+	Decode func(pipeline.Row) (Item, error)
 }
 
 // Raw is a row that may break the rules a source needs: a nil ID or UpdatedAt is

@@ -16,8 +16,13 @@ import (
 // start is where every case's clock begins: 09:00 in Hà Nội.
 var start = time.Date(2025, 3, 10, 2, 0, 0, 0, time.UTC)
 
-// Run runs every conformance case against h, each on a fresh table.
+// Run runs every conformance case against h, each on a fresh table. A
+// pipeline.FullSet source gets the full-set cases instead of the cursor cases.
 func Run(t *testing.T, h Harness) {
+	if isFullSet(t, h) {
+		runFullSet(t, h)
+		return
+	}
 	cases := []struct {
 		name string
 		run  func(t *testing.T, h Harness)

@@ -76,11 +76,20 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.upsertSnapshot(ctx, tx, b, snap); err != nil {
 		return fmt.Errorf("store snapshot: %w", err)
 	}
+	if err := s.indexSnapshot(ctx, tx, b.Source, snap); err != nil {
+		return fmt.Errorf("index look-up fields: %w", err)
+	}
+	if err := s.writeFacts(ctx, tx, b.Source, b.Facts, b.Timers, b.At); err != nil {
+		return err
+	}
 	if err := s.resolveRows(ctx, tx, b); err != nil {
 		return fmt.Errorf("clear quarantine: %w", err)
 	}
 	if err := s.upsertQuarantine(ctx, tx, b); err != nil {
 		return fmt.Errorf("store quarantine: %w", err)
+	}
+	if err := s.storeMisses(ctx, tx, b); err != nil {
+		return fmt.Errorf("store miss counts: %w", err)
 	}
 	if err := s.upsertCursor(ctx, tx, b); err != nil {
 		return fmt.Errorf("store cursor: %w", err)

@@ -29,6 +29,8 @@ type Retention struct {
 // PurgeResult counts what a purge removed.
 type PurgeResult struct {
 	Events, Deliveries, DeadLetters, Quarantine int
+	// Inbox counts handled Zalo webhook events purged (kept as long as events).
+	Inbox int
 }
 
 // purgeChunk bounds one purge statement, so a purge never holds the store's writer
@@ -60,6 +62,13 @@ func (s *sqlStore) Purge(ctx context.Context, r Retention, now time.Time) (Purge
 			return res, fmt.Errorf("store: purge quarantine: %w", err)
 		}
 		res.Quarantine = n
+	}
+	if r.Events > 0 {
+		n, err := s.execCount(ctx, `DELETE FROM zalo_inbox WHERE handled_at IS NOT NULL AND handled_at < ?`, s.d.timeArg(now.Add(-r.Events)))
+		if err != nil {
+			return res, fmt.Errorf("store: purge handled Zalo webhook events: %w", err)
+		}
+		res.Inbox = n
 	}
 	return res, nil
 }

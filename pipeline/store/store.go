@@ -84,10 +84,19 @@ type Batch struct {
 	ResolvedIDs []int64
 	// Edge, when set, is stored as the source's mark (see CursorState.Edge).
 	Edge pipeline.Position
+	// Misses are miss counts of records a complete pass did not read (see
+	// Disappearance), stored with the deleted events they lead to.
+	Misses []MissCount
 	// Fence, when set, makes the commit fail with ErrFenced unless the lock it was
 	// taken from is still held by this acquisition.
 	Fence *Fence
 	At    time.Time
+	// Facts and Timers keep the steering figures' facts and the deadline timers of
+	// the batch's records (see facts.go), in the same transaction. TimersFired is
+	// used by FactStore.FireTimers only.
+	Facts       []Fact
+	Timers      []TimerArm
+	TimersFired []TimerKey
 }
 
 // Pending is one outbox row waiting for a sink.
@@ -295,6 +304,10 @@ type Store interface {
 	// every version a consumer may have seen from any store.
 	Epoch() int64
 
+	// Events lists stored events, filtered and paged by seq (see EventQuery): the
+	// API's event list and, polled with AfterSeq, its live stream.
+	Events(ctx context.Context, q EventQuery) ([]StoredEvent, error)
+
 	// Audit records an operator action; AuditLog lists the most recent, oldest first.
 	Audit(ctx context.Context, e AuditEntry) error
 	AuditLog(ctx context.Context, limit int) ([]AuditEntry, error)
@@ -305,6 +318,10 @@ type Store interface {
 	// piece of guarded work. One reader per source and one dispatcher per sink across
 	// replicas rest on it.
 	TryLock(ctx context.Context, name string) (lock Lock, ok bool, err error)
+
+	// Disappearance keeps the keys a pass has read and the miss counts of records
+	// it did not (disappear.go).
+	Disappearance
 
 	// Purge removes what the retention allows (see Retention), measured from now.
 	Purge(ctx context.Context, r Retention, now time.Time) (PurgeResult, error)

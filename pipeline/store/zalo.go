@@ -34,6 +34,9 @@ type ZaloFollower struct {
 	ConsentAt     time.Time
 	InteractionAt time.Time // the citizen's last message or action, zero if unknown
 	UpdatedAt     time.Time
+	// StoppedAt is when the citizen asked for no proactive message (HUY TIN);
+	// zero while they accept them.
+	StoppedAt time.Time
 }
 
 // Routes a Zalo notice can take (ZaloSend.Route).
@@ -42,6 +45,7 @@ const (
 	ZaloRouteZNS           = "zns"           // a ZNS template message by phone
 	ZaloRouteUndeliverable = "undeliverable" // no route could take it; Reason says why
 	ZaloRouteStale         = "stale"         // older than its rule's max_age; not sent
+	ZaloRouteFanout        = "fanout"        // handed to a topic's subscribers, one notice each
 )
 
 // ZaloSend records one message the zalo sink sent (an OA text split in parts has a
@@ -178,6 +182,14 @@ type zaloFollowerRow struct {
 	ConsentAt     dbTime `db:"consent_at"`
 	InteractionAt dbTime `db:"interaction_at"`
 	UpdatedAt     dbTime `db:"updated_at"`
+	StoppedAt     dbTime `db:"stopped_at"`
+}
+
+const zaloFollowerColumns = `oa_id, user_id, phone, followed, consent_at, interaction_at, updated_at, stopped_at`
+
+func (r zaloFollowerRow) follower() ZaloFollower {
+	return ZaloFollower{OAID: r.OAID, UserID: r.UserID, Phone: r.Phone, Followed: r.Followed,
+		ConsentAt: r.ConsentAt.Time, InteractionAt: r.InteractionAt.Time, UpdatedAt: r.UpdatedAt.Time, StoppedAt: r.StoppedAt.Time}
 }
 
 // ZaloFollowerByPhone returns the follower the phone is linked to: one still
@@ -186,7 +198,7 @@ type zaloFollowerRow struct {
 // ErrNotFound when the phone is linked to nobody.
 func (s *sqlStore) ZaloFollowerByPhone(ctx context.Context, oaID, phone string) (ZaloFollower, error) {
 	var r zaloFollowerRow
-	err := s.db.GetContext(ctx, &r, s.q(`SELECT oa_id, user_id, phone, followed, consent_at, interaction_at, updated_at
+	err := s.db.GetContext(ctx, &r, s.q(`SELECT `+zaloFollowerColumns+`
 		FROM zalo_followers WHERE oa_id = ? AND phone = ?
 		ORDER BY followed DESC, interaction_at DESC NULLS LAST, updated_at DESC LIMIT 1`), oaID, phone)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -195,8 +207,7 @@ func (s *sqlStore) ZaloFollowerByPhone(ctx context.Context, oaID, phone string) 
 	if err != nil {
 		return ZaloFollower{}, fmt.Errorf("store: look up a Zalo follower by phone: %w", err)
 	}
-	return ZaloFollower{OAID: r.OAID, UserID: r.UserID, Phone: r.Phone, Followed: r.Followed,
-		ConsentAt: r.ConsentAt.Time, InteractionAt: r.InteractionAt.Time, UpdatedAt: r.UpdatedAt.Time}, nil
+	return r.follower(), nil
 }
 
 // CountZaloFollowers returns how many followers of the OA are following, and how

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"quarantine lists newest last by source", testQuarantineList},
 		{"resolved quarantine entries are removed", testResolveQuarantine},
 		{"audit log keeps operator actions", testAuditLog},
+		{"events are listed by seq, filtered by agency, type, entity and time", testEventsList},
 		{"named locks are exclusive until unlocked", testLocks},
 		{"a commit fenced by a superseded lock writes nothing", testFence},
 		{"outcomes fenced by a superseded lock record nothing", testFencedSettle},
@@ -69,6 +70,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent commits and deliveries lose nothing", testConcurrent},
 	}
 	tests = append(tests, zaloTests...)
+	tests = append(tests, disappearTests...)
+	tests = append(tests, citizenTests...)
+	tests = append(tests, announceTests...)
+	tests = append(tests, struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{"feedback and ratings are counted per agency and period for the steering figures", testCitizenCounts})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
