@@ -46,7 +46,22 @@ func (s *Sink) deliverOfficials(ctx context.Context, n *notice) error {
 		if handled(prior) {
 			continue
 		}
-		err = s.routes(ctx, &notice{ev: &child, rule: n.rule, now: n.now, prior: prior})
+		cn := &notice{ev: &child, rule: n.rule, now: n.now, prior: prior}
+		if s.cit != nil {
+			// An official who sent HUY TIN to the OA is left alone, as a citizen is.
+			stopped, err := s.stopped(ctx, &msg)
+			if err != nil {
+				return err
+			}
+			if stopped {
+				if err := s.unsent(ctx, cn, store.ZaloRouteUndeliverable, "stopped_by_citizen",
+					"the official asked for no proactive message (HUY TIN)"); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		err = s.routes(ctx, cn)
 		switch {
 		case err == nil:
 		case pipeline.IsPermanent(err):

@@ -269,3 +269,28 @@ func TestAnOfficialsNoticeRedeliveredIsNotSentTwiceAndNobodyIsRecorded(t *testin
 		t.Errorf("a notice for an agency without officials recorded %+v, want undeliverable no_officials", sends)
 	}
 }
+
+func TestAnOfficialWhoSentHUYTINIsLeftAloneLikeACitizen(t *testing.T) {
+	h := newCitizenHarness(t)
+	h.sink.officials = figures.NewDirectory(officialsAgencies).Officials
+	h.fake.follow("u-xa-a")
+	if err := h.sink.cit.st.StopZaloFollower(t.Context(), "oa-1", "u-xa-a", true, day); err != nil {
+		t.Fatal(err)
+	}
+	ev := newNotice("HS-A", "deadline.due_soon", "", "Hồ sơ HS-A sắp đến hạn.")
+	ev.Agency, ev.Message.Officials = "XA-A", true
+	if err := h.deliver(ev); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, _ := h.fake.snapshot()
+	for _, m := range msgs {
+		if m.UserID == "u-xa-a" {
+			t.Errorf("an official who sent HUY TIN got %q", m.Text)
+		}
+	}
+	// The other official of XA-A, reached by phone, has no ZNS template here:
+	// recorded as undeliverable, not sent.
+	if len(msgs) != 0 {
+		t.Errorf("Zalo got %d messages, want none", len(msgs))
+	}
+}
