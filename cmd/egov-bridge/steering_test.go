@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/egov-bridge/egov-bridge/pipeline/announce"
+	"github.com/egov-bridge/egov-bridge/pipeline/api"
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
@@ -88,5 +90,67 @@ func TestSteeringIsWiredOnTheDemo(t *testing.T) {
 	}
 	if code, _ := call("POST", "/api/v1/feedback/GY-2026-000001/answer", "demo-lanh-dao-2026", `{"text":"Đã sửa."}`); code != http.StatusForbidden {
 		t.Errorf("answer by the demo viewer = %d, want 403", code)
+	}
+}
+
+// TestTheDaemonServesWhatTheOpenAPIDocumentSays mounts what `run` mounts, with
+// the announcements on, and checks the OpenAPI document against the daemon's
+// own mux both ways: each documented operation reaches its own route (not the
+// catch-all 404 of /api/v1/), and each route of the API and the announcements is
+// documented.
+func TestTheDaemonServesWhatTheOpenAPIDocumentSays(t *testing.T) {
+	config := announceSetup(t, newFakeZaloOA(t), 1)
+	cfg, ok := loadConfig(config, io.Discard)
+	if !ok {
+		t.Fatal("config does not load")
+	}
+	log := slog.New(slog.DiscardHandler)
+	d, err := engine.New(t.Context(), cfg, engine.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ann, err := newAnnouncements(cfg, d, log)
+	if err != nil || ann == nil {
+		t.Fatalf("announcements: %v %v", ann, err)
+	}
+	mux := http.NewServeMux()
+	for _, mount := range mounts(&ann) {
+		mount(mux, d)
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := strings.NewReplacer("{name}", "motcua", "{ref}", "GY-2026-000001", "{id}", "1", "{step}", "approve")
+	documented := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for m := range ops {
+			route := strings.ToUpper(m) + " " + path
+			documented[route] = true
+			req := httptest.NewRequest(strings.ToUpper(m), fill.Replace(path), nil)
+			if _, pattern := mux.Handler(req); pattern != route {
+				t.Errorf("%s is documented, but the daemon routes it to %q", route, pattern)
+			}
+		}
+	}
+	served := append(api.New(d, api.Options{}).Routes(), announce.Routes()...)
+	for _, r := range served {
+		if !documented[r] {
+			t.Errorf("%s is served but not documented", r)
+		}
+	}
+	if !documented["POST /api/v1/announcements/{id}/{step}"] || len(documented) != len(served) {
+		t.Errorf("%d operations documented, %d served", len(documented), len(served))
 	}
 }
