@@ -6,15 +6,14 @@
 package testmysql
 
 import (
-	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/egov-bridge/egov-bridge/internal/testsvc"
 )
 
 // DefaultDSN is used when EGOV_TEST_MYSQL_DSN is unset.
@@ -27,19 +26,7 @@ func BaseDSN(t testing.TB) string {
 	if dsn == "" {
 		dsn = DefaultDSN
 	}
-	db, err := sql.Open("mysql", dsn)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		db.Close()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("MariaDB/MySQL is required in CI but unreachable at %s: %v", redact(dsn), err)
-		}
-		t.Skipf("MariaDB/MySQL not reachable at %s (set EGOV_TEST_MYSQL_DSN or start mariadbd): %v", redact(dsn), err)
-	}
+	testsvc.Require(t, "MariaDB/MySQL", redact(dsn), "set EGOV_TEST_MYSQL_DSN or start mariadbd", testsvc.Ping("mysql", dsn))
 	return dsn
 }
 
@@ -48,9 +35,7 @@ func BaseDSN(t testing.TB) string {
 func Database(t testing.TB) (dsn, name string) {
 	t.Helper()
 	base := BaseDSN(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name = "egt_" + hex.EncodeToString(b[:])
+	name = testsvc.UniqueName("egt_")
 	db, err := sql.Open("mysql", base)
 	if err != nil {
 		t.Fatalf("open mysql: %v", err)

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/egov-bridge/egov-bridge/internal/testsvc"
 )
 
 // DefaultURL is used when EGOV_TEST_NATS_URL is unset.
@@ -48,11 +51,9 @@ func URL(t testing.TB) string {
 		nc.Close()
 	}
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("NATS with JetStream is required in CI (CI=true): %s at %s: %v", missing, redact(u), err)
-		}
-		t.Skipf("%s at %s (set EGOV_TEST_NATS_URL or start nats-server -js): %v", missing, redact(u), err)
+		err = fmt.Errorf("%s: %w", missing, err)
 	}
+	testsvc.Require(t, "NATS with JetStream", redact(u), "set EGOV_TEST_NATS_URL or start nats-server -js", err)
 	return u
 }
 

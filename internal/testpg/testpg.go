@@ -6,16 +6,14 @@
 package testpg
 
 import (
-	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"net/url"
 	"os"
 	"testing"
-	"time"
 
 	_ "github.com/lib/pq" // the driver the tests talk to PostgreSQL with
+
+	"github.com/egov-bridge/egov-bridge/internal/testsvc"
 )
 
 // DefaultDSN is used when EGOV_TEST_PG_DSN is unset.
@@ -28,19 +26,7 @@ func BaseDSN(t testing.TB) string {
 	if dsn == "" {
 		dsn = DefaultDSN
 	}
-	db, err := sql.Open("postgres", dsn)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		db.Close()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is required in CI but unreachable at %s: %v", redact(dsn), err)
-		}
-		t.Skipf("PostgreSQL not reachable at %s (set EGOV_TEST_PG_DSN or start it): %v", redact(dsn), err)
-	}
+	testsvc.Require(t, "PostgreSQL", redact(dsn), "set EGOV_TEST_PG_DSN or start it", testsvc.Ping("postgres", dsn))
 	return dsn
 }
 
@@ -49,9 +35,7 @@ func BaseDSN(t testing.TB) string {
 func Schema(t testing.TB) (dsn, schema string) {
 	t.Helper()
 	base := BaseDSN(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema = "egt_" + hex.EncodeToString(b[:])
+	schema = testsvc.UniqueName("egt_")
 	db, err := sql.Open("postgres", base)
 	if err != nil {
 		t.Fatalf("open postgres: %v", err)
