@@ -5,7 +5,8 @@ package egovbridge
 
 import "embed"
 
-// Files is the embedded tree: configs/demo.yaml, mappings/, testdata/demo/.
+// Files is the embedded tree: configs/demo.yaml with the demo's regulation and
+// the crosswalk it names, mappings/, testdata/demo/.
 //
-//go:embed configs/demo.yaml mappings testdata/demo
+//go:embed configs/demo.yaml configs/regulation/demo.yaml configs/places.example.csv mappings testdata/demo
 var Files embed.FS

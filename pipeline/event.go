@@ -45,6 +45,19 @@ type Message struct {
 	// Audience addresses the subscribers of a value (a commune's outages, a
 	// school's results) instead of one citizen.
 	Audience string `json:"audience,omitempty"`
+	// Officials addresses the officials the config lists for the event's agency
+	// (or, when it lists none, for the nearest parent that has some), instead of
+	// a citizen: the sink looks them up when it delivers (Env.Officials), so their
+	// contacts never travel in the event.
+	Officials bool `json:"officials,omitempty"`
+}
+
+// Official is one agency official a notice addressed to officials reaches: a Zalo
+// follower of the OA by user id, else by phone (84xxxxxxxxx) through ZNS.
+type Official struct {
+	Name   string
+	UserID string
+	Phone  string
 }
 
 // EventID is deterministic: the same change of the same record always gets the same

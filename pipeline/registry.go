@@ -29,6 +29,10 @@ type Env struct {
 	// commit (a citizen's answer), so they go out without waiting for its poll;
 	// nil where there is no dispatcher.
 	Wake func()
+	// Officials returns who hears a notice addressed to the officials of an
+	// agency for a rule (Message.Officials), from the config's agencies; nil
+	// where the config declares none.
+	Officials func(agency, rule string) []Official
 }
 
 // Reporter records a config mistake against a field of the connector's own options,

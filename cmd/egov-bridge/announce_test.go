@@ -22,6 +22,7 @@ import (
 
 	"github.com/egov-bridge/egov-bridge/pipeline/announce"
 	"github.com/egov-bridge/egov-bridge/pipeline/engine"
+	"github.com/egov-bridge/egov-bridge/pipeline/figures"
 	"github.com/egov-bridge/egov-bridge/pipeline/store"
 )
 
@@ -527,5 +528,64 @@ func TestValidateChecksTheRegulation(t *testing.T) {
 	code, out, errOut = runCmd(t, "validate", "-c", config)
 	if code != 1 || !strings.Contains(errOut, reg+":1:16: caps.daily: the daily cap 10 is above the monthly cap 5") {
 		t.Fatalf("validate: %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// An announcement's messages are counted where the notices are: the steering
+// figures' routes, `zalo status` and the OA's proactive quota, which a notice
+// sent the same month shares.
+func TestAnnouncementSendsCountWithTheNotices(t *testing.T) {
+	fake := newFakeZaloOA(t)
+	config := announceSetup(t, fake, 3)
+	id := approveAnnouncement(t, config, "Lịch tiếp công dân tháng 12")
+
+	ctx := context.Background()
+	cfg, ok := loadConfig(config, io.Discard)
+	if !ok {
+		t.Fatal("config does not load")
+	}
+	log := slog.New(slog.DiscardHandler)
+	d, err := engine.New(ctx, cfg, engine.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	svc, err := newAnnouncements(cfg, d, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	as := d.Store.(announce.Store)
+	if a, err := as.Announcement(ctx, id); err != nil || a.State != announce.StateSent || a.Sent != 3 {
+		t.Fatalf("announcement after a tick: %+v %v", a, err)
+	}
+	// A notice by OA the same month, as the zalo sink records it.
+	if err := d.Store.RecordZaloSend(ctx, store.ZaloSend{Sink: "zalo", EventID: "notice-1", Parts: 1, OAID: "oa-1", Route: "oa",
+		Agency: "STTTT", Rule: "dossier.result_ready", Month: time.Now().In(cfg.Zone).Format("2006-01"), QuotaType: "sub_quota", At: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+
+	f, err := d.Figures.Figures(ctx, figures.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Total.Notices.OA != 4 || f.Total.Notices.Messages != 4 {
+		t.Errorf("figures' notices by route: %+v, want 4 by OA (3 announcement messages and the notice)", f.Total.Notices)
+	}
+	// The announcements' own quota (preview, cost) sees the same number.
+	from := time.Now().Add(-time.Hour)
+	if n, err := as.OAMessages(ctx, "zalo", from, from.Add(2*time.Hour)); err != nil || n != 4 {
+		t.Errorf("OA messages for the quota: %d %v, want 4", n, err)
+	}
+	d.Close()
+
+	code, out, errOut := runCmd(t, "zalo", "status", "-c", config)
+	for _, want := range []*regexp.Regexp{regexp.MustCompile(`(?m)^zalo\s+STTTT\s+oa\s+4\s+4\s+0$`),
+		regexp.MustCompile(`proactive quota: 4 OA messages in \d{4}-\d\d \(notices and announcements\)`)} {
+		if code != 0 || !want.MatchString(out) {
+			t.Fatalf("zalo status lacks %s: %d\n%s\n%s", want, code, out, errOut)
+		}
 	}
 }

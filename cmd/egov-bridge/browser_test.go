@@ -80,13 +80,7 @@ func runDemoDaemon(t *testing.T) string {
 		t.Fatal("configs/demo.yaml no longer listens on 127.0.0.1:8080: update this test")
 	}
 	cfg = bytes.Replace(cfg, []byte("listen: 127.0.0.1:8080"), []byte("listen: 127.0.0.1:0"), 1)
-	mappings, _ := filepath.Abs("../../mappings")
-	if err := os.MkdirAll(filepath.Join(dir, "configs"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(mappings, filepath.Join(dir, "mappings")); err != nil {
-		t.Fatal(err)
-	}
+	linkDemoFiles(t, dir)
 	config := filepath.Join(dir, "configs", "demo.yaml")
 	if err := os.WriteFile(config, cfg, 0o600); err != nil {
 		t.Fatal(err)

@@ -52,12 +52,7 @@ func runDaemon(ctx context.Context, cfgFlag string, once bool, stdout, stderr io
 	}
 
 	var ann *announce.Service // set before the daemon serves
-	mountAnn := func(mux *http.ServeMux, d *engine.Daemon) {
-		if ann != nil {
-			announce.Register(mux, d.Access, ann)
-		}
-	}
-	d, err := engine.New(ctx, cfg, engine.Options{Logger: log, Mount: append(steering(), mountAnn)})
+	d, err := engine.New(ctx, cfg, engine.Options{Logger: log, Mount: mounts(&ann)})
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
@@ -83,6 +78,16 @@ func runDaemon(ctx context.Context, cfgFlag string, once bool, stdout, stderr io
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// mounts is what the daemon serves besides its own routes: the steering API and
+// page, and the announcements' API once *ann is set (before the daemon serves).
+func mounts(ann **announce.Service) []func(*http.ServeMux, *engine.Daemon) {
+	return append(steering(), func(mux *http.ServeMux, d *engine.Daemon) {
+		if *ann != nil {
+			announce.Register(mux, d.Access, *ann)
+		}
+	})
 }
 
 func startDemo(ctx context.Context, cfg *engine.Config, once bool, log *slog.Logger, wg *sync.WaitGroup) error {

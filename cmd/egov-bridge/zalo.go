@@ -185,6 +185,11 @@ func zaloStatus(ctx context.Context, zf *zaloFlags, month string, stdout, stderr
 	if month == "" {
 		month = now.Format("2006-01")
 	}
+	monthStart, err := time.ParseInLocation("2006-01", month, z.cfg.Zone)
+	if err != nil {
+		fmt.Fprintf(stderr, "egov-bridge: --month %q: want YYYY-MM\n", month)
+		return 1
+	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "sink\t%s\nOA\t%s\n", z.sink, z.opts.OAID)
 	if z.opts.DryRun {
@@ -223,6 +228,19 @@ func zaloStatus(ctx context.Context, zf *zaloFlags, month string, stdout, stderr
 	if err := printZaloUsage(ctx, stdout, z.store, z.sink, month, z.opts.Prices); err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
+	}
+	// The proactive quota is drawn by notices and announcements alike, both
+	// recorded in zalo_sends: one number.
+	type quotaCounter interface {
+		OAMessages(ctx context.Context, oa string, from, to time.Time) (int, error)
+	}
+	if qc, ok := z.store.(quotaCounter); ok {
+		n, err := qc.OAMessages(ctx, z.sink, monthStart.UTC(), monthStart.AddDate(0, 1, 0).UTC())
+		if err != nil {
+			fmt.Fprintln(stderr, "egov-bridge:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "proactive quota: %d OA messages in %s (notices and announcements)\n", n, month)
 	}
 	return 0
 }

@@ -86,7 +86,7 @@ func (s *Sink) announceOutcome(route string, res sendResult, err error) (announc
 	if err == nil {
 		r := announce.Result{State: announce.RecipientSent, Route: route, MessageID: res.MessageID, QuotaType: res.QuotaType}
 		if s.o.DryRun {
-			r.Detail = "dry run: not sent"
+			r.Detail, r.DryRun = "dry run: not sent", true
 		}
 		s.metrics.message(route, res.QuotaType)
 		return r, true, nil

@@ -49,6 +49,9 @@ type Sink struct {
 	cit   *citizens
 	route func(*pipeline.Event) []string // the config's routes, for feedback events
 	wake  func()                         // the dispatcher, after queueing answers
+	// officials are the config's agency officials, for notices addressed to
+	// them; nil when the config lists none.
+	officials func(agency, rule string) []pipeline.Official
 }
 
 var _ pipeline.Sink = (*Sink)(nil)
@@ -90,7 +93,7 @@ func New(env pipeline.Env, o Options) (*Sink, error) {
 	s.tokens = &tokens{st: st, api: s.api, oaID: o.OAID, seed: o.RefreshToken, clock: s.clock,
 		ahead: o.RefreshAhead.D(), wait: o.RefusedRetry.D(), log: s.log}
 	s.metrics = newMetrics(env.Name, s.tokens)
-	s.route, s.wake = env.Route, env.Wake
+	s.route, s.wake, s.officials = env.Route, env.Wake, env.Officials
 	if s.wake == nil {
 		s.wake = func() {}
 	}
@@ -144,12 +147,20 @@ func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 		return s.unsent(ctx, n, store.ZaloRouteStale, "stale",
 			fmt.Sprintf("detected %s ago, over the rule's max_age %s", n.now.Sub(ev.DetectedAt).Round(time.Minute), age))
 	}
+	if ev.Message.Officials {
+		return s.deliverOfficials(ctx, n)
+	}
 	if s.cit != nil {
 		if done, err := s.deliverCitizens(ctx, n); done {
 			return err
 		}
 	}
-	n.phone, n.noPhone = phoneOf(ev.Message.Phone)
+	return s.routes(ctx, n)
+}
+
+// routes tries the rule's routes in order for the notice's addressee.
+func (s *Sink) routes(ctx context.Context, n *notice) error {
+	n.phone, n.noPhone = phoneOf(n.ev.Message.Phone)
 	var left []string
 	for _, route := range n.rule.Routes {
 		var why string

@@ -98,6 +98,7 @@ type Result struct {
 	Detail    string
 	MessageID string
 	QuotaType string // Zalo's quota_type: sub_quota (free), purchase_quota (paid), ...
+	DryRun    bool   // the channel only rehearsed the send
 }
 
 // Channel is an OA that can carry announcements (connectors/zalo's sink).

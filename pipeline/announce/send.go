@@ -346,6 +346,7 @@ func (sp *sendState) one(ctx context.Context, r store.AnnouncementRecipient, inD
 		case got:
 			res := done(RecipientSent, RouteOA, "confirmed with Zalo after a restart")
 			sp.cost(res)
+			sp.record(res, false)
 			return res, nil
 		}
 		if sp.a.State != StateSending {
@@ -385,8 +386,21 @@ func (sp *sendState) one(ctx context.Context, r store.AnnouncementRecipient, inD
 	out.Code, out.MessageID, out.QuotaType = res.Code, res.MessageID, res.QuotaType
 	if res.State == RecipientSent {
 		sp.cost(out)
+		sp.record(out, res.DryRun)
 	}
 	return out, nil
+}
+
+// Rule is the rule name an announcement's messages carry in zalo_sends.
+const Rule = "announcement"
+
+// record attaches a sent message's row of zalo_sends, written with the settle:
+// the OA's notices and announcements are counted in that one table, by the
+// figures, `zalo status` and the proactive quota alike.
+func (sp *sendState) record(r *store.AnnouncementRecipient, dryRun bool) {
+	r.Send = &store.ZaloSend{Sink: sp.a.OA, EventID: fmt.Sprintf("announcement/%d/%d", sp.a.ID, r.N), Parts: 1,
+		OAID: sp.ch.OAID(), Route: r.Route, Agency: sp.a.Agency, Rule: Rule, Month: r.DoneAt.In(sp.s.zone).Format("2006-01"),
+		MessageID: r.MessageID, QuotaType: r.QuotaType, DryRun: dryRun, At: r.DoneAt}
 }
 
 // cost prices a sent message: ZNS always; an OA message when Zalo drew it from

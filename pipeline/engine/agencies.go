@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/egov-bridge/egov-bridge/pipeline"
 	"github.com/egov-bridge/egov-bridge/pipeline/announce"
 
 	"github.com/egov-bridge/egov-bridge/pipeline/config"
@@ -54,6 +55,38 @@ func checkAgencies(d *config.Decoder, cfg *Config) {
 			}
 		}
 	}
+	checkOfficialRules(d, cfg)
+}
+
+// checkOfficialRules reports a source whose mapping addresses the officials of
+// the record's agency while its agency is not among the declared agencies: its
+// records would reach no official. (Without any agencies: list there are no
+// officials at all; such notices are recorded as undeliverable.)
+func checkOfficialRules(d *config.Decoder, cfg *Config) {
+	if len(cfg.Agencies) == 0 {
+		return
+	}
+	dir := figures.NewDirectory(cfg.Agencies)
+	for i, sc := range cfg.Sources {
+		if sc.Map == nil || sc.Agency == "" {
+			continue
+		}
+		rules := sc.Map.OfficialRules()
+		if len(rules) == 0 {
+			continue
+		}
+		if _, ok := dir.Lookup(sc.Agency); !ok {
+			d.Errorf(fmt.Sprintf("sources[%d].agency", i), "no agency has code %q in agencies: (rule %s of the mapping notifies the officials of the record's agency)", sc.Agency, rules[0])
+		}
+	}
+}
+
+// officials is what sinks see of the agencies' officials (pipeline.Env.Officials).
+func (d *Daemon) officials() func(agency, rule string) []pipeline.Official {
+	if len(d.Config.Agencies) == 0 {
+		return nil
+	}
+	return figures.NewDirectory(d.Config.Agencies).Officials
 }
 
 // AnnouncementsConfig points to the regulation file (see announce.Regulation).

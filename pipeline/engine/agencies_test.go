@@ -70,3 +70,62 @@ sources:
 		t.Errorf("agencies = %+v", cfg.Agencies)
 	}
 }
+
+const officialsMapping = `entity: dossier
+key: [code]
+fields:
+  code:   { required: true }
+  status: { type: int, required: true }
+  due:    { type: time }
+rules:
+  - name: deadline.overdue
+    at: due
+    when: 'after.status in [2, 4]'
+    notify: { officials: true, template: overdue }
+templates:
+  overdue: "Hồ sơ {{.code}} đã quá hạn."
+`
+
+func TestOfficialsAreValidatedWithTheirLinesAndContactsMasked(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"m.yaml": officialsMapping,
+		"c.yaml": `store: { driver: sqlite }
+agencies:
+  - code: HUYEN
+    name: Huyện Cần Giuộc
+    officials:
+      - { name: Chánh văn phòng }
+      - { name: Phó Chủ tịch, phone: "0912 345" }
+      - { name: "", user_id: "4411" , events: ["deadline.[" ] }
+  - { code: XA-A, name: UBND xã Phước Lại, parent: HUYEN, sources: [motcua] }
+sources:
+  - { name: motcua, type: memory, table: HoSo, mapping: m.yaml }
+  - { name: other, type: memory, table: HoSo, mapping: m.yaml, agency: XA-Z }
+`})
+	file := filepath.Join(dir, "c.yaml")
+	data, _ := os.ReadFile(file)
+	_, err := Load(file, data, nil)
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("want config.Errors, got %v", err)
+	}
+	want := []string{
+		`c.yaml:6:9: agencies[0].officials[0]: an official needs a contact: user_id (a follower of the OA) or phone`,
+		`c.yaml:7:38: agencies[0].officials[1].phone: not a Vietnamese mobile number`,
+		`c.yaml:8:17: agencies[0].officials[2].name: an official needs a name`,
+		`agencies[0].officials[2].events[0]: "deadline.[" is not a rule name or pattern`,
+		`sources[1].agency: no agency has code "XA-Z" in agencies: (rule deadline.overdue of the mapping notifies the officials of the record's agency)`,
+	}
+	got := err.Error()
+	for _, w := range want {
+		if !strings.Contains(got, strings.TrimPrefix(w, "c.yaml")) {
+			t.Errorf("missing %q in:\n%s", w, got)
+		}
+	}
+	if len(errs) != len(want) {
+		t.Errorf("got %d errors, want %d:\n%s", len(errs), len(want), got)
+	}
+	if strings.Contains(got, "0912 345") {
+		t.Errorf("an official's phone is quoted in the errors:\n%s", got)
+	}
+}

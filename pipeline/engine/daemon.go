@@ -118,7 +118,7 @@ func (d *Daemon) env(name string, zone *time.Location) pipeline.Env {
 		resolve = resolveAgainst(d.Config.File)
 	}
 	return pipeline.Env{Name: name, Logger: d.Logger.With("component", name), Clock: d.Clock, Zone: zone, Resolve: resolve, State: d.Store,
-		Route: d.router.Sinks, Wake: d.wake}
+		Route: d.router.Sinks, Wake: d.wake, Officials: d.officials()}
 }
 
 // wake wakes the dispatcher, once there is one (sinks are built before it).

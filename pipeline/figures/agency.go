@@ -11,8 +11,12 @@ package figures
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strings"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/transform"
 )
 
 // Agency is one agency of the province, as the config's top-level agencies: list
@@ -30,6 +34,34 @@ type Agency struct {
 	// OA names the zalo sink of the agency's own Official Account (its own app
 	// and credentials); "" speaks through the parent's, else the province's.
 	OA string `yaml:"oa" doc:"The zalo sink of the agency's own Official Account (its own app and credentials); without it the agency speaks through its parent's, else the province's." example:"zalo-sotttt"`
+	// Officials hear the rules whose notify: says officials: true about the
+	// agency's records (and, when an agency under it lists none, about its records).
+	Officials []Official `yaml:"officials" doc:"The agency's officials who hear the notices of rules with notify: { officials: true } (deadline alerts) about its records, and about the records of agencies under it that list none."`
+}
+
+// Official is one official of an agency, reached on Zalo: by an OA message when
+// user_id is given (a follower of the OA that sends the notice), else by ZNS to
+// the phone. Officials' contacts are personal data: masked in logs and output.
+type Official struct {
+	Name   string `yaml:"name" required:"true" doc:"Who the official is, for the operator (not sent)." example:"Phó Chủ tịch UBND xã"`
+	UserID string `yaml:"user_id" doc:"The official's Zalo user id as a follower of the OA that sends the notice; an OA message goes there." example:"${ZALO_UID_PCT_PHUOCLAI}"`
+	Phone  string `yaml:"phone" doc:"The official's mobile phone (any Vietnamese form); ZNS goes there when there is no user_id or the OA message cannot reach them." example:"0912345678"`
+	// Events limits the rules the official hears; empty means every rule that
+	// addresses officials.
+	Events []string `yaml:"events" doc:"The rules the official hears, as names or patterns (deadline.*); empty: every rule addressed to officials." example:"[deadline.overdue]"`
+}
+
+// hears reports whether the official receives the rule's notices.
+func (o Official) hears(rule string) bool {
+	if len(o.Events) == 0 {
+		return true
+	}
+	for _, p := range o.Events {
+		if ok, _ := path.Match(p, rule); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Directory is the province's agencies, by code.
@@ -106,6 +138,37 @@ func (d *Directory) Within(code string, codes []string) bool {
 	return false
 }
 
+// Officials returns who hears the rule's notice addressed to the officials of an
+// agency: the agency's officials who hear the rule, or, when it has none, those of
+// the nearest parent that has some (a commune without officials of its own
+// escalates to its district). Phones come normalised to 84xxxxxxxxx.
+func (d *Directory) Officials(code, rule string) []pipeline.Official {
+	if d == nil {
+		return nil
+	}
+	for _, c := range append([]string{code}, d.Ancestors(code)...) {
+		a, ok := d.Lookup(c)
+		if !ok {
+			return nil
+		}
+		var out []pipeline.Official
+		for _, o := range a.Officials {
+			if !o.hears(rule) {
+				continue
+			}
+			phone := strings.TrimSpace(o.Phone)
+			if p, err := transform.PhoneVN(phone); err == nil {
+				phone = p
+			}
+			out = append(out, pipeline.Official{Name: o.Name, UserID: strings.TrimSpace(o.UserID), Phone: phone})
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	return nil
+}
+
 // Check validates a list of agencies against the configured source names and
 // reports each mistake through report(path, message): codes present and unique,
 // parents declared and acyclic, sources existing and owned by one agency.
@@ -147,6 +210,9 @@ func Check(list []Agency, sources map[string]bool, report func(path, msg string)
 			}
 			owner[s] = a.Code
 		}
+		for j, o := range a.Officials {
+			checkOfficial(fmt.Sprintf("%s.officials[%d]", p, j), o, report)
+		}
 	}
 	// A cycle of parents would make every roll-up loop.
 	for i, a := range list {
@@ -162,6 +228,28 @@ func Check(list []Agency, sources map[string]bool, report func(path, msg string)
 				break
 			}
 			code = list[j].Parent
+		}
+	}
+}
+
+// checkOfficial reports an official who cannot be reached or whose events
+// cannot match. The contact itself is never quoted: it is personal data.
+func checkOfficial(p string, o Official, report func(path, msg string)) {
+	if strings.TrimSpace(o.Name) == "" {
+		report(p+".name", "an official needs a name")
+	}
+	user, phone := strings.TrimSpace(o.UserID), strings.TrimSpace(o.Phone)
+	switch {
+	case user == "" && phone == "":
+		report(p, "an official needs a contact: user_id (a follower of the OA) or phone")
+	case phone != "":
+		if _, err := transform.PhoneVN(phone); err != nil {
+			report(p+".phone", fmt.Sprintf("not a Vietnamese mobile number (%s)", transform.MaskPhone(phone)))
+		}
+	}
+	for k, e := range o.Events {
+		if _, err := path.Match(e, ""); err != nil || strings.TrimSpace(e) == "" {
+			report(fmt.Sprintf("%s.events[%d]", p, k), fmt.Sprintf("%q is not a rule name or pattern", e))
 		}
 	}
 }

@@ -37,6 +37,9 @@ type NotifySpec struct {
 	Phone    string `yaml:"phone" doc:"The field holding the citizen's phone (type phone_vn)." example:"phone"`
 	UserID   string `yaml:"user_id" doc:"The field holding a Zalo user id."`
 	Audience string `yaml:"audience" doc:"The field whose value's subscribers hear it (a commune)." example:"commune"`
+	// Officials addresses the record's agency's officials from the config, not
+	// a citizen; the zalo sink sends one notice to each.
+	Officials bool `yaml:"officials" doc:"Address the officials the config lists for the record's agency (agencies[].officials; an agency with none falls back to its parent's) instead of a citizen: the zalo sink sends each one the notice. Not combined with phone, user_id or audience."`
 }
 
 type rule struct {
@@ -47,6 +50,7 @@ type rule struct {
 	phone      string
 	userID     string
 	audience   string
+	officials  bool
 	onSnapshot bool
 	maxAge     time.Duration // 0: no age limit
 	ageField   string
@@ -296,7 +300,7 @@ func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]str
 			}
 		}
 		if n := rs.Notify; n != nil {
-			r.tmplName, r.phone, r.userID, r.audience = n.Template, n.Phone, n.UserID, n.Audience
+			r.tmplName, r.phone, r.userID, r.audience, r.officials = n.Template, n.Phone, n.UserID, n.Audience, n.Officials
 			r.tmpl = templates[n.Template]
 			if _, declared := templateSpecs[n.Template]; !declared {
 				d.Errorf(p+".notify.template", "no template is named %q", n.Template)
@@ -319,8 +323,15 @@ func compileRules(d *config.Decoder, specs []RuleSpec, fieldTypes map[string]str
 					bad = true
 				}
 			}
-			if n.Phone == "" && n.UserID == "" && n.Audience == "" {
-				d.Errorf(p+".notify", "name the field that says who hears it: phone, user_id or audience")
+			citizen := n.Phone != "" || n.UserID != "" || n.Audience != ""
+			switch {
+			case n.Officials && citizen:
+				// One rule event carries one message: a citizen's notice and the
+				// officials' alert are two rules.
+				d.Errorf(p+".notify.officials", "officials: true addresses the agency's officials; phone, user_id and audience address a citizen: use one rule for each")
+				bad = true
+			case !n.Officials && !citizen:
+				d.Errorf(p+".notify", "name who hears it: the field phone, user_id or audience, or officials: true")
 				bad = true
 			}
 		}
@@ -492,6 +503,7 @@ func (m *Mapping) fireOne(r *rule, ev *pipeline.Event, env map[string]any, out *
 		if r.audience != "" {
 			re.Message.Audience = textOf(rec[r.audience])
 		}
+		re.Message.Officials = r.officials
 	}
 	out.Events = append(out.Events, re)
 }
@@ -522,4 +534,16 @@ func record(ev *pipeline.Event) map[string]any {
 
 func closestName[V any](key string, names map[string]V) string {
 	return config.Suggest(key, slices.Collect(maps.Keys(names)))
+}
+
+// OfficialRules lists the rules whose notices address the agency's officials
+// (notify: officials: true), in rule order.
+func (m *Mapping) OfficialRules() []string {
+	var out []string
+	for _, r := range m.rules {
+		if r.officials {
+			out = append(out, r.name)
+		}
+	}
+	return out
 }

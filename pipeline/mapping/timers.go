@@ -175,6 +175,7 @@ func (m *Mapping) FireTimer(rec pipeline.Record, source string, version int64, r
 		if r.audience != "" {
 			ev.Message.Audience = textOf(rec.Fields[r.audience])
 		}
+		ev.Message.Officials = r.officials
 	}
 	return ev, nil
 }

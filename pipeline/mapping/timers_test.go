@@ -110,3 +110,63 @@ templates:
 		t.Error("a moved threshold keeps its event id")
 	}
 }
+
+func TestATimerRuleCanAddressTheAgencysOfficials(t *testing.T) {
+	src := `entity: dossier
+key: [code]
+agency_field: unit
+fields:
+  code:   { required: true }
+  unit:   { }
+  phone:  { type: phone_vn }
+  status: { type: int }
+  due_at: { type: time }
+rules:
+  - name: deadline.due_soon
+    at: due_at - 2d
+    when: 'after.status == 4'
+    notify: { officials: true, template: due_soon }
+  - name: deadline.both
+    at: due_at
+    when: 'true'
+    notify: { officials: true, phone: phone, template: due_soon }
+  - name: deadline.nobody
+    at: due_at
+    when: 'true'
+    notify: { template: due_soon }
+templates:
+  due_soon: "Hồ sơ {{.code}} đến hạn ngày {{date .due_at}}."
+`
+	_, err := Compile("m.yaml", []byte(src), Options{})
+	for _, want := range []string{
+		`rules[1].notify.officials: officials: true addresses the agency's officials; phone, user_id and audience address a citizen: use one rule for each`,
+		`rules[2].notify: name who hears it: the field phone, user_id or audience, or officials: true`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+
+	good := strings.Split(src, "  - name: deadline.both")[0] + "templates:\n  due_soon: \"Hồ sơ {{.code}} đến hạn ngày {{date .due_at}}.\"\n"
+	m, err := Compile("m.yaml", []byte(good), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.OfficialRules(); len(got) != 1 || got[0] != "deadline.due_soon" {
+		t.Errorf("OfficialRules = %v", got)
+	}
+	due := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	rec := pipeline.Record{Entity: "dossier", Key: "HS-1", Agency: "XA-A",
+		Fields: map[string]any{"code": "HS-1", "unit": "XA-A", "phone": "84912345678", "status": int64(4), "due_at": due}}
+	ev, err := m.FireTimer(rec, "motcua", 1, "deadline.due_soon", due.Add(-48*time.Hour), due.Add(-47*time.Hour))
+	if err != nil || ev == nil {
+		t.Fatalf("FireTimer = %v, %v", ev, err)
+	}
+	msg := ev.Message
+	if msg == nil || !msg.Officials || msg.Phone != "" || msg.UserID != "" || ev.Agency != "XA-A" {
+		t.Fatalf("message = %+v (agency %q), want one addressed to the officials of XA-A and to no citizen", msg, ev.Agency)
+	}
+	if msg.Text != "Hồ sơ HS-1 đến hạn ngày 01/12/2026." {
+		t.Errorf("text = %q", msg.Text)
+	}
+}

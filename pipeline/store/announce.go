@@ -81,6 +81,11 @@ type AnnouncementRecipient struct {
 	Cost         int64     `json:"cost"`
 	AttemptAt    time.Time `json:"attempt_at"`
 	DoneAt       time.Time `json:"done_at"`
+	// Send, given to SettleRecipients with a message that went out, is its row
+	// of zalo_sends, written in the same transaction as the settle: the OA's
+	// messages of every kind are counted in one table (decision 0021). Not read
+	// back.
+	Send *ZaloSend `json:"-"`
 }
 
 // AnnouncementFilter selects announcements; empty fields select everything.
@@ -447,6 +452,17 @@ func (s *sqlStore) SettleRecipients(ctx context.Context, id int64, rs []Announce
 			} else if n == 0 {
 				continue
 			}
+			if r.Send != nil {
+				z := r.Send
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO zalo_sends
+					(sink, event_id, part, parts, oa_id, route, agency, rule, month, message_id, quota_type, reason, dry_run, request, at)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+					ON CONFLICT (sink, event_id, part) DO NOTHING`),
+					z.Sink, z.EventID, z.Part, z.Parts, z.OAID, z.Route, z.Agency, z.Rule, z.Month, z.MessageID, z.QuotaType,
+					z.Reason, z.DryRun, z.Request, s.d.timeArg(z.At)); err != nil {
+					return err
+				}
+			}
 			count[r.State]++
 			if r.Cost > 0 {
 				paid++
@@ -554,15 +570,18 @@ func (s *sqlStore) PlaceFollowers(ctx context.Context, oaID string, places []str
 	return out, nil
 }
 
-// OAMessages counts the announcement messages sent through the OA (a zalo sink)
-// by OA route within [from, to): what they drew on the OA's proactive quota.
+// OAMessages counts the proactive messages the OA sink sent by OA route within
+// [from, to) — notices and announcements alike, from zalo_sends (replies to a
+// citizen's message, quota type "reply", draw on another allowance): what they
+// drew on the OA's proactive quota. Dry runs count, so a rehearsal shows the
+// quota as the real send would.
 func (s *sqlStore) OAMessages(ctx context.Context, oa string, from, to time.Time) (int, error) {
 	var n int
-	err := s.db.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM announcement_recipients r JOIN announcements a ON a.id = r.announcement
-		WHERE a.oa = ? AND r.route = 'oa' AND r.state = 'sent' AND r.done_at >= ? AND r.done_at < ?`),
+	err := s.db.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM zalo_sends
+		WHERE sink = ? AND route = 'oa' AND quota_type <> 'reply' AND at >= ? AND at < ?`),
 		oa, s.d.timeArg(from), s.d.timeArg(to))
 	if err != nil {
-		return 0, fmt.Errorf("store: count an OA's announcement messages: %w", err)
+		return 0, fmt.Errorf("store: count an OA's proactive messages: %w", err)
 	}
 	return n, nil
 }

@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -160,6 +162,11 @@ func testAnnouncementRecipients(t *testing.T, s store.Store) {
 	batch[1].State, batch[1].Route, batch[1].Code, batch[1].DoneAt = "failed", "oa", -201, annAt
 	again[0].State, again[0].Route, again[0].Cost, again[0].DoneAt = "sent", "zns", 300, annAt
 	again[1].State, again[1].DoneAt = "opted_out", annAt
+	sendOf := func(r store.AnnouncementRecipient) *store.ZaloSend {
+		return &store.ZaloSend{Sink: "zalo", EventID: fmt.Sprintf("announcement/%d/%d", id, r.N), Parts: 1, OAID: "oa1",
+			Route: r.Route, Agency: "HUYEN-A", Rule: "announcement", Month: annAt.Format("2006-01"), MessageID: r.MessageID, At: annAt}
+	}
+	batch[0].Send, again[0].Send = sendOf(batch[0]), sendOf(again[0])
 	settle := append(batch, again...)
 	for range 2 { // a second settle of the same rows counts nothing
 		if err := a.SettleRecipients(ctx, id, settle); err != nil {
@@ -183,8 +190,24 @@ func testAnnouncementRecipients(t *testing.T, s store.Store) {
 		t.Fatalf("page after 1: %+v %v", rs, err)
 	}
 	from, to := annAt.Add(-time.Hour), annAt.Add(time.Hour)
-	if n, err := a.OAMessages(ctx, "zalo", from, to); err != nil || n != 1 {
-		t.Fatalf("OA messages: %d %v, want 1 (the ZNS one is not)", n, err)
+	// The settled messages are in zalo_sends once, each, with the notices.
+	use, err := s.ZaloUsage(ctx, "zalo", annAt.Format("2006-01"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []store.ZaloUsage{{Month: annAt.Format("2006-01"), Agency: "HUYEN-A", Route: "oa", Notices: 1, Messages: 1},
+		{Month: annAt.Format("2006-01"), Agency: "HUYEN-A", Route: "zns", Notices: 1, Messages: 1}}; !reflect.DeepEqual(use, want) {
+		t.Fatalf("usage after the settle:\n got %+v\nwant %+v", use, want)
+	}
+	// A notice by OA counts against the same quota; a reply does not.
+	for i, qt := range []string{"sub_quota", "reply"} {
+		if err := s.RecordZaloSend(ctx, store.ZaloSend{Sink: "zalo", EventID: fmt.Sprintf("notice-%d", i), Parts: 1, OAID: "oa1",
+			Route: "oa", Agency: "HUYEN-A", Month: annAt.Format("2006-01"), QuotaType: qt, At: annAt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := a.OAMessages(ctx, "zalo", from, to); err != nil || n != 2 {
+		t.Fatalf("OA messages: %d %v, want 2 (the announcement's and the notice's; not the ZNS one nor the reply)", n, err)
 	}
 }
 
