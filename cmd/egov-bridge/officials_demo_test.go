@@ -26,13 +26,7 @@ func TestTheDemosDeadlineAlertsAddressTheDistrictsOfficial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mappings, _ := filepath.Abs("../../mappings")
-	if err := os.MkdirAll(filepath.Join(dir, "configs"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(mappings, filepath.Join(dir, "mappings")); err != nil {
-		t.Fatal(err)
-	}
+	linkDemoFiles(t, dir)
 	file := filepath.Join(dir, "configs", "demo.yaml")
 	if err := os.WriteFile(file, cfgText, 0o600); err != nil {
 		t.Fatal(err)
