@@ -207,6 +207,24 @@ func TestDeadlinesPassedBeforeTheFirstSyncAreHistory(t *testing.T) {
 		if got := f.fire(t); len(got) != 0 {
 			t.Errorf("fired %v for thresholds passed before the first sync", got)
 		}
+		// A later change that leaves the due date where it was is not news either:
+		// the passed threshold stays history (it was never stored as a timer).
+		f.src.put("D", pipeline.Row{"unit": "XA-A", "status": "5", "received": iso(t0.Add(-30 * 24 * time.Hour)), "due": iso(t0.Add(-7 * 24 * time.Hour))})
+		f.run(t)
+		if got := f.fire(t); len(got) != 0 {
+			t.Errorf("fired %v after a change that did not move the due date", got)
+		}
+		// Moved to a new date three days ahead: armed again, due soon once it is two
+		// days away.
+		f.src.put("D", pipeline.Row{"unit": "XA-A", "status": "5", "received": iso(t0.Add(-30 * 24 * time.Hour)), "due": iso(t0.Add(3 * 24 * time.Hour))})
+		f.run(t)
+		if got := f.fire(t); len(got) != 0 {
+			t.Errorf("fired %v three days before the due date", got)
+		}
+		f.clock.Add(25 * time.Hour)
+		if got := rulesOf(f.fire(t)); !slices.Equal(got, []string{"deadline.due_soon@D"}) {
+			t.Errorf("fired %v when the moved due date came within two days, want one due soon", got)
+		}
 	})
 }
 

@@ -12,15 +12,34 @@ import (
 )
 
 // factsOf adds a changed record's figures facts and timer arms to the batch (see
-// store.Fact, store.TimerArm). A timer whose threshold passed before the record
-// was first seen during the first sync is stored as spent: history, not news.
-func (j *Job) factsOf(rec pipeline.Record, snapshot bool, now time.Time, b *store.Batch) {
+// store.Fact, store.TimerArm). prior is the record as stored before (nil when new).
+// Only thresholds that can still fire are written: one that passed before the
+// record was first seen during the first sync is history, not news, and is not
+// stored at all (a million-record first sync would otherwise store a spent timer
+// per record and rule); one the change did not move is left as it is stored, or
+// as it is absent. A moved threshold is re-armed.
+func (j *Job) factsOf(rec pipeline.Record, prior *pipeline.Prior, snapshot bool, now time.Time, b *store.Batch) {
 	if f, ok := j.fact(rec.Entity, rec.Key, rec.Agency, rec.Fields, now); ok {
 		b.Facts = append(b.Facts, f)
 	}
-	for _, arm := range j.Map.Timers(rec.Fields) {
-		b.Timers = append(b.Timers, store.TimerArm{Entity: rec.Entity, Key: rec.Key, Rule: arm.Rule, At: arm.At,
-			Spent: snapshot && !arm.At.IsZero() && !arm.At.After(now)})
+	arms := j.Map.Timers(rec.Fields)
+	if len(arms) == 0 {
+		return
+	}
+	before := map[string]time.Time{}
+	if prior != nil && !prior.Deleted {
+		for _, arm := range j.Map.Timers(prior.Fields) {
+			before[arm.Rule] = arm.At
+		}
+	}
+	for _, arm := range arms {
+		if at, ok := before[arm.Rule]; ok && at.Equal(arm.At) {
+			continue
+		}
+		if snapshot && !arm.At.IsZero() && !arm.At.After(now) {
+			continue
+		}
+		b.Timers = append(b.Timers, store.TimerArm{Entity: rec.Entity, Key: rec.Key, Rule: arm.Rule, At: arm.At})
 	}
 }
 
@@ -92,8 +111,8 @@ func (j *Job) ensureFacts(ctx context.Context) error {
 			}
 			fields := j.Map.Typed(e.Fields)
 			rec := pipeline.Record{Entity: e.Entity, Key: e.Key, Agency: j.Map.Agency(fields, j.Agency), Fields: fields}
-			// Thresholds already passed are spent: a rebuild announces nothing old.
-			j.factsOf(rec, true, now, &b)
+			// Thresholds already passed are history: a rebuild announces nothing old.
+			j.factsOf(rec, nil, true, now, &b)
 		}
 		if err := fs.RebuildFacts(ctx, j.Name, j.Map.Entity, first, b.Facts, b.Timers, now); err != nil {
 			return err

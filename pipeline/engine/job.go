@@ -578,7 +578,7 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 		entry := store.SnapshotEntry{Entity: rec.Entity, Key: rec.Key, Hash: hash, Version: ev.Version, Fields: rec.Fields}
 		snap[rec.Key] = entry
 		b.Snapshot = append(b.Snapshot, entry)
-		j.factsOf(rec, ev.Snapshot, now, b)
+		j.factsOf(rec, prior, ev.Snapshot, now, b)
 		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: j.Router.Sinks(ev)})
 		fired := j.Map.Fire(ev)
 		j.countTooOld(fired)

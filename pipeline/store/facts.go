@@ -48,9 +48,6 @@ type Fact struct {
 type TimerArm struct {
 	Entity, Key, Rule string
 	At                time.Time
-	// Spent stores the timer as already fired: a threshold that passed before the
-	// record was first seen during the first sync is history, not news.
-	Spent bool
 }
 
 // TimerKey names one armed timer at its threshold, as DueTimers returned it.

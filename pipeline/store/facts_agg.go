@@ -123,7 +123,7 @@ func (s *sqlStore) writeFacts(ctx context.Context, tx *sqlx.Tx, source string, f
 			return fmt.Errorf("facts: %w", err)
 		}
 	}
-	return s.armTimers(ctx, tx, source, arms, at)
+	return s.armTimers(ctx, tx, source, arms)
 }
 
 func (s *sqlStore) upsertFacts(ctx context.Context, tx *sqlx.Tx, source string, facts []Fact, at time.Time) error {
@@ -275,7 +275,7 @@ func cmpKeys(a, b string) int {
 }
 
 // armTimers upserts timer arms; see TimerArm.
-func (s *sqlStore) armTimers(ctx context.Context, tx *sqlx.Tx, source string, arms []TimerArm, at time.Time) error {
+func (s *sqlStore) armTimers(ctx context.Context, tx *sqlx.Tx, source string, arms []TimerArm) error {
 	var armRows [][]any
 	for _, a := range arms {
 		if a.At.IsZero() {
@@ -285,11 +285,7 @@ func (s *sqlStore) armTimers(ctx context.Context, tx *sqlx.Tx, source string, ar
 			}
 			continue
 		}
-		var fired any
-		if a.Spent {
-			fired = s.d.timeArg(at)
-		}
-		armRows = append(armRows, []any{source, a.Entity, a.Key, a.Rule, s.d.timeArg(a.At), fired})
+		armRows = append(armRows, []any{source, a.Entity, a.Key, a.Rule, s.d.timeArg(a.At), nil})
 	}
 	// The same threshold keeps its state (fired or not) and is not rewritten; a
 	// moved one is re-armed.
