@@ -40,7 +40,7 @@ func newAnnouncements(cfg *engine.Config, d *engine.Daemon, log *slog.Logger) (*
 		clock = time.Now
 	}
 	return announce.New(announce.Options{Regulation: cfg.Announcements.Rules, Store: st, Agencies: cfg.Agencies,
-		Channels: channels, Clock: clock, Zone: cfg.Zone, Logger: log.With("component", "announcements")})
+		Channels: channels, Residence: cfg.Announcements.Residence, Clock: clock, Zone: cfg.Zone, Logger: log.With("component", "announcements")})
 }
 
 // withAnnouncements opens the config's daemon (store and sinks, nothing started)

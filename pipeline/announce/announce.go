@@ -79,6 +79,9 @@ type Store interface {
 	PlaceFollowers(ctx context.Context, oaID string, places []string) ([]string, error)
 	OpenRecords(ctx context.Context, kind string, agencies []string) ([]store.FactRecord, error)
 	Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]store.SnapshotEntry, error)
+	IndexLookup(entity, name string, fn store.IndexFunc)
+	FillLookupIndex(ctx context.Context, entity, name string, at time.Time) (bool, error)
+	LookupRecordsAfter(ctx context.Context, entity, name, value, afterSource, afterKey string, limit int) ([]store.LookupHit, error)
 
 	TryLock(ctx context.Context, name string) (store.Lock, bool, error)
 }
@@ -127,9 +130,11 @@ type Service struct {
 	dir      *figures.Directory
 	channels map[string]Channel // by zalo sink name
 	oaOf     map[string]string  // agency -> its own zalo sink, from the config
-	clock    pipeline.Clock
-	zone     *time.Location
-	log      *slog.Logger
+	// residence are the records that place citizens in communes (area segment).
+	residence []Residence
+	clock     pipeline.Clock
+	zone      *time.Location
+	log       *slog.Logger
 }
 
 // Options wire a Service.
@@ -139,9 +144,12 @@ type Options struct {
 	Agencies   []figures.Agency
 	// Channels are the zalo sinks that can carry announcements, by sink name.
 	Channels map[string]Channel
-	Clock    pipeline.Clock
-	Zone     *time.Location
-	Logger   *slog.Logger
+	// Residence are the records that place citizens in communes and wards
+	// (config announcements.residence), for the area segment.
+	Residence []Residence
+	Clock     pipeline.Clock
+	Zone      *time.Location
+	Logger    *slog.Logger
 }
 
 // New checks that every agency's OA can carry announcements and returns the service.
@@ -175,6 +183,9 @@ func New(o Options) (*Service, error) {
 			return nil, fmt.Errorf("agencies: %s: oa: sink %q is not a zalo sink", a.Code, a.OA)
 		}
 		s.oaOf[a.Code] = a.OA
+	}
+	if err := s.indexResidence(o.Residence); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -16,7 +16,7 @@ import (
 // Segment kinds.
 const (
 	SegmentAll      = "all"      // every follower of the OA
-	SegmentArea     = "area"     // followers in communes or wards (they subscribed to a topic there)
+	SegmentArea     = "area"     // followers in communes or wards (subscribed to a topic there, or residents by Residence)
 	SegmentTopic    = "topic"    // subscribers of a topic in communes or wards
 	SegmentDossiers = "dossiers" // citizens with open dossiers at an agency
 )
@@ -150,6 +150,9 @@ func (s *Service) recipients(ctx context.Context, agency string, seg Segment, oa
 			return nil, err
 		}
 		if err := byUser(users); err != nil {
+			return nil, err
+		}
+		if err := s.residents(ctx, ids, oaID, seen, addUser); err != nil {
 			return nil, err
 		}
 	case SegmentTopic:

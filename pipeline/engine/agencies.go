@@ -94,6 +94,8 @@ type AnnouncementsConfig struct {
 	Regulation string `yaml:"regulation" doc:"The channel regulation file (roles, reach, quiet hours, caps per agency); without it there are no announcements." example:"regulation.yaml"`
 	// Poll is how often due announcements are looked for; default 5s.
 	Poll config.Duration `yaml:"poll" default:"5s" doc:"How often the daemon looks for announcements due."`
+	// Residence locates citizens for the area segment (announce.Residence).
+	Residence []announce.Residence `yaml:"residence" doc:"The synced records that place a citizen in a commune or ward: the area segment also reaches the followers whose linked phone is the phone of a record naming one of its communes (current or former name, through the regulation's crosswalk)."`
 
 	Rules *announce.Regulation `yaml:"-"` // loaded from Regulation
 }
@@ -106,6 +108,9 @@ func loadRegulation(d *config.Decoder, cfg *Config) {
 		a.Poll = config.Duration(5 * time.Second)
 	}
 	if a.Regulation == "" {
+		if len(a.Residence) > 0 {
+			d.Errorf("announcements.residence", "needs the channel regulation (announcements.regulation) and its crosswalk")
+		}
 		return
 	}
 	a.Regulation = d.Resolve(a.Regulation)
@@ -118,4 +123,7 @@ func loadRegulation(d *config.Decoder, cfg *Config) {
 		d.Errorf("announcements.regulation", "%v", err)
 	}
 	a.Rules = r
+	if r != nil && len(a.Residence) > 0 && r.Places == "" {
+		d.Errorf("announcements.residence", "the regulation %s has no crosswalk of communes and wards (places:) to match the records' places with", a.Regulation)
+	}
 }

@@ -181,12 +181,19 @@ func (s *sqlStore) FillLookupIndex(ctx context.Context, entity, name string, at 
 const lookupQuery = `SELECT s.source, s.key, s.hash, s.version, s.fields, s.deleted, s.updated_at
 		FROM lookup_index i JOIN snapshot s ON s.source = i.source AND s.entity = i.entity AND s.key = i.key
 		WHERE i.entity = ? AND i.name = ? AND i.value = ? AND s.deleted = ?
-		ORDER BY s.source, s.key LIMIT ?`
+			AND (i.source > ? OR (i.source = ? AND i.key > ?))
+		ORDER BY i.source, i.key LIMIT ?`
 
 // LookupRecords returns up to limit live records of entity whose index name holds
 // value, through the index (a few rows, whatever the snapshot's size), ordered by
 // source and key.
 func (s *sqlStore) LookupRecords(ctx context.Context, entity, name, value string, limit int) ([]LookupHit, error) {
+	return s.LookupRecordsAfter(ctx, entity, name, value, "", "", limit)
+}
+
+// LookupRecordsAfter is LookupRecords from the record after (afterSource,
+// afterKey): a caller reads every record of a value a page at a time.
+func (s *sqlStore) LookupRecordsAfter(ctx context.Context, entity, name, value, afterSource, afterKey string, limit int) ([]LookupHit, error) {
 	if limit <= 0 {
 		limit = 20
 	}
@@ -194,7 +201,8 @@ func (s *sqlStore) LookupRecords(ctx context.Context, entity, name, value string
 		Source string `db:"source"`
 		snapshotRow
 	}
-	err := s.db.SelectContext(ctx, &rows, s.q(lookupQuery), entity, name, value, false, limit)
+	err := s.db.SelectContext(ctx, &rows, s.q(lookupQuery), entity, name, value, false,
+		afterSource, afterSource, afterKey, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: look up %s by %s: %w", entity, name, err)
 	}

@@ -37,6 +37,7 @@ type citizens interface {
 	IndexLookup(entity, name string, fn store.IndexFunc)
 	FillLookupIndex(ctx context.Context, entity, name string, at time.Time) (bool, error)
 	LookupRecords(ctx context.Context, entity, name, value string, limit int) ([]store.LookupHit, error)
+	LookupRecordsAfter(ctx context.Context, entity, name, value, afterSource, afterKey string, limit int) ([]store.LookupHit, error)
 	ListFeedback(ctx context.Context, agency string, limit int) ([]store.Feedback, error)
 	CountCitizens(ctx context.Context, oaID string) (store.CitizenCounts, error)
 }
@@ -332,5 +333,27 @@ func testLookupIndex(t *testing.T, s store.Store) {
 	}
 	if got := find("hs-ba"); !slices.Equal(got, []string{"motcua/K1=HS-Ba"}) {
 		t.Fatalf("after the change: %v", got)
+	}
+	// Every record of a value, a page at a time, across sources, each once.
+	commit(t, s, store.Batch{Source: "motcua", At: t0, Snapshot: []store.SnapshotEntry{entry("K3", "HS-Ba", false), entry("K4", "HS-Ba", false)}})
+	commit(t, s, store.Batch{Source: "dvc", At: t0, Snapshot: []store.SnapshotEntry{entry("K0", "HS-Ba", false)}})
+	var pages [][]string
+	for src, key := "", ""; ; {
+		hits, err := c.LookupRecordsAfter(ctx, "dossier", "code", "hs-ba", src, key, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []string
+		for _, h := range hits {
+			page = append(page, h.Source+"/"+h.Key)
+		}
+		pages = append(pages, page)
+		if len(hits) < 2 {
+			break
+		}
+		src, key = hits[len(hits)-1].Source, hits[len(hits)-1].Key
+	}
+	if got := fmt.Sprint(pages); got != "[[dvc/K0 motcua/K1] [motcua/K3 motcua/K4] []]" {
+		t.Fatalf("pages = %s", got)
 	}
 }
