@@ -529,6 +529,18 @@ func TestValidateChecksTheRegulation(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, reg+":1:16: caps.daily: the daily cap 10 is above the monthly cap 5") {
 		t.Fatalf("validate: %d\n%s\n%s", code, out, errOut)
 	}
+	// Residents are located through the regulation's crosswalk, which this one lacks.
+	write(t, reg, "agencies:\n  STTTT: { authors: [an], approvers: [binh], areas: [\"*\"] }\n")
+	b, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, config, strings.Replace(string(b), "poll: 100ms }", "poll: 100ms, residence: [{ entity: dossier, places: [address] }, { entity: dossier }] }", 1))
+	code, out, errOut = runCmd(t, "validate", "-c", config)
+	if code != 1 || !strings.Contains(errOut, "announcements.residence: the regulation "+reg+" has no crosswalk") ||
+		!strings.Contains(errOut, "announcements.residence[1].places") {
+		t.Fatalf("validate: %d\n%s\n%s", code, out, errOut)
+	}
 }
 
 // An announcement's messages are counted where the notices are: the steering
