@@ -312,20 +312,32 @@ type fieldInfo struct {
 	secret   bool
 }
 
+// keyOf is the YAML key of a struct field, as the yaml.v3 decoder reads it: the
+// tag's name, or the lowercased field name; ok is false for a field that is not
+// decoded (unexported, or tagged "-"). Decoding, checks, specs and redaction all
+// name fields by it, so they cannot disagree on a key.
+func keyOf(f reflect.StructField) (name string, ok bool) {
+	if !f.IsExported() {
+		return "", false
+	}
+	name, _, _ = strings.Cut(f.Tag.Get("yaml"), ",")
+	switch name {
+	case "-":
+		return "", false
+	case "":
+		return strings.ToLower(f.Name), true
+	}
+	return name, true
+}
+
 func structFields(t reflect.Type) (map[string]fieldInfo, []string) {
 	fields := map[string]fieldInfo{}
 	var names []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
+		name, ok := keyOf(f)
+		if !ok {
 			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
 		}
 		fields[name] = fieldInfo{index: i, required: f.Tag.Get("required") == "true", secret: f.Tag.Get("secret") == "true"}
 		names = append(names, name)

@@ -176,15 +176,9 @@ func describeFields(t reflect.Type, v reflect.Value) []*Option {
 	var out []*Option
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
+		name, ok := keyOf(f)
+		if !ok {
 			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
 		}
 		fv := reflect.Value{}
 		if v.IsValid() {
@@ -333,15 +327,9 @@ func checkStruct(v reflect.Value, path string, report func(string, string, ...an
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
+		name, ok := keyOf(f)
+		if !ok {
 			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
 		}
 		checkValue(v.Field(i), joinPath(path, name), name, f.Tag, report)
 	}
@@ -473,12 +461,9 @@ func redacted(v reflect.Value, secret bool) any {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if !f.IsExported() || name == "-" {
+			name, ok := keyOf(f)
+			if !ok {
 				continue
-			}
-			if name == "" {
-				name = strings.ToLower(f.Name)
 			}
 			if x := redacted(v.Field(i), f.Tag.Get("secret") == "true"); x != nil {
 				out[name] = x
