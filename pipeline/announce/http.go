@@ -83,15 +83,6 @@ func (h *handler) sees(p access.Principal, agency string) bool {
 	return !p.Scoped() || h.s.dir.Within(agency, p.Agencies)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
 // fail answers a refusal with its reason and anything else as an internal error.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ref *Refused
@@ -136,7 +127,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"announcements": nonNil(list)})
+	access.WriteJSON(w, http.StatusOK, map[string]any{"announcements": nonNil(list)})
 }
 
 func nonNil[T any](s []T) []T {
@@ -161,7 +152,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": id})
+	access.WriteJSON(w, http.StatusCreated, map[string]any{"id": id})
 }
 
 func (h *handler) previewDraft(w http.ResponseWriter, r *http.Request) {
@@ -178,7 +169,7 @@ func (h *handler) previewDraft(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	access.WriteJSON(w, http.StatusOK, p)
 }
 
 func (h *handler) queue(w http.ResponseWriter, r *http.Request) {
@@ -187,7 +178,7 @@ func (h *handler) queue(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"announcements": nonNil(q)})
+	access.WriteJSON(w, http.StatusOK, map[string]any{"announcements": nonNil(q)})
 }
 
 func (h *handler) report(w http.ResponseWriter, r *http.Request) {
@@ -196,7 +187,7 @@ func (h *handler) report(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"agencies": nonNil(rep)})
+	access.WriteJSON(w, http.StatusOK, map[string]any{"agencies": nonNil(rep)})
 }
 
 // load reads the {id} announcement the principal may see.
@@ -227,7 +218,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view{Announcement: a, Draft: d, States: states})
+	access.WriteJSON(w, http.StatusOK, view{Announcement: a, Draft: d, States: states})
 }
 
 func (h *handler) edit(w http.ResponseWriter, r *http.Request) {
@@ -243,7 +234,7 @@ func (h *handler) edit(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": a.ID})
+	access.WriteJSON(w, http.StatusOK, map[string]any{"id": a.ID})
 }
 
 func (h *handler) previewStored(w http.ResponseWriter, r *http.Request) {
@@ -256,7 +247,7 @@ func (h *handler) previewStored(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	access.WriteJSON(w, http.StatusOK, p)
 }
 
 func (h *handler) recipients(w http.ResponseWriter, r *http.Request) {
@@ -280,7 +271,7 @@ func (h *handler) recipients(w http.ResponseWriter, r *http.Request) {
 			rs[i].Phone = transform.MaskPhone(rs[i].Phone)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"recipients": nonNil(rs)})
+	access.WriteJSON(w, http.StatusOK, map[string]any{"recipients": nonNil(rs)})
 }
 
 func (h *handler) step(w http.ResponseWriter, r *http.Request) {
@@ -321,5 +312,5 @@ func (h *handler) step(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, cur)
+	access.WriteJSON(w, http.StatusOK, cur)
 }

@@ -8,7 +8,6 @@ package api
 
 import (
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,15 +145,6 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 func principal(r *http.Request) access.Principal {
 	p, _ := access.From(r.Context())
 	return p
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
 }
 
 // internalError logs the cause and answers without it: store errors can carry

@@ -102,7 +102,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		next.Set("before", strconv.FormatInt(evs[len(evs)-1].Seq, 10))
 		out.Next = "/api/v1/events?" + next.Encode()
 	}
-	writeJSON(w, http.StatusOK, out)
+	access.WriteJSON(w, http.StatusOK, out)
 }
 
 // stream sends events as Server-Sent Events as they are committed, oldest first,

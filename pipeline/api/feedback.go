@@ -79,7 +79,7 @@ func (s *Server) feedbackList(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Feedback = append(out.Feedback, s.showFeedback(p, f))
 	}
-	writeJSON(w, http.StatusOK, out)
+	access.WriteJSON(w, http.StatusOK, out)
 }
 
 // feedbackAnswer stores an answer and sends it to the citizen (the Zalo sink
@@ -121,7 +121,7 @@ func (s *Server) feedbackAnswer(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.showFeedback(p, f))
+	access.WriteJSON(w, http.StatusOK, s.showFeedback(p, f))
 }
 
 // ErrAnswersOff is what an inbox returns when answers cannot be sent: no Zalo

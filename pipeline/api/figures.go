@@ -74,7 +74,7 @@ func (s *Server) figures(w http.ResponseWriter, r *http.Request) {
 		s.figuresFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, f)
+	access.WriteJSON(w, http.StatusOK, f)
 }
 
 // daily is dossiers received and finished per day of the period (default the
@@ -90,7 +90,7 @@ func (s *Server) daily(w http.ResponseWriter, r *http.Request) {
 		s.figuresFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"days": days})
+	access.WriteJSON(w, http.StatusOK, map[string]any{"days": days})
 }
 
 // quality is the service-quality index (Decision 766/QĐ-TTg) per agency and
@@ -107,7 +107,7 @@ func (s *Server) quality(w http.ResponseWriter, r *http.Request) {
 		s.figuresFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"groups": figures.Groups, "agencies": idx.Agencies, "parents": idx.Parents,
+	access.WriteJSON(w, http.StatusOK, map[string]any{"groups": figures.Groups, "agencies": idx.Agencies, "parents": idx.Parents,
 		"total": idx.Total, "unsupported": nonNilGroups(idx.Unsupported)})
 }
 
@@ -151,5 +151,5 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
 			out.Events = append(out.Events, s.show(p, e))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	access.WriteJSON(w, http.StatusOK, out)
 }

@@ -26,7 +26,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 			out["csrf_token"] = access.CSRFToken(c.Value)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	access.WriteJSON(w, http.StatusOK, out)
 }
 
 type sourceStatus struct {
@@ -95,7 +95,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		ks.OK = ks.HeldRecords == 0
 		out.Sinks = append(out.Sinks, ks)
 	}
-	writeJSON(w, http.StatusOK, out)
+	access.WriteJSON(w, http.StatusOK, out)
 }
 
 type deadLetterJSON struct {
@@ -150,7 +150,7 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 		out.DeadLetters = append(out.DeadLetters, deadLetterJSON{ID: d.ID, Sink: d.Sink, At: d.At, State: d.State, Held: d.Held,
 			Attempts: d.Attempts, Reason: reason, Event: s.show(p, store.StoredEvent{Seq: d.Seq, Event: d.Event})})
 	}
-	writeJSON(w, http.StatusOK, out)
+	access.WriteJSON(w, http.StatusOK, out)
 }
 
 // deadSelection is the body of replay and dismiss: dead letter ids, or every
@@ -234,7 +234,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"replayed": res.Replayed, "superseded": res.Superseded, "dismissed": res.Dismissed,
+	access.WriteJSON(w, http.StatusOK, map[string]any{"replayed": res.Replayed, "superseded": res.Superseded, "dismissed": res.Dismissed,
 		"not_found": nonNil(missing)})
 }
 
@@ -256,7 +256,7 @@ func (s *Server) dismiss(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"dismissed": n, "not_found": nonNil(missing)})
+	access.WriteJSON(w, http.StatusOK, map[string]any{"dismissed": n, "not_found": nonNil(missing)})
 }
 
 func nonNil(ids []int64) []int64 {
@@ -284,7 +284,7 @@ func (s *Server) resetCursor(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"source": name, "reset": err == nil,
+	access.WriteJSON(w, http.StatusOK, map[string]any{"source": name, "reset": err == nil,
 		"note": "the next run re-reads the source from the start; unchanged records produce no events"})
 }
 
@@ -311,5 +311,5 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 		e := log[i]
 		out = append(out, entry{e.ID, e.At, e.Actor, e.Action, e.Detail})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+	access.WriteJSON(w, http.StatusOK, map[string]any{"entries": out})
 }
