@@ -95,12 +95,7 @@ func (s *Sink) deliverReply(ctx context.Context, n *notice) error {
 	if len(bodies) == 0 {
 		return s.unsent(ctx, n, store.ZaloRouteUndeliverable, "empty_text", "the answer is empty")
 	}
-	done := map[int]bool{}
-	for _, r := range n.prior {
-		if r.Route == store.ZaloRouteOA {
-			done[r.Part] = true
-		}
-	}
+	done := n.sentOA()
 	for i, body := range bodies {
 		if done[i] {
 			continue

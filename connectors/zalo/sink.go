@@ -121,6 +121,18 @@ type notice struct {
 	prior   []store.ZaloSend
 }
 
+// sentOA is which parts of the notice an earlier delivery already sent as OA
+// messages: a redelivery sends only the rest.
+func (n *notice) sentOA() map[int]bool {
+	done := map[int]bool{}
+	for _, r := range n.prior {
+		if r.Route == store.ZaloRouteOA {
+			done[r.Part] = true
+		}
+	}
+	return done
+}
+
 // Deliver routes one notice: an OA message to the follower linked to the phone,
 // else a ZNS by phone, else it is recorded as undeliverable with the reason (not an
 // error). A notice already handled (a redelivery) is not sent again.
@@ -288,12 +300,7 @@ func (s *Sink) viaOA(ctx context.Context, n *notice) (string, error) {
 	if len(bodies) == 0 {
 		return "empty_text", nil
 	}
-	done := map[int]bool{}
-	for _, r := range n.prior {
-		if r.Route == store.ZaloRouteOA {
-			done[r.Part] = true
-		}
-	}
+	done := n.sentOA()
 	for i, body := range bodies {
 		if done[i] {
 			continue
