@@ -416,18 +416,14 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	}
 
 	if len(records) > 0 {
-		keys := make([]string, len(records))
-		for i, r := range records {
-			keys[i] = r.Key
-		}
-		snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, keys)
+		snap, err := j.stored(ctx, records)
 		if err != nil {
 			return nil, false, err
 		}
 		if r.group != nil {
-			for _, k := range keys {
-				if e, ok := r.group.entries[k]; ok {
-					snap[k] = e
+			for _, rec := range records {
+				if e, ok := r.group.entries[rec.Key]; ok {
+					snap[rec.Key] = e
 				}
 			}
 		}
@@ -553,6 +549,16 @@ func (j *Job) snapshotFor(snapshotMode bool, edge pipeline.Position, rows []pipe
 		return func(int, bool) bool { return snapshotMode }
 	}
 	return func(i int, known bool) bool { return !known && h.Before(edge, rows[i]) }
+}
+
+// stored reads what the snapshot holds for the records' keys; absent keys are
+// absent from the map.
+func (j *Job) stored(ctx context.Context, records []pipeline.Record) (map[string]store.SnapshotEntry, error) {
+	keys := make([]string, len(records))
+	for i, r := range records {
+		keys[i] = r.Key
+	}
+	return j.Store.Snapshot(ctx, j.Name, j.Map.Entity, keys)
 }
 
 // detect compares records with their snapshot entries and appends events and

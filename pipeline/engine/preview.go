@@ -90,31 +90,24 @@ func Preview(ctx context.Context, cfg *Config, source string, limit int, st stor
 		}
 		out = append(out, pr)
 	}
+	// The job's own change detection, into a batch that is shown and never
+	// committed, so a preview cannot drift from what a run does.
+	j := &Job{Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Router: NewRouter(cfg.Routes),
+		Clock: opts.Clock, Logger: opts.Logger, Metrics: NewMetrics()}
 	snap := map[string]store.SnapshotEntry{}
 	snapshotMode := true // nothing stored: a run would take these rows as its first sync
 	if st != nil {
+		j.Store = st
 		cur, err := st.Cursor(ctx, sc.Name)
 		if err != nil {
 			return nil, err
 		}
 		snapshotMode = !cur.InitialDone
 		if len(records) > 0 {
-			keys := make([]string, len(records))
-			for i, rec := range records {
-				keys[i] = rec.Key
-			}
-			if snap, err = st.Snapshot(ctx, sc.Name, sc.Map.Entity, keys); err != nil {
+			if snap, err = j.stored(ctx, records); err != nil {
 				return nil, err
 			}
 		}
-	}
-
-	// The job's own change detection, into a batch that is shown and never
-	// committed, so a preview cannot drift from what a run does.
-	j := &Job{Name: sc.Name, Map: sc.Map, Agency: sc.Agency, Router: NewRouter(cfg.Routes),
-		Clock: opts.Clock, Logger: opts.Logger, Metrics: NewMetrics()}
-	if st != nil {
-		j.Store = st
 	}
 	var b store.Batch
 	j.detect(records, snap, func(int, bool) bool { return snapshotMode }, now, &b)

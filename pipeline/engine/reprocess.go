@@ -195,11 +195,7 @@ func (j *Job) reprocessRows(ctx context.Context, chunk []store.QuarantineEntry, 
 		}
 	}
 	if len(records) > 0 {
-		keys := make([]string, len(records))
-		for i, r := range records {
-			keys[i] = r.Key
-		}
-		snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, keys)
+		snap, err := j.stored(ctx, records)
 		if err != nil {
 			return err
 		}
