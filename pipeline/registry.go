@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -45,6 +47,20 @@ type Reporter func(field, format string, args ...any)
 // those checks too when called on its own, as in a connector's tests.
 type Validator interface {
 	Validate(report Reporter)
+}
+
+// Invalid runs v's own checks and returns what they report as one error
+// ("field: problem; field: problem"), or nil: for constructors that take options
+// without the config loader, which reports the same problems with their lines.
+func Invalid(v Validator) error {
+	var problems []string
+	v.Validate(func(field, format string, args ...any) {
+		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
+	})
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "; "))
 }
 
 // SourceSpec describes a source connector: its options and how to build it.

@@ -70,12 +70,8 @@ func New(ctx context.Context, env pipeline.Env, o Options) (*Sink, error) {
 
 // open is New with extra nats.go options, which tests use to shorten waits.
 func open(ctx context.Context, env pipeline.Env, o Options, extra ...nats.Option) (*Sink, error) {
-	var problems []string
-	o.Validate(func(field, format string, args ...any) {
-		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
-	})
-	if len(problems) > 0 {
-		return nil, pipeline.Permanentf("nats sink %q: invalid options: %s", env.Name, strings.Join(problems, "; "))
+	if err := pipeline.Invalid(&o); err != nil {
+		return nil, pipeline.Permanentf("nats sink %q: invalid options: %v", env.Name, err)
 	}
 	s := &Sink{
 		name:    env.Name,

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -51,12 +50,8 @@ var _ pipeline.Sink = (*Sink)(nil)
 // that answers and refuses (wrong password, no CREATE right) fails here, where the
 // operator sees it.
 func New(ctx context.Context, env pipeline.Env, o *Options) (*Sink, error) {
-	var problems []string
-	o.Validate(func(field, format string, args ...any) {
-		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
-	})
-	if len(problems) > 0 {
-		return nil, pipeline.Permanentf("pgtable sink %q: invalid options: %s", env.Name, strings.Join(problems, "; "))
+	if err := pipeline.Invalid(o); err != nil {
+		return nil, pipeline.Permanentf("pgtable sink %q: invalid options: %v", env.Name, err)
 	}
 	s := &Sink{
 		name:    env.Name,

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -65,12 +64,8 @@ var (
 // Open builds a source from options. It does not connect: an agency database that
 // is down when the daemon starts is an error of the run that reads it, not of startup.
 func Open(_ context.Context, env pipeline.Env, o *Options) (*Source, error) {
-	var problems []string
-	o.Validate(func(field, format string, args ...any) {
-		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
-	})
-	if len(problems) > 0 {
-		return nil, pipeline.Permanentf("sql source %q: invalid options: %s", env.Name, strings.Join(problems, "; "))
+	if err := pipeline.Invalid(o); err != nil {
+		return nil, pipeline.Permanentf("sql source %q: invalid options: %v", env.Name, err)
 	}
 	s := &Source{
 		name:  env.Name,

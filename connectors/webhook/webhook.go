@@ -109,12 +109,8 @@ var _ pipeline.Sink = (*Sink)(nil)
 // receiver: a dashboard that is down at startup is a delivery failure to retry,
 // not a reason to refuse to start.
 func New(env pipeline.Env, o Options) (*Sink, error) {
-	var problems []string
-	o.Validate(func(field, format string, args ...any) {
-		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
-	})
-	if len(problems) > 0 {
-		return nil, pipeline.Permanentf("webhook sink %q: invalid options: %s", env.Name, strings.Join(problems, "; "))
+	if err := pipeline.Invalid(&o); err != nil {
+		return nil, pipeline.Permanentf("webhook sink %q: invalid options: %v", env.Name, err)
 	}
 	u, _ := parseURL(o.URL) // valid: checked above
 	s := &Sink{

@@ -59,12 +59,8 @@ var _ pipeline.Sink = (*Sink)(nil)
 // New builds a sink; it checks the options and needs env.State, but contacts
 // neither Zalo nor the store: the first notice does.
 func New(env pipeline.Env, o Options) (*Sink, error) {
-	var problems []string
-	o.Validate(func(field, format string, args ...any) {
-		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
-	})
-	if len(problems) > 0 {
-		return nil, pipeline.Permanentf("zalo sink %q: invalid options: %s", env.Name, strings.Join(problems, "; "))
+	if err := pipeline.Invalid(&o); err != nil {
+		return nil, pipeline.Permanentf("zalo sink %q: invalid options: %v", env.Name, err)
 	}
 	st, ok := env.State.(State)
 	if !ok || env.State == nil {

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"  // driver "postgres"
 	_ "modernc.org/sqlite" // driver "sqlite", pure Go
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
 // sqliteOptions configure every SQLite connection: WAL so readers do not block the
@@ -32,12 +33,8 @@ const sqliteOptions = "_pragma=busy_timeout(10000)" +
 // Zero fields of cfg take their defaults. Errors never contain the DSN.
 func Open(ctx context.Context, cfg Config) (Store, error) {
 	cfg = cfg.withDefaults()
-	var problems []string
-	cfg.Validate(func(field, format string, args ...any) {
-		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
-	})
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("store: invalid config: %s", strings.Join(problems, "; "))
+	if err := pipeline.Invalid(cfg); err != nil {
+		return nil, fmt.Errorf("store: invalid config: %w", err)
 	}
 	var (
 		s   *sqlStore
