@@ -572,7 +572,8 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 	for i, rec := range records {
 		hash := rec.Hash()
 		var prior *pipeline.Prior
-		if prev, known := snap[rec.Key]; known {
+		prev, known := snap[rec.Key]
+		if known {
 			if prev.Hash == hash && !prev.Deleted {
 				continue
 			}
@@ -581,7 +582,10 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 		}
 		ev := pipeline.Diff(j.Name, prior, rec, hash, inSnapshot(i, prior != nil), now)
 		ev.Epoch = epoch
-		entry := store.SnapshotEntry{Entity: rec.Entity, Key: rec.Key, Hash: hash, Version: ev.Version, Fields: rec.Fields}
+		// snap holds what the store returned and what this run has not committed
+		// yet; a key in neither, or only in the latter, is not in the store.
+		entry := store.SnapshotEntry{Entity: rec.Entity, Key: rec.Key, Hash: hash, Version: ev.Version, Fields: rec.Fields,
+			New: !known || prev.New}
 		snap[rec.Key] = entry
 		b.Snapshot = append(b.Snapshot, entry)
 		j.factsOf(rec, prior, ev.Snapshot, now, b)

@@ -506,7 +506,9 @@ type priorRow struct {
 func (s *sqlStore) priorRows(ctx context.Context, tx *sqlx.Tx, source string, rs snapshotRows) error {
 	byEntity := map[string][]string{}
 	for _, r := range rs.list {
-		byEntity[r.Entity] = append(byEntity[r.Entity], r.Key)
+		if !r.New {
+			byEntity[r.Entity] = append(byEntity[r.Entity], r.Key)
+		}
 	}
 	for entity, keys := range byEntity {
 		err := forEachIn(s.d, "key", keys, func(cond string, args []any) error {

@@ -39,6 +39,12 @@ type SnapshotEntry struct {
 	Deleted bool
 	// UpdatedAt is when the entry was last committed; set on read, ignored on write.
 	UpdatedAt time.Time
+	// New, on write, says the store holds no row of this key: the writer looked
+	// and found none (or knows none can exist) while it held the source's lock, so
+	// Commit skips its own look-up. It must never be set for a stored key: Commit
+	// would then lose that row's undelivered first-sync event and figures. Ignored
+	// on read.
+	New bool
 }
 
 // OutboxEvent is an event to commit together with the sinks it is routed to.
