@@ -228,7 +228,8 @@ func (j *Job) commitDeletions(ctx context.Context, b store.Batch, st *RunStats) 
 // softDeletes takes the rows whose soft-delete column says deleted out of rows and
 // queues a deleted event for each one's record that is live in the store. A row
 // deleted before its record was ever read says nothing.
-func (j *Job) softDeletes(ctx context.Context, rows []pipeline.Row, p *pass, snapshot bool, now time.Time, b *store.Batch) ([]pipeline.Row, error) {
+func (j *Job) softDeletes(ctx context.Context, rows []pipeline.Row, r *runState, snapshot bool, now time.Time, b *store.Batch) ([]pipeline.Row, error) {
+	p := r.pass
 	cfg := j.deletes()
 	if cfg.Column == "" {
 		return rows, nil
@@ -259,6 +260,8 @@ func (j *Job) softDeletes(ctx context.Context, rows []pipeline.Row, p *pass, sna
 	if err != nil {
 		return nil, err
 	}
+	// A record read earlier in this run and not yet seen committed is live too.
+	r.overlay(keys, snap)
 	done := map[string]bool{}
 	for _, key := range keys {
 		prev, ok := snap[key]

@@ -179,6 +179,9 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 		pos = rw.Rewind(pos)
 	}
 	r := &runState{fence: &fence, initialDone: cur.InitialDone, edge: cur.Edge, full: full}
+	// A group still being committed when the run fails is waited for before the
+	// lock is given up: its commit must not outlive the run that holds the lock.
+	defer j.settle(r) //nolint:errcheck // the run's own error is the one reported
 	if full {
 		if r.pass, err = j.startPass(work); err != nil {
 			return st, fmt.Errorf("source %s: %w", j.Name, err)
@@ -191,7 +194,11 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 	complete := false
 	for {
 		if ctx.Err() != nil {
-			if err := j.flush(work, r); err != nil {
+			err := j.flush(work, r)
+			if serr := j.settle(r); err == nil {
+				err = serr
+			}
+			if err != nil {
 				return st, fmt.Errorf("source %s: %w", j.Name, err)
 			}
 			j.Logger.Info("run stopped between batches", "source", j.Name, "batches", st.Batches)
@@ -275,6 +282,10 @@ type runState struct {
 	until pipeline.Position
 	// group gathers a first sync's batches into one commit (see firstSyncBatches).
 	group *commitGroup
+	// inflight is the group being committed while the next one is read (see
+	// flush); committed delivers its commit's outcome.
+	inflight  *commitGroup
+	committed chan error
 	// full: the source is a pipeline.FullSet, read whole by this run (pass).
 	full bool
 	pass *pass
@@ -369,7 +380,7 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	if r.until != nil || r.full {
 		b.Position = nil // read again by the next run (under the lag bound, or whole)
 	}
-	if rows, err = j.softDeletes(ctx, rows, r.pass, snapshotMode, now, &b); err != nil {
+	if rows, err = j.softDeletes(ctx, rows, r, snapshotMode, now, &b); err != nil {
 		return nil, false, err
 	}
 	for _, rj := range got.rejected {
@@ -416,17 +427,15 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 	}
 
 	if len(records) > 0 {
-		snap, err := j.stored(ctx, records)
+		keys := make([]string, len(records))
+		for i, rec := range records {
+			keys[i] = rec.Key
+		}
+		snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, keys)
 		if err != nil {
 			return nil, false, err
 		}
-		if r.group != nil {
-			for _, rec := range records {
-				if e, ok := r.group.entries[rec.Key]; ok {
-					snap[rec.Key] = e
-				}
-			}
-		}
+		r.overlay(keys, snap)
 		j.detect(records, snap, j.snapshotFor(snapshotMode, r.edge, recRows), now, &b)
 	}
 
@@ -439,8 +448,18 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 				return nil, false, err
 			}
 		}
+		if done {
+			// The first sync's last commit, or the run's end, comes next: every
+			// group before it must be in the store.
+			if err := j.settle(r); err != nil {
+				return nil, false, err
+			}
+		}
 	} else {
 		if err := j.flush(ctx, r); err != nil {
+			return nil, false, err
+		}
+		if err := j.settle(r); err != nil {
 			return nil, false, err
 		}
 		if err := j.Store.Commit(ctx, b); err != nil {
@@ -517,8 +536,15 @@ func lastBy[T any](items []T, key func(T) [3]string) []T {
 	return out
 }
 
-// flush commits the run's commit group, if any.
+// flush hands the run's commit group, if any, to a commit of its own, once the
+// group before it is committed: the next batches are read, mapped and compared on
+// the other core while this one is written, and at most one group is in flight,
+// so groups commit in the order they were read and a failed commit stops the run
+// before anything after it is committed.
 func (j *Job) flush(ctx context.Context, r *runState) error {
+	if err := j.settle(r); err != nil {
+		return err
+	}
 	g := r.group
 	if g == nil {
 		return nil
@@ -529,13 +555,51 @@ func (j *Job) flush(ctx context.Context, r *runState) error {
 	g.b.Snapshot = lastPerKey(g.b.Snapshot)
 	g.b.Facts = lastBy(g.b.Facts, func(f store.Fact) [3]string { return [3]string{f.Entity, f.Key} })
 	g.b.Timers = lastBy(g.b.Timers, func(t store.TimerArm) [3]string { return [3]string{t.Entity, t.Key, t.Rule} })
-	if err := j.Store.Commit(ctx, g.b); err != nil {
-		return err
+	if r.committed == nil {
+		r.committed = make(chan error, 1)
 	}
-	if len(g.b.Events) > 0 && j.OnCommit != nil {
-		j.OnCommit()
-	}
+	r.inflight = g
+	go func() {
+		err := j.Store.Commit(ctx, g.b)
+		if err == nil && len(g.b.Events) > 0 && j.OnCommit != nil {
+			j.OnCommit()
+		}
+		r.committed <- err
+	}()
 	return nil
+}
+
+// settle waits for the group in flight, if any, and returns its commit's error.
+// Until it returns, that group's entries stand for the store (see overlay).
+func (j *Job) settle(r *runState) error {
+	if r.inflight == nil {
+		return nil
+	}
+	err := <-r.committed
+	r.inflight = nil
+	return err
+}
+
+// overlay puts over what the store returned for the records' keys what this run
+// has read but not seen committed: the group in flight, then the group being
+// gathered, so a key read again is compared with its latest version. A look-up
+// may run before or after the flight's commit lands; either way the group's own
+// entry is that version. It will be in the store before the next group commits,
+// so it is not New there.
+func (r *runState) overlay(keys []string, snap map[string]store.SnapshotEntry) {
+	for _, g := range []*commitGroup{r.inflight, r.group} {
+		if g == nil {
+			continue
+		}
+		for _, k := range keys {
+			if e, ok := g.entries[k]; ok {
+				if g == r.inflight {
+					e.New = false
+				}
+				snap[k] = e
+			}
+		}
+	}
 }
 
 // snapshotFor says, per record, whether its change is part of the snapshot: every
