@@ -190,6 +190,15 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 	if r.clearQuarantine, err = j.Store.HasQuarantine(work, j.Name); err != nil {
 		return st, err
 	}
+	if !cur.InitialDone && !full {
+		stored, err := j.Store.HasSnapshot(work, j.Name)
+		if err != nil {
+			return st, err
+		}
+		if !stored {
+			r.fresh = newKeyFilter(keyFilterStart)
+		}
+	}
 	st.Snapshot = !cur.InitialDone
 	complete := false
 	for {
@@ -289,6 +298,13 @@ type runState struct {
 	// full: the source is a pipeline.FullSet, read whole by this run (pass).
 	full bool
 	pass *pass
+	// fresh is set in a first sync that began with no snapshot record of the
+	// source, and holds the keys this run has read. Only commits of a run holding
+	// the source's lock write its snapshot (reprocessing and reconciling take the
+	// lock too; timers and announcements do not write it), so a key this run has
+	// not read is not in the store: it is not looked up, and Commit is told so
+	// (SnapshotEntry.New).
+	fresh *keyFilter
 }
 
 // A first sync commits up to firstSyncBatches source batches, and at most
@@ -428,10 +444,17 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 
 	if len(records) > 0 {
 		keys := make([]string, len(records))
+		look := keys
+		if r.fresh != nil {
+			look = nil
+		}
 		for i, rec := range records {
 			keys[i] = rec.Key
+			if r.fresh != nil && r.fresh.seen(rec.Key) {
+				look = append(look, rec.Key) // read before in this run, or a false positive
+			}
 		}
-		snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, keys)
+		snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, look)
 		if err != nil {
 			return nil, false, err
 		}

@@ -21,6 +21,7 @@ type cursors interface {
 // changed, with its events, quarantine entries and cursor, in one transaction.
 type snapshots interface {
 	Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]store.SnapshotEntry, error)
+	HasSnapshot(ctx context.Context, source string) (bool, error)
 	Commit(ctx context.Context, b store.Batch) error
 	Epoch() int64
 }

@@ -163,17 +163,20 @@ type snapshotRow struct {
 	UpdatedAt dbTime `db:"updated_at"`
 }
 
-// Snapshot looks keys up in bounded statements (see forEachIn).
+// Snapshot looks keys up in bounded statements (see forEachIn). On SQLite it reads
+// through the reader pool, so a source's next batch is compared while its last
+// group is still being committed on the one writing connection.
 func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]SnapshotEntry, error) {
 	out := make(map[string]SnapshotEntry, len(keys))
+	db := s.reader()
 	err := forEachIn(s.d, "key", keys, func(cond string, in []any) error {
 		var rows []snapshotRow
 		q := s.q(`SELECT key, hash, version, fields, deleted, updated_at FROM snapshot WHERE source = ? AND entity = ? AND ` + cond)
-		if err := s.db.SelectContext(ctx, &rows, q, append([]any{source, entity}, in...)...); err != nil {
+		if err := db.SelectContext(ctx, &rows, q, append([]any{source, entity}, in...)...); err != nil {
 			return err
 		}
 		for _, r := range rows {
-			fields, err := s.decodeStored(ctx, s.db, r.Fields)
+			fields, err := s.decodeStored(ctx, db, r.Fields)
 			if err != nil {
 				return fmt.Errorf("key %q: %w", r.Key, err)
 			}
@@ -185,6 +188,16 @@ func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []s
 		return nil, fmt.Errorf("store: read snapshot of %s/%s: %w", source, entity, err)
 	}
 	return out, nil
+}
+
+// HasSnapshot asks the primary key for one row of the source.
+func (s *sqlStore) HasSnapshot(ctx context.Context, source string) (bool, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM (SELECT 1 FROM snapshot WHERE source = ? LIMIT 1) q`), source)
+	if err != nil {
+		return false, fmt.Errorf("store: look for snapshot records of source %q: %w", source, err)
+	}
+	return n > 0, nil
 }
 
 // forEachIn calls fn with a condition "col matches one of values" and its bind

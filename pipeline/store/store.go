@@ -248,7 +248,11 @@ type Store interface {
 	ResetCursor(ctx context.Context, source string) error
 
 	// Snapshot returns the stored entries for the given keys; absent keys are absent.
+	// It sees what was committed before it was called, and never waits for a
+	// commit in progress.
 	Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]SnapshotEntry, error)
+	// HasSnapshot reports whether the snapshot holds any record of the source.
+	HasSnapshot(ctx context.Context, source string) (bool, error)
 
 	// Commit stores a batch in one transaction: snapshot upserts, events and their
 	// outbox rows, quarantine entries and the cursor. Events whose id already exists

@@ -128,3 +128,29 @@ func testSnapshotNul(t *testing.T, s store.Store) {
 		t.Errorf("note = %q, want %q or %q", v, "a\x00b", "a\uFFFDb")
 	}
 }
+
+func testHasSnapshot(t *testing.T, s store.Store) {
+	has := func(source string) bool {
+		t.Helper()
+		ok, err := s.HasSnapshot(t.Context(), source)
+		if err != nil {
+			t.Fatalf("HasSnapshot(%q): %v", source, err)
+		}
+		return ok
+	}
+	// A cursor and quarantine are not snapshot records.
+	commit(t, s, store.Batch{Source: "src", Position: []byte("p1"), At: t0,
+		Quarantine: []store.QuarantineEntry{{Source: "src", Entity: "dossier", RowKey: "HS0", Reason: "bad", FirstAt: t0, LastAt: t0}}})
+	if has("src") {
+		t.Fatal("HasSnapshot = true for a source with only a cursor and quarantine")
+	}
+	commit(t, s, store.Batch{Source: "src", At: t0, Snapshot: []store.SnapshotEntry{
+		{Entity: "dossier", Key: "HS1", Hash: "h1", Version: 1, Deleted: true, Fields: map[string]any{}},
+	}})
+	if !has("src") {
+		t.Fatal("HasSnapshot = false after a snapshot record (deleted, but stored) was committed")
+	}
+	if has("other") {
+		t.Fatal("HasSnapshot = true for another source")
+	}
+}

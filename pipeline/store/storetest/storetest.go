@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"snapshot round trip keeps fields exactly", testSnapshotRoundTrip},
 		{"snapshot upsert replaces and last duplicate wins", testSnapshotUpsert},
 		{"snapshot look-up of many keys", testSnapshotManyKeys},
+		{"HasSnapshot says whether a source has snapshot records", testHasSnapshot},
 		{"snapshot stores text with NUL", testSnapshotNul},
 
 		{"failed commit changes nothing", testCommitAtomicPayload},
