@@ -430,6 +430,10 @@ func (s *sqlStore) upsertCursor(ctx context.Context, tx *sqlx.Tx, b Batch) error
 // insertRows inserts rows with multi-row VALUES statements of at most maxParams
 // parameters; head ends with "VALUES ", tail holds ON CONFLICT and RETURNING. When
 // scan is set, the statement's RETURNING rows are passed to it.
+//
+// On SQLite, the full-size chunks of one call share a statement prepared once:
+// compiling a statement of thousands of placeholders costs about as much as
+// running it, and modernc's driver compiles every unprepared one anew.
 func (s *sqlStore) insertRows(ctx context.Context, tx *sqlx.Tx, head, tail string, rows [][]any, scan func(*sqlx.Rows) error) error {
 	if len(rows) == 0 {
 		return nil
@@ -437,27 +441,49 @@ func (s *sqlStore) insertRows(ctx context.Context, tx *sqlx.Tx, head, tail strin
 	cols := len(rows[0])
 	per := max(1, maxParams/cols)
 	tuple := "(" + placeholders(cols) + ")"
-	for start := 0; start < len(rows); start += per {
-		chunk := rows[start:min(start+per, len(rows))]
+	text := func(n int) string {
 		var sb strings.Builder
+		sb.Grow(len(head) + n*(len(tuple)+2) + len(tail))
 		sb.WriteString(head)
-		args := make([]any, 0, len(chunk)*cols)
-		for i, r := range chunk {
+		for i := range n {
 			if i > 0 {
 				sb.WriteString(", ")
 			}
 			sb.WriteString(tuple)
-			args = append(args, r...)
 		}
 		sb.WriteString(tail)
-		query := s.q(sb.String())
-		if scan == nil {
-			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-				return err
-			}
-			continue
+		return s.q(sb.String())
+	}
+	reuse := s.d == sqliteDialect && len(rows) >= 2*per
+	var full *sqlx.Stmt
+	if reuse {
+		var err error
+		if full, err = tx.PreparexContext(ctx, text(per)); err != nil {
+			return err
 		}
-		if err := queryEach(ctx, tx, query, args, scan); err != nil {
+		defer full.Close()
+	}
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(start+per, len(rows))]
+		args := make([]any, 0, len(chunk)*cols)
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		var err error
+		switch {
+		case reuse && len(chunk) == per && scan == nil:
+			_, err = full.ExecContext(ctx, args...)
+		case reuse && len(chunk) == per:
+			var rs *sqlx.Rows
+			if rs, err = full.QueryxContext(ctx, args...); err == nil {
+				err = scanRows(rs, scan)
+			}
+		case scan == nil:
+			_, err = tx.ExecContext(ctx, text(len(chunk)), args...)
+		default:
+			err = queryEach(ctx, tx, text(len(chunk)), args, scan)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -471,6 +497,11 @@ func queryEach(ctx context.Context, q sqlx.QueryerContext, query string, args []
 	if err != nil {
 		return err
 	}
+	return scanRows(rows, fn)
+}
+
+// scanRows passes each of rows to fn and closes them.
+func scanRows(rows *sqlx.Rows, fn func(*sqlx.Rows) error) error {
 	defer rows.Close()
 	for rows.Next() {
 		if err := fn(rows); err != nil {

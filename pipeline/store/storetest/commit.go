@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
@@ -198,4 +199,24 @@ func testSnapshotEventsKeepTheirFields(t *testing.T, s store.Store) {
 		t.Fatalf("dead letters = %v, %v", dl, err)
 	}
 	sameEvent(t, dl[0].Event, &want)
+}
+
+// A commit of more events than one statement takes (several full-size chunks and
+// a partial one) inserts each and queues each for its sink: the seqs that insert
+// returns are all read.
+func testCommitManyEvents(t *testing.T, s store.Store) {
+	const n = 2500
+	events := make([]store.OutboxEvent, n)
+	for i := range events {
+		events[i] = routed(ev(fmt.Sprintf("HS%05d", i), 1), "a")
+	}
+	queue(t, s, t0, events...)
+	if got := stats(t, s).Outbox["a"]; got != n {
+		t.Fatalf("outbox of sink a holds %d rows, want %d", got, n)
+	}
+	// Committed again, none is new.
+	queue(t, s, t0, events...)
+	if got := stats(t, s).Outbox["a"]; got != n {
+		t.Fatalf("after replaying the commit the outbox holds %d rows, want %d", got, n)
+	}
 }

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"snapshot upsert replaces and last duplicate wins", testSnapshotUpsert},
 		{"snapshot look-up of many keys", testSnapshotManyKeys},
 		{"HasSnapshot says whether a source has snapshot records", testHasSnapshot},
+		{"a commit of many events queues every one", testCommitManyEvents},
 		{"snapshot stores text with NUL", testSnapshotNul},
 
 		{"failed commit changes nothing", testCommitAtomicPayload},
