@@ -320,10 +320,12 @@ const (
 // commitGroup is the batches read but not yet committed, and their records, so a
 // key read twice in one group is compared with its own earlier version.
 type commitGroup struct {
-	b       store.Batch
+	parts   []store.Batch
 	batches int
 	rows    int
-	entries map[string]store.SnapshotEntry
+	// entries point into the parts' snapshot entries, which no one appends to
+	// once gathered.
+	entries map[string]*store.SnapshotEntry
 }
 
 // finishFirstSync ends a first sync whose reader has caught up. Rows touched while
@@ -522,23 +524,48 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 // gather adds a first sync's batch to the run's commit group.
 func (j *Job) gather(r *runState, b store.Batch, rows int) {
 	if r.group == nil {
-		r.group = &commitGroup{b: store.Batch{Source: b.Source, Fence: b.Fence}, entries: map[string]store.SnapshotEntry{}}
+		r.group = &commitGroup{parts: make([]store.Batch, 0, firstSyncBatches), entries: make(map[string]*store.SnapshotEntry, firstSyncRows)}
 	}
 	g := r.group
 	g.batches++
 	g.rows += rows
-	g.b.Position, g.b.At = b.Position, b.At
-	g.b.Snapshot = append(g.b.Snapshot, b.Snapshot...)
-	g.b.Events = append(g.b.Events, b.Events...)
-	g.b.Quarantine = append(g.b.Quarantine, b.Quarantine...)
-	g.b.Resolved = append(g.b.Resolved, b.Resolved...)
-	g.b.Facts = append(g.b.Facts, b.Facts...)
-	g.b.Timers = append(g.b.Timers, b.Timers...)
-	g.b.TimersFired = append(g.b.TimersFired, b.TimersFired...)
-	g.b.Misses = append(g.b.Misses, b.Misses...)
-	for _, e := range b.Snapshot {
-		g.entries[e.Key] = e
+	g.parts = append(g.parts, b)
+	for i := range b.Snapshot {
+		g.entries[b.Snapshot[i].Key] = &b.Snapshot[i]
 	}
+}
+
+// batch joins the group's parts into one commit, each list allocated once at its
+// size (appending batch after batch copied them over and over). The cursor and
+// time are the last part's.
+func (g *commitGroup) batch() store.Batch {
+	first, last := g.parts[0], g.parts[len(g.parts)-1]
+	return store.Batch{
+		Source: first.Source, Fence: first.Fence, Position: last.Position, At: last.At,
+		Snapshot:    joined(g.parts, func(b *store.Batch) []store.SnapshotEntry { return b.Snapshot }),
+		Events:      joined(g.parts, func(b *store.Batch) []store.OutboxEvent { return b.Events }),
+		Quarantine:  joined(g.parts, func(b *store.Batch) []store.QuarantineEntry { return b.Quarantine }),
+		Resolved:    joined(g.parts, func(b *store.Batch) []string { return b.Resolved }),
+		Facts:       joined(g.parts, func(b *store.Batch) []store.Fact { return b.Facts }),
+		Timers:      joined(g.parts, func(b *store.Batch) []store.TimerArm { return b.Timers }),
+		TimersFired: joined(g.parts, func(b *store.Batch) []store.TimerKey { return b.TimersFired }),
+		Misses:      joined(g.parts, func(b *store.Batch) []store.MissCount { return b.Misses }),
+	}
+}
+
+func joined[T any](parts []store.Batch, list func(*store.Batch) []T) []T {
+	n := 0
+	for i := range parts {
+		n += len(list(&parts[i]))
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]T, 0, n)
+	for i := range parts {
+		out = append(out, list(&parts[i])...)
+	}
+	return out
 }
 
 // lastBy keeps the last of the items that share a key, in order.
@@ -573,18 +600,19 @@ func (j *Job) flush(ctx context.Context, r *runState) error {
 		return nil
 	}
 	r.group = nil
+	b := g.batch()
 	// A record read twice in the group keeps its last state, as one commit per
 	// batch would have left it.
-	g.b.Snapshot = lastPerKey(g.b.Snapshot)
-	g.b.Facts = lastBy(g.b.Facts, func(f store.Fact) [3]string { return [3]string{f.Entity, f.Key} })
-	g.b.Timers = lastBy(g.b.Timers, func(t store.TimerArm) [3]string { return [3]string{t.Entity, t.Key, t.Rule} })
+	b.Snapshot = lastPerKey(b.Snapshot)
+	b.Facts = lastBy(b.Facts, func(f store.Fact) [3]string { return [3]string{f.Entity, f.Key} })
+	b.Timers = lastBy(b.Timers, func(t store.TimerArm) [3]string { return [3]string{t.Entity, t.Key, t.Rule} })
 	if r.committed == nil {
 		r.committed = make(chan error, 1)
 	}
 	r.inflight = g
 	go func() {
-		err := j.Store.Commit(ctx, g.b)
-		if err == nil && len(g.b.Events) > 0 && j.OnCommit != nil {
+		err := j.Store.Commit(ctx, b)
+		if err == nil && len(b.Events) > 0 && j.OnCommit != nil {
 			j.OnCommit()
 		}
 		r.committed <- err
@@ -616,10 +644,11 @@ func (r *runState) overlay(keys []string, snap map[string]store.SnapshotEntry) {
 		}
 		for _, k := range keys {
 			if e, ok := g.entries[k]; ok {
+				v := *e
 				if g == r.inflight {
-					e.New = false
+					v.New = false
 				}
-				snap[k] = e
+				snap[k] = v
 			}
 		}
 	}
