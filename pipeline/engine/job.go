@@ -309,12 +309,14 @@ type runState struct {
 
 // A first sync commits up to firstSyncBatches source batches, and at most
 // firstSyncRows rows, at once. Each commit rewrites every page of the snapshot's
-// key index that its keys land on, and a first sync's keys land everywhere: ten
-// batches per commit write those pages a tenth as often. Nothing is committed
+// key index that its keys land on, and a first sync's keys land everywhere: five
+// batches per commit write those pages a fifth as often. Two groups are held at
+// once, one committing while the next is read (see flush), so a group is half
+// of what one group alone could be for the same memory. Nothing is committed
 // that a crash could not replay: the cursor moves with the group.
 const (
-	firstSyncBatches = 10
-	firstSyncRows    = 10000
+	firstSyncBatches = 5
+	firstSyncRows    = 5000
 )
 
 // commitGroup is the batches read but not yet committed, and their records, so a
