@@ -31,6 +31,8 @@ type sqlStore struct {
 	shapes shapes
 	// index lists the look-up indexes commits keep (see lookup.go).
 	index lookupIndexes
+	// stats says when PostgreSQL's statistics are due (see pgstats.go).
+	stats pgStats
 }
 
 var _ Store = (*sqlStore)(nil)

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a first sync's events are fed to sinks from the snapshot", testSnapshotFeed},
 		{"a record's later events wait for its snapshot feed event", testSnapshotFeedRecordOrder},
 		{"snapshot feeds every sink has are purged with the events", testSnapshotFeedPurge},
+		{"records marked new are stored, fed and then changed like any", testNewRecordsThenChange},
 
 		{"pending follows seq across commits and sinks", testPendingOrder},
 		{"pending returns only rows due now", testPendingDue},
