@@ -37,7 +37,11 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if b.Source == "" {
 		return errors.New("batch names no source")
 	}
-	if err := s.analyzeIfDue(ctx); err != nil {
+	snap, err := s.snapshotRows(b)
+	if err != nil {
+		return err
+	}
+	if err := s.analyzeIfDue(ctx, snap); err != nil {
 		return err
 	}
 	tx, err := s.db.BeginTxx(ctx, nil)
@@ -46,10 +50,6 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if err := s.checkFence(ctx, tx, b.Fence); err != nil {
-		return err
-	}
-	snap, err := s.snapshotRows(b)
-	if err != nil {
 		return err
 	}
 	if err := s.priorRows(ctx, tx, b.Source, snap); err != nil {
@@ -356,9 +356,7 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sqlx.Tx, b Batch, event
 		rows[i] = e.args
 	}
 	seqs := make(map[string]int64, len(events))
-	err := s.insertRows(ctx, tx,
-		`INSERT INTO events (id, source, entity, key, type, payload, created_at) VALUES `,
-		` ON CONFLICT (id) DO NOTHING RETURNING seq, id`,
+	err := s.insertMany(ctx, tx, `events`, eventColumns, ` ON CONFLICT (id) DO NOTHING RETURNING seq, id`,
 		rows, func(r *sqlx.Rows) error {
 			var seq int64
 			var id string

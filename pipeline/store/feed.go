@@ -428,8 +428,7 @@ func (s *sqlStore) feedEventRow(ev *pipeline.Event, seq int64, after []byte) ([]
 // insertFeedEvents stores feed events as ordinary events, in multi-row
 // statements; one stored already stays as it is.
 func (s *sqlStore) insertFeedEvents(ctx context.Context, tx *sqlx.Tx, rows [][]any) error {
-	return s.insertRows(ctx, tx, `INSERT INTO events (seq, id, source, entity, key, type, payload, created_at) VALUES `,
-		` ON CONFLICT DO NOTHING`, rows, nil)
+	return s.insertMany(ctx, tx, `events`, feedEventColumns, ` ON CONFLICT DO NOTHING`, rows, nil)
 }
 
 // advanceFeed moves the sink's progress through a block past the seqs settled
@@ -672,7 +671,7 @@ func (s *sqlStore) queueWaitingFeeds(ctx context.Context, tx *sqlx.Tx, moved []*
 			done = append(done, []any{f.sink, seq})
 		}
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at, record, head) VALUES `, ``, rows, nil); err != nil {
+	if err := s.insertMany(ctx, tx, `outbox`, outboxColumns, ``, rows, nil); err != nil {
 		return err
 	}
 	// The events are the outbox's now: settled for the feeds.
