@@ -41,8 +41,10 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err != nil {
 		return err
 	}
-	if err := s.analyzeIfDue(ctx, snap); err != nil {
-		return err
+	if len(snap.list) == 0 || !snap.allNew() {
+		if err := s.analyzeIfDue(ctx); err != nil {
+			return err
+		}
 	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {

@@ -14,10 +14,11 @@ import (
 // a million. Autovacuum analyzes tables as they grow, but it may be off (it is
 // on the project's test server) or behind a bulk load, so the store analyzes
 // the look-up columns itself once the snapshot has doubled since the planner's
-// statistics, as one should after any bulk load. It waits while batches of new
-// records come in (a first sync: nothing in them is looked up), so a first sync
-// is analyzed once, by the commit that ends it. An analysis reads a sample of
-// 30,000 rows: about 0.2 s at 100,000 records.
+// statistics, as one should after any bulk load. It does so before a look-up:
+// a commit of records the writer marks new (a first sync's) looks nothing up
+// and does not wait for it, so a first sync whose writer does not look keys up
+// either is analyzed once, by the commit that ends it. An analysis reads a
+// sample of 30,000 rows: about 0.2 s at 100,000 records.
 
 // analyzeFloor is the snapshot growth below which no analysis is worth it: a
 // look-up that reads a few thousand rows is still quick.
@@ -36,11 +37,11 @@ type pgStats struct {
 	inserted int64   // rows inserted since, by this process
 }
 
-// analyzeIfDue analyzes the look-up tables when the snapshot has grown past the
-// statistics the planner has. It runs before a commit's transaction, so a
-// failure fails a batch that has changed nothing yet.
-func (s *sqlStore) analyzeIfDue(ctx context.Context, rs snapshotRows) error {
-	if s.d != postgresDialect || (len(rs.list) > 0 && rs.allNew()) {
+// analyzeIfDue analyzes the look-up columns when the snapshot has grown past
+// the statistics the planner has. It runs before a look-up (Snapshot, or a
+// commit's transaction), so a failure fails a call that has changed nothing.
+func (s *sqlStore) analyzeIfDue(ctx context.Context) error {
+	if s.d != postgresDialect {
 		return nil
 	}
 	st := &s.stats

@@ -66,10 +66,11 @@ func TestPostgresEventInsertHoldsLockUntilCommit(t *testing.T) {
 	}
 }
 
-// A first sync's batches of new records are not analyzed one by one; the commit
-// that ends the first sync analyzes the snapshot, so that the next look-ups use
-// its key index. The store's connections do not JIT compile.
-func TestPostgresAnalyzesTheSnapshotWhenTheFirstSyncEnds(t *testing.T) {
+// A first sync's batches of new records are not analyzed one by one: the
+// snapshot is analyzed, once it has grown, before a look-up (Snapshot) or the
+// commit that ends the first sync, so that look-ups use its key index. The
+// store's connections do not JIT compile.
+func TestPostgresAnalyzesTheSnapshotBeforeLookUps(t *testing.T) {
 	dsn, _ := testpg.Schema(t)
 	st, err := Open(t.Context(), Config{Driver: DriverPostgres, DSN: dsn})
 	if err != nil {
@@ -88,24 +89,40 @@ func TestPostgresAnalyzesTheSnapshotWhenTheFirstSyncEnds(t *testing.T) {
 		return n
 	}
 	at := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
-	for batch := range 3 {
-		b := Batch{Source: "src", At: at, Position: pipeline.Position(fmt.Sprint(batch))}
-		for i := range 10 {
-			b.Snapshot = append(b.Snapshot, SnapshotEntry{Entity: "d", Key: fmt.Sprintf("K%d-%d", batch, i), Hash: "h", Version: 1,
-				Fields: map[string]any{"n": int64(i)}, New: true})
-		}
-		if err := s.Commit(ctx, b); err != nil {
-			t.Fatal(err)
+	batch := 0
+	newRecords := func(batches int) {
+		t.Helper()
+		for range batches {
+			b := Batch{Source: "src", At: at, Position: pipeline.Position(fmt.Sprint(batch))}
+			for i := range 10 {
+				b.Snapshot = append(b.Snapshot, SnapshotEntry{Entity: "d", Key: fmt.Sprintf("K%d-%d", batch, i), Hash: "h", Version: 1,
+					Fields: map[string]any{"n": int64(i)}, New: true})
+			}
+			if err := s.Commit(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			batch++
 		}
 	}
+	newRecords(3)
 	if n := tuples(); n >= 0 {
-		t.Fatalf("snapshot analyzed during the first sync (reltuples %v)", n)
+		t.Fatalf("snapshot analyzed by commits of new records (reltuples %v)", n)
+	}
+	if _, err := s.Snapshot(ctx, "src", "d", []string{"K0-0"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := tuples(); n != 30 {
+		t.Fatalf("after a look-up the planner counts %v snapshot rows, want 30", n)
+	}
+	newRecords(4)
+	if n := tuples(); n != 30 {
+		t.Fatalf("snapshot analyzed by commits of new records (reltuples %v, want 30 still)", n)
 	}
 	if err := s.Commit(ctx, Batch{Source: "src", At: at, InitialDone: true}); err != nil {
 		t.Fatal(err)
 	}
-	if n := tuples(); n != 30 {
-		t.Fatalf("after the first sync the planner counts %v snapshot rows, want 30", n)
+	if n := tuples(); n != 70 {
+		t.Fatalf("after the first sync the planner counts %v snapshot rows, want 70", n)
 	}
 	var jit string
 	if err := s.db.GetContext(ctx, &jit, `SHOW jit`); err != nil || jit != "off" {

@@ -167,6 +167,9 @@ type snapshotRow struct {
 
 // Snapshot looks keys up in bounded statements (see forEachIn).
 func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]SnapshotEntry, error) {
+	if err := s.analyzeIfDue(ctx); err != nil {
+		return nil, fmt.Errorf("store: read snapshot of %s/%s: %w", source, entity, err)
+	}
 	out := make(map[string]SnapshotEntry, len(keys))
 	err := forEachIn(s.d, "key", keys, func(cond string, in []any) error {
 		var rows []snapshotRow
