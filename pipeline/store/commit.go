@@ -214,7 +214,7 @@ func (s *sqlStore) upsertSnapshotPG(ctx context.Context, tx *sqlx.Tx, b Batch, r
 		}
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq)
-		SELECT $1, x.entity, x.key, x.hash, x.version, CAST(x.fields AS jsonb), x.deleted, $2, CAST(NULLIF(x.lazy, '') AS bigint)
+		SELECT $1, x.entity, x.key, x.hash, x.version, CAST(x.fields AS json), x.deleted, $2, CAST(NULLIF(x.lazy, '') AS bigint)
 		FROM unnest(CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS bigint[]), CAST($7 AS text[]),
 		            CAST($8 AS boolean[]), CAST($9 AS text[])) AS x(entity, key, hash, version, fields, deleted, lazy)`+snapshotConflict,
 		b.Source, b.At.UTC(), pq.Array(entities), pq.Array(keys), pq.Array(hashes), pq.Array(versions), pq.Array(fields),
