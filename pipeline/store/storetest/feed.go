@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -271,5 +272,38 @@ func testNewRecordsThenChange(t *testing.T, s store.Store) {
 	sameEvent(t, p[2].Event, updated)
 	if st := stats(t, s); st.Events != 4 || st.Outbox["a"] != 3 {
 		t.Errorf("stats: events %d, outbox %v; want 4 and a 3", st.Events, st.Outbox)
+	}
+}
+
+// testSnapshotFeedAcrossBlocks: the blocks of consecutive first-sync commits are
+// read as one range, yet each event keeps its own block's detection time, a
+// block not yet due is left out, and what is in flight is skipped.
+func testSnapshotFeedAcrossBlocks(t *testing.T, s store.Store) {
+	evs := firstSync(t, s, t0, []string{"a"}, "HS1", "HS2")
+	later := t0.Add(time.Second)
+	maps.Copy(evs, firstSync(t, s, later, []string{"a"}, "HS3", "HS4"))
+
+	p := pending(t, s, "a", later)
+	if !slices.Equal(keysOf(p), []string{"HS1@1", "HS2@1", "HS3@1", "HS4@1"}) || !slices.IsSorted(seqs(p)) {
+		t.Fatalf("pending = %v (seqs %v), want HS1 to HS4 in seq order", keysOf(p), seqs(p))
+	}
+	for _, it := range p {
+		sameEvent(t, it.Event, wantWhole(evs[it.Event.Key]))
+	}
+	if got := keysOf(pending(t, s, "a", t0)); !slices.Equal(got, []string{"HS1@1", "HS2@1"}) {
+		t.Errorf("pending before the second block is due = %v, want HS1, HS2", got)
+	}
+	got, err := s.Pending(t.Context(), "a", later, 2, p[0].Seq, p[1].Seq)
+	if err != nil || !slices.Equal(keysOf(got), []string{"HS3@1", "HS4@1"}) {
+		t.Fatalf("pending with the first block in flight, limit 2 = %v, %v; want HS3, HS4", keysOf(got), err)
+	}
+	settle(t, s, "a", store.Outcome{Seq: p[2].Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: later})
+	if got := keysOf(pending(t, s, "a", later)); !slices.Equal(got, []string{"HS1@1", "HS2@1", "HS4@1"}) {
+		t.Errorf("pending after HS3's delivery = %v, want HS1, HS2, HS4", got)
+	}
+	settle(t, s, "a", store.Outcome{Seq: p[0].Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: later},
+		store.Outcome{Seq: p[1].Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: later})
+	if got := pending(t, s, "a", later); !slices.Equal(keysOf(got), []string{"HS4@1"}) {
+		t.Errorf("pending after HS1 to HS3 = %v, want HS4", keysOf(got))
 	}
 }
