@@ -31,6 +31,8 @@ type sqlStore struct {
 	shapes shapes
 	// index lists the look-up indexes commits keep (see lookup.go).
 	index lookupIndexes
+	// stats says when PostgreSQL's statistics are due (see pgstats.go).
+	stats pgStats
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -167,6 +169,9 @@ type snapshotRow struct {
 // through the reader pool, so a source's next batch is compared while its last
 // group is still being committed on the one writing connection.
 func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]SnapshotEntry, error) {
+	if err := s.analyzeIfDue(ctx); err != nil {
+		return nil, fmt.Errorf("store: read snapshot of %s/%s: %w", source, entity, err)
+	}
 	out := make(map[string]SnapshotEntry, len(keys))
 	db := s.reader()
 	err := forEachIn(s.d, "key", keys, func(cond string, in []any) error {
