@@ -458,9 +458,11 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 				look = append(look, rec.Key) // read before in this run, or a false positive
 			}
 		}
-		snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, look)
-		if err != nil {
-			return nil, false, err
+		snap := map[string]store.SnapshotEntry{}
+		if len(look) > 0 { // a fresh first sync's batch of keys never read before asks nothing
+			if snap, err = j.Store.Snapshot(ctx, j.Name, j.Map.Entity, look); err != nil {
+				return nil, false, err
+			}
 		}
 		r.overlay(keys, snap)
 		j.detect(records, snap, j.snapshotFor(snapshotMode, r.edge, recRows), now, &b)
