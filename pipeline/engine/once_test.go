@@ -122,6 +122,7 @@ func TestRunOnceDeliversWhileItSyncs(t *testing.T) {
 // SyncFirst keeps the old order: nothing is delivered before the last commit.
 func TestRunOnceSyncFirstDeliversAfterTheSync(t *testing.T) {
 	f := newJobFixture(t, 10)
+	f.disp.Default.Concurrency = 4
 	want := map[string]int64{}
 	for i := range 30 {
 		key := fmt.Sprintf("K%02d", i)
