@@ -7,10 +7,12 @@
 //
 // It drives the real binary (`egov-bridge run --once` on a generated config) as a
 // subprocess, so it keeps measuring whatever the engine becomes, and reads the
-// child's peak RSS from its rusage. The first sync is split from the delivery at the
-// moment the sink sees its first event (run --once syncs every source before it
-// delivers). With -profile DIR it also runs one first sync and its delivery to the
-// log sink in this process under runtime/pprof. See docs/BENCHMARKS.md.
+// child's peak RSS from its rusage. run --once delivers while it syncs, so the
+// phases overlap: the first sync ends at the daemon's "synced" log line, the
+// delivery runs from the sink's first event to the exit, and the drain after the
+// sync is what was left at that line. With -profile DIR it also runs one first
+// sync and then its delivery to the log sink (--sync-first, one phase per
+// profile) in this process under runtime/pprof. See docs/BENCHMARKS.md.
 package main
 
 import (
