@@ -206,7 +206,7 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 	if err != nil || len(blocks) == 0 {
 		return nil, err
 	}
-	var due []Pending
+	due := make([]Pending, 0, min(limit, 4096)) // a Pending is large: grow it once
 	for _, blk := range blocks {
 		if blk.At.After(now) {
 			break
