@@ -36,8 +36,8 @@ func TestHarnessEndToEnd(t *testing.T) {
 	}{
 		floorWhat: {n, "rows"},
 		"first sync (read + map + diff + commit)": {n, "rows"},
-		"delivery to log":                      {n, "events"},
-		"incremental poll of 100 changed rows": {changes, "rows"},
+		"delivery to log":                         {n, "events"},
+		"incremental poll of 100 changed rows":    {changes, "rows"},
 	}
 	got := map[string]result{}
 	for _, r := range rep.results {
