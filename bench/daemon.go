@@ -163,8 +163,12 @@ type watch struct {
 // sink by then?). After timeout it sends SIGTERM: the daemon commits its batch in
 // flight and exits, and the run reports how far it got instead of hanging the
 // benchmark.
-func runDaemon(ctx context.Context, bin, cfg string, timeout time.Duration, sink watch) (daemonRun, error) {
-	cmd := exec.Command(bin, "run", "--once", "-c", cfg)
+func runDaemon(ctx context.Context, bin, cfg string, timeout time.Duration, sink watch, syncFirst bool) (daemonRun, error) {
+	args := []string{"run", "--once", "-c", cfg}
+	if syncFirst {
+		args = append(args, "--sync-first")
+	}
+	cmd := exec.Command(bin, args...)
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
 	synced := &syncWatcher{start: start, delivered: sink.delivered}

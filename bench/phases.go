@@ -135,7 +135,7 @@ func (b *bench) storeRuns(ctx context.Context, kind string) error {
 			return err
 		}
 		b.logf("%s store: first sync and drain to %s", kind, sinkKind)
-		r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, sut.watch())
+		r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, sut.watch(), b.o.syncFirst)
 		if err != nil {
 			return err
 		}
@@ -210,7 +210,7 @@ func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) 
 		return err
 	}
 	b.logf("%s store: idle run", kind)
-	r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, idle.watch())
+	r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, idle.watch(), b.o.syncFirst)
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) 
 		return err
 	}
 	b.logf("%s store: incremental poll of %d changed rows", kind, changed)
-	r, err = runDaemon(ctx, b.bin, cfg, b.o.timeout, incr.watch())
+	r, err = runDaemon(ctx, b.bin, cfg, b.o.timeout, incr.watch(), b.o.syncFirst)
 	if err != nil {
 		return err
 	}
