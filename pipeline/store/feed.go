@@ -177,6 +177,10 @@ func (s *sqlStore) sinkBlocks(ctx context.Context, q sqlx.QueryerContext, sink s
 	return out, err
 }
 
+// betweenFeedReads, when set by a test (one that does not run in parallel), runs
+// between pendingFeed's two reads, where a concurrent Settle can commit.
+var betweenFeedReads func()
+
 // pendingFeed returns up to limit of the sink's feed events that are due, in seq
 // order, leaving out those in skip.
 func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, limit int, skip []int64) ([]Pending, error) {
@@ -201,6 +205,9 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 		return nil
 	}); err != nil {
 		return nil, err
+	}
+	if betweenFeedReads != nil {
+		betweenFeedReads()
 	}
 	blocks, err := s.sinkBlocks(ctx, s.reader(), sink, 0, 64)
 	if err != nil || len(blocks) == 0 {
