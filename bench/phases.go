@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -200,7 +201,7 @@ func (b *bench) addFirstSync(kind, sinkKind string, r daemonRun, sut sinkUnderTe
 // incremental measures an idle run and a poll of o.changes changed rows on a
 // store that has finished its first sync. Both deliver to a log sink of their own,
 // so a backlog the timeout left for the sink under test does not count here.
-func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) error {
+func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) (err error) {
 	idle, err := b.sink(ctx, "log", "idle", dir)
 	if err != nil {
 		return err
@@ -221,6 +222,12 @@ func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) 
 	if err != nil {
 		return err
 	}
+	// The next store's first sync and poll start from the same table.
+	defer func() {
+		if uerr := b.pg.untouchDossiers(context.WithoutCancel(ctx), b.srcSchema); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}()
 	incr, err := b.sink(ctx, "log", "incr", dir)
 	if err != nil {
 		return err
