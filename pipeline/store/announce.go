@@ -541,8 +541,8 @@ func (s *sqlStore) OpenRecords(ctx context.Context, kind string, agencies []stri
 		return nil, nil
 	}
 	var rows []FactRecord
-	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT source, entity, key, agency FROM facts WHERE kind = ? AND state = 'open'
-		AND agency IN (`+placeholders(len(agencies))+`) ORDER BY source, key`), append([]any{kind}, anys(agencies)...)...); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT source, entity, key, fact_agency AS agency FROM snapshot WHERE fact_kind = ? AND fact_state = 1
+		AND fact_agency IN (`+placeholders(len(agencies))+`) ORDER BY source, key`), append([]any{kind}, anys(agencies)...)...); err != nil {
 		return nil, fmt.Errorf("store: list open records: %w", err)
 	}
 	return rows, nil

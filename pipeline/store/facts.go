@@ -378,7 +378,10 @@ func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, rese
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if reset {
 			for _, q := range []string{
-				`DELETE FROM facts WHERE source = ? AND entity = ?`,
+				`UPDATE snapshot SET fact_kind = NULL, fact_agency = NULL, fact_state = NULL, fact_flags = NULL,
+					fact_received_at = NULL, fact_due_at = NULL, fact_finished_at = NULL, fact_supplement_at = NULL,
+					fact_received_day = NULL, fact_due_day = NULL, fact_finished_day = NULL, fact_supplement_day = NULL
+					WHERE source = ? AND entity = ? AND fact_kind IS NOT NULL`,
 				`DELETE FROM timers WHERE source = ? AND entity = ?`,
 				// A source has one mapping, so one entity: its aggregates go too.
 				`DELETE FROM fact_days WHERE source = ? AND ? <> ''`,
@@ -389,7 +392,11 @@ func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, rese
 				}
 			}
 		}
-		return s.writeFacts(ctx, tx, source, facts, timers, at)
+		w, err := s.prepareFacts(ctx, tx, source, facts, snapshotRows{}, at)
+		if err != nil {
+			return err
+		}
+		return s.writeFacts(ctx, tx, source, w, timers)
 	})
 	if err != nil {
 		return fmt.Errorf("store: rebuild facts of %s: %w", source, err)

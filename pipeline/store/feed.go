@@ -500,6 +500,7 @@ type priorRow struct {
 	Version int64         `db:"version"`
 	LazySeq sql.NullInt64 `db:"lazy_seq"`
 	Fields  []byte        `db:"fields"`
+	factColumns
 }
 
 // priorRows reads the stored rows of the batch's snapshot entries.
@@ -513,7 +514,7 @@ func (s *sqlStore) priorRows(ctx context.Context, tx *sqlx.Tx, source string, rs
 	for entity, keys := range byEntity {
 		err := forEachIn(s.d, "key", keys, func(cond string, args []any) error {
 			return queryEach(ctx, tx, s.q(`SELECT key, hash, version, lazy_seq,
-				CASE WHEN lazy_seq IS NOT NULL THEN fields END AS fields
+				CASE WHEN lazy_seq IS NOT NULL THEN fields END AS fields, `+factColumnList+`
 				FROM snapshot WHERE source = ? AND entity = ? AND `+cond), append([]any{source, entity}, args...),
 				func(r *sqlx.Rows) error {
 					var p priorRow
