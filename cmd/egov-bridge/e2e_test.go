@@ -183,7 +183,8 @@ func (e *e2e) storedEvents() []pipeline.Event {
 	if err := rows.Err(); err != nil {
 		e.t.Fatal(err)
 	}
-	feed, err := e.db.Query(`SELECT s.lazy_seq, b.source, b.entity, s.key, s.hash, s.version, s.fields, b.agency, b.epoch, b.detected_at
+	// The store keeps a record's hash as its 32 bytes (migration 0014).
+	feed, err := e.db.Query(`SELECT s.lazy_seq, b.source, b.entity, s.key, lower(hex(s.hash)), s.version, s.fields, b.agency, b.epoch, b.detected_at
 		FROM snapshot s JOIN snapshot_events b ON s.lazy_seq BETWEEN b.lo AND b.hi
 		WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = s.lazy_seq)`)
 	if err != nil {

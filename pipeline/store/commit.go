@@ -174,12 +174,12 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs 
 	if s.d == postgresDialect {
 		return s.upsertSnapshotPG(ctx, tx, b, rs)
 	}
-	updatedAt := s.d.timeArg(b.At)
+	updatedAt := s.d.rowTimeArg(b.At)
 	// Rows with facts and rows without (a mapping without figures) go in
 	// statements of their own: the latter leave the row's facts as they are.
 	var plain, withFacts [][]any
 	for _, r := range rs.list {
-		row := []any{b.Source, r.Entity, r.Key, r.Hash, r.Version, s.d.jsonArg(r.fields), r.Deleted, updatedAt, r.lazySeq}
+		row := []any{b.Source, r.Entity, r.Key, hashArg(r.Hash), r.Version, s.d.jsonArg(r.fields), r.Deleted, updatedAt, r.lazySeq}
 		if r.fact != nil {
 			withFacts = append(withFacts, r.fact.appendArgs(row))
 		} else {
@@ -311,7 +311,7 @@ func (s *sqlStore) eventRows(b Batch, snap snapshotRows) ([]eventRow, []*feedBlo
 			if lazy {
 				r.lazyID = ev.ID
 			}
-			if p := r.prior; lazy && p != nil && p.LazySeq.Valid && p.Version == r.Version && p.Hash == r.Hash {
+			if p := r.prior; lazy && p != nil && p.LazySeq.Valid && p.Version == r.Version && string(p.Hash) == r.Hash {
 				// A replayed batch: the row holds this very event already.
 				seq := p.LazySeq.Int64
 				r.lazySeq = &seq

@@ -163,7 +163,7 @@ func (s *sqlStore) prepareFacts(ctx context.Context, tx *sqlx.Tx, source string,
 			return w, fmt.Errorf("read stored facts: %w", err)
 		}
 	}
-	updatedAt := s.d.timeArg(at)
+	updatedAt := s.d.rowTimeArg(at)
 	for i, f := range facts {
 		k := id{f.Entity, f.Key}
 		if last[k] != i {

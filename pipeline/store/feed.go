@@ -244,7 +244,8 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, blk blockInfo, fro
 		WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > ? AND s.lazy_seq <= ? ORDER BY s.lazy_seq LIMIT ?`),
 		[]any{from, blk.Hi, n}, func(r *sqlx.Rows) error {
 			var seq, version int64
-			var key, hash string
+			var key string
+			var hash dbHash
 			var fields sql.RawBytes
 			if err := r.Scan(&seq, &key, &hash, &version, &fields); err != nil {
 				return err
@@ -255,7 +256,7 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, blk blockInfo, fro
 				return nil
 			}
 			p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
-				Event: feedEvent(blk, key, hash, version)}
+				Event: feedEvent(blk, key, string(hash), version)}
 			after, ok, err := s.decodeCached(fields)
 			if err != nil {
 				return fmt.Errorf("feed event seq %d: %w", seq, err)
@@ -295,8 +296,9 @@ func mergePending(heads, feed []Pending, limit int) []Pending {
 
 // feedRow is a feed event found for a Settle.
 type feedRow struct {
-	seq, version              int64
-	source, entity, key, hash string
+	seq, version        int64
+	source, entity, key string
+	hash                dbHash
 }
 
 // settleFeed records the outcomes (indexes cand of outcomes) whose rows are not
@@ -378,7 +380,7 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 			delivered[k]++
 			continue
 		}
-		ev := feedEvent(blocks[k], f.key, f.hash, f.version)
+		ev := feedEvent(blocks[k], f.key, string(f.hash), f.version)
 		row, err := s.feedEventRow(&ev, f.seq, nil)
 		if err != nil {
 			return err
@@ -496,7 +498,7 @@ walk:
 // holds a lazy event's fields.
 type priorRow struct {
 	Key     string        `db:"key"`
-	Hash    string        `db:"hash"`
+	Hash    dbHash        `db:"hash"`
 	Version int64         `db:"version"`
 	LazySeq sql.NullInt64 `db:"lazy_seq"`
 	Fields  []byte        `db:"fields"`
@@ -602,7 +604,7 @@ func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, 
 		inBlock[seq] = k
 		los = append(los, blocks[k].Lo)
 		if !stored[seq] {
-			ev := feedEvent(blocks[k], r.Key, r.prior.Hash, r.prior.Version)
+			ev := feedEvent(blocks[k], r.Key, string(r.prior.Hash), r.prior.Version)
 			row, err := s.feedEventRow(&ev, seq, after)
 			if err != nil {
 				return err

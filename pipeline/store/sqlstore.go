@@ -156,7 +156,7 @@ func (s *sqlStore) ResetCursor(ctx context.Context, source string) error {
 
 type snapshotRow struct {
 	Key       string `db:"key"`
-	Hash      string `db:"hash"`
+	Hash      dbHash `db:"hash"`
 	Version   int64  `db:"version"`
 	Fields    []byte `db:"fields"`
 	Deleted   bool   `db:"deleted"`
@@ -177,7 +177,7 @@ func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []s
 			if err != nil {
 				return fmt.Errorf("key %q: %w", r.Key, err)
 			}
-			out[r.Key] = SnapshotEntry{Entity: entity, Key: r.Key, Hash: r.Hash, Version: r.Version, Fields: fields, Deleted: r.Deleted, UpdatedAt: r.UpdatedAt.Time}
+			out[r.Key] = SnapshotEntry{Entity: entity, Key: r.Key, Hash: string(r.Hash), Version: r.Version, Fields: fields, Deleted: r.Deleted, UpdatedAt: r.UpdatedAt.Time}
 		}
 		return nil
 	})

@@ -19,44 +19,72 @@
 --
 -- A fact whose record has no snapshot row (facts committed without their
 -- records) gets a placeholder row: deleted, version 0, empty hash and fields.
-ALTER TABLE snapshot ADD COLUMN fact_kind TEXT;
-ALTER TABLE snapshot ADD COLUMN fact_agency TEXT;
-ALTER TABLE snapshot ADD COLUMN fact_state INTEGER;
-ALTER TABLE snapshot ADD COLUMN fact_flags INTEGER;
-ALTER TABLE snapshot ADD COLUMN fact_received_at INTEGER;
-ALTER TABLE snapshot ADD COLUMN fact_due_at INTEGER;
-ALTER TABLE snapshot ADD COLUMN fact_finished_at INTEGER;
-ALTER TABLE snapshot ADD COLUMN fact_supplement_at INTEGER;
-ALTER TABLE snapshot ADD COLUMN fact_received_day INTEGER;
-ALTER TABLE snapshot ADD COLUMN fact_due_day INTEGER;
-ALTER TABLE snapshot ADD COLUMN fact_finished_day INTEGER;
-ALTER TABLE snapshot ADD COLUMN fact_supplement_day INTEGER;
-
-INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at)
-SELECT f.source, f.entity, f.key, '', 0, '{}', 1, '1970-01-01T00:00:00.000000000Z' FROM facts f
-WHERE NOT EXISTS (SELECT 1 FROM snapshot n WHERE n.source = f.source AND n.entity = f.entity AND n.key = f.key);
-
-UPDATE snapshot SET
-    fact_kind = f.kind,
-    fact_agency = f.agency,
-    fact_state = CASE f.state WHEN 'open' THEN 1 WHEN 'finished' THEN 2 ELSE 0 END,
-    fact_flags = (CASE WHEN f.supplement THEN 1 ELSE 0 END)
+--
+-- The table is rebuilt (as 0008 did) so the row's own columns get narrower too:
+-- hash has no text affinity, and a record's hash, a hex SHA-256, is kept as its
+-- 32 bytes (64 characters before); updated_at is INTEGER, unix nanoseconds (8
+-- bytes; 30 characters before). Rows copied over keep their updated_at text,
+-- which the store reads as before.
+CREATE TABLE snapshot_new (
+    id         INTEGER NOT NULL PRIMARY KEY,
+    source     TEXT    NOT NULL,
+    entity     TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    hash       BLOB    NOT NULL,
+    version    INTEGER NOT NULL,
+    fields     TEXT    NOT NULL,
+    deleted    INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL,
+    lazy_seq   INTEGER,
+    fact_kind           TEXT,
+    fact_agency         TEXT,
+    fact_state          INTEGER,
+    fact_flags          INTEGER,
+    fact_received_at    INTEGER,
+    fact_due_at         INTEGER,
+    fact_finished_at    INTEGER,
+    fact_supplement_at  INTEGER,
+    fact_received_day   INTEGER,
+    fact_due_day        INTEGER,
+    fact_finished_day   INTEGER,
+    fact_supplement_day INTEGER
+);
+INSERT INTO snapshot_new (id, source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq, fact_kind,
+    fact_agency, fact_state, fact_flags, fact_received_at, fact_due_at, fact_finished_at, fact_supplement_at,
+    fact_received_day, fact_due_day, fact_finished_day, fact_supplement_day)
+SELECT n.id, n.source, n.entity, n.key,
+    CASE WHEN length(n.hash) = 64 AND n.hash NOT GLOB '*[^0-9a-f]*' THEN unhex(n.hash) ELSE n.hash END,
+    n.version, n.fields, n.deleted, n.updated_at, n.lazy_seq,
+    f.kind, f.agency,
+    CASE f.state WHEN 'open' THEN 1 WHEN 'finished' THEN 2 ELSE 0 END,
+    (CASE WHEN f.supplement THEN 1 ELSE 0 END)
         | (CASE WHEN f.online IS NULL THEN 0 WHEN f.online THEN 6 ELSE 2 END)
         | (CASE WHEN f.digitised IS NULL THEN 0 WHEN f.digitised THEN 24 ELSE 8 END)
         | (CASE WHEN f.on_time IS NULL THEN 0 WHEN f.on_time THEN 96 ELSE 32 END),
-    fact_received_at = unixepoch(f.received_at),
-    fact_due_at = unixepoch(f.due_at),
-    fact_finished_at = unixepoch(f.finished_at),
-    fact_supplement_at = unixepoch(f.supplement_at),
-    fact_received_day = unixepoch(f.received_day) / 86400,
-    fact_due_day = unixepoch(f.due_day) / 86400,
-    fact_finished_day = unixepoch(f.finished_day) / 86400,
-    fact_supplement_day = unixepoch(f.supplement_day) / 86400
+    unixepoch(f.received_at), unixepoch(f.due_at), unixepoch(f.finished_at), unixepoch(f.supplement_at),
+    unixepoch(f.received_day) / 86400, unixepoch(f.due_day) / 86400, unixepoch(f.finished_day) / 86400,
+    unixepoch(f.supplement_day) / 86400
+FROM snapshot n LEFT JOIN facts f ON f.source = n.source AND f.entity = n.entity AND f.key = n.key;
+INSERT INTO snapshot_new (source, entity, key, hash, version, fields, deleted, updated_at, fact_kind,
+    fact_agency, fact_state, fact_flags, fact_received_at, fact_due_at, fact_finished_at, fact_supplement_at,
+    fact_received_day, fact_due_day, fact_finished_day, fact_supplement_day)
+SELECT f.source, f.entity, f.key, '', 0, '{}', 1, 0,
+    f.kind, f.agency,
+    CASE f.state WHEN 'open' THEN 1 WHEN 'finished' THEN 2 ELSE 0 END,
+    (CASE WHEN f.supplement THEN 1 ELSE 0 END)
+        | (CASE WHEN f.online IS NULL THEN 0 WHEN f.online THEN 6 ELSE 2 END)
+        | (CASE WHEN f.digitised IS NULL THEN 0 WHEN f.digitised THEN 24 ELSE 8 END)
+        | (CASE WHEN f.on_time IS NULL THEN 0 WHEN f.on_time THEN 96 ELSE 32 END),
+    unixepoch(f.received_at), unixepoch(f.due_at), unixepoch(f.finished_at), unixepoch(f.supplement_at),
+    unixepoch(f.received_day) / 86400, unixepoch(f.due_day) / 86400, unixepoch(f.finished_day) / 86400,
+    unixepoch(f.supplement_day) / 86400
 FROM facts f
-WHERE f.source = snapshot.source AND f.entity = snapshot.entity AND f.key = snapshot.key;
-
+WHERE NOT EXISTS (SELECT 1 FROM snapshot n WHERE n.source = f.source AND n.entity = f.entity AND n.key = f.key);
+DROP TABLE snapshot;
 DROP TABLE facts;
-
+ALTER TABLE snapshot_new RENAME TO snapshot;
+CREATE UNIQUE INDEX snapshot_key ON snapshot (source, entity, key);
+CREATE INDEX snapshot_lazy ON snapshot (lazy_seq) WHERE lazy_seq IS NOT NULL;
 CREATE INDEX snapshot_fact_received ON snapshot (fact_received_at) WHERE fact_received_at IS NOT NULL;
 CREATE INDEX snapshot_fact_finished ON snapshot (fact_finished_at) WHERE fact_finished_at IS NOT NULL;
 CREATE INDEX snapshot_fact_supplement ON snapshot (fact_supplement_at) WHERE fact_supplement_at IS NOT NULL;
