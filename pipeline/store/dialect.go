@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
@@ -135,10 +134,9 @@ func (d dialect) setAfter() string {
 	return `UPDATE events SET payload = json_set(json_remove(payload, '$.` + lazyMark + `'), '$.after', json(?)) WHERE seq = ?`
 }
 
-// dbHash reads a snapshot row's hash. SQLite keeps a record's hash, a hex
-// SHA-256, as its 32 bytes (hashArg): half the width, and a third of the row's
-// bytes that are not the record. Rows written before, and hashes of other forms,
-// stay text, as PostgreSQL keeps them all.
+// dbHash reads a snapshot row's hash. SQLite keeps a record's hash, lowercase
+// hex (pipeline.Record.Hash), as its bytes (hashArg): half the width. Rows written
+// before, and hashes of other forms, stay text, as PostgreSQL keeps them all.
 type dbHash string
 
 func (h *dbHash) Scan(src any) error {
@@ -147,22 +145,18 @@ func (h *dbHash) Scan(src any) error {
 		*h = ""
 	case string:
 		*h = dbHash(v)
-	case []byte:
-		if len(v) == sha256.Size {
-			*h = dbHash(hex.EncodeToString(v))
-		} else {
-			*h = dbHash(v)
-		}
+	case []byte: // only hashArg writes a blob
+		*h = dbHash(hex.EncodeToString(v))
 	default:
 		return fmt.Errorf("cannot scan %T into a hash", src)
 	}
 	return nil
 }
 
-// hashArg is a hash as the SQLite snapshot stores it: a lowercase hex SHA-256
-// (what pipeline.Record.Hash gives) as its bytes, anything else as it is.
+// hashArg is a hash as the SQLite snapshot stores it: lowercase hex of even
+// length as its bytes (dbHash reads it back the same), anything else as it is.
 func hashArg(h string) any {
-	if len(h) != 2*sha256.Size {
+	if h == "" || len(h)%2 != 0 || len(h) > 128 {
 		return h
 	}
 	for i := 0; i < len(h); i++ {

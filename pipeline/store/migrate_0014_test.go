@@ -24,7 +24,7 @@ func TestMigration0014CarriesFactsOver(t *testing.T) {
 			}
 			utc := func(day, hour int, ns int) time.Time { return time.Date(2026, 11, day, hour, 0, 0, ns, time.UTC) }
 			tm := func(day, hour int, ns int) any { return s.d.timeArg(utc(day, hour, ns)) }
-			hash := strings.Repeat("0a", 32) // a hex SHA-256, as records hash
+			hash := strings.Repeat("0a", 16) // lowercase hex, as records hash
 			exec(`INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at) VALUES ('motcua', 'dossier', 'HS1', ?, 1, ?, FALSE, ?)`,
 				hash, s.d.jsonArg([]byte(`{"code":"HS1"}`)), tm(3, 1, 123000))
 			// HS1: open, waiting for a supplement since 3 November, submitted online.

@@ -21,8 +21,8 @@
 -- records) gets a placeholder row: deleted, version 0, empty hash and fields.
 --
 -- The table is rebuilt (as 0008 did) so the row's own columns get narrower too:
--- hash has no text affinity, and a record's hash, a hex SHA-256, is kept as its
--- 32 bytes (64 characters before); updated_at is INTEGER, unix nanoseconds (8
+-- hash has no text affinity, and a record's hash, lowercase hex, is kept as its
+-- bytes (16; 32 characters before); updated_at is INTEGER, unix nanoseconds (8
 -- bytes; 30 characters before). Rows copied over keep their updated_at text,
 -- which the store reads as before.
 CREATE TABLE snapshot_new (
@@ -53,7 +53,8 @@ INSERT INTO snapshot_new (id, source, entity, key, hash, version, fields, delete
     fact_agency, fact_state, fact_flags, fact_received_at, fact_due_at, fact_finished_at, fact_supplement_at,
     fact_received_day, fact_due_day, fact_finished_day, fact_supplement_day)
 SELECT n.id, n.source, n.entity, n.key,
-    CASE WHEN length(n.hash) = 64 AND n.hash NOT GLOB '*[^0-9a-f]*' THEN unhex(n.hash) ELSE n.hash END,
+    CASE WHEN length(n.hash) BETWEEN 2 AND 128 AND length(n.hash) % 2 = 0 AND n.hash NOT GLOB '*[^0-9a-f]*'
+        THEN unhex(n.hash) ELSE n.hash END,
     n.version, n.fields, n.deleted, n.updated_at, n.lazy_seq,
     f.kind, f.agency,
     CASE f.state WHEN 'open' THEN 1 WHEN 'finished' THEN 2 ELSE 0 END,
