@@ -53,6 +53,7 @@ type options struct {
 	concurrency int
 	seed        uint64
 	bin         string
+	bento       string
 	command     string // as typed, for the report
 }
 
@@ -74,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 0, "delivery concurrency per sink (0: the daemon's default)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated data")
 	fs.StringVar(&o.bin, "bin", "", "an egov-bridge binary to measure instead of building ./cmd/egov-bridge")
+	fs.StringVar(&o.bento, "bento", "", "a Bento (or Benthos) binary: also measure sql_select → Bloblang → file on the same table")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -297,6 +299,9 @@ func (b *bench) references(ctx context.Context) error {
 		return err
 	}
 	b.rep.add(result{what: "plain Go loop (lib/pq read, normalise, sha256, JSON lines; no state)", count: n, unit: "rows", dur: d, done: true})
+	if b.o.bento != "" {
+		return b.bentoRun(ctx)
+	}
 	return nil
 }
 
