@@ -103,6 +103,7 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 		return err
 	}
 	shapesStored()
+	s.rememberGroups(facts.added)
 	return nil
 }
 
@@ -233,29 +234,26 @@ func (s *sqlStore) upsertSnapshotRowsPG(ctx context.Context, tx *sqlx.Tx, b Batc
 	cols, sel, from, conflict := ``, ``, ``, snapshotConflict
 	if list[0].fact != nil {
 		// One array per fact column; NULLs as NULL elements.
-		kinds, agencies := make([]sql.NullString, n), make([]sql.NullString, n)
-		var nums [10][]sql.NullInt64
+		var nums [11][]sql.NullInt64
 		for j := range nums {
 			nums[j] = make([]sql.NullInt64, n)
 		}
 		for i, r := range list {
 			f := r.fact
-			kinds[i], agencies[i] = f.Kind, f.Agency
-			for j, v := range [10]sql.NullInt64{f.State, f.Flags, f.ReceivedAt, f.DueAt, f.FinishedAt, f.SupplementAt,
+			for j, v := range [11]sql.NullInt64{f.Group, f.State, f.Flags, f.ReceivedAt, f.DueAt, f.FinishedAt, f.SupplementAt,
 				f.ReceivedDay, f.DueDay, f.FinishedDay, f.SupplementDay} {
 				nums[j][i] = v
 			}
 		}
-		args = append(args, pq.Array(kinds), pq.Array(agencies))
 		for _, a := range nums {
 			args = append(args, pq.Array(a))
 		}
-		cols, sel = `, `+factColumnList, `, x.fact_kind, x.fact_agency, x.fact_state, x.fact_flags, x.fact_received_at,
+		cols, sel = `, `+factColumnList, `, x.fact_group, x.fact_state, x.fact_flags, x.fact_received_at,
 			x.fact_due_at, x.fact_finished_at, x.fact_supplement_at, x.fact_received_day, x.fact_due_day, x.fact_finished_day,
 			x.fact_supplement_day`
-		from = `, CAST($10 AS text[]), CAST($11 AS text[]), CAST($12 AS smallint[]), CAST($13 AS smallint[]), CAST($14 AS bigint[]),
-			CAST($15 AS bigint[]), CAST($16 AS bigint[]), CAST($17 AS bigint[]), CAST($18 AS integer[]), CAST($19 AS integer[]),
-			CAST($20 AS integer[]), CAST($21 AS integer[])`
+		from = `, CAST($10 AS integer[]), CAST($11 AS smallint[]), CAST($12 AS smallint[]), CAST($13 AS bigint[]),
+			CAST($14 AS bigint[]), CAST($15 AS bigint[]), CAST($16 AS bigint[]), CAST($17 AS integer[]), CAST($18 AS integer[]),
+			CAST($19 AS integer[]), CAST($20 AS integer[])`
 		conflict += `, ` + factConflict
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq`+cols+`)

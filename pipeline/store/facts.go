@@ -375,13 +375,14 @@ func (s *sqlStore) SetFactsVersion(ctx context.Context, source, version string) 
 
 // RebuildFacts writes a page of rebuilt facts and timers.
 func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, reset bool, facts []Fact, timers []TimerArm, at time.Time) error {
+	var w factWrite
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if reset {
 			for _, q := range []string{
-				`UPDATE snapshot SET fact_kind = NULL, fact_agency = NULL, fact_state = NULL, fact_flags = NULL,
+				`UPDATE snapshot SET fact_group = NULL, fact_state = NULL, fact_flags = NULL,
 					fact_received_at = NULL, fact_due_at = NULL, fact_finished_at = NULL, fact_supplement_at = NULL,
 					fact_received_day = NULL, fact_due_day = NULL, fact_finished_day = NULL, fact_supplement_day = NULL
-					WHERE source = ? AND entity = ? AND fact_kind IS NOT NULL`,
+					WHERE source = ? AND entity = ? AND fact_group IS NOT NULL`,
 				`DELETE FROM timers WHERE source = ? AND entity = ?`,
 				// A source has one mapping, so one entity: its aggregates go too.
 				`DELETE FROM fact_days WHERE source = ? AND ? <> ''`,
@@ -392,8 +393,8 @@ func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, rese
 				}
 			}
 		}
-		w, err := s.prepareFacts(ctx, tx, source, facts, snapshotRows{}, at)
-		if err != nil {
+		var err error
+		if w, err = s.prepareFacts(ctx, tx, source, facts, snapshotRows{}, at); err != nil {
 			return err
 		}
 		return s.writeFacts(ctx, tx, source, w, timers)
@@ -401,6 +402,7 @@ func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, rese
 	if err != nil {
 		return fmt.Errorf("store: rebuild facts of %s: %w", source, err)
 	}
+	s.rememberGroups(w.added)
 	return nil
 }
 

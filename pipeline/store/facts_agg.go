@@ -61,7 +61,7 @@ func (a *aggDelta) add(r *factColumns, sign int64) {
 	if !r.has() {
 		return
 	}
-	kind, agency, flags := r.Kind.String, r.Agency.String, r.Flags.Int64
+	kind, agency, flags := r.Kind, r.Agency, r.Flags.Int64
 	day := func(d sql.NullInt64, m int) {
 		if !d.Valid {
 			return
@@ -116,9 +116,10 @@ func (a *aggDelta) add(r *factColumns, sign int64) {
 // factWrite is what a batch's facts change beyond the snapshot rows the batch
 // stores (which carry their own facts; see prepareFacts).
 type factWrite struct {
-	loose [][]any     // facts of records the batch stores no row for: rows for upsertLooseFacts
+	loose [][]any     // facts of records the batch stores no row for: rows for writeFacts
 	gone  [][2]string // entity and key of records whose facts went: their timers go too
 	delta aggDelta
+	added map[[2]string]int64 // fact groups added (see factGroupID)
 }
 
 // prepareFacts computes the batch's facts as their rows will keep them: a fact of
@@ -126,7 +127,7 @@ type factWrite struct {
 // facts came with priorRows, or there are none: a new record); any other fact
 // is read and kept for writeFacts. It also computes the aggregates' delta.
 func (s *sqlStore) prepareFacts(ctx context.Context, tx *sqlx.Tx, source string, facts []Fact, snap snapshotRows, at time.Time) (factWrite, error) {
-	w := factWrite{delta: newAggDelta()}
+	w := factWrite{delta: newAggDelta(), added: map[[2]string]int64{}}
 	if len(facts) == 0 {
 		return w, nil
 	}
@@ -178,9 +179,19 @@ func (s *sqlStore) prepareFacts(ctx context.Context, tx *sqlx.Tx, source string,
 		} else {
 			prior = old[k]
 		}
+		if err := s.resolveGroup(ctx, tx, prior); err != nil {
+			return w, err
+		}
 		next, err := storedFact(f, prior, at)
 		if err != nil {
 			return w, fmt.Errorf("%s %q: %w", f.Entity, f.Key, err)
+		}
+		if !f.Deleted {
+			g, err := s.factGroupID(ctx, tx, next.Kind, next.Agency, w.added)
+			if err != nil {
+				return w, err
+			}
+			next.Group = sql.NullInt64{Int64: g, Valid: true}
 		}
 		w.delta.add(prior, -1)
 		w.delta.add(&next, +1)
@@ -408,6 +419,7 @@ func (s *sqlStore) dayTotals(ctx context.Context, kind, from, to string, get fun
 // exactFlows counts the flows of [from, to) from facts, for a period's partial days.
 func (s *sqlStore) exactFlows(ctx context.Context, kind string, from, to time.Time, get func(string) *FactCount) error {
 	rng := func(col string) (string, []any) {
+		col = "n." + col
 		cond, args := ` AND `+col+` IS NOT NULL`, []any{}
 		if !from.IsZero() {
 			cond += ` AND ` + col + ` >= ?`
@@ -420,9 +432,9 @@ func (s *sqlStore) exactFlows(ctx context.Context, kind string, from, to time.Ti
 		return cond, args
 	}
 	cond, args := rng("fact_received_at")
-	err := queryEach(ctx, s.db, s.q(`SELECT fact_agency, COUNT(*), `+countFlag(flagOnline)+`, `+countFlag(flagOnlineKnown)+`,
+	err := queryEach(ctx, s.db, s.q(`SELECT g.agency, COUNT(*), `+countFlag(flagOnline)+`, `+countFlag(flagOnlineKnown)+`,
 		`+countFlag(flagDigitised)+`, `+countFlag(flagDigitisedKnown)+`
-		FROM snapshot WHERE fact_kind = ?`+cond+` GROUP BY fact_agency`), append([]any{kind}, args...), func(r *sqlx.Rows) error {
+		FROM snapshot n JOIN fact_groups g ON g.id = n.fact_group WHERE g.kind = ?`+cond+` GROUP BY g.agency`), append([]any{kind}, args...), func(r *sqlx.Rows) error {
 		var a string
 		var n, on, onK, dig, digK int
 		if err := r.Scan(&a, &n, &on, &onK, &dig, &digK); err != nil {
@@ -440,9 +452,9 @@ func (s *sqlStore) exactFlows(ctx context.Context, kind string, from, to time.Ti
 		return fmt.Errorf("store: count received: %w", err)
 	}
 	cond, args = rng("fact_finished_at")
-	err = queryEach(ctx, s.db, s.q(`SELECT fact_agency, COUNT(*), `+countFlag(flagOnTime)+`,
-		COUNT(CASE WHEN fact_flags & `+strconv.Itoa(flagOnTimeKnown|flagOnTime)+` = `+strconv.Itoa(flagOnTimeKnown)+` THEN 1 END)
-		FROM snapshot WHERE fact_kind = ?`+cond+` GROUP BY fact_agency`), append([]any{kind}, args...), func(r *sqlx.Rows) error {
+	err = queryEach(ctx, s.db, s.q(`SELECT g.agency, COUNT(*), `+countFlag(flagOnTime)+`,
+		COUNT(CASE WHEN n.fact_flags & `+strconv.Itoa(flagOnTimeKnown|flagOnTime)+` = `+strconv.Itoa(flagOnTimeKnown)+` THEN 1 END)
+		FROM snapshot n JOIN fact_groups g ON g.id = n.fact_group WHERE g.kind = ?`+cond+` GROUP BY g.agency`), append([]any{kind}, args...), func(r *sqlx.Rows) error {
 		var a string
 		var n, ok, late int
 		if err := r.Scan(&a, &n, &ok, &late); err != nil {
@@ -458,7 +470,8 @@ func (s *sqlStore) exactFlows(ctx context.Context, kind string, from, to time.Ti
 		return fmt.Errorf("store: count finished: %w", err)
 	}
 	cond, args = rng("fact_supplement_at")
-	err = queryEach(ctx, s.db, s.q(`SELECT fact_agency, COUNT(*) FROM snapshot WHERE fact_kind = ?`+cond+` GROUP BY fact_agency`), append([]any{kind}, args...),
+	err = queryEach(ctx, s.db, s.q(`SELECT g.agency, COUNT(*) FROM snapshot n JOIN fact_groups g ON g.id = n.fact_group
+		WHERE g.kind = ?`+cond+` GROUP BY g.agency`), append([]any{kind}, args...),
 		func(r *sqlx.Rows) error {
 			var a string
 			var n int
@@ -476,7 +489,7 @@ func (s *sqlStore) exactFlows(ctx context.Context, kind string, from, to time.Ti
 
 // countFlag counts the rows with the fact_flags bit set.
 func countFlag(bit int) string {
-	return `COUNT(CASE WHEN fact_flags & ` + strconv.Itoa(bit) + ` <> 0 THEN 1 END)`
+	return `COUNT(CASE WHEN n.fact_flags & ` + strconv.Itoa(bit) + ` <> 0 THEN 1 END)`
 }
 
 // openCounts adds the open records: in progress and awaiting a supplement from
@@ -511,8 +524,8 @@ func (s *sqlStore) openCounts(ctx context.Context, q FactQuery, zone *time.Locat
 			continue
 		}
 		// fact_state = 1 (open) literally: the partial index on the due time is for it.
-		err := queryEach(ctx, s.db, s.q(`SELECT fact_agency, COUNT(*) FROM snapshot
-			WHERE fact_kind = ? AND fact_state = 1 AND fact_due_at >= ? AND fact_due_at < ? GROUP BY fact_agency`),
+		err := queryEach(ctx, s.db, s.q(`SELECT g.agency, COUNT(*) FROM snapshot n JOIN fact_groups g ON g.id = n.fact_group
+			WHERE g.kind = ? AND n.fact_state = 1 AND n.fact_due_at >= ? AND n.fact_due_at < ? GROUP BY g.agency`),
 			[]any{q.Kind, unixBound(part.from), unixBound(part.to)}, func(r *sqlx.Rows) error {
 				var a string
 				var n int

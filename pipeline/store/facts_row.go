@@ -28,65 +28,60 @@ const (
 	flagOnTime         // 64
 )
 
-// factColumns are a snapshot row's fact columns; Kind is NULL when the row has no
-// facts. Times are unix seconds, days are days since 1970-01-01 (the province's
-// date, as the engine computed it).
+// factColumns are a snapshot row's fact columns; Group is NULL when the row has
+// no facts. Group names the facts' kind and agency (fact_groups; Kind and Agency
+// hold them once resolved). Times are unix seconds, days are days since
+// 1970-01-01 (the province's date, as the engine computed it).
 type factColumns struct {
-	Kind          sql.NullString `db:"fact_kind"`
-	Agency        sql.NullString `db:"fact_agency"`
-	State         sql.NullInt64  `db:"fact_state"`
-	Flags         sql.NullInt64  `db:"fact_flags"`
-	ReceivedAt    sql.NullInt64  `db:"fact_received_at"`
-	DueAt         sql.NullInt64  `db:"fact_due_at"`
-	FinishedAt    sql.NullInt64  `db:"fact_finished_at"`
-	SupplementAt  sql.NullInt64  `db:"fact_supplement_at"`
-	ReceivedDay   sql.NullInt64  `db:"fact_received_day"`
-	DueDay        sql.NullInt64  `db:"fact_due_day"`
-	FinishedDay   sql.NullInt64  `db:"fact_finished_day"`
-	SupplementDay sql.NullInt64  `db:"fact_supplement_day"`
+	Group         sql.NullInt64 `db:"fact_group"`
+	Kind, Agency  string        `db:"-"`
+	State         sql.NullInt64 `db:"fact_state"`
+	Flags         sql.NullInt64 `db:"fact_flags"`
+	ReceivedAt    sql.NullInt64 `db:"fact_received_at"`
+	DueAt         sql.NullInt64 `db:"fact_due_at"`
+	FinishedAt    sql.NullInt64 `db:"fact_finished_at"`
+	SupplementAt  sql.NullInt64 `db:"fact_supplement_at"`
+	ReceivedDay   sql.NullInt64 `db:"fact_received_day"`
+	DueDay        sql.NullInt64 `db:"fact_due_day"`
+	FinishedDay   sql.NullInt64 `db:"fact_finished_day"`
+	SupplementDay sql.NullInt64 `db:"fact_supplement_day"`
 }
 
 // factColumnList names factColumns' columns in the order of factColumns.args.
-const factColumnList = `fact_kind, fact_agency, fact_state, fact_flags, fact_received_at, fact_due_at, fact_finished_at,
+const factColumnList = `fact_group, fact_state, fact_flags, fact_received_at, fact_due_at, fact_finished_at,
 	fact_supplement_at, fact_received_day, fact_due_day, fact_finished_day, fact_supplement_day`
 
 // factConflict sets a row's facts to the inserted ones.
-const factConflict = `fact_kind = excluded.fact_kind, fact_agency = excluded.fact_agency, fact_state = excluded.fact_state,
+const factConflict = `fact_group = excluded.fact_group, fact_state = excluded.fact_state,
 	fact_flags = excluded.fact_flags, fact_received_at = excluded.fact_received_at, fact_due_at = excluded.fact_due_at,
 	fact_finished_at = excluded.fact_finished_at, fact_supplement_at = excluded.fact_supplement_at,
 	fact_received_day = excluded.fact_received_day, fact_due_day = excluded.fact_due_day,
 	fact_finished_day = excluded.fact_finished_day, fact_supplement_day = excluded.fact_supplement_day`
 
-func (c *factColumns) has() bool { return c != nil && c.Kind.Valid }
+func (c *factColumns) has() bool { return c != nil && c.Group.Valid }
 
 // appendArgs appends the columns' bind values (nil for NULL) in factColumnList's order.
 func (c *factColumns) appendArgs(args []any) []any {
-	str := func(v sql.NullString) any {
-		if !v.Valid {
-			return nil
-		}
-		return v.String
-	}
 	num := func(v sql.NullInt64) any {
 		if !v.Valid {
 			return nil
 		}
 		return v.Int64
 	}
-	return append(args, str(c.Kind), str(c.Agency), num(c.State), num(c.Flags), num(c.ReceivedAt), num(c.DueAt),
+	return append(args, num(c.Group), num(c.State), num(c.Flags), num(c.ReceivedAt), num(c.DueAt),
 		num(c.FinishedAt), num(c.SupplementAt), num(c.ReceivedDay), num(c.DueDay), num(c.FinishedDay), num(c.SupplementDay))
 }
 
-// storedFact turns a batch's fact into the columns its row keeps. prior is the
-// row's facts before the batch (nil or without Kind: none): the day a supplement
-// was first asked for is kept from it. A deleted fact has no columns.
+// storedFact turns a batch's fact into the columns its row keeps, but for Group,
+// which the caller resolves from Kind and Agency. prior is the row's facts before
+// the batch (nil or without Group: none): the day a supplement was first asked
+// for is kept from it. A deleted fact has no columns.
 func storedFact(f Fact, prior *factColumns, at time.Time) (factColumns, error) {
 	var c factColumns
 	if f.Deleted {
 		return c, nil
 	}
-	c.Kind = sql.NullString{String: f.Kind, Valid: true}
-	c.Agency = sql.NullString{String: f.Agency, Valid: true}
+	c.Kind, c.Agency = f.Kind, f.Agency
 	var flags int64
 	switch f.State {
 	case "open":

@@ -29,6 +29,8 @@ type sqlStore struct {
 	epoch int64
 	// shapes are the field-name lists of positional snapshot rows (shapes.go).
 	shapes shapes
+	// groups are the fact groups of the snapshot's facts (facts_groups.go).
+	groups factGroups
 	// index lists the look-up indexes commits keep (see lookup.go).
 	index lookupIndexes
 }

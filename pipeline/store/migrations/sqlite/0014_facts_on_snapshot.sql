@@ -4,8 +4,8 @@
 -- look-up of the rows it replaces, a unique key index and four indexes on text
 -- times: ~370 bytes and a third of a first sync's CPU per record. The snapshot
 -- row is written and looked up anyway, so its facts ride along as nullable
--- compact columns (NULL fact_kind: no facts):
---   fact_kind, fact_agency  as in 0011 (kind, agency);
+-- compact columns (NULL fact_group: no facts):
+--   fact_group              the facts' kind and agency, as a row of fact_groups;
 --   fact_state              0 other, 1 open, 2 finished;
 --   fact_flags              bits: 1 supplement, 2 online known, 4 online,
 --                           8 digitised known, 16 digitised, 32 on time known,
@@ -25,6 +25,14 @@
 -- bytes (16; 32 characters before); updated_at is INTEGER, unix nanoseconds (8
 -- bytes; 30 characters before). Rows copied over keep their updated_at text,
 -- which the store reads as before.
+CREATE TABLE fact_groups (
+    id     INTEGER NOT NULL PRIMARY KEY,
+    kind   TEXT    NOT NULL,
+    agency TEXT    NOT NULL,
+    UNIQUE (kind, agency)
+);
+INSERT INTO fact_groups (kind, agency) SELECT DISTINCT kind, agency FROM facts ORDER BY kind, agency;
+
 CREATE TABLE snapshot_new (
     id         INTEGER NOT NULL PRIMARY KEY,
     source     TEXT    NOT NULL,
@@ -36,8 +44,7 @@ CREATE TABLE snapshot_new (
     deleted    INTEGER NOT NULL DEFAULT 0,
     updated_at INTEGER NOT NULL,
     lazy_seq   INTEGER,
-    fact_kind           TEXT,
-    fact_agency         TEXT,
+    fact_group          INTEGER,
     fact_state          INTEGER,
     fact_flags          INTEGER,
     fact_received_at    INTEGER,
@@ -49,38 +56,40 @@ CREATE TABLE snapshot_new (
     fact_finished_day   INTEGER,
     fact_supplement_day INTEGER
 );
-INSERT INTO snapshot_new (id, source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq, fact_kind,
-    fact_agency, fact_state, fact_flags, fact_received_at, fact_due_at, fact_finished_at, fact_supplement_at,
+-- facts with their group id and columns converted, for both inserts below.
+CREATE TEMP TABLE facts_carried AS
+SELECT f.source, f.entity, f.key, g.id AS fact_group,
+    CASE f.state WHEN 'open' THEN 1 WHEN 'finished' THEN 2 ELSE 0 END AS fact_state,
+    (CASE WHEN f.supplement THEN 1 ELSE 0 END)
+        | (CASE WHEN f.online IS NULL THEN 0 WHEN f.online THEN 6 ELSE 2 END)
+        | (CASE WHEN f.digitised IS NULL THEN 0 WHEN f.digitised THEN 24 ELSE 8 END)
+        | (CASE WHEN f.on_time IS NULL THEN 0 WHEN f.on_time THEN 96 ELSE 32 END) AS fact_flags,
+    unixepoch(f.received_at) AS fact_received_at, unixepoch(f.due_at) AS fact_due_at,
+    unixepoch(f.finished_at) AS fact_finished_at, unixepoch(f.supplement_at) AS fact_supplement_at,
+    unixepoch(f.received_day) / 86400 AS fact_received_day, unixepoch(f.due_day) / 86400 AS fact_due_day,
+    unixepoch(f.finished_day) / 86400 AS fact_finished_day, unixepoch(f.supplement_day) / 86400 AS fact_supplement_day
+FROM facts f JOIN fact_groups g ON g.kind = f.kind AND g.agency = f.agency;
+CREATE UNIQUE INDEX temp.facts_carried_key ON facts_carried (source, entity, key);
+
+INSERT INTO snapshot_new (id, source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq, fact_group,
+    fact_state, fact_flags, fact_received_at, fact_due_at, fact_finished_at, fact_supplement_at,
     fact_received_day, fact_due_day, fact_finished_day, fact_supplement_day)
 SELECT n.id, n.source, n.entity, n.key,
     CASE WHEN length(n.hash) BETWEEN 2 AND 128 AND length(n.hash) % 2 = 0 AND n.hash NOT GLOB '*[^0-9a-f]*'
         THEN unhex(n.hash) ELSE n.hash END,
-    n.version, n.fields, n.deleted, n.updated_at, n.lazy_seq,
-    f.kind, f.agency,
-    CASE f.state WHEN 'open' THEN 1 WHEN 'finished' THEN 2 ELSE 0 END,
-    (CASE WHEN f.supplement THEN 1 ELSE 0 END)
-        | (CASE WHEN f.online IS NULL THEN 0 WHEN f.online THEN 6 ELSE 2 END)
-        | (CASE WHEN f.digitised IS NULL THEN 0 WHEN f.digitised THEN 24 ELSE 8 END)
-        | (CASE WHEN f.on_time IS NULL THEN 0 WHEN f.on_time THEN 96 ELSE 32 END),
-    unixepoch(f.received_at), unixepoch(f.due_at), unixepoch(f.finished_at), unixepoch(f.supplement_at),
-    unixepoch(f.received_day) / 86400, unixepoch(f.due_day) / 86400, unixepoch(f.finished_day) / 86400,
-    unixepoch(f.supplement_day) / 86400
-FROM snapshot n LEFT JOIN facts f ON f.source = n.source AND f.entity = n.entity AND f.key = n.key;
-INSERT INTO snapshot_new (source, entity, key, hash, version, fields, deleted, updated_at, fact_kind,
-    fact_agency, fact_state, fact_flags, fact_received_at, fact_due_at, fact_finished_at, fact_supplement_at,
+    n.version, n.fields, n.deleted, n.updated_at, n.lazy_seq, c.fact_group,
+    c.fact_state, c.fact_flags, c.fact_received_at, c.fact_due_at, c.fact_finished_at, c.fact_supplement_at,
+    c.fact_received_day, c.fact_due_day, c.fact_finished_day, c.fact_supplement_day
+FROM snapshot n LEFT JOIN facts_carried c ON c.source = n.source AND c.entity = n.entity AND c.key = n.key;
+INSERT INTO snapshot_new (source, entity, key, hash, version, fields, deleted, updated_at, fact_group,
+    fact_state, fact_flags, fact_received_at, fact_due_at, fact_finished_at, fact_supplement_at,
     fact_received_day, fact_due_day, fact_finished_day, fact_supplement_day)
-SELECT f.source, f.entity, f.key, '', 0, '{}', 1, 0,
-    f.kind, f.agency,
-    CASE f.state WHEN 'open' THEN 1 WHEN 'finished' THEN 2 ELSE 0 END,
-    (CASE WHEN f.supplement THEN 1 ELSE 0 END)
-        | (CASE WHEN f.online IS NULL THEN 0 WHEN f.online THEN 6 ELSE 2 END)
-        | (CASE WHEN f.digitised IS NULL THEN 0 WHEN f.digitised THEN 24 ELSE 8 END)
-        | (CASE WHEN f.on_time IS NULL THEN 0 WHEN f.on_time THEN 96 ELSE 32 END),
-    unixepoch(f.received_at), unixepoch(f.due_at), unixepoch(f.finished_at), unixepoch(f.supplement_at),
-    unixepoch(f.received_day) / 86400, unixepoch(f.due_day) / 86400, unixepoch(f.finished_day) / 86400,
-    unixepoch(f.supplement_day) / 86400
-FROM facts f
-WHERE NOT EXISTS (SELECT 1 FROM snapshot n WHERE n.source = f.source AND n.entity = f.entity AND n.key = f.key);
+SELECT c.source, c.entity, c.key, '', 0, '{}', 1, 0, c.fact_group,
+    c.fact_state, c.fact_flags, c.fact_received_at, c.fact_due_at, c.fact_finished_at, c.fact_supplement_at,
+    c.fact_received_day, c.fact_due_day, c.fact_finished_day, c.fact_supplement_day
+FROM facts_carried c
+WHERE NOT EXISTS (SELECT 1 FROM snapshot n WHERE n.source = c.source AND n.entity = c.entity AND n.key = c.key);
+DROP TABLE facts_carried;
 DROP TABLE snapshot;
 DROP TABLE facts;
 ALTER TABLE snapshot_new RENAME TO snapshot;
