@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
 // Migration 0014 carries the facts table over onto the snapshot rows (a fact
@@ -112,6 +114,45 @@ func TestMigration0014CarriesFactsOver(t *testing.T) {
 				if days[i] != wantDays[i] {
 					t.Errorf("DayCounts[%d] = %+v, want %+v", i, days[i], wantDays[i])
 				}
+			}
+		})
+	}
+}
+
+// A commit that fails after adding a fact group leaves nothing behind, in the
+// store or in its cache: the group's id may go to another agency next.
+func TestFactGroupsOfAFailedCommitAreForgotten(t *testing.T) {
+	for _, tc := range internalStores {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.open(t)
+			ctx := t.Context()
+			if err := migrate(ctx, s.db, s.d); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.readEpoch(ctx); err != nil {
+				t.Fatal(err)
+			}
+			at := time.Date(2026, 11, 2, 3, 0, 0, 0, time.UTC)
+			fact := func(key, agency string) Fact {
+				return Fact{Entity: "dossier", Key: key, Kind: "dossier", Agency: agency, State: "open", ReceivedAt: at, ReceivedDay: "2026-11-02"}
+			}
+			bad := Batch{Source: "motcua", At: at, Facts: []Fact{fact("HS1", "XA-A")},
+				Events: []OutboxEvent{{Event: &pipeline.Event{Type: pipeline.EventCreated, Entity: "dossier", Key: "HS1"}}}} // no id
+			if err := s.Commit(ctx, bad); err == nil {
+				t.Fatal("a batch with an event without id committed")
+			}
+			for _, f := range []Fact{fact("HS2", "XA-B"), fact("HS1", "XA-A")} {
+				if err := s.Commit(ctx, Batch{Source: "motcua", At: at, Facts: []Fact{f}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := s.FactCounts(ctx, FactQuery{Kind: "dossier", From: at, To: at.Add(time.Hour), Now: at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []FactCount{{Agency: "XA-A", Received: 1, Open: 1}, {Agency: "XA-B", Received: 1, Open: 1}}
+			if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+				t.Errorf("FactCounts = %+v, want %+v", got, want)
 			}
 		})
 	}
