@@ -179,7 +179,7 @@ func (s *sqlStore) prepareFacts(ctx context.Context, tx *sqlx.Tx, source string,
 		} else {
 			prior = old[k]
 		}
-		if err := s.resolveGroup(ctx, tx, prior); err != nil {
+		if err := s.resolveGroup(ctx, tx, prior, w.added); err != nil {
 			return w, err
 		}
 		next, err := storedFact(f, prior, at)

@@ -13,9 +13,10 @@ import (
 // known to be committed are cached: an id a rolled-back commit drew may be drawn
 // again for another pair.
 type factGroups struct {
-	mu    sync.RWMutex
-	ids   map[[2]string]int64
-	names map[int64][2]string
+	mu     sync.RWMutex
+	ids    map[[2]string]int64
+	names  map[int64][2]string
+	loaded bool // the table was read whole once (loadGroups)
 }
 
 func (g *factGroups) remember(id int64, pair [2]string) {
@@ -32,14 +33,12 @@ func (g *factGroups) remember(id int64, pair [2]string) {
 // (rememberGroups caches them once it commits).
 func (s *sqlStore) factGroupID(ctx context.Context, tx *sqlx.Tx, kind, agency string, added map[[2]string]int64) (int64, error) {
 	pair := [2]string{kind, agency}
-	s.groups.mu.RLock()
-	id, ok := s.groups.ids[pair]
-	s.groups.mu.RUnlock()
-	if ok {
-		return id, nil
-	}
 	if id, ok := added[pair]; ok {
 		return id, nil
+	}
+	id, ok, err := s.cachedGroup(ctx, tx, pair, added)
+	if err != nil || ok {
+		return id, err
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO fact_groups (kind, agency) VALUES (?, ?) ON CONFLICT (kind, agency) DO NOTHING`),
 		kind, agency); err != nil {
@@ -59,16 +58,26 @@ func (s *sqlStore) rememberGroups(added map[[2]string]int64) {
 	}
 }
 
-// resolveGroup fills in the kind and agency of stored facts. A stored row names a
-// committed group.
-func (s *sqlStore) resolveGroup(ctx context.Context, q sqlx.QueryerContext, c *factColumns) error {
+// resolveGroup fills in the kind and agency of stored facts, read before the
+// caller's transaction wrote any: a stored row names a committed group. added is
+// as for factGroupID.
+func (s *sqlStore) resolveGroup(ctx context.Context, q sqlx.QueryerContext, c *factColumns, added map[[2]string]int64) error {
 	if !c.has() {
 		return nil
 	}
 	id := c.Group.Int64
 	s.groups.mu.RLock()
 	pair, ok := s.groups.names[id]
+	loaded := s.groups.loaded
 	s.groups.mu.RUnlock()
+	if !ok && !loaded {
+		if err := s.loadGroups(ctx, q, added); err != nil {
+			return err
+		}
+		s.groups.mu.RLock()
+		pair, ok = s.groups.names[id]
+		s.groups.mu.RUnlock()
+	}
 	if !ok {
 		var row struct {
 			Kind   string `db:"kind"`
@@ -81,5 +90,48 @@ func (s *sqlStore) resolveGroup(ctx context.Context, q sqlx.QueryerContext, c *f
 		s.groups.remember(id, pair)
 	}
 	c.Kind, c.Agency = pair[0], pair[1]
+	return nil
+}
+
+// cachedGroup looks the pair up in the cache, reading the whole table into it
+// first when this process has not (a province has a few hundred agencies: one
+// read instead of one per agency in its first commits).
+func (s *sqlStore) cachedGroup(ctx context.Context, q sqlx.QueryerContext, pair [2]string, added map[[2]string]int64) (int64, bool, error) {
+	s.groups.mu.RLock()
+	id, ok := s.groups.ids[pair]
+	loaded := s.groups.loaded
+	s.groups.mu.RUnlock()
+	if ok || loaded {
+		return id, ok, nil
+	}
+	if err := s.loadGroups(ctx, q, added); err != nil {
+		return 0, false, err
+	}
+	s.groups.mu.RLock()
+	id, ok = s.groups.ids[pair]
+	s.groups.mu.RUnlock()
+	return id, ok, nil
+}
+
+// loadGroups caches every stored group but those the caller's transaction added
+// (not committed yet).
+func (s *sqlStore) loadGroups(ctx context.Context, q sqlx.QueryerContext, added map[[2]string]int64) error {
+	err := queryEach(ctx, q, `SELECT id, kind, agency FROM fact_groups`, nil, func(r *sqlx.Rows) error {
+		var id int64
+		var pair [2]string
+		if err := r.Scan(&id, &pair[0], &pair[1]); err != nil {
+			return err
+		}
+		if _, mine := added[pair]; !mine {
+			s.groups.remember(id, pair)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read fact groups: %w", err)
+	}
+	s.groups.mu.Lock()
+	s.groups.loaded = true
+	s.groups.mu.Unlock()
 	return nil
 }
