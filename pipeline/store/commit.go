@@ -38,16 +38,21 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if b.Source == "" {
 		return errors.New("batch names no source")
 	}
+	snap, err := s.snapshotRows(b)
+	if err != nil {
+		return err
+	}
+	if len(snap.list) == 0 || !snap.allNew() {
+		if err := s.analyzeIfDue(ctx); err != nil {
+			return err
+		}
+	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if err := s.checkFence(ctx, tx, b.Fence); err != nil {
-		return err
-	}
-	snap, err := s.snapshotRows(b)
-	if err != nil {
 		return err
 	}
 	if err := s.priorRows(ctx, tx, b.Source, snap); err != nil {
@@ -104,6 +109,7 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	}
 	shapesStored()
 	s.rememberGroups(facts.added)
+	s.countInserted(snap.inserted())
 	return nil
 }
 
@@ -131,6 +137,17 @@ type snapshotRows struct {
 	list   []*pendingSnapshot
 	byKey  map[[2]string]*pendingSnapshot // entity, key
 	shapes map[int64]bool                 // the shapes of the rows' fields
+}
+
+// inserted counts the rows that are new to the store.
+func (rs snapshotRows) inserted() int {
+	n := 0
+	for _, r := range rs.list {
+		if r.prior == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // objectJSON is the row's fields as an event carries them, encoded on first use.
@@ -199,6 +216,12 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs 
 // than to execute. Rows with facts and rows without go in statements of their
 // own, as on SQLite.
 func (s *sqlStore) upsertSnapshotPG(ctx context.Context, tx *sqlx.Tx, b Batch, rs snapshotRows) error {
+	if len(rs.list) == 0 {
+		return nil
+	}
+	if rs.allNew() {
+		return s.copySnapshot(ctx, tx, b, rs)
+	}
 	var plain, withFacts []*pendingSnapshot
 	for _, r := range rs.list {
 		if r.fact != nil {
@@ -257,10 +280,56 @@ func (s *sqlStore) upsertSnapshotRowsPG(ctx context.Context, tx *sqlx.Tx, b Batc
 		conflict += `, ` + factConflict
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq`+cols+`)
-		SELECT $1, x.entity, x.key, x.hash, x.version, CAST(x.fields AS jsonb), x.deleted, $2, CAST(NULLIF(x.lazy, '') AS bigint)`+sel+`
+		SELECT $1, x.entity, x.key, x.hash, x.version, CAST(x.fields AS json), x.deleted, $2, CAST(NULLIF(x.lazy, '') AS bigint)`+sel+`
 		FROM unnest(CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS bigint[]), CAST($7 AS text[]),
 		            CAST($8 AS boolean[]), CAST($9 AS text[])`+from+`) AS x(entity, key, hash, version, fields, deleted, lazy`+cols+`)`+conflict, args...)
 	return err
+}
+
+// allNew reports whether the writer said of every row that the store holds no
+// row of its key (SnapshotEntry.New).
+func (rs snapshotRows) allNew() bool {
+	for _, r := range rs.list {
+		if !r.New {
+			return false
+		}
+	}
+	return true
+}
+
+// copySnapshot stores rows that are all new with COPY: there is nothing to
+// conflict with, and COPY spares the server the arrays' parsing and each row's
+// conflict check. A key that is stored after all (a writer that broke New's
+// promise) fails the batch on the primary key instead of overwriting the row.
+func (s *sqlStore) copySnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs snapshotRows) error {
+	// A new row without facts has none to keep: its fact columns are NULL.
+	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("snapshot",
+		"source", "entity", "key", "hash", "version", "fields", "deleted", "updated_at", "lazy_seq",
+		"fact_group", "fact_state", "fact_flags", "fact_received_at", "fact_due_at", "fact_finished_at", "fact_supplement_at",
+		"fact_received_day", "fact_due_day", "fact_finished_day", "fact_supplement_day"))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	at := b.At.UTC()
+	for _, r := range rs.list {
+		var lazy any
+		if r.lazySeq != nil {
+			lazy = *r.lazySeq
+		}
+		fact := r.fact
+		if fact == nil {
+			fact = &factColumns{}
+		}
+		if _, err := stmt.ExecContext(ctx, fact.appendArgs([]any{b.Source, r.Entity, r.Key, r.Hash, r.Version, s.d.jsonArg(r.fields),
+			r.Deleted, at, lazy})...); err != nil {
+			return fmt.Errorf("%s %q: %w", r.Entity, r.Key, err)
+		}
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		return err
+	}
+	return stmt.Close()
 }
 
 // eventRow is an event ready to insert, with the sinks it is routed to.
@@ -360,9 +429,7 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sqlx.Tx, b Batch, event
 		rows[i] = e.args
 	}
 	seqs := make(map[string]int64, len(events))
-	err := s.insertRows(ctx, tx,
-		`INSERT INTO events (id, source, entity, key, type, payload, created_at) VALUES `,
-		` ON CONFLICT (id) DO NOTHING RETURNING seq, id`,
+	err := s.insertMany(ctx, tx, `events`, eventColumns, ` ON CONFLICT (id) DO NOTHING RETURNING seq, id`,
 		rows, func(r *sqlx.Rows) error {
 			var seq int64
 			var id string

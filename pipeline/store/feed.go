@@ -202,35 +202,43 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 		return nil, err
 	}
 	var due []Pending
-	for _, blk := range blocks {
-		if blk.At.After(now) {
+	for i := 0; i < len(blocks) && len(due) < limit; {
+		if blocks[i].At.After(now) {
 			break
 		}
-		from := blk.Done
-		for len(due) < limit && from < blk.Hi {
-			for out[from+1] && from < blk.Hi {
+		// The blocks of a first sync's commits follow each other in seq order:
+		// a run of them that the sink has not started on is read as one range,
+		// a statement per limit's worth of events rather than per block.
+		j := i
+		for j+1 < len(blocks) && blocks[j+1].Lo == blocks[j].Hi+1 && blocks[j+1].Done == blocks[j].Hi &&
+			!blocks[j+1].At.After(now) {
+			j++
+		}
+		run := blocks[i : j+1]
+		i = j + 1
+		from, hi := run[0].Done, run[len(run)-1].Hi
+		for len(due) < limit && from < hi {
+			for out[from+1] && from < hi {
 				from++
 			}
 			want := limit - len(due)
-			got, last, err := s.readFeed(ctx, sink, blk, from, want, out, &due)
+			got, last, err := s.readFeed(ctx, sink, run, from, want, out, &due)
 			if err != nil {
 				return nil, err
 			}
 			if got < want {
-				break // the block has no more
+				break // the run has no more
 			}
 			from = last
-		}
-		if len(due) >= limit {
-			break
 		}
 	}
 	return due, nil
 }
 
-// readFeed reads up to n rows of a block after seq from, appending those not left
-// out to due; it returns how many rows it read and the last one's seq.
-func (s *sqlStore) readFeed(ctx context.Context, sink string, blk blockInfo, from int64, n int, out map[int64]bool, due *[]Pending) (int, int64, error) {
+// readFeed reads up to n rows of a run of consecutive blocks after seq from,
+// appending those not left out to due; it returns how many rows it read and the
+// last one's seq.
+func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, from int64, n int, out map[int64]bool, due *[]Pending) (int, int64, error) {
 	read, last := 0, from
 	// Rows whose shape this process has not seen are decoded after the rows are
 	// closed: looking the shape up needs a connection of its own, and the reader
@@ -242,7 +250,7 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, blk blockInfo, fro
 	var later []unknown
 	err := queryEach(ctx, s.reader(), s.q(`SELECT s.lazy_seq, s.key, s.hash, s.version, s.fields FROM snapshot s
 		WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > ? AND s.lazy_seq <= ? ORDER BY s.lazy_seq LIMIT ?`),
-		[]any{from, blk.Hi, n}, func(r *sqlx.Rows) error {
+		[]any{from, run[len(run)-1].Hi, n}, func(r *sqlx.Rows) error {
 			var seq, version int64
 			var key string
 			var hash dbHash
@@ -255,6 +263,7 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, blk blockInfo, fro
 			if out[seq] {
 				return nil
 			}
+			blk := run[sort.Search(len(run), func(k int) bool { return run[k].Hi >= seq })]
 			p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
 				Event: feedEvent(blk, key, string(hash), version)}
 			after, ok, err := s.decodeCached(fields)
@@ -430,8 +439,7 @@ func (s *sqlStore) feedEventRow(ev *pipeline.Event, seq int64, after []byte) ([]
 // insertFeedEvents stores feed events as ordinary events, in multi-row
 // statements; one stored already stays as it is.
 func (s *sqlStore) insertFeedEvents(ctx context.Context, tx *sqlx.Tx, rows [][]any) error {
-	return s.insertRows(ctx, tx, `INSERT INTO events (seq, id, source, entity, key, type, payload, created_at) VALUES `,
-		` ON CONFLICT DO NOTHING`, rows, nil)
+	return s.insertMany(ctx, tx, `events`, feedEventColumns, ` ON CONFLICT DO NOTHING`, rows, nil)
 }
 
 // advanceFeed moves the sink's progress through a block past the seqs settled
@@ -675,7 +683,7 @@ func (s *sqlStore) queueWaitingFeeds(ctx context.Context, tx *sqlx.Tx, moved []*
 			done = append(done, []any{f.sink, seq})
 		}
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at, record, head) VALUES `, ``, rows, nil); err != nil {
+	if err := s.insertMany(ctx, tx, `outbox`, outboxColumns, ``, rows, nil); err != nil {
 		return err
 	}
 	// The events are the outbox's now: settled for the feeds.

@@ -61,7 +61,7 @@ func (s *sqlStore) insertOutbox(ctx context.Context, tx *sqlx.Tx, at time.Time, 
 		head := first[k] == r.seq && !blocked[k]
 		values[i] = []any{r.sink, r.seq, nextAt, r.record, head}
 	}
-	return s.insertRows(ctx, tx, `INSERT INTO outbox (sink, seq, next_at, record, head) VALUES `, ``, values, nil)
+	return s.insertMany(ctx, tx, `outbox`, outboxColumns, ``, values, nil)
 }
 
 // blockedRecords adds to blocked those of records that already have a row waiting

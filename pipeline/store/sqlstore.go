@@ -33,6 +33,8 @@ type sqlStore struct {
 	groups factGroups
 	// index lists the look-up indexes commits keep (see lookup.go).
 	index lookupIndexes
+	// stats says when PostgreSQL's statistics are due (see pgstats.go).
+	stats pgStats
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -167,6 +169,9 @@ type snapshotRow struct {
 
 // Snapshot looks keys up in bounded statements (see forEachIn).
 func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]SnapshotEntry, error) {
+	if err := s.analyzeIfDue(ctx); err != nil {
+		return nil, fmt.Errorf("store: read snapshot of %s/%s: %w", source, entity, err)
+	}
 	out := make(map[string]SnapshotEntry, len(keys))
 	err := forEachIn(s.d, "key", keys, func(cond string, in []any) error {
 		var rows []snapshotRow

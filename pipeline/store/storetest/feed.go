@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -13,6 +15,13 @@ import (
 // makes it: each record's created snapshot event with the id its content gives.
 func firstSync(t *testing.T, s store.Store, at time.Time, sinks []string, keys ...string) map[string]*pipeline.Event {
 	t.Helper()
+	return firstSyncNew(t, s, at, sinks, false, keys...)
+}
+
+// firstSyncNew is firstSync with each entry's New set to isNew: the writer
+// knows the store holds none of the keys.
+func firstSyncNew(t *testing.T, s store.Store, at time.Time, sinks []string, isNew bool, keys ...string) map[string]*pipeline.Event {
+	t.Helper()
 	b := store.Batch{Source: "src", At: at}
 	evs := map[string]*pipeline.Event{}
 	for _, k := range keys {
@@ -23,7 +32,7 @@ func firstSync(t *testing.T, s store.Store, at time.Time, sinks []string, keys .
 			Source: "src", Entity: "dossier", Key: k, Agency: "UBND-CG", Version: 1, Epoch: s.Epoch(), Snapshot: true,
 			After: fields, DetectedAt: at,
 		}
-		b.Snapshot = append(b.Snapshot, store.SnapshotEntry{Entity: "dossier", Key: k, Hash: hash, Version: 1, Fields: fields})
+		b.Snapshot = append(b.Snapshot, store.SnapshotEntry{Entity: "dossier", Key: k, Hash: hash, Version: 1, Fields: fields, New: isNew})
 		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: sinks})
 		evs[k] = ev
 	}
@@ -217,5 +226,84 @@ func testSnapshotFeedPurge(t *testing.T, s store.Store) {
 	}
 	if got := keysOf(pending(t, s, "b", t0)); !slices.Equal(got, []string{"HS2@1"}) {
 		t.Fatalf("pending for b = %v", got)
+	}
+}
+
+// testNewRecordsThenChange: a batch whose records the writer marks new (which
+// PostgreSQL stores with COPY) is stored and fed like any first sync, and a
+// later change of one of them finds it: the record's first event is kept whole
+// and goes out before the change, which carries its prior version.
+func testNewRecordsThenChange(t *testing.T, s store.Store) {
+	evs := firstSyncNew(t, s, t0, []string{"a"}, true, "HS1", "HS2", "HS3")
+	got, err := s.Snapshot(t.Context(), "src", "dossier", []string{"HS1", "HS2", "HS3"})
+	if err != nil || len(got) != 3 || got["HS2"].Version != 1 || got["HS2"].Hash != "h-HS2" || got["HS2"].Fields["code"] != "HS2" {
+		t.Fatalf("snapshot after the new records = %+v, %v", got, err)
+	}
+	p := pending(t, s, "a", t0)
+	if !slices.Equal(keysOf(p), []string{"HS1@1", "HS2@1", "HS3@1"}) {
+		t.Fatalf("pending = %v, want HS1, HS2, HS3 at version 1", keysOf(p))
+	}
+
+	v2 := map[string]any{"code": "HS2", "status": int64(9), "citizen": "Nguyễn Văn \"An\""}
+	updated := event("src", "dossier", "HS2", 2, v2)
+	updated.Before = evs["HS2"].After
+	updated.Changed = []string{"status"}
+	at := t0.Add(time.Second)
+	commit(t, s, store.Batch{Source: "src", At: at,
+		Snapshot: []store.SnapshotEntry{{Entity: "dossier", Key: "HS2", Hash: "h2", Version: 2, Fields: v2}},
+		Events:   []store.OutboxEvent{{Event: updated, Sinks: []string{"a"}}}})
+
+	got, err = s.Snapshot(t.Context(), "src", "dossier", []string{"HS2"})
+	if err != nil || got["HS2"].Version != 2 || got["HS2"].Hash != "h2" || fmt.Sprint(got["HS2"].Fields["status"]) != "9" {
+		t.Fatalf("snapshot of HS2 after its change = %+v, %v", got["HS2"], err)
+	}
+	p = pending(t, s, "a", at)
+	if !slices.Equal(keysOf(p), []string{"HS1@1", "HS2@1", "HS3@1"}) {
+		t.Fatalf("pending after HS2 changed = %v, want the three created events (HS2@2 waits behind HS2@1)", keysOf(p))
+	}
+	for _, it := range p {
+		sameEvent(t, it.Event, wantWhole(evs[it.Event.Key]))
+	}
+	settle(t, s, "a", store.Outcome{Seq: p[1].Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: at})
+	p = pending(t, s, "a", at)
+	if !slices.Equal(keysOf(p), []string{"HS1@1", "HS3@1", "HS2@2"}) {
+		t.Fatalf("pending after HS2@1's delivery = %v, want HS1@1, HS3@1, HS2@2", keysOf(p))
+	}
+	sameEvent(t, p[2].Event, updated)
+	if st := stats(t, s); st.Events != 4 || st.Outbox["a"] != 3 {
+		t.Errorf("stats: events %d, outbox %v; want 4 and a 3", st.Events, st.Outbox)
+	}
+}
+
+// testSnapshotFeedAcrossBlocks: the blocks of consecutive first-sync commits are
+// read as one range, yet each event keeps its own block's detection time, a
+// block not yet due is left out, and what is in flight is skipped.
+func testSnapshotFeedAcrossBlocks(t *testing.T, s store.Store) {
+	evs := firstSync(t, s, t0, []string{"a"}, "HS1", "HS2")
+	later := t0.Add(time.Second)
+	maps.Copy(evs, firstSync(t, s, later, []string{"a"}, "HS3", "HS4"))
+
+	p := pending(t, s, "a", later)
+	if !slices.Equal(keysOf(p), []string{"HS1@1", "HS2@1", "HS3@1", "HS4@1"}) || !slices.IsSorted(seqs(p)) {
+		t.Fatalf("pending = %v (seqs %v), want HS1 to HS4 in seq order", keysOf(p), seqs(p))
+	}
+	for _, it := range p {
+		sameEvent(t, it.Event, wantWhole(evs[it.Event.Key]))
+	}
+	if got := keysOf(pending(t, s, "a", t0)); !slices.Equal(got, []string{"HS1@1", "HS2@1"}) {
+		t.Errorf("pending before the second block is due = %v, want HS1, HS2", got)
+	}
+	got, err := s.Pending(t.Context(), "a", later, 2, p[0].Seq, p[1].Seq)
+	if err != nil || !slices.Equal(keysOf(got), []string{"HS3@1", "HS4@1"}) {
+		t.Fatalf("pending with the first block in flight, limit 2 = %v, %v; want HS3, HS4", keysOf(got), err)
+	}
+	settle(t, s, "a", store.Outcome{Seq: p[2].Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: later})
+	if got := keysOf(pending(t, s, "a", later)); !slices.Equal(got, []string{"HS1@1", "HS2@1", "HS4@1"}) {
+		t.Errorf("pending after HS3's delivery = %v, want HS1, HS2, HS4", got)
+	}
+	settle(t, s, "a", store.Outcome{Seq: p[0].Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: later},
+		store.Outcome{Seq: p[1].Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: later})
+	if got := pending(t, s, "a", later); !slices.Equal(keysOf(got), []string{"HS4@1"}) {
+		t.Errorf("pending after HS1 to HS3 = %v, want HS4", keysOf(got))
 	}
 }

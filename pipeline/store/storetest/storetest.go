@@ -36,7 +36,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"snapshot events come out whole before and after their record changes", testSnapshotEventsKeepTheirFields},
 		{"a first sync's events are fed to sinks from the snapshot", testSnapshotFeed},
 		{"a record's later events wait for its snapshot feed event", testSnapshotFeedRecordOrder},
+		{"consecutive snapshot feed blocks are read as one", testSnapshotFeedAcrossBlocks},
 		{"snapshot feeds every sink has are purged with the events", testSnapshotFeedPurge},
+		{"records marked new are stored, fed and then changed like any", testNewRecordsThenChange},
 
 		{"pending follows seq across commits and sinks", testPendingOrder},
 		{"pending returns only rows due now", testPendingDue},
