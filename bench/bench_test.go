@@ -36,8 +36,8 @@ func TestHarnessEndToEnd(t *testing.T) {
 	}{
 		floorWhat: {n, "rows"},
 		"first sync (read + map + diff + commit)": {n, "rows"},
-		"drain to log":                         {n, "events"},
-		"incremental poll of 100 changed rows": {changes, "rows"},
+		"delivery to log":                         {n, "events"},
+		"incremental poll of 100 changed rows":    {changes, "rows"},
 	}
 	got := map[string]result{}
 	for _, r := range rep.results {
@@ -55,6 +55,14 @@ func TestHarnessEndToEnd(t *testing.T) {
 		if r.count != w.count || r.unit != w.unit {
 			t.Errorf("%s: %d %s, want %d %s", what, r.count, r.unit, w.count, w.unit)
 		}
+	}
+	// The drain after the sync is what the sync left: some of the events, and
+	// with them every one the sink had not got by the "synced" line.
+	if r, ok := got["drain to log"]; !ok || r.count < 0 || r.count > n || r.dur <= 0 {
+		t.Errorf("drain to log = %+v, want what was left of %d events after the sync", r, n)
+	}
+	if first, total := got["first sync (read + map + diff + commit)"], got["run --once total"]; first.dur >= total.dur || first.cpu > total.cpu {
+		t.Errorf("first sync %s (%s CPU) not within the run's %s (%s CPU)", first.dur, first.cpu, total.dur, total.cpu)
 	}
 	if r := got["run --once total"]; r.rss <= 0 || r.cpu <= 0 {
 		t.Errorf("run --once total: peak RSS %d, CPU %s; want both measured", r.rss, r.cpu)
@@ -140,5 +148,29 @@ func TestSyncTookReadsTheDaemonsLogLine(t *testing.T) {
 	}
 	if _, ok := syncTook("level=INFO msg=other took=1s\n"); ok {
 		t.Error("syncTook read a line that is not the sync's")
+	}
+}
+
+// TestSyncWatcherNotesTheLastSyncedLineAcrossWrites: the daemon's log arrives in
+// pieces; the watcher notes the last "synced" line, with what the sink held then.
+func TestSyncWatcherNotesTheLastSyncedLineAcrossWrites(t *testing.T) {
+	log := "level=INFO msg=\"egov-bridge running\"\n" +
+		"level=INFO msg=synced source=a rows=10 events=10 took=1.5s\n" +
+		"level=INFO msg=other took=9s\n" +
+		"level=INFO msg=synced source=b rows=5 events=5 took=250ms\n"
+	for _, size := range []int{1, 5, len(log)} {
+		held := 0
+		w := &syncWatcher{start: time.Now(), pid: os.Getpid(), delivered: func() int { held++; return held }}
+		for p := log; len(p) > 0; {
+			k := min(size, len(p))
+			if n, err := w.Write([]byte(p[:k])); n != k || err != nil {
+				t.Fatalf("Write = %d, %v; want %d, nil", n, err, k)
+			}
+			p = p[k:]
+		}
+		at, took, _, delivered := w.result()
+		if at <= 0 || took != 250*time.Millisecond || delivered != 2 {
+			t.Errorf("pieces of %d: at %s, took %s, delivered %d; want the second synced line (250ms, 2)", size, at, took, delivered)
+		}
 	}
 }

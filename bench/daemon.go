@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -95,21 +97,31 @@ func (c daemonConfig) write(path string) error {
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
-// daemonRun is what one `egov-bridge run --once` did.
+// daemonRun is what one `egov-bridge run --once` did. Its sync and its delivery
+// overlap (run --once delivers each commit while it goes on syncing), so the
+// phases are split at two moments: the sink's first event, and the daemon's
+// "synced" log line, written right after the source's last commit.
 type daemonRun struct {
 	wall time.Duration
-	// firstDelivery is when the sink saw its first event, from the process start:
-	// run --once syncs every source before it delivers, so this is the sync's end.
+	// firstDelivery is when the sink saw its first event, from the process start.
 	firstDelivery time.Duration
-	// cpuAtFirst and cpu are the daemon's user+system CPU time at the first
-	// delivery and in all: less disturbed than wall time on a shared machine.
-	cpuAtFirst time.Duration
-	cpu        time.Duration
-	maxRSS     int64 // bytes
-	timedOut   bool
-	exitErr    error
-	stats      runStats // what run --once printed
-	stderr     string
+	// synced is when the daemon logged that its (last) source was synced, from
+	// the process start: the end of read + map + diff + commit. took is that
+	// line's own measure, from the source's run start to its last commit.
+	synced, took time.Duration
+	// deliveredAtSync is how many events the sink held at that line: what was
+	// delivered while the sync went on.
+	deliveredAtSync int
+	// cpuAtFirst, cpuAtSync and cpu are the daemon's user+system CPU time at the
+	// first delivery, at the synced line and in all: less disturbed than wall
+	// time on a shared machine.
+	cpuAtFirst, cpuAtSync time.Duration
+	cpu                   time.Duration
+	maxRSS                int64 // bytes
+	timedOut              bool
+	exitErr               error
+	stats                 runStats // what run --once printed
+	stderr                string
 }
 
 type runStats struct {
@@ -140,23 +152,36 @@ func parseStats(stdout string) runStats {
 	return runStats{rows: n(m[1]), batches: n(m[2]), events: n(m[3]), quarantined: n(m[4]), ok: true}
 }
 
-// runDaemon runs `bin run --once -c cfg`, watching probe (has the sink seen an
-// event yet?) to split the sync from the delivery. After timeout it sends SIGTERM:
-// the daemon commits its batch in flight and exits, and the run reports how far it
-// got instead of hanging the benchmark.
-func runDaemon(ctx context.Context, bin, cfg string, timeout time.Duration, probe func() bool) (daemonRun, error) {
-	cmd := exec.Command(bin, "run", "--once", "-c", cfg)
+// watch is how runDaemon looks at the sink under test.
+type watch struct {
+	probe     func() bool // has it seen an event?
+	delivered func() int  // events it holds
+}
+
+// runDaemon runs `bin run --once -c cfg`, watching the sink (when did it see its
+// first event?) and the daemon's log (when was the sync done, and how much had the
+// sink by then?). After timeout it sends SIGTERM: the daemon commits its batch in
+// flight and exits, and the run reports how far it got instead of hanging the
+// benchmark.
+func runDaemon(ctx context.Context, bin, cfg string, timeout time.Duration, sink watch, syncFirst bool) (daemonRun, error) {
+	args := []string{"run", "--once", "-c", cfg}
+	if syncFirst {
+		args = append(args, "--sync-first")
+	}
+	cmd := exec.Command(bin, args...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &limitedBuffer{max: 64 << 10, buf: &stderr}
 	start := time.Now()
+	synced := &syncWatcher{start: start, delivered: sink.delivered}
+	cmd.Stdout, cmd.Stderr = &stdout, io.MultiWriter(&limitedBuffer{max: 64 << 10, buf: &stderr}, synced)
 	if err := cmd.Start(); err != nil {
 		return daemonRun{}, err
 	}
+	synced.pid = cmd.Process.Pid
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	firstC := make(chan firstSeen, 1)
 	stopProbe := make(chan struct{})
-	go watchFirst(probe, start, cmd.Process.Pid, stopProbe, firstC)
+	go watchFirst(sink.probe, start, cmd.Process.Pid, stopProbe, firstC)
 
 	var r daemonRun
 	timer := time.NewTimer(timeout)
@@ -175,6 +200,7 @@ func runDaemon(ctx context.Context, bin, cfg string, timeout time.Duration, prob
 	close(stopProbe)
 	first := <-firstC
 	r.firstDelivery, r.cpuAtFirst = first.at, first.cpu
+	r.synced, r.took, r.cpuAtSync, r.deliveredAtSync = synced.result()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.maxRSS = int64(ru.Maxrss) * 1024 // KiB on Linux
 		r.cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
@@ -182,6 +208,48 @@ func runDaemon(ctx context.Context, bin, cfg string, timeout time.Duration, prob
 	r.stats = parseStats(stdout.String())
 	r.stderr = stderr.String()
 	return r, nil
+}
+
+// syncWatcher reads the daemon's log as it is written and notes, at each
+// "synced" line (one per source; the last one counts), the time from the process
+// start, the line's took, the daemon's CPU time and what the sink holds.
+type syncWatcher struct {
+	start     time.Time
+	pid       int
+	delivered func() int
+
+	mu        sync.Mutex
+	partial   []byte
+	at, took  time.Duration
+	cpu       time.Duration
+	deliverAt int
+}
+
+func (w *syncWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(w.partial[:i])
+		w.partial = w.partial[i+1:]
+		if took, ok := syncTook(line); ok {
+			w.at, w.took = time.Since(w.start), took
+			w.cpu = procCPU(w.pid)
+			w.deliverAt = w.delivered()
+		}
+	}
+	w.partial = bytes.Clone(w.partial) // let the consumed lines go
+	return len(p), nil
+}
+
+func (w *syncWatcher) result() (at, took, cpu time.Duration, delivered int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.at, w.took, w.cpu, w.deliverAt
 }
 
 // firstSeen is when the probe first held, from the process start, and the

@@ -7,10 +7,12 @@
 //
 // It drives the real binary (`egov-bridge run --once` on a generated config) as a
 // subprocess, so it keeps measuring whatever the engine becomes, and reads the
-// child's peak RSS from its rusage. The first sync is split from the delivery at the
-// moment the sink sees its first event (run --once syncs every source before it
-// delivers). With -profile DIR it also runs one first sync and its delivery to the
-// log sink in this process under runtime/pprof. See docs/BENCHMARKS.md.
+// child's peak RSS from its rusage. run --once delivers while it syncs, so the
+// phases overlap: the first sync ends at the daemon's "synced" log line, the
+// delivery runs from the sink's first event to the exit, and the drain after the
+// sync is what was left at that line. With -profile DIR it also runs one first
+// sync and then its delivery to the log sink (--sync-first, one phase per
+// profile) in this process under runtime/pprof. See docs/BENCHMARKS.md.
 package main
 
 import (
@@ -51,6 +53,7 @@ type options struct {
 	changes     int
 	batch       int
 	concurrency int
+	syncFirst   bool // run --once --sync-first: the phases one after the other
 	seed        uint64
 	bin         string
 	bento       string
@@ -73,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.changes, "changes", 1000, "rows changed for the incremental poll")
 	fs.IntVar(&o.batch, "batch", 1000, "the source's batch_size")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "delivery concurrency per sink (0: the daemon's default)")
+	fs.BoolVar(&o.syncFirst, "sync-first", false, "run the daemon with --sync-first: it delivers only after the sync, so the drain has the machine to itself (binaries from before decision 0025 do so anyway and do not know the flag)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated data")
 	fs.StringVar(&o.bin, "bin", "", "an egov-bridge binary to measure instead of building ./cmd/egov-bridge")
 	fs.StringVar(&o.bento, "bento", "", "a Bento (or Benthos) binary: also measure sql_select → Bloblang → file on the same table")
@@ -268,10 +272,17 @@ func (b *bench) prepare(ctx context.Context) error {
 		fmt.Sprintf("- %s %s/%s, commit %s, %s", runtime.Version(), runtime.GOOS, runtime.GOARCH, commit(), time.Now().UTC().Format("2006-01-02 15:04 UTC")),
 		fmt.Sprintf("- agency table: %s rows seeded by COPY FROM in %s, %s with its (cursor, key) index", thousands(b.o.n), secondsText(seeded)+" s", mbText(tableSize)),
 		"- load average at start (1, 5, 15 min): " + loadAvg() + " — this machine is shared, so wall times are noisy; the daemon's CPU seconds (user + system, from its rusage; PostgreSQL's work is not in them) are steadier",
-		fmt.Sprintf("- daemon: batch_size %d, delivery concurrency %s, webhook receiver answers %.0f%% of requests after %s, per-run timeout %s",
-			b.o.batch, concurrencyText(b.o.concurrency), b.o.slow*100, b.o.slowDelay, b.o.timeout),
+		fmt.Sprintf("- daemon: batch_size %d, delivery concurrency %s, %s, webhook receiver answers %.0f%% of requests after %s, per-run timeout %s",
+			b.o.batch, concurrencyText(b.o.concurrency), orderText(b.o.syncFirst), b.o.slow*100, b.o.slowDelay, b.o.timeout),
 	}
 	return nil
+}
+
+func orderText(syncFirst bool) string {
+	if syncFirst {
+		return "run --once --sync-first (delivery after the sync)"
+	}
+	return "delivery while syncing (run --once's default)"
 }
 
 func concurrencyText(c int) string {

@@ -123,18 +123,44 @@ func (p *pgServer) seedDossiers(ctx context.Context, schema string, n int, seed 
 
 // touchDossiers moves n dossiers, picked pseudo-randomly by seed, to their next
 // status and stamps them "now" in the source's zone (less a margin for the
-// source's lag), as clerks would.
+// source's lag), as clerks would. It keeps the rows as they were in
+// <schema>.touched, so untouchDossiers can put them back and every store's poll
+// sees the same change.
 func (p *pgServer) touchDossiers(ctx context.Context, schema string, n int, zone string, seed uint64) (int, error) {
-	res, err := p.db.ExecContext(ctx, `UPDATE `+schema+`.ho_so h
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE `+schema+`.touched AS
+		SELECT "MaHoSo", "TrangThaiHoSo", "NgayCapNhat" FROM `+schema+`.ho_so ORDER BY md5("MaHoSo" || $2) LIMIT $1`,
+		n, fmt.Sprint(seed)); err != nil {
+		return 0, fmt.Errorf("touch dossiers: keep the rows: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE `+schema+`.ho_so h
 		SET "TrangThaiHoSo" = h."TrangThaiHoSo" % 10 + 1,
-		    "NgayCapNhat" = (now() AT TIME ZONE $2) - interval '10 seconds'
-		WHERE "MaHoSo" IN (SELECT "MaHoSo" FROM `+schema+`.ho_so ORDER BY md5("MaHoSo" || $3) LIMIT $1)`,
-		n, zone, fmt.Sprint(seed))
+		    "NgayCapNhat" = (now() AT TIME ZONE $1) - interval '10 seconds'
+		FROM `+schema+`.touched t WHERE h."MaHoSo" = t."MaHoSo"`, zone)
 	if err != nil {
 		return 0, fmt.Errorf("touch dossiers: %w", err)
 	}
 	got, err := res.RowsAffected()
-	return int(got), err
+	if err != nil {
+		return 0, err
+	}
+	return int(got), tx.Commit()
+}
+
+// untouchDossiers puts the rows touchDossiers changed back as they were.
+func (p *pgServer) untouchDossiers(ctx context.Context, schema string) error {
+	_, err := p.db.ExecContext(ctx, `UPDATE `+schema+`.ho_so h
+		SET "TrangThaiHoSo" = t."TrangThaiHoSo", "NgayCapNhat" = t."NgayCapNhat"
+		FROM `+schema+`.touched t WHERE h."MaHoSo" = t."MaHoSo";
+		DROP TABLE `+schema+`.touched`)
+	if err != nil {
+		return fmt.Errorf("put the touched dossiers back: %w", err)
+	}
+	return nil
 }
 
 // schemaSize is the disk size of every table (with indexes and TOAST) in schema.

@@ -21,10 +21,11 @@ import (
 
 // profileRun runs one first sync and its drain to the log sink in this process
 // under runtime/pprof (the daemon has no profiling flag), with the first store of
-// -store. The CPU profile is switched from sync.cpu.pprof to drain.cpu.pprof when
-// the sink sees its first event; heap profiles are taken at the same two points.
-// It uses only the engine's top-level calls (LoadFile, New, RunOnce), the ones the
-// binary itself makes.
+// -store. It runs them one after the other (`run --once --sync-first`), so each
+// profile holds one phase: the CPU profile is switched from sync.cpu.pprof to
+// drain.cpu.pprof when the sink sees its first event; heap profiles are taken at
+// the same two points. It uses only the engine's top-level calls (LoadFile, New,
+// RunOnceWith), the ones the binary itself makes.
 func (b *bench) profileRun(ctx context.Context) error {
 	if err := os.MkdirAll(b.o.profile, 0o755); err != nil {
 		return err
@@ -79,7 +80,7 @@ func (b *bench) profileRun(ctx context.Context) error {
 			b.logf("profile: %v", err)
 		}
 	}()
-	_, runErr := d.RunOnce(runCtx, nil)
+	_, runErr := d.RunOnceWith(runCtx, engine.OnceOptions{SyncFirst: true})
 	close(stop)
 	<-switched
 	if err := p.finish(); err != nil {

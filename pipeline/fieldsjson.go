@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -20,11 +20,12 @@ func AppendFieldsJSON(b []byte, fields map[string]any, sorted []string) ([]byte,
 	}
 	keys := sorted
 	if len(keys) != len(fields) {
-		keys = make([]string, 0, len(fields))
+		var buf [32]string // a record's fields fit: no allocation per event
+		keys = buf[:0]
 		for k := range fields {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 	}
 	b = append(b, '{')
 	for i, k := range keys {

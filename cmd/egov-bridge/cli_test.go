@@ -39,6 +39,7 @@ func TestCommandLineMistakesExit2(t *testing.T) {
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"validate", "extra.yaml"}, `unknown command "extra.yaml" for "egov-bridge validate"`},
 		{[]string{"run", "--onec"}, "unknown flag: --onec"},
+		{[]string{"run", "--sync-first"}, "--sync-first needs --once"},
 		{[]string{"state", "audit", "extra"}, `unknown command "extra"`},
 		{[]string{"state", "reset-cursor"}, "accepts 1 arg(s), received 0"},
 		{[]string{"preview", "-c", "x.yaml"}, `required flag(s) "source" not set`},

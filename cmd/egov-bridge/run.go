@@ -24,17 +24,39 @@ import (
 
 func (a *app) runCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "run [-c FILE] [--once]",
+		Use:   "run [-c FILE] [--once [--sync-first]]",
 		Short: "run the daemon (default config: the embedded demo)",
-		Args:  cobra.NoArgs,
+		Long: `Run the daemon (default config: the embedded demo).
+
+With --once, every source is synced once, the due deadline timers fire, what is
+due is delivered, and the command exits (backfills, cron-driven deployments).
+Sinks are delivered while the sources sync, as the daemon does; --sync-first
+delivers nothing until every source is synced and the timers have fired, as
+--once did before: slower end to end, but the sync has the machine to itself and
+no event leaves before the whole snapshot is committed.`,
+		Args: cobra.NoArgs,
 	}
 	cfgFlag := configFlag(cmd, false)
 	once := cmd.Flags().Bool("once", false, "sync every source once, deliver what is due, and exit (backfills, cron-driven deployments)")
-	cmd.RunE = action(func([]string) int { return runDaemon(a.ctx, *cfgFlag, *once, a.stdout, a.stderr) })
+	syncFirst := cmd.Flags().Bool("sync-first", false, "with --once: deliver only after every source is synced (default: deliver while syncing)")
+	cmd.RunE = action(func([]string) int {
+		if *syncFirst && !*once {
+			fmt.Fprintln(a.stderr, "egov-bridge: --sync-first needs --once (the daemon always delivers while it syncs)")
+			return exitUsage
+		}
+		return runDaemon(a.ctx, *cfgFlag, runFlags{once: *once, syncFirst: *syncFirst}, a.stdout, a.stderr)
+	})
 	return cmd
 }
 
-func runDaemon(ctx context.Context, cfgFlag string, once bool, stdout, stderr io.Writer) int {
+// runFlags are the run command's flags.
+type runFlags struct {
+	once      bool
+	syncFirst bool // with once: deliver after the sync, not during it
+}
+
+func runDaemon(ctx context.Context, cfgFlag string, f runFlags, stdout, stderr io.Writer) int {
+	once := f.once
 	_, cfg, ok := loadFlagConfig(cfgFlag, stderr)
 	if !ok {
 		return 1
@@ -70,7 +92,7 @@ func runDaemon(ctx context.Context, cfgFlag string, once bool, stdout, stderr io
 	}
 
 	if once {
-		return runOnce(ctx, d, stdout, stderr)
+		return runOnce(ctx, d, f.syncFirst, stdout, stderr)
 	}
 	if err := d.Run(ctx); err != nil {
 		log.Error("stopped with an error", "err", err)
@@ -118,7 +140,7 @@ func startDemo(ctx context.Context, cfg *engine.Config, once bool, log *slog.Log
 }
 
 // runOnce syncs everything once with a progress bar on a terminal and a summary.
-func runOnce(ctx context.Context, d *engine.Daemon, stdout, stderr io.Writer) int {
+func runOnce(ctx context.Context, d *engine.Daemon, syncFirst bool, stdout, stderr io.Writer) int {
 	tty := false
 	if f, ok := stderr.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
@@ -140,7 +162,7 @@ func runOnce(ctx context.Context, d *engine.Daemon, stdout, stderr io.Writer) in
 		bars = append(bars, bar)
 		return func(st engine.RunStats) { _ = bar.Set(st.Rows) }
 	}
-	stats, err := d.RunOnce(ctx, progress)
+	stats, err := d.RunOnceWith(ctx, engine.OnceOptions{Progress: progress, SyncFirst: syncFirst})
 	for _, b := range bars {
 		_ = b.Finish()
 	}

@@ -246,14 +246,39 @@ func (d *Daemon) runJob(ctx context.Context, j *Job) {
 	}
 }
 
-// RunOnce syncs every source until it has nothing more, then delivers what is due.
-// Sources run one after another, gentlest on agency servers.
+// OnceOptions shape RunOnceWith.
+type OnceOptions struct {
+	// Progress, when set, gives each source's run a callback for its progress.
+	Progress func(source string) func(RunStats)
+	// SyncFirst delivers nothing until every source is synced and the timers
+	// have fired, as `run --once` did before decision 0025: slower end to end,
+	// but the sync has the machine to itself and its end is the first delivery.
+	SyncFirst bool
+}
+
+// RunOnce is RunOnceWith with the default options: delivery overlaps the sync.
 func (d *Daemon) RunOnce(ctx context.Context, progress func(source string) func(RunStats)) (map[string]RunStats, error) {
+	return d.RunOnceWith(ctx, OnceOptions{Progress: progress})
+}
+
+// RunOnceWith syncs every source until it has nothing more, fires the due
+// timers, delivers what is due and purges what the retention allows. Sources run
+// one after another, gentlest on agency servers. Unless o.SyncFirst is set, the
+// sinks are delivered while the sources sync, woken by each commit as in the
+// daemon (decision 0025), and what is left is drained once the last source and
+// the timers are done. Cancelling ctx stops each source after its batch in flight
+// is committed and each sink after its deliveries in flight are recorded.
+func (d *Daemon) RunOnceWith(ctx context.Context, o OnceOptions) (map[string]RunStats, error) {
+	synced := make(chan struct{})
+	var delivery *Draining
+	if !o.SyncFirst {
+		delivery = d.Dispatcher.StartDrain(ctx, synced)
+	}
 	out := map[string]RunStats{}
 	var errs []error
 	for _, j := range d.Jobs {
-		if progress != nil {
-			j.Progress = progress(j.Name)
+		if o.Progress != nil {
+			j.Progress = o.Progress(j.Name)
 		}
 		start := time.Now()
 		st, err := j.Run(ctx)
@@ -269,8 +294,20 @@ func (d *Daemon) RunOnce(ctx context.Context, progress func(source string) func(
 			break
 		}
 	}
-	d.FireTimers(ctx)
-	if _, err := d.Dispatcher.Drain(ctx); err != nil {
+	if ctx.Err() == nil {
+		d.FireTimers(ctx)
+	}
+	close(synced)
+	if delivery == nil {
+		delivery = d.Dispatcher.StartDrain(ctx, synced)
+	}
+	_, err := delivery.Wait()
+	if ctx.Err() != nil {
+		// What is left waits for the next run; that is what an interrupt means,
+		// not a failed delivery.
+		return out, errors.Join(append(errs, fmt.Errorf("interrupted (%w): the batch in flight was committed and the deliveries in flight recorded; the next run goes on from there", ctx.Err()))...)
+	}
+	if err != nil {
 		errs = append(errs, err)
 	}
 	d.Purge(ctx)

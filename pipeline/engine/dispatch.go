@@ -131,6 +131,9 @@ func (d *Dispatcher) flushFailures(ctx context.Context) {
 // before every outbox poll.
 func (d *Dispatcher) worker(ctx context.Context, sink string) {
 	poll := d.config(sink).Poll.D()
+	if poll <= 0 {
+		poll = DefaultDelivery.Poll.D()
+	}
 	var lock store.Lock
 	defer func() {
 		if lock != nil {
@@ -155,7 +158,7 @@ func (d *Dispatcher) worker(ctx context.Context, sink string) {
 			held := func() bool { return lock.Held(work) }
 			w, fence := d.newWindow(sink), lock.Fence()
 			w.fence = &fence
-			_, err = w.run(ctx, held, d.wakes[sink], poll)
+			_, err = w.run(ctx, runMode{held: held, wake: d.wakes[sink], poll: poll})
 		}
 		if err != nil {
 			d.Logger.Error("dispatch failed", "sink", sink, "err", err)
@@ -177,7 +180,7 @@ func (d *Dispatcher) worker(ctx context.Context, sink string) {
 // is delivered and whose next event is due has that one delivered too.
 func (d *Dispatcher) deliverDue(ctx context.Context, sink string) (int, error) {
 	d.init()
-	return d.newWindow(sink).run(ctx, nil, nil, 0)
+	return d.newWindow(sink).run(ctx, runMode{until: drainNow})
 }
 
 // giveUp decides whether a failed attempt ends in dead letters, and why: a
@@ -224,32 +227,88 @@ var ErrUndelivered = errors.New("some events are still waiting for a retry")
 // Drain delivers everything that is due now, for `run --once`. Events whose
 // delivery failed stay in the outbox for the next run; their count is returned.
 func (d *Dispatcher) Drain(ctx context.Context) (waiting int, err error) {
+	return d.StartDrain(ctx, drainNow).Wait()
+}
+
+// Draining is a run of every sink's deliveries started by StartDrain.
+type Draining struct {
+	d       *Dispatcher
+	ctx     context.Context
+	handled []string // the sinks whose lock this run holds
+	done    chan struct{}
+	err     error
+}
+
+// StartDrain starts delivering every sink whose store-wide lock it gets (a sink
+// a running daemon delivers is left to it), each in its own window, woken by
+// Wake as commits add events, until synced is closed: each window then delivers
+// what is due and stops when nothing is due and nothing is in flight (what
+// waits for a retry stays for the next run). `run --once` closes synced when its
+// sources are synced, so the delivery overlaps the sync instead of following
+// it; a closed synced is Drain. Cancelling ctx stops the windows after their
+// deliveries in flight are recorded.
+func (d *Dispatcher) StartDrain(ctx context.Context, synced <-chan struct{}) *Draining {
 	d.init()
-	var handled []string
+	r := &Draining{d: d, ctx: ctx, done: make(chan struct{})}
+	type sinkRun struct {
+		name  string
+		lock  store.Lock
+		fence store.Fence
+	}
+	var runs []sinkRun
+	var errs []error
 	for name := range d.Sinks {
 		lock, ok, err := d.Store.TryLock(ctx, "dispatch/"+name)
 		if err != nil {
-			return 0, err
+			errs = append(errs, err)
+			continue
 		}
 		if !ok {
 			d.Logger.Info("a running daemon delivers this sink; leaving its outbox to it", "sink", name)
 			continue
 		}
-		handled = append(handled, name)
-		w, fence := d.newWindow(name), lock.Fence()
-		w.fence = &fence
-		_, err = w.run(ctx, nil, nil, 0)
-		lock.Unlock()
-		d.fails.flush(d.Clock(), true)
-		if err != nil {
-			return 0, err
-		}
+		r.handled = append(r.handled, name)
+		runs = append(runs, sinkRun{name: name, lock: lock, fence: lock.Fence()})
 	}
-	st, err := d.Store.Stats(ctx)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, sr := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer sr.lock.Unlock()
+			w := d.newWindow(sr.name)
+			w.fence = &sr.fence
+			_, err := w.run(ctx, runMode{wake: d.wakes[sr.name], until: synced})
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("sink %s: %w", sr.name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		d.fails.flush(d.Clock(), true)
+		r.err = errors.Join(errs...)
+		close(r.done)
+	}()
+	return r
+}
+
+// Wait waits for every window to stop and returns how many events of the sinks
+// it delivered still wait in the outbox (for a retry, or because ctx ended),
+// with ErrUndelivered when there are any.
+func (r *Draining) Wait() (waiting int, err error) {
+	<-r.done
+	if r.err != nil {
+		return 0, r.err
+	}
+	st, err := r.d.Store.Stats(context.WithoutCancel(r.ctx))
 	if err != nil {
 		return 0, err
 	}
-	for _, name := range handled {
+	for _, name := range r.handled {
 		waiting += st.Outbox[name]
 	}
 	if waiting > 0 {

@@ -82,27 +82,49 @@ func (d *Dispatcher) newWindow(sink string) *window {
 	return w
 }
 
-// run delivers until ctx is cancelled, held reports the lock lost, or a store
-// operation fails; with drain set (held nil) it stops as soon as nothing is due
-// and nothing is in flight. Deliveries in flight always finish and their outcomes
-// are recorded before run returns. It returns how many events were delivered.
-func (w *window) run(ctx context.Context, held func() bool, wake <-chan struct{}, poll time.Duration) (int, error) {
+// runMode says how long a window runs and what wakes it.
+type runMode struct {
+	// held reports whether the sink's lock is still this process's; nil: not
+	// checked (the fence still guards every recording).
+	held func() bool
+	wake <-chan struct{} // commits of new events
+	poll time.Duration   // a poll at least this often; 0: only when woken
+	// until, once closed, makes the window stop as soon as nothing is due and
+	// nothing is in flight; closed from the start, the window drains what is due
+	// now; nil, it runs until ctx ends (the daemon's worker).
+	until <-chan struct{}
+}
+
+// drainNow is an until that is closed from the start.
+var drainNow = func() <-chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// run delivers until ctx is cancelled, m.held reports the lock lost, a store
+// operation fails, or, once m.until is closed, nothing is due and nothing is in
+// flight. Deliveries in flight always finish and their outcomes are recorded
+// before run returns. It returns how many events were delivered.
+func (w *window) run(ctx context.Context, m runMode) (int, error) {
 	w.work = context.WithoutCancel(ctx)
-	drain := held == nil
 	var tick <-chan time.Time
-	if !drain {
-		if poll <= 0 {
-			poll = DefaultDelivery.Poll.D()
-		}
-		t := time.NewTicker(poll)
+	if m.poll > 0 {
+		t := time.NewTicker(m.poll)
 		defer t.Stop()
 		tick = t.C
 	}
+	until := m.until
+	drain := false
 	var queue []store.Pending // due heads read but not yet handed out
 	dirty := true             // something may be due that queue does not hold
 	for ctx.Err() == nil && w.failure() == nil {
+		if !drain && closed(until) {
+			// Nothing more will be committed: one more look, then stop when idle.
+			drain, dirty, until = true, true, nil
+		}
 		if len(queue) == 0 && dirty && len(w.slots) < cap(w.slots) && w.room() > 0 {
-			if !drain && !held() {
+			if m.held != nil && !m.held() {
 				break
 			}
 			var err error
@@ -129,10 +151,11 @@ func (w *window) run(ctx context.Context, held func() bool, wake <-chan struct{}
 		case <-w.freed:
 		case <-w.settled:
 			dirty = dirty || w.headsMoved()
-		case <-wake:
+		case <-m.wake:
 			dirty = true
 		case <-tick:
 			dirty = true
+		case <-until:
 		case <-ctx.Done():
 		}
 	}
@@ -140,6 +163,19 @@ func (w *window) run(ctx context.Context, held func() bool, wake <-chan struct{}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.sent, w.err
+}
+
+// closed reports whether ch is closed (a nil ch never is).
+func closed(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // poll reads due heads, leaving out those in flight. full reports that more may

@@ -252,7 +252,7 @@ func TestWindowStopsWhenTheLockIsLost(t *testing.T) {
 	f.run(t)
 	var checks atomic.Int32
 	held := func() bool { return checks.Add(1) == 1 }
-	n, err := f.disp.newWindow("audit").run(context.Background(), held, nil, time.Hour)
+	n, err := f.disp.newWindow("audit").run(context.Background(), runMode{held: held, poll: time.Hour})
 	if err != nil || n != 2 || len(f.sink.keys()) != 2 {
 		t.Fatalf("delivered %d (%v), %v; want the first poll's 2, then a stop", n, f.sink.keys(), err)
 	}

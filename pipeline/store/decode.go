@@ -122,17 +122,55 @@ func flatValue(b []byte, i int) (any, int, bool) {
 	case c == 'n' && hasAt(b, i, "null"):
 		return nil, i + 4, true
 	case c == '-' || (c >= '0' && c <= '9'):
-		j := i + 1
-		for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		n := json.Number(b[i:j])
-		if _, err := n.Float64(); err != nil {
+		j, ok := numberEnd(b, i)
+		if !ok {
 			return nil, 0, false
 		}
-		return n, j, true
+		return json.Number(b[i:j]), j, true
 	}
 	return nil, 0, false
+}
+
+// numberEnd reads the JSON number at b[i] by its grammar,
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, and returns where it ends. Like
+// encoding/json with UseNumber it checks the form only (no parse per value).
+func numberEnd(b []byte, i int) (int, bool) {
+	digits := func(j int) int {
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(i + 1)
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return 0, false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return 0, false
+		}
+		i = j
+	}
+	return i, true
 }
 
 // decodeFlatArray decodes a positional record, [shape, v1, v2, ...] with scalar

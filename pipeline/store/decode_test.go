@@ -18,6 +18,13 @@ func TestDecodeFlatMatchesEncodingJSON(t *testing.T) {
 		{`{"citizen":"Lê Thị \"Hoa\"\n","path":"a\\b\/c","emoji":"\ud83d\ude00","nul":"x\u0000y"}`, true},
 		{`{"due":"2025-03-01T00:30:00.123456Z","a":"","b":"Nguyễn Văn An"}`, true},
 		{`{"a":1,"a":2}`, true},
+		{`{"a":-0.5e+10,"b":0,"c":-0,"d":1E7,"e":1e400}`, true}, // numbers by their form, as UseNumber reads them
+		{`{"a":-}`, false},
+		{`{"a":1.}`, false},
+		{`{"a":1e}`, false},
+		{`{"a":00}`, false},
+		{`{"a":--1}`, false},
+		{`{"a":1.5.2}`, false},
 		{`{"nested":{"x":1}}`, false},
 		{`{"list":[1,2]}`, false},
 		{`{"a":1,}`, false},

@@ -177,13 +177,13 @@ func (s *sqlStore) sinkBlocks(ctx context.Context, q sqlx.QueryerContext, sink s
 	return out, err
 }
 
+// betweenFeedReads, when set by a test (one that does not run in parallel), runs
+// between pendingFeed's two reads, where a concurrent Settle can commit.
+var betweenFeedReads func()
+
 // pendingFeed returns up to limit of the sink's feed events that are due, in seq
 // order, leaving out those in skip.
 func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, limit int, skip []int64) ([]Pending, error) {
-	blocks, err := s.sinkBlocks(ctx, s.reader(), sink, 0, 64)
-	if err != nil || len(blocks) == 0 {
-		return nil, err
-	}
 	// Left out: what is in flight and what was settled out of order. Both sit
 	// mostly in one run of seqs right after the sink's progress, which the read
 	// jumps over instead of reading it row by row.
@@ -191,6 +191,11 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 	for _, seq := range skip {
 		out[seq] = true
 	}
+	// The seqs settled out of order are read before the blocks' progress: a
+	// Settle committed between the two reads moves the progress past the seqs it
+	// deletes from snapshot_feed_done, so in this order every settled seq is in
+	// one read or the other. In the other order such a Settle hid them from both,
+	// and they were delivered again.
 	if err := queryEach(ctx, s.reader(), s.q(`SELECT seq FROM snapshot_feed_done WHERE sink = ?`), []any{sink}, func(r *sqlx.Rows) error {
 		var seq int64
 		if err := r.Scan(&seq); err != nil {
@@ -201,7 +206,14 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 	}); err != nil {
 		return nil, err
 	}
-	var due []Pending
+	if betweenFeedReads != nil {
+		betweenFeedReads()
+	}
+	blocks, err := s.sinkBlocks(ctx, s.reader(), sink, 0, 64)
+	if err != nil || len(blocks) == 0 {
+		return nil, err
+	}
+	due := make([]Pending, 0, min(limit, 4096)) // a Pending is large: grow it once
 	for i := 0; i < len(blocks) && len(due) < limit; {
 		if blocks[i].At.After(now) {
 			break
