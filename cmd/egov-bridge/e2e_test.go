@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -193,10 +194,18 @@ func (e *e2e) storedEvents() []pipeline.Event {
 	for feed.Next() {
 		var seq int64
 		var ev pipeline.Event
-		var hash string
+		var stored any
 		var fields []byte
-		if err := feed.Scan(&seq, &ev.Source, &ev.Entity, &ev.Key, &hash, &ev.Version, &fields, &ev.Agency, &ev.Epoch, &ev.DetectedAt); err != nil {
+		if err := feed.Scan(&seq, &ev.Source, &ev.Entity, &ev.Key, &stored, &ev.Version, &fields, &ev.Agency, &ev.Epoch, &ev.DetectedAt); err != nil {
 			e.t.Fatal(err)
+		}
+		// SQLite keeps a record's hex hash as its bytes (migration 0014).
+		hash, ok := stored.(string)
+		if b, isBlob := stored.([]byte); isBlob {
+			hash, ok = hex.EncodeToString(b), true
+		}
+		if !ok {
+			e.t.Fatalf("hash of feed row %d is a %T", seq, stored)
 		}
 		ev.Type, ev.Snapshot = pipeline.EventCreated, true
 		ev.ID = pipeline.EventID(ev.Source, ev.Entity, ev.Key, ev.Version, ev.Type, hash)

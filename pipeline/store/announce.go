@@ -541,8 +541,9 @@ func (s *sqlStore) OpenRecords(ctx context.Context, kind string, agencies []stri
 		return nil, nil
 	}
 	var rows []FactRecord
-	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT source, entity, key, agency FROM facts WHERE kind = ? AND state = 'open'
-		AND agency IN (`+placeholders(len(agencies))+`) ORDER BY source, key`), append([]any{kind}, anys(agencies)...)...); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT n.source, n.entity, n.key, g.agency FROM snapshot n
+		JOIN fact_groups g ON g.id = n.fact_group WHERE g.kind = ? AND n.fact_state = 1
+		AND g.agency IN (`+placeholders(len(agencies))+`) ORDER BY n.source, n.key`), append([]any{kind}, anys(agencies)...)...); err != nil {
 		return nil, fmt.Errorf("store: list open records: %w", err)
 	}
 	return rows, nil

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -57,6 +58,10 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.priorRows(ctx, tx, b.Source, snap); err != nil {
 		return fmt.Errorf("read the stored records: %w", err)
 	}
+	facts, err := s.prepareFacts(ctx, tx, b.Source, b.Facts, snap, b.At)
+	if err != nil {
+		return fmt.Errorf("facts: %w", err)
+	}
 	events, feeds, err := s.eventRows(b, snap)
 	if err != nil {
 		return err
@@ -84,7 +89,7 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.indexSnapshot(ctx, tx, b.Source, snap); err != nil {
 		return fmt.Errorf("index look-up fields: %w", err)
 	}
-	if err := s.writeFacts(ctx, tx, b.Source, b.Facts, b.Timers, b.At); err != nil {
+	if err := s.writeFacts(ctx, tx, b.Source, facts, b.Timers); err != nil {
 		return err
 	}
 	if err := s.resolveRows(ctx, tx, b); err != nil {
@@ -103,6 +108,7 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 		return err
 	}
 	shapesStored()
+	s.rememberGroups(facts.added)
 	s.countInserted(snap.inserted())
 	return nil
 }
@@ -121,6 +127,9 @@ type pendingSnapshot struct {
 	lazySeq *int64
 	// prior is the record as stored before this commit (nil: new).
 	prior *priorRow
+	// fact is the record's facts as the row keeps them (nil: the batch has none
+	// for the record, and the row keeps the facts it has).
+	fact *factColumns
 }
 
 // snapshotRows is a batch's snapshot entries, one per key, encoded once.
@@ -183,19 +192,29 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs 
 	if s.d == postgresDialect {
 		return s.upsertSnapshotPG(ctx, tx, b, rs)
 	}
-	updatedAt := s.d.timeArg(b.At)
-	rows := make([][]any, len(rs.list))
-	for i, r := range rs.list {
-		rows[i] = []any{b.Source, r.Entity, r.Key, r.Hash, r.Version, s.d.jsonArg(r.fields), r.Deleted, updatedAt, r.lazySeq}
+	updatedAt := s.d.rowTimeArg(b.At)
+	// Rows with facts and rows without (a mapping without figures) go in
+	// statements of their own: the latter leave the row's facts as they are.
+	var plain, withFacts [][]any
+	for _, r := range rs.list {
+		row := []any{b.Source, r.Entity, r.Key, hashArg(r.Hash), r.Version, s.d.jsonArg(r.fields), r.Deleted, updatedAt, r.lazySeq}
+		if r.fact != nil {
+			withFacts = append(withFacts, r.fact.appendArgs(row))
+		} else {
+			plain = append(plain, row)
+		}
 	}
-	return s.insertRows(ctx, tx,
-		`INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq) VALUES `,
-		snapshotConflict, rows, nil)
+	const head = `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq`
+	if err := s.insertRows(ctx, tx, head+`) VALUES `, snapshotConflict, plain, nil); err != nil {
+		return err
+	}
+	return s.insertRows(ctx, tx, head+`, `+factColumnList+`) VALUES `, snapshotConflict+`, `+factConflict, withFacts, nil)
 }
 
 // upsertSnapshotPG stores the rows in one statement, one array per column: a
 // VALUES list of thousands of parameters costs PostgreSQL more to parse and plan
-// than to execute.
+// than to execute. Rows with facts and rows without go in statements of their
+// own, as on SQLite.
 func (s *sqlStore) upsertSnapshotPG(ctx context.Context, tx *sqlx.Tx, b Batch, rs snapshotRows) error {
 	if len(rs.list) == 0 {
 		return nil
@@ -203,22 +222,67 @@ func (s *sqlStore) upsertSnapshotPG(ctx context.Context, tx *sqlx.Tx, b Batch, r
 	if rs.allNew() {
 		return s.copySnapshot(ctx, tx, b, rs)
 	}
-	n := len(rs.list)
+	var plain, withFacts []*pendingSnapshot
+	for _, r := range rs.list {
+		if r.fact != nil {
+			withFacts = append(withFacts, r)
+		} else {
+			plain = append(plain, r)
+		}
+	}
+	for _, list := range [][]*pendingSnapshot{plain, withFacts} {
+		if err := s.upsertSnapshotRowsPG(ctx, tx, b, list); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) upsertSnapshotRowsPG(ctx context.Context, tx *sqlx.Tx, b Batch, list []*pendingSnapshot) error {
+	if len(list) == 0 {
+		return nil
+	}
+	n := len(list)
 	entities, keys, hashes, fields, lazy := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	versions, deleted := make([]int64, n), make([]bool, n)
-	for i, r := range rs.list {
+	for i, r := range list {
 		entities[i], keys[i], hashes[i], versions[i], deleted[i] = r.Entity, r.Key, r.Hash, r.Version, r.Deleted
 		fields[i] = s.d.jsonArg(r.fields).(string)
 		if r.lazySeq != nil {
 			lazy[i] = strconv.FormatInt(*r.lazySeq, 10)
 		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq)
-		SELECT $1, x.entity, x.key, x.hash, x.version, CAST(x.fields AS json), x.deleted, $2, CAST(NULLIF(x.lazy, '') AS bigint)
+	args := []any{b.Source, b.At.UTC(), pq.Array(entities), pq.Array(keys), pq.Array(hashes), pq.Array(versions), pq.Array(fields),
+		pq.Array(deleted), pq.Array(lazy)}
+	cols, sel, from, conflict := ``, ``, ``, snapshotConflict
+	if list[0].fact != nil {
+		// One array per fact column; NULLs as NULL elements.
+		var nums [11][]sql.NullInt64
+		for j := range nums {
+			nums[j] = make([]sql.NullInt64, n)
+		}
+		for i, r := range list {
+			f := r.fact
+			for j, v := range [11]sql.NullInt64{f.Group, f.State, f.Flags, f.ReceivedAt, f.DueAt, f.FinishedAt, f.SupplementAt,
+				f.ReceivedDay, f.DueDay, f.FinishedDay, f.SupplementDay} {
+				nums[j][i] = v
+			}
+		}
+		for _, a := range nums {
+			args = append(args, pq.Array(a))
+		}
+		cols, sel = `, `+factColumnList, `, x.fact_group, x.fact_state, x.fact_flags, x.fact_received_at,
+			x.fact_due_at, x.fact_finished_at, x.fact_supplement_at, x.fact_received_day, x.fact_due_day, x.fact_finished_day,
+			x.fact_supplement_day`
+		from = `, CAST($10 AS integer[]), CAST($11 AS smallint[]), CAST($12 AS smallint[]), CAST($13 AS bigint[]),
+			CAST($14 AS bigint[]), CAST($15 AS bigint[]), CAST($16 AS bigint[]), CAST($17 AS integer[]), CAST($18 AS integer[]),
+			CAST($19 AS integer[]), CAST($20 AS integer[])`
+		conflict += `, ` + factConflict
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq`+cols+`)
+		SELECT $1, x.entity, x.key, x.hash, x.version, CAST(x.fields AS json), x.deleted, $2, CAST(NULLIF(x.lazy, '') AS bigint)`+sel+`
 		FROM unnest(CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS bigint[]), CAST($7 AS text[]),
-		            CAST($8 AS boolean[]), CAST($9 AS text[])) AS x(entity, key, hash, version, fields, deleted, lazy)`+snapshotConflict,
-		b.Source, b.At.UTC(), pq.Array(entities), pq.Array(keys), pq.Array(hashes), pq.Array(versions), pq.Array(fields),
-		pq.Array(deleted), pq.Array(lazy))
+		            CAST($8 AS boolean[]), CAST($9 AS text[])`+from+`) AS x(entity, key, hash, version, fields, deleted, lazy`+cols+`)`+conflict, args...)
 	return err
 }
 
@@ -238,8 +302,11 @@ func (rs snapshotRows) allNew() bool {
 // conflict check. A key that is stored after all (a writer that broke New's
 // promise) fails the batch on the primary key instead of overwriting the row.
 func (s *sqlStore) copySnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs snapshotRows) error {
+	// A new row without facts has none to keep: its fact columns are NULL.
 	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("snapshot",
-		"source", "entity", "key", "hash", "version", "fields", "deleted", "updated_at", "lazy_seq"))
+		"source", "entity", "key", "hash", "version", "fields", "deleted", "updated_at", "lazy_seq",
+		"fact_group", "fact_state", "fact_flags", "fact_received_at", "fact_due_at", "fact_finished_at", "fact_supplement_at",
+		"fact_received_day", "fact_due_day", "fact_finished_day", "fact_supplement_day"))
 	if err != nil {
 		return err
 	}
@@ -250,8 +317,12 @@ func (s *sqlStore) copySnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs sn
 		if r.lazySeq != nil {
 			lazy = *r.lazySeq
 		}
-		if _, err := stmt.ExecContext(ctx, b.Source, r.Entity, r.Key, r.Hash, r.Version, s.d.jsonArg(r.fields),
-			r.Deleted, at, lazy); err != nil {
+		fact := r.fact
+		if fact == nil {
+			fact = &factColumns{}
+		}
+		if _, err := stmt.ExecContext(ctx, fact.appendArgs([]any{b.Source, r.Entity, r.Key, r.Hash, r.Version, s.d.jsonArg(r.fields),
+			r.Deleted, at, lazy})...); err != nil {
 			return fmt.Errorf("%s %q: %w", r.Entity, r.Key, err)
 		}
 	}
@@ -307,7 +378,7 @@ func (s *sqlStore) eventRows(b Batch, snap snapshotRows) ([]eventRow, []*feedBlo
 			if lazy {
 				r.lazyID = ev.ID
 			}
-			if p := r.prior; lazy && p != nil && p.LazySeq.Valid && p.Version == r.Version && p.Hash == r.Hash {
+			if p := r.prior; lazy && p != nil && p.LazySeq.Valid && p.Version == r.Version && string(p.Hash) == r.Hash {
 				// A replayed batch: the row holds this very event already.
 				seq := p.LazySeq.Int64
 				r.lazySeq = &seq

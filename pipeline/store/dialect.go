@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -81,7 +82,8 @@ func (d dialect) lockEvents(ctx context.Context, tx *sqlx.Tx) error {
 }
 
 // dbTime scans a time column from either backend: lib/pq returns time.Time,
-// SQLite returns the text timeArg wrote.
+// SQLite returns the text timeArg wrote, or the unix nanoseconds rowTimeArg
+// wrote.
 type dbTime struct{ time.Time }
 
 func (t *dbTime) Scan(src any) error {
@@ -94,6 +96,8 @@ func (t *dbTime) Scan(src any) error {
 		return t.parse(v)
 	case []byte:
 		return t.parse(string(v))
+	case int64:
+		t.Time = time.Unix(0, v).UTC()
 	default:
 		return fmt.Errorf("cannot scan %T into a time", src)
 	}
@@ -111,6 +115,16 @@ func (t *dbTime) parse(s string) error {
 
 var _ sql.Scanner = (*dbTime)(nil)
 
+// rowTimeArg is timeArg for the snapshot's updated_at, which SQL never compares:
+// SQLite keeps it as unix nanoseconds, 8 bytes instead of 30 on every row (rows
+// written before keep their text; dbTime reads both).
+func (d dialect) rowTimeArg(t time.Time) any {
+	if d == postgresDialect {
+		return t.UTC()
+	}
+	return t.UnixNano()
+}
+
 // setAfter is the statement that writes a lazy event's fields into its payload
 // (argument 1, JSON) and drops the lazy mark; argument 2 is the event's seq.
 func (d dialect) setAfter() string {
@@ -118,4 +132,41 @@ func (d dialect) setAfter() string {
 		return `UPDATE events SET payload = (payload - '` + lazyMark + `') || jsonb_build_object('after', ?::jsonb) WHERE seq = ?`
 	}
 	return `UPDATE events SET payload = json_set(json_remove(payload, '$.` + lazyMark + `'), '$.after', json(?)) WHERE seq = ?`
+}
+
+// dbHash reads a snapshot row's hash. SQLite keeps a record's hash, lowercase
+// hex (pipeline.Record.Hash), as its bytes (hashArg): half the width. Rows written
+// before, and hashes of other forms, stay text, as PostgreSQL keeps them all.
+type dbHash string
+
+func (h *dbHash) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*h = ""
+	case string:
+		*h = dbHash(v)
+	case []byte: // only hashArg writes a blob
+		*h = dbHash(hex.EncodeToString(v))
+	default:
+		return fmt.Errorf("cannot scan %T into a hash", src)
+	}
+	return nil
+}
+
+// hashArg is a hash as the SQLite snapshot stores it: lowercase hex of even
+// length as its bytes (dbHash reads it back the same), anything else as it is.
+func hashArg(h string) any {
+	if h == "" || len(h)%2 != 0 || len(h) > 128 {
+		return h
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return h
+		}
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return h
+	}
+	return b
 }

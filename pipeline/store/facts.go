@@ -286,14 +286,14 @@ func (s *sqlStore) Backlogs(ctx context.Context) ([]SinkBacklog, error) {
 // DueTimers reads the source's due timers with their records.
 func (s *sqlStore) DueTimers(ctx context.Context, source string, now time.Time, limit int) ([]DueTimer, error) {
 	var rows []struct {
-		Entity  string         `db:"entity"`
-		Key     string         `db:"key"`
-		Rule    string         `db:"rule"`
-		FireAt  dbTime         `db:"fire_at"`
-		Hash    sql.NullString `db:"hash"`
-		Version sql.NullInt64  `db:"version"`
-		Fields  []byte         `db:"fields"`
-		Deleted sql.NullBool   `db:"deleted"`
+		Entity  string        `db:"entity"`
+		Key     string        `db:"key"`
+		Rule    string        `db:"rule"`
+		FireAt  dbTime        `db:"fire_at"`
+		Hash    dbHash        `db:"hash"`
+		Version sql.NullInt64 `db:"version"`
+		Fields  []byte        `db:"fields"`
+		Deleted sql.NullBool  `db:"deleted"`
 	}
 	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT t.entity, t.key, t.rule, t.fire_at, n.hash, n.version, n.fields, n.deleted
 		FROM timers t LEFT JOIN snapshot n ON n.source = t.source AND n.entity = t.entity AND n.key = t.key
@@ -305,8 +305,8 @@ func (s *sqlStore) DueTimers(ctx context.Context, source string, now time.Time, 
 	out := make([]DueTimer, len(rows))
 	for i, r := range rows {
 		t := DueTimer{TimerKey: TimerKey{Entity: r.Entity, Key: r.Key, Rule: r.Rule, At: r.FireAt.Time}}
-		t.Record = SnapshotEntry{Entity: r.Entity, Key: r.Key, Hash: r.Hash.String, Version: r.Version.Int64,
-			Deleted: !r.Hash.Valid || r.Deleted.Bool}
+		t.Record = SnapshotEntry{Entity: r.Entity, Key: r.Key, Hash: string(r.Hash), Version: r.Version.Int64,
+			Deleted: !r.Version.Valid || r.Deleted.Bool}
 		if len(r.Fields) > 0 {
 			fields, err := s.decodeStored(ctx, s.db, r.Fields)
 			t.Record.Fields = fields
@@ -375,10 +375,14 @@ func (s *sqlStore) SetFactsVersion(ctx context.Context, source, version string) 
 
 // RebuildFacts writes a page of rebuilt facts and timers.
 func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, reset bool, facts []Fact, timers []TimerArm, at time.Time) error {
+	var w factWrite
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if reset {
 			for _, q := range []string{
-				`DELETE FROM facts WHERE source = ? AND entity = ?`,
+				`UPDATE snapshot SET fact_group = NULL, fact_state = NULL, fact_flags = NULL,
+					fact_received_at = NULL, fact_due_at = NULL, fact_finished_at = NULL, fact_supplement_at = NULL,
+					fact_received_day = NULL, fact_due_day = NULL, fact_finished_day = NULL, fact_supplement_day = NULL
+					WHERE source = ? AND entity = ? AND fact_group IS NOT NULL`,
 				`DELETE FROM timers WHERE source = ? AND entity = ?`,
 				// A source has one mapping, so one entity: its aggregates go too.
 				`DELETE FROM fact_days WHERE source = ? AND ? <> ''`,
@@ -389,11 +393,16 @@ func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, rese
 				}
 			}
 		}
-		return s.writeFacts(ctx, tx, source, facts, timers, at)
+		var err error
+		if w, err = s.prepareFacts(ctx, tx, source, facts, snapshotRows{}, at); err != nil {
+			return err
+		}
+		return s.writeFacts(ctx, tx, source, w, timers)
 	})
 	if err != nil {
 		return fmt.Errorf("store: rebuild facts of %s: %w", source, err)
 	}
+	s.rememberGroups(w.added)
 	return nil
 }
 
@@ -401,7 +410,7 @@ func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, rese
 func (s *sqlStore) SnapshotPage(ctx context.Context, source, entity, after string, limit int) ([]SnapshotEntry, error) {
 	var rows []struct {
 		Key     string `db:"key"`
-		Hash    string `db:"hash"`
+		Hash    dbHash `db:"hash"`
 		Version int64  `db:"version"`
 		Fields  []byte `db:"fields"`
 		Deleted bool   `db:"deleted"`
@@ -413,7 +422,7 @@ func (s *sqlStore) SnapshotPage(ctx context.Context, source, entity, after strin
 	}
 	out := make([]SnapshotEntry, len(rows))
 	for i, r := range rows {
-		out[i] = SnapshotEntry{Entity: entity, Key: r.Key, Hash: r.Hash, Version: r.Version, Deleted: r.Deleted}
+		out[i] = SnapshotEntry{Entity: entity, Key: r.Key, Hash: string(r.Hash), Version: r.Version, Deleted: r.Deleted}
 		fields, err := s.decodeStored(ctx, s.db, r.Fields)
 		out[i].Fields = fields
 		if err != nil {

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,32 +33,17 @@ const (
 var measureCols = [nMeasures]string{"received", "online", "online_known", "digitised", "digitised_known",
 	"finished", "on_time", "late", "supplement"}
 
-// factRow is a facts row as far as the aggregates depend on it.
-type factRow struct {
-	Entity        string  `db:"entity"`
-	Key           string  `db:"key"`
-	Kind          string  `db:"kind"`
-	Agency        string  `db:"agency"`
-	State         string  `db:"state"`
-	Supplement    bool    `db:"supplement"`
-	ReceivedDay   *string `db:"received_day"`
-	FinishedDay   *string `db:"finished_day"`
-	DueDay        *string `db:"due_day"`
-	SupplementDay *string `db:"supplement_day"`
-	OnTime        *bool   `db:"on_time"`
-	Online        *bool   `db:"online"`
-	Digitised     *bool   `db:"digitised"`
+type dayKey struct {
+	kind, agency string
+	day          int64 // days since 1970-01-01
+}
+type openKey struct {
+	kind, agency string
+	due          int64 // days since 1970-01-01; noDueDay when none
 }
 
-func str(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-type dayKey struct{ kind, agency, day string }
-type openKey struct{ kind, agency, due string }
+// noDueDay keys the open records without a due day.
+const noDueDay = -1 << 62
 
 // aggDelta is what a batch adds to and removes from the aggregates.
 type aggDelta struct {
@@ -63,13 +51,22 @@ type aggDelta struct {
 	open map[openKey][2]int64 // open, supplement
 }
 
-// add adds (sign +1) or removes (-1) a row's contributions.
-func (a *aggDelta) add(r *factRow, sign int64) {
-	day := func(d string, m int) {
-		if d == "" {
+func newAggDelta() aggDelta {
+	return aggDelta{days: map[dayKey]*[nMeasures]int64{}, open: map[openKey][2]int64{}}
+}
+
+// add adds (sign +1) or removes (-1) a row's contributions; a row without facts
+// has none.
+func (a *aggDelta) add(r *factColumns, sign int64) {
+	if !r.has() {
+		return
+	}
+	kind, agency, flags := r.Kind, r.Agency, r.Flags.Int64
+	day := func(d sql.NullInt64, m int) {
+		if !d.Valid {
 			return
 		}
-		k := dayKey{r.Kind, r.Agency, d}
+		k := dayKey{kind, agency, d.Int64}
 		v := a.days[k]
 		if v == nil {
 			v = new([nMeasures]int64)
@@ -77,161 +74,172 @@ func (a *aggDelta) add(r *factRow, sign int64) {
 		}
 		v[m] += sign
 	}
-	rd := str(r.ReceivedDay)
-	day(rd, mReceived)
-	if r.Online != nil {
-		day(rd, mOnlineKnown)
-		if *r.Online {
-			day(rd, mOnline)
+	day(r.ReceivedDay, mReceived)
+	if flags&flagOnlineKnown != 0 {
+		day(r.ReceivedDay, mOnlineKnown)
+		if flags&flagOnline != 0 {
+			day(r.ReceivedDay, mOnline)
 		}
 	}
-	if r.Digitised != nil {
-		day(rd, mDigitisedKnown)
-		if *r.Digitised {
-			day(rd, mDigitised)
+	if flags&flagDigitisedKnown != 0 {
+		day(r.ReceivedDay, mDigitisedKnown)
+		if flags&flagDigitised != 0 {
+			day(r.ReceivedDay, mDigitised)
 		}
 	}
-	if r.State == "finished" {
-		fd := str(r.FinishedDay)
-		day(fd, mFinished)
-		if r.OnTime != nil {
-			if *r.OnTime {
-				day(fd, mOnTime)
+	switch r.State.Int64 {
+	case stateFinished:
+		day(r.FinishedDay, mFinished)
+		if flags&flagOnTimeKnown != 0 {
+			if flags&flagOnTime != 0 {
+				day(r.FinishedDay, mOnTime)
 			} else {
-				day(fd, mLate)
+				day(r.FinishedDay, mLate)
 			}
 		}
-	}
-	day(str(r.SupplementDay), mSupplement)
-	if r.State == "open" {
-		k := openKey{r.Kind, r.Agency, str(r.DueDay)}
+	case stateOpen:
+		due := int64(noDueDay)
+		if r.DueDay.Valid {
+			due = r.DueDay.Int64
+		}
+		k := openKey{kind, agency, due}
 		v := a.open[k]
 		v[0] += sign
-		if r.Supplement {
+		if flags&flagSupplement != 0 {
 			v[1] += sign
 		}
 		a.open[k] = v
 	}
+	day(r.SupplementDay, mSupplement)
 }
 
-// writeFacts upserts the batch's facts and timers and keeps the aggregates in
-// step: the rows it replaces are read first, their contributions removed and the
-// new rows' added, all in the commit's transaction.
-func (s *sqlStore) writeFacts(ctx context.Context, tx *sqlx.Tx, source string, facts []Fact, arms []TimerArm, at time.Time) error {
-	if len(facts) > 0 {
-		if err := s.upsertFacts(ctx, tx, source, facts, at); err != nil {
-			return fmt.Errorf("facts: %w", err)
-		}
+// factWrite is what a batch's facts change beyond the snapshot rows the batch
+// stores (which carry their own facts; see prepareFacts).
+type factWrite struct {
+	loose [][]any     // facts of records the batch stores no row for: rows for writeFacts
+	gone  [][2]string // entity and key of records whose facts went: their timers go too
+	delta aggDelta
+	added map[[2]string]int64 // fact groups added (see factGroupID)
+}
+
+// prepareFacts computes the batch's facts as their rows will keep them: a fact of
+// a record whose snapshot row the batch stores goes into that row (its prior
+// facts came with priorRows, or there are none: a new record); any other fact
+// is read and kept for writeFacts. It also computes the aggregates' delta.
+func (s *sqlStore) prepareFacts(ctx context.Context, tx *sqlx.Tx, source string, facts []Fact, snap snapshotRows, at time.Time) (factWrite, error) {
+	w := factWrite{delta: newAggDelta(), added: map[[2]string]int64{}}
+	if len(facts) == 0 {
+		return w, nil
 	}
-	return s.armTimers(ctx, tx, source, arms)
-}
-
-func (s *sqlStore) upsertFacts(ctx context.Context, tx *sqlx.Tx, source string, facts []Fact, at time.Time) error {
-	// The rows as they are before this batch, by entity and key.
 	type id struct{ entity, key string }
-	old := map[id]*factRow{}
-	byEntity := map[string][]string{}
-	for _, f := range facts {
-		byEntity[f.Entity] = append(byEntity[f.Entity], f.Key)
-	}
-	for _, entity := range slices.Sorted(maps.Keys(byEntity)) {
-		keys := byEntity[entity]
-		err := forEachIn(s.d, "key", keys, func(cond string, args []any) error {
-			var rows []factRow
-			if err := tx.SelectContext(ctx, &rows, s.q(`SELECT entity, key, kind, agency, state, supplement, received_day,
-				finished_day, due_day, supplement_day, on_time, online, digitised FROM facts
-				WHERE source = ? AND entity = ? AND `+cond), append([]any{source, entity}, args...)...); err != nil {
-				return err
-			}
-			for i := range rows {
-				old[id{rows[i].Entity, rows[i].Key}] = &rows[i]
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	delta := aggDelta{days: map[dayKey]*[nMeasures]int64{}, open: map[openKey][2]int64{}}
 	// The last fact of a key wins, as sequential upserts would.
-	last := map[id]int{}
+	last := make(map[id]int, len(facts))
 	for i, f := range facts {
 		last[id{f.Entity, f.Key}] = i
 	}
-	var rows [][]any
-	var gone [][2]string
+	// The facts of records not in the batch's snapshot rows, as stored now.
+	old := map[id]*factColumns{}
+	byEntity := map[string][]string{}
+	for i, f := range facts {
+		if last[id{f.Entity, f.Key}] == i && snap.byKey[[2]string{f.Entity, f.Key}] == nil {
+			byEntity[f.Entity] = append(byEntity[f.Entity], f.Key)
+		}
+	}
+	for _, entity := range slices.Sorted(maps.Keys(byEntity)) {
+		err := forEachIn(s.d, "key", byEntity[entity], func(cond string, args []any) error {
+			return queryEach(ctx, tx, s.q(`SELECT key, `+factColumnList+` FROM snapshot
+				WHERE source = ? AND entity = ? AND `+cond), append([]any{source, entity}, args...), func(r *sqlx.Rows) error {
+				var row struct {
+					Key string `db:"key"`
+					factColumns
+				}
+				if err := r.StructScan(&row); err != nil {
+					return err
+				}
+				old[id{entity, row.Key}] = &row.factColumns
+				return nil
+			})
+		})
+		if err != nil {
+			return w, fmt.Errorf("read stored facts: %w", err)
+		}
+	}
+	updatedAt := s.d.rowTimeArg(at)
 	for i, f := range facts {
 		k := id{f.Entity, f.Key}
 		if last[k] != i {
 			continue
 		}
-		prev := old[k]
-		if prev != nil {
-			delta.add(prev, -1)
-		}
-		if f.Deleted {
-			if prev != nil {
-				gone = append(gone, [2]string{f.Entity, f.Key})
+		row := snap.byKey[[2]string{f.Entity, f.Key}]
+		var prior *factColumns
+		if row != nil {
+			if row.prior != nil {
+				prior = &row.prior.factColumns
 			}
-			continue
+		} else {
+			prior = old[k]
 		}
-		if f.State != "finished" {
-			// A reopened dossier is not counted as finished in any period.
-			f.FinishedAt, f.FinishedDay, f.OnTime = time.Time{}, "", nil
+		if err := s.resolveGroup(ctx, tx, prior, w.added); err != nil {
+			return w, err
 		}
-		// A supplement is counted on the day it was first seen asked for.
-		supDay := ""
-		if prev != nil {
-			supDay = str(prev.SupplementDay)
+		next, err := storedFact(f, prior, at)
+		if err != nil {
+			return w, fmt.Errorf("%s %q: %w", f.Entity, f.Key, err)
 		}
-		var supAt any
-		if supDay == "" && f.Supplement {
-			supDay = f.SeenDay
-			if supDay == "" {
-				supDay = at.UTC().Format(time.DateOnly)
+		if !f.Deleted {
+			g, err := s.factGroupID(ctx, tx, next.Kind, next.Agency, w.added)
+			if err != nil {
+				return w, err
 			}
-			supAt = s.d.timeArg(at)
+			next.Group = sql.NullInt64{Int64: g, Valid: true}
 		}
-		next := &factRow{Entity: f.Entity, Key: f.Key, Kind: f.Kind, Agency: f.Agency, State: f.State, Supplement: f.Supplement,
-			ReceivedDay: optStr(f.ReceivedDay), FinishedDay: optStr(f.FinishedDay), DueDay: optStr(f.DueDay),
-			SupplementDay: optStr(supDay), OnTime: f.OnTime, Online: f.Online, Digitised: f.Digitised}
-		delta.add(next, +1)
-		rows = append(rows, []any{source, f.Entity, f.Key, f.Kind, f.Agency, f.State, f.Supplement,
-			s.optTime(f.ReceivedAt), optText(f.ReceivedDay), s.optTime(f.DueAt), optText(f.DueDay), s.optTime(f.FinishedAt),
-			optText(f.FinishedDay), supAt, optText(supDay), optBool(f.OnTime), optBool(f.Online), optBool(f.Digitised)})
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO facts (source, entity, key, kind, agency, state, supplement,
-		received_at, received_day, due_at, due_day, finished_at, finished_day, supplement_at, supplement_day, on_time, online, digitised) VALUES `,
-		` ON CONFLICT (source, entity, key) DO UPDATE SET kind = excluded.kind, agency = excluded.agency,
-		state = excluded.state, supplement = excluded.supplement, received_at = excluded.received_at,
-		received_day = excluded.received_day, due_at = excluded.due_at, due_day = excluded.due_day,
-		finished_at = excluded.finished_at, finished_day = excluded.finished_day,
-		supplement_at = coalesce(facts.supplement_at, excluded.supplement_at),
-		supplement_day = coalesce(facts.supplement_day, excluded.supplement_day),
-		on_time = excluded.on_time, online = excluded.online, digitised = excluded.digitised`, rows, nil); err != nil {
-		return err
-	}
-	for _, g := range gone {
-		for _, table := range []string{"facts", "timers"} {
-			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE source = ? AND entity = ? AND key = ?`), source, g[0], g[1]); err != nil {
-				return err
-			}
+		w.delta.add(prior, -1)
+		w.delta.add(&next, +1)
+		if f.Deleted && prior.has() {
+			w.gone = append(w.gone, [2]string{f.Entity, f.Key})
+		}
+		switch {
+		case row != nil:
+			row.fact = &next
+		case prior != nil || !f.Deleted:
+			// A record without a snapshot row (facts committed without their
+			// records) gets a placeholder row: deleted, version 0, no fields.
+			w.loose = append(w.loose, next.appendArgs([]any{source, f.Entity, f.Key, "", 0, "{}", true, updatedAt}))
 		}
 	}
-	return s.applyDelta(ctx, tx, source, delta)
+	return w, nil
+}
+
+// writeFacts writes what prepareFacts left beside the snapshot rows: the facts of
+// records without a row in the batch, the timers of records gone, the
+// aggregates, and the timer arms.
+func (s *sqlStore) writeFacts(ctx context.Context, tx *sqlx.Tx, source string, w factWrite, arms []TimerArm) error {
+	if err := s.insertRows(ctx, tx, `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, `+
+		factColumnList+`) VALUES `, ` ON CONFLICT (source, entity, key) DO UPDATE SET `+factConflict, w.loose, nil); err != nil {
+		return fmt.Errorf("facts: %w", err)
+	}
+	for _, g := range w.gone {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM timers WHERE source = ? AND entity = ? AND key = ?`), source, g[0], g[1]); err != nil {
+			return fmt.Errorf("timers: %w", err)
+		}
+	}
+	if err := s.applyDelta(ctx, tx, source, w.delta); err != nil {
+		return fmt.Errorf("facts: %w", err)
+	}
+	return s.armTimers(ctx, tx, source, arms)
 }
 
 // applyDelta adds a batch's contributions to the aggregates.
 func (s *sqlStore) applyDelta(ctx context.Context, tx *sqlx.Tx, source string, delta aggDelta) error {
 	var days [][]any
 	for _, k := range slices.SortedFunc(maps.Keys(delta.days), func(a, b dayKey) int {
-		return cmpKeys(a.kind+a.day+a.agency, b.kind+b.day+b.agency)
+		return cmp.Or(strings.Compare(a.kind, b.kind), cmp.Compare(a.day, b.day), strings.Compare(a.agency, b.agency))
 	}) {
 		v := delta.days[k]
 		if *v == ([nMeasures]int64{}) {
 			continue
 		}
-		row := []any{source, k.kind, k.agency, k.day}
+		row := []any{source, k.kind, k.agency, dayString(k.day)}
 		for _, n := range v {
 			row = append(row, n)
 		}
@@ -250,10 +258,14 @@ func (s *sqlStore) applyDelta(ctx context.Context, tx *sqlx.Tx, source string, d
 	}
 	var open [][]any
 	for _, k := range slices.SortedFunc(maps.Keys(delta.open), func(a, b openKey) int {
-		return cmpKeys(a.kind+a.due+a.agency, b.kind+b.due+b.agency)
+		return cmp.Or(strings.Compare(a.kind, b.kind), cmp.Compare(a.due, b.due), strings.Compare(a.agency, b.agency))
 	}) {
 		if v := delta.open[k]; v != [2]int64{} {
-			open = append(open, []any{source, k.kind, k.agency, k.due, v[0], v[1]})
+			due := ""
+			if k.due != noDueDay {
+				due = dayString(k.due)
+			}
+			open = append(open, []any{source, k.kind, k.agency, due, v[0], v[1]})
 		}
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO fact_open (source, kind, agency, due_day, n, supplement) VALUES `,
@@ -262,16 +274,6 @@ func (s *sqlStore) applyDelta(ctx context.Context, tx *sqlx.Tx, source string, d
 		return fmt.Errorf("open counts: %w", err)
 	}
 	return nil
-}
-
-func cmpKeys(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // armTimers upserts timer arms; see TimerArm.
@@ -295,27 +297,6 @@ func (s *sqlStore) armTimers(ctx context.Context, tx *sqlx.Tx, source string, ar
 		return fmt.Errorf("timers: %w", err)
 	}
 	return nil
-}
-
-func optStr(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func optText(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func optBool(b *bool) any {
-	if b == nil {
-		return nil
-	}
-	return *b
 }
 
 // zoneDay is the day (YYYY-MM-DD) of t in zone, and the instant that day starts.
@@ -438,21 +419,22 @@ func (s *sqlStore) dayTotals(ctx context.Context, kind, from, to string, get fun
 // exactFlows counts the flows of [from, to) from facts, for a period's partial days.
 func (s *sqlStore) exactFlows(ctx context.Context, kind string, from, to time.Time, get func(string) *FactCount) error {
 	rng := func(col string) (string, []any) {
+		col = "n." + col
 		cond, args := ` AND `+col+` IS NOT NULL`, []any{}
 		if !from.IsZero() {
 			cond += ` AND ` + col + ` >= ?`
-			args = append(args, s.d.timeArg(from))
+			args = append(args, unixBound(from))
 		}
 		if !to.IsZero() {
 			cond += ` AND ` + col + ` < ?`
-			args = append(args, s.d.timeArg(to))
+			args = append(args, unixBound(to))
 		}
 		return cond, args
 	}
-	cond, args := rng("received_at")
-	err := queryEach(ctx, s.db, s.q(`SELECT agency, COUNT(*), COUNT(CASE WHEN online = ? THEN 1 END), COUNT(online),
-		COUNT(CASE WHEN digitised = ? THEN 1 END), COUNT(digitised)
-		FROM facts WHERE kind = ?`+cond+` GROUP BY agency`), append([]any{true, true, kind}, args...), func(r *sqlx.Rows) error {
+	cond, args := rng("fact_received_at")
+	err := queryEach(ctx, s.db, s.q(`SELECT g.agency, COUNT(*), `+countFlag(flagOnline)+`, `+countFlag(flagOnlineKnown)+`,
+		`+countFlag(flagDigitised)+`, `+countFlag(flagDigitisedKnown)+`
+		FROM snapshot n JOIN fact_groups g ON g.id = n.fact_group WHERE g.kind = ?`+cond+` GROUP BY g.agency`), append([]any{kind}, args...), func(r *sqlx.Rows) error {
 		var a string
 		var n, on, onK, dig, digK int
 		if err := r.Scan(&a, &n, &on, &onK, &dig, &digK); err != nil {
@@ -469,9 +451,10 @@ func (s *sqlStore) exactFlows(ctx context.Context, kind string, from, to time.Ti
 	if err != nil {
 		return fmt.Errorf("store: count received: %w", err)
 	}
-	cond, args = rng("finished_at")
-	err = queryEach(ctx, s.db, s.q(`SELECT agency, COUNT(*), COUNT(CASE WHEN on_time = ? THEN 1 END), COUNT(CASE WHEN on_time = ? THEN 1 END)
-		FROM facts WHERE kind = ?`+cond+` GROUP BY agency`), append([]any{true, false, kind}, args...), func(r *sqlx.Rows) error {
+	cond, args = rng("fact_finished_at")
+	err = queryEach(ctx, s.db, s.q(`SELECT g.agency, COUNT(*), `+countFlag(flagOnTime)+`,
+		COUNT(CASE WHEN n.fact_flags & `+strconv.Itoa(flagOnTimeKnown|flagOnTime)+` = `+strconv.Itoa(flagOnTimeKnown)+` THEN 1 END)
+		FROM snapshot n JOIN fact_groups g ON g.id = n.fact_group WHERE g.kind = ?`+cond+` GROUP BY g.agency`), append([]any{kind}, args...), func(r *sqlx.Rows) error {
 		var a string
 		var n, ok, late int
 		if err := r.Scan(&a, &n, &ok, &late); err != nil {
@@ -486,8 +469,9 @@ func (s *sqlStore) exactFlows(ctx context.Context, kind string, from, to time.Ti
 	if err != nil {
 		return fmt.Errorf("store: count finished: %w", err)
 	}
-	cond, args = rng("supplement_at")
-	err = queryEach(ctx, s.db, s.q(`SELECT agency, COUNT(*) FROM facts WHERE kind = ?`+cond+` GROUP BY agency`), append([]any{kind}, args...),
+	cond, args = rng("fact_supplement_at")
+	err = queryEach(ctx, s.db, s.q(`SELECT g.agency, COUNT(*) FROM snapshot n JOIN fact_groups g ON g.id = n.fact_group
+		WHERE g.kind = ?`+cond+` GROUP BY g.agency`), append([]any{kind}, args...),
 		func(r *sqlx.Rows) error {
 			var a string
 			var n int
@@ -501,6 +485,11 @@ func (s *sqlStore) exactFlows(ctx context.Context, kind string, from, to time.Ti
 		return fmt.Errorf("store: count supplements: %w", err)
 	}
 	return nil
+}
+
+// countFlag counts the rows with the fact_flags bit set.
+func countFlag(bit int) string {
+	return `COUNT(CASE WHEN n.fact_flags & ` + strconv.Itoa(bit) + ` <> 0 THEN 1 END)`
 }
 
 // openCounts adds the open records: in progress and awaiting a supplement from
@@ -534,9 +523,10 @@ func (s *sqlStore) openCounts(ctx context.Context, q FactQuery, zone *time.Locat
 		if !part.from.Before(part.to) {
 			continue
 		}
-		err := queryEach(ctx, s.db, s.q(`SELECT agency, COUNT(*) FROM facts
-			WHERE kind = ? AND state = 'open' AND due_at >= ? AND due_at < ? GROUP BY agency`),
-			[]any{q.Kind, s.d.timeArg(part.from), s.d.timeArg(part.to)}, func(r *sqlx.Rows) error {
+		// fact_state = 1 (open) literally: the partial index on the due time is for it.
+		err := queryEach(ctx, s.db, s.q(`SELECT g.agency, COUNT(*) FROM snapshot n JOIN fact_groups g ON g.id = n.fact_group
+			WHERE g.kind = ? AND n.fact_state = 1 AND n.fact_due_at >= ? AND n.fact_due_at < ? GROUP BY g.agency`),
+			[]any{q.Kind, unixBound(part.from), unixBound(part.to)}, func(r *sqlx.Rows) error {
 				var a string
 				var n int
 				if err := r.Scan(&a, &n); err != nil {

@@ -14,25 +14,25 @@ import (
 
 // BenchmarkCommitFacts is BenchmarkCommit's batch (1000 new dossiers with their
 // snapshot rows and created events) without and with what a mapping with
-// figures: and two timer rules adds: 1000 facts (and their aggregates) and 2000
-// timer arms. The difference is what the steering figures cost the sync.
+// figures: and two timer rules adds: 1000 facts (and their aggregates), and 2000
+// timer arms. The differences are what the steering figures and the timers cost
+// the sync.
 func BenchmarkCommitFacts(b *testing.B) {
-	for _, facts := range []bool{false, true} {
-		name := "without"
-		if facts {
-			name = "with"
-		}
-		b.Run("sqlite/"+name, func(b *testing.B) {
-			benchCommitFacts(b, openSQLite(b, filepath.Join(b.TempDir(), "bench.db")), facts)
+	for _, tc := range []struct {
+		name          string
+		facts, timers bool
+	}{{"without", false, false}, {"facts", true, false}, {"with", true, true}} {
+		b.Run("sqlite/"+tc.name, func(b *testing.B) {
+			benchCommitFacts(b, openSQLite(b, filepath.Join(b.TempDir(), "bench.db")), tc.facts, tc.timers)
 		})
-		b.Run("postgres/"+name, func(b *testing.B) {
+		b.Run("postgres/"+tc.name, func(b *testing.B) {
 			dsn, _ := testpg.Schema(b)
-			benchCommitFacts(b, openPostgres(b, dsn), facts)
+			benchCommitFacts(b, openPostgres(b, dsn), tc.facts, tc.timers)
 		})
 	}
 }
 
-func benchCommitFacts(b *testing.B, s store.Store, withFacts bool) {
+func benchCommitFacts(b *testing.B, s store.Store, withFacts, withTimers bool) {
 	defer s.Close()
 	const rows = 1000
 	ctx := context.Background()
@@ -49,7 +49,7 @@ func benchCommitFacts(b *testing.B, s store.Store, withFacts bool) {
 				"code": key, "citizen": "Nguyễn Văn Đức", "phone": "84901234567",
 				"procedure": "Cấp giấy phép xây dựng", "status": int64(2), "received_at": received, "due_at": due,
 			}}
-			batch.Snapshot = append(batch.Snapshot, store.SnapshotEntry{Entity: r.Entity, Key: key, Hash: r.Hash(), Version: 1, Fields: r.Fields})
+			batch.Snapshot = append(batch.Snapshot, store.SnapshotEntry{Entity: r.Entity, Key: key, Hash: r.Hash(), Version: 1, Fields: r.Fields, New: true})
 			ev := &pipeline.Event{ID: pipeline.EventID("motcua", r.Entity, key, 1, pipeline.EventCreated, ""), Type: pipeline.EventCreated,
 				Source: "motcua", Entity: r.Entity, Key: key, Version: 1, Snapshot: true, After: r.Fields, DetectedAt: at}
 			batch.Events = append(batch.Events, store.OutboxEvent{Event: ev, Sinks: []string{"events", "ioc"}})
@@ -57,6 +57,8 @@ func benchCommitFacts(b *testing.B, s store.Store, withFacts bool) {
 				batch.Facts = append(batch.Facts, store.Fact{Entity: "dossier", Key: key, Kind: "dossier", Agency: r.Agency, State: "open",
 					ReceivedAt: received, ReceivedDay: received.Format(time.DateOnly), DueAt: due, DueDay: due.Format(time.DateOnly),
 					SeenDay: at.Format(time.DateOnly)})
+			}
+			if withTimers {
 				batch.Timers = append(batch.Timers,
 					store.TimerArm{Entity: "dossier", Key: key, Rule: "deadline.due_soon", At: due.Add(-48 * time.Hour)},
 					store.TimerArm{Entity: "dossier", Key: key, Rule: "deadline.overdue", At: due})

@@ -264,7 +264,8 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 		WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > ? AND s.lazy_seq <= ? ORDER BY s.lazy_seq LIMIT ?`),
 		[]any{from, run[len(run)-1].Hi, n}, func(r *sqlx.Rows) error {
 			var seq, version int64
-			var key, hash string
+			var key string
+			var hash dbHash
 			var fields sql.RawBytes
 			if err := r.Scan(&seq, &key, &hash, &version, &fields); err != nil {
 				return err
@@ -276,7 +277,7 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 			}
 			blk := run[sort.Search(len(run), func(k int) bool { return run[k].Hi >= seq })]
 			p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
-				Event: feedEvent(blk, key, hash, version)}
+				Event: feedEvent(blk, key, string(hash), version)}
 			after, ok, err := s.decodeCached(fields)
 			if err != nil {
 				return fmt.Errorf("feed event seq %d: %w", seq, err)
@@ -316,8 +317,9 @@ func mergePending(heads, feed []Pending, limit int) []Pending {
 
 // feedRow is a feed event found for a Settle.
 type feedRow struct {
-	seq, version              int64
-	source, entity, key, hash string
+	seq, version        int64
+	source, entity, key string
+	hash                dbHash
 }
 
 // settleFeed records the outcomes (indexes cand of outcomes) whose rows are not
@@ -399,7 +401,7 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 			delivered[k]++
 			continue
 		}
-		ev := feedEvent(blocks[k], f.key, f.hash, f.version)
+		ev := feedEvent(blocks[k], f.key, string(f.hash), f.version)
 		row, err := s.feedEventRow(&ev, f.seq, nil)
 		if err != nil {
 			return err
@@ -516,10 +518,11 @@ walk:
 // holds a lazy event's fields.
 type priorRow struct {
 	Key     string        `db:"key"`
-	Hash    string        `db:"hash"`
+	Hash    dbHash        `db:"hash"`
 	Version int64         `db:"version"`
 	LazySeq sql.NullInt64 `db:"lazy_seq"`
 	Fields  []byte        `db:"fields"`
+	factColumns
 }
 
 // priorRows reads the stored rows of the batch's snapshot entries.
@@ -533,7 +536,7 @@ func (s *sqlStore) priorRows(ctx context.Context, tx *sqlx.Tx, source string, rs
 	for entity, keys := range byEntity {
 		err := forEachIn(s.d, "key", keys, func(cond string, args []any) error {
 			return queryEach(ctx, tx, s.q(`SELECT key, hash, version, lazy_seq,
-				CASE WHEN lazy_seq IS NOT NULL THEN fields END AS fields
+				CASE WHEN lazy_seq IS NOT NULL THEN fields END AS fields, `+factColumnList+`
 				FROM snapshot WHERE source = ? AND entity = ? AND `+cond), append([]any{source, entity}, args...),
 				func(r *sqlx.Rows) error {
 					var p priorRow
@@ -621,7 +624,7 @@ func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, 
 		inBlock[seq] = k
 		los = append(los, blocks[k].Lo)
 		if !stored[seq] {
-			ev := feedEvent(blocks[k], r.Key, r.prior.Hash, r.prior.Version)
+			ev := feedEvent(blocks[k], r.Key, string(r.prior.Hash), r.prior.Version)
 			row, err := s.feedEventRow(&ev, seq, after)
 			if err != nil {
 				return err

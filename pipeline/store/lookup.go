@@ -212,7 +212,7 @@ func (s *sqlStore) LookupRecordsAfter(ctx context.Context, entity, name, value, 
 		if err != nil {
 			return nil, fmt.Errorf("store: look up %s by %s: key %q: %w", entity, name, r.Key, err)
 		}
-		out = append(out, LookupHit{Source: r.Source, SnapshotEntry: SnapshotEntry{Entity: entity, Key: r.Key, Hash: r.Hash,
+		out = append(out, LookupHit{Source: r.Source, SnapshotEntry: SnapshotEntry{Entity: entity, Key: r.Key, Hash: string(r.Hash),
 			Version: r.Version, Fields: fields, UpdatedAt: r.UpdatedAt.Time}})
 	}
 	return out, nil

@@ -7,8 +7,8 @@ import (
 	"sync"
 )
 
-// PostgreSQL plans a commit's key look-ups (key = ANY(...) on snapshot and
-// facts) from the tables' statistics. A table that was never analyzed looks
+// PostgreSQL plans a commit's key look-ups (key = ANY(...) on snapshot, whose
+// rows hold the figures' facts too) from the tables' statistics. A table that was never analyzed looks
 // tiny to the planner, which then reads every row of the source and entity for
 // each look-up: 50 ms for a thousand keys at 100,000 records, ten times that at
 // a million. Autovacuum analyzes tables as they grow, but it may be off (it is
@@ -25,7 +25,7 @@ import (
 const analyzeFloor = 10000
 
 // analyzeTables are the columns commits look rows up by.
-var analyzeTables = []string{`snapshot (source, entity, key, lazy_seq)`, `facts (source, entity, key)`}
+var analyzeTables = []string{`snapshot (source, entity, key, lazy_seq)`}
 
 // pgStats tracks the snapshot's growth since its last analysis.
 type pgStats struct {

@@ -29,6 +29,8 @@ type sqlStore struct {
 	epoch int64
 	// shapes are the field-name lists of positional snapshot rows (shapes.go).
 	shapes shapes
+	// groups are the fact groups of the snapshot's facts (facts_groups.go).
+	groups factGroups
 	// index lists the look-up indexes commits keep (see lookup.go).
 	index lookupIndexes
 	// stats says when PostgreSQL's statistics are due (see pgstats.go).
@@ -158,7 +160,7 @@ func (s *sqlStore) ResetCursor(ctx context.Context, source string) error {
 
 type snapshotRow struct {
 	Key       string `db:"key"`
-	Hash      string `db:"hash"`
+	Hash      dbHash `db:"hash"`
 	Version   int64  `db:"version"`
 	Fields    []byte `db:"fields"`
 	Deleted   bool   `db:"deleted"`
@@ -185,7 +187,7 @@ func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []s
 			if err != nil {
 				return fmt.Errorf("key %q: %w", r.Key, err)
 			}
-			out[r.Key] = SnapshotEntry{Entity: entity, Key: r.Key, Hash: r.Hash, Version: r.Version, Fields: fields, Deleted: r.Deleted, UpdatedAt: r.UpdatedAt.Time}
+			out[r.Key] = SnapshotEntry{Entity: entity, Key: r.Key, Hash: string(r.Hash), Version: r.Version, Fields: fields, Deleted: r.Deleted, UpdatedAt: r.UpdatedAt.Time}
 		}
 		return nil
 	})
