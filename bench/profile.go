@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,7 +25,9 @@ import (
 // -store. It runs them one after the other (`run --once --sync-first`), so each
 // profile holds one phase: the CPU profile is switched from sync.cpu.pprof to
 // drain.cpu.pprof when the sink sees its first event; heap profiles are taken at
-// the same two points. It uses only the engine's top-level calls (LoadFile, New,
+// the same two points. With -changes, the same daemon then polls that many
+// changed rows under poll.cpu.pprof (its store has the first sync's WAL to
+// checkpoint, which a fresh process would not). It uses only the engine's top-level calls (LoadFile, New,
 // RunOnceWith), the ones the binary itself makes.
 func (b *bench) profileRun(ctx context.Context) error {
 	if err := os.MkdirAll(b.o.profile, 0o755); err != nil {
@@ -89,9 +92,35 @@ func (b *bench) profileRun(ctx context.Context) error {
 	if runErr != nil && runCtx.Err() == nil {
 		return runErr
 	}
-	b.rep.notes = append(b.rep.notes, fmt.Sprintf("profiles of an in-process first sync and drain to the log sink (%s store) in %s: %v",
+	if b.o.changes > 0 {
+		if err := b.profilePoll(runCtx, d, p); err != nil {
+			return err
+		}
+	}
+	b.rep.notes = append(b.rep.notes, fmt.Sprintf("profiles of an in-process first sync, drain and incremental poll to the log sink (%s store) in %s: %v",
 		st.kind, b.o.profile, p.files))
 	return topLists(p.files)
+}
+
+// profilePoll profiles the same daemon's poll of -changes changed rows (and the
+// delivery of its events) as poll.cpu.pprof, then puts the rows back.
+func (b *bench) profilePoll(ctx context.Context, d *engine.Daemon, p *profiler) (err error) {
+	if _, err := b.pg.touchDossiers(ctx, b.srcSchema, b.o.changes, sourceZone, b.o.seed); err != nil {
+		return err
+	}
+	defer func() {
+		if uerr := b.pg.untouchDossiers(context.WithoutCancel(ctx), b.srcSchema); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}()
+	if err := p.start("poll"); err != nil {
+		return err
+	}
+	_, runErr := d.RunOnceWith(ctx, engine.OnceOptions{SyncFirst: true})
+	if err := p.finish(); err != nil {
+		return err
+	}
+	return runErr
 }
 
 // profiler keeps one CPU profile running and switches files between phases.
