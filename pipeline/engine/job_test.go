@@ -245,3 +245,64 @@ func TestFirstSyncGroupSeesARecordReadTwice(t *testing.T) {
 		t.Fatalf("delivered %q: want A@1 before A@2, and B@1, C@1", got)
 	}
 }
+
+// An incremental batch large enough to be mapped on two cores, its keys looked
+// up while it is mapped: each row keeps its own outcome (a bad row is quarantined
+// under its own key) and each changed record is compared with its stored version.
+func TestLargeIncrementalBatchKeepsEachRowsOutcome(t *testing.T) {
+	const n = 3 * parallelMapRows
+	f := newJobFixture(t, 2*n)
+	key := func(i int) string { return fmt.Sprintf("K%04d", i) }
+	for i := range n {
+		f.src.put(key(i), pipeline.Row{"status": "2", "name": "An"})
+	}
+	if st := f.run(t); st.Events != n || st.Quarantined != 0 {
+		t.Fatalf("first run %+v: want %d events", st, n)
+	}
+	changed, bad := map[string]bool{}, map[string]bool{}
+	for i := range n {
+		switch {
+		case i%7 == 3:
+			f.src.put(key(i), pipeline.Row{"status": "bảy", "name": "An"})
+			bad[key(i)] = true
+		case i%3 == 0:
+			f.src.put(key(i), pipeline.Row{"status": "4", "name": "An"})
+			changed[key(i)] = true
+		default:
+			f.src.put(key(i), pipeline.Row{"status": "2", "name": "An"}) // touched, unchanged
+		}
+	}
+	st := f.run(t)
+	if st.Rows != n || st.Events != len(changed) || st.Quarantined != len(bad) {
+		t.Fatalf("second run %+v: want %d rows, %d events, %d quarantined", st, n, len(changed), len(bad))
+	}
+	q, err := f.store.Quarantined(context.Background(), "motcua", 2*n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range q {
+		if !bad[e.RowKey] || !strings.Contains(e.Reason, `"bảy"`) {
+			t.Fatalf("quarantined %q (%s); want only the rows with a bad status", e.RowKey, e.Reason)
+		}
+	}
+	if len(q) != len(bad) {
+		t.Fatalf("quarantine holds %d rows, want %d", len(q), len(bad))
+	}
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = key(i)
+	}
+	snap, err := f.store.Snapshot(context.Background(), "motcua", "dossier", keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		want := int64(1)
+		if changed[k] {
+			want = 2 // an update of the stored record, not a second creation
+		}
+		if snap[k].Version != want {
+			t.Fatalf("%s: version %d, want %d", k, snap[k].Version, want)
+		}
+	}
+}
