@@ -262,9 +262,7 @@ func (s *sqlStore) upsertSnapshotRowsPG(ctx context.Context, tx *sqlx.Tx, b Batc
 			nums[j] = make([]sql.NullInt64, n)
 		}
 		for i, r := range list {
-			f := r.fact
-			for j, v := range [11]sql.NullInt64{f.Group, f.State, f.Flags, f.ReceivedAt, f.DueAt, f.FinishedAt, f.SupplementAt,
-				f.ReceivedDay, f.DueDay, f.FinishedDay, f.SupplementDay} {
+			for j, v := range r.fact.values() {
 				nums[j][i] = v
 			}
 		}

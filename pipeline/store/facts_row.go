@@ -60,16 +60,22 @@ const factConflict = `fact_group = excluded.fact_group, fact_state = excluded.fa
 
 func (c *factColumns) has() bool { return c != nil && c.Group.Valid }
 
+// values are the columns in factColumnList's order.
+func (c *factColumns) values() [11]sql.NullInt64 {
+	return [11]sql.NullInt64{c.Group, c.State, c.Flags, c.ReceivedAt, c.DueAt, c.FinishedAt, c.SupplementAt,
+		c.ReceivedDay, c.DueDay, c.FinishedDay, c.SupplementDay}
+}
+
 // appendArgs appends the columns' bind values (nil for NULL) in factColumnList's order.
 func (c *factColumns) appendArgs(args []any) []any {
-	num := func(v sql.NullInt64) any {
-		if !v.Valid {
-			return nil
+	for _, v := range c.values() {
+		if v.Valid {
+			args = append(args, v.Int64)
+		} else {
+			args = append(args, nil)
 		}
-		return v.Int64
 	}
-	return append(args, num(c.Group), num(c.State), num(c.Flags), num(c.ReceivedAt), num(c.DueAt),
-		num(c.FinishedAt), num(c.SupplementAt), num(c.ReceivedDay), num(c.DueDay), num(c.FinishedDay), num(c.SupplementDay))
+	return args
 }
 
 // storedFact turns a batch's fact into the columns its row keeps, but for Group,
