@@ -157,16 +157,30 @@ func scanBlock(r interface{ Scan(...any) error }, blk *blockInfo, extra ...any) 
 	return nil
 }
 
+// pendingBlocks is how many of the sink's blocks a Pending reads at most.
+const pendingBlocks = 64
+
+// sinkBlocksQuery reads the sink's unfinished blocks in seq order (arguments:
+// the sink, then, with upTo, the last seq of interest), at most limit (0: no
+// limit).
+func sinkBlocksQuery(upTo bool, limit int) string {
+	where := ``
+	if upTo {
+		where = ` AND f.lo <= ?`
+	}
+	return `SELECT ` + blockColumns + `, f.done FROM snapshot_feeds f JOIN snapshot_events b ON b.lo = f.lo
+		WHERE f.sink = ? AND f.done < f.hi` + where + ` ORDER BY f.lo` + limitClause(limit)
+}
+
 // sinkBlocks reads the sink's unfinished blocks in seq order, those starting
 // after upTo left out (0: all), at most limit (0: no limit).
 func (s *sqlStore) sinkBlocks(ctx context.Context, q sqlx.QueryerContext, sink string, upTo int64, limit int) ([]blockInfo, error) {
-	where, args := ``, []any{sink}
+	args := []any{sink}
 	if upTo > 0 {
-		where, args = ` AND f.lo <= ?`, append(args, upTo)
+		args = append(args, upTo)
 	}
 	var out []blockInfo
-	err := queryEach(ctx, q, s.q(`SELECT `+blockColumns+`, f.done FROM snapshot_feeds f JOIN snapshot_events b ON b.lo = f.lo
-		WHERE f.sink = ? AND f.done < f.hi`+where+` ORDER BY f.lo`+limitClause(limit)), args, func(r *sqlx.Rows) error {
+	err := s.each(ctx, q, sinkBlocksQuery(upTo > 0, limit), args, func(r *sqlx.Rows) error {
 		var blk blockInfo
 		if err := scanBlock(r, &blk, &blk.Done); err != nil {
 			return err
@@ -196,7 +210,7 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 	// deletes from snapshot_feed_done, so in this order every settled seq is in
 	// one read or the other. In the other order such a Settle hid them from both,
 	// and they were delivered again.
-	if err := queryEach(ctx, s.reader(), s.q(`SELECT seq FROM snapshot_feed_done WHERE sink = ?`), []any{sink}, func(r *sqlx.Rows) error {
+	if err := s.each(ctx, s.reader(), feedDoneQuery, []any{sink}, func(r *sqlx.Rows) error {
 		var seq int64
 		if err := r.Scan(&seq); err != nil {
 			return err
@@ -209,7 +223,7 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 	if betweenFeedReads != nil {
 		betweenFeedReads()
 	}
-	blocks, err := s.sinkBlocks(ctx, s.reader(), sink, 0, 64)
+	blocks, err := s.sinkBlocks(ctx, s.reader(), sink, 0, pendingBlocks)
 	if err != nil || len(blocks) == 0 {
 		return nil, err
 	}
@@ -260,9 +274,7 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 		fields []byte
 	}
 	var later []unknown
-	err := queryEach(ctx, s.reader(), s.q(`SELECT s.lazy_seq, s.key, s.hash, s.version, s.fields FROM snapshot s
-		WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > ? AND s.lazy_seq <= ? ORDER BY s.lazy_seq LIMIT ?`),
-		[]any{from, run[len(run)-1].Hi, n}, func(r *sqlx.Rows) error {
+	err := s.each(ctx, s.reader(), feedRowsQuery, []any{from, run[len(run)-1].Hi, n}, func(r *sqlx.Rows) error {
 			var seq, version int64
 			var key string
 			var hash dbHash
@@ -322,31 +334,82 @@ type feedRow struct {
 	hash                dbHash
 }
 
-// settleFeed records the outcomes (indexes cand of outcomes) whose rows are not
-// in the sink's outbox: those of the sink's pending feed events are recorded,
-// the others stay ErrNotFound. A delivery moves the sink's progress; a retry or
-// a dead letter turns the event into an ordinary one with an outbox row or a dead
-// letter, which settles it for the feed.
-func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, outcomes []Outcome, cand []int, errs []error) error {
-	if len(cand) == 0 {
-		return nil
+// feedState is what a Settle knows of the sink's feeds before it records
+// anything: the unfinished blocks its outcomes can fall in and which of its seqs
+// were settled out of order already.
+type feedState struct {
+	blocks  []blockInfo
+	already map[int64]bool
+}
+
+// block returns the index of the block holding seq, or -1.
+func (f *feedState) block(seq int64) int {
+	k := sort.Search(len(f.blocks), func(k int) bool { return f.blocks[k].Hi >= seq })
+	if k == len(f.blocks) || f.blocks[k].Lo > seq {
+		return -1
 	}
-	seqs := make([]int64, 0, len(cand))
-	var maxSeq int64
-	for _, i := range cand {
+	return k
+}
+
+// waiting reports whether seq is a feed event still waiting for the sink: in
+// one of its blocks, after the progress, not settled out of order. Such a seq
+// has no outbox row: an event of a block gets one for a sink (a retry, a record
+// moving on) only together with being settled for the sink's feed.
+func (f *feedState) waiting(seq int64) bool {
+	k := f.block(seq)
+	return k >= 0 && f.blocks[k].Done < seq && !f.already[seq]
+}
+
+// feedFor reads the sink's feed state for the seqs of outcomes (indexes valid).
+func (s *sqlStore) feedFor(ctx context.Context, tx *sqlx.Tx, sink string, outcomes []Outcome, valid []int) (*feedState, error) {
+	f := &feedState{already: map[int64]bool{}}
+	if len(valid) == 0 {
+		return f, nil
+	}
+	seqs := make([]int64, 0, len(valid))
+	for _, i := range valid {
 		seqs = append(seqs, outcomes[i].Seq)
-		maxSeq = max(maxSeq, outcomes[i].Seq)
 	}
 	slices.Sort(seqs)
 	seqs = slices.Compact(seqs)
-	blocks, err := s.sinkBlocks(ctx, tx, sink, maxSeq, 0)
-	if err != nil || len(blocks) == 0 {
-		return err
+	var err error
+	if f.blocks, err = s.sinkBlocks(ctx, tx, sink, seqs[len(seqs)-1], 0); err != nil || len(f.blocks) == 0 {
+		return f, err
 	}
-	// A seq of the sink's block, after its progress and not settled out of order,
-	// not in the outbox, is a feed event still waiting for the sink: a record
-	// that moved on has its event in the outbox, or settled, for every sink. Only
-	// failures need the record, to store the event.
+	// Only seqs inside the blocks can have been settled out of order.
+	inside := seqs[:0]
+	for _, seq := range seqs {
+		if k := f.block(seq); k >= 0 && f.blocks[k].Done < seq {
+			inside = append(inside, seq)
+		}
+	}
+	if len(inside) == 0 {
+		return f, nil
+	}
+	_, arg := in(s.d, "seq", inside)
+	err = s.each(ctx, tx, feedDoneListQuery(s.d), []any{sink, arg},
+		func(r *sqlx.Rows) error {
+			var seq int64
+			if err := r.Scan(&seq); err != nil {
+				return err
+			}
+			f.already[seq] = true
+			return nil
+		})
+	return f, err
+}
+
+// settleFeed records the outcomes (indexes cand of outcomes) of the sink's feed
+// events still waiting for it (see feedState.waiting). A delivery moves the
+// sink's progress; a retry or a dead letter turns the event into an ordinary one
+// with an outbox row or a dead letter, which settles it for the feed. An outcome
+// of a failure whose snapshot row is gone stays ErrNotFound.
+func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, ff *feedState, outcomes []Outcome, cand []int, errs []error) error {
+	if len(cand) == 0 {
+		return nil
+	}
+	blocks, already := ff.blocks, ff.already
+	// Only failures need the record, to store the event.
 	var failed []int64
 	for _, i := range cand {
 		if outcomes[i].Kind != OutcomeDelivered {
@@ -354,8 +417,8 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 		}
 	}
 	rows := map[int64]feedRow{}
-	cond, arg := in(s.d, "lazy_seq", failed)
 	if len(failed) > 0 {
+		cond, arg := in(s.d, "lazy_seq", failed)
 		if err := queryEach(ctx, tx, s.q(`SELECT lazy_seq, source, entity, key, hash, version FROM snapshot WHERE lazy_seq IS NOT NULL AND `+cond), []any{arg},
 			func(r *sqlx.Rows) error {
 				var f feedRow
@@ -368,19 +431,6 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 			return err
 		}
 	}
-	already := map[int64]bool{}
-	cond, arg = in(s.d, "seq", seqs)
-	if err := queryEach(ctx, tx, s.q(`SELECT seq FROM snapshot_feed_done WHERE sink = ? AND `+cond), []any{sink, arg},
-		func(r *sqlx.Rows) error {
-			var seq int64
-			if err := r.Scan(&seq); err != nil {
-				return err
-			}
-			already[seq] = true
-			return nil
-		}); err != nil {
-		return err
-	}
 	settledBy := map[int][]int64{} // block index -> seqs settled now
 	delivered := map[int]int{}     // block index -> deliveries among them
 	var events, outbox, dead [][]any
@@ -390,8 +440,8 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, out
 		if (!ok && o.Kind != OutcomeDelivered) || already[o.Seq] {
 			continue
 		}
-		k := sort.Search(len(blocks), func(k int) bool { return blocks[k].Hi >= o.Seq })
-		if k == len(blocks) || blocks[k].Lo > o.Seq || blocks[k].Done >= o.Seq {
+		k := ff.block(o.Seq)
+		if k < 0 || blocks[k].Done >= o.Seq {
 			continue
 		}
 		already[o.Seq] = true // the same seq twice: the second is not found
@@ -463,8 +513,12 @@ func (s *sqlStore) advanceFeed(ctx context.Context, tx *sqlx.Tx, sink string, bl
 		done[seq] = true
 	}
 	var stored []int64
-	if err := tx.SelectContext(ctx, &stored, s.q(`SELECT seq FROM snapshot_feed_done WHERE sink = ? AND seq > ? AND seq <= ?`),
-		sink, blk.Done, blk.Hi); err != nil {
+	if err := s.each(ctx, tx, feedDoneRangeQ, []any{sink, blk.Done, blk.Hi}, func(r *sqlx.Rows) error {
+		var seq int64
+		err := r.Scan(&seq)
+		stored = append(stored, seq)
+		return err
+	}); err != nil {
 		return err
 	}
 	for _, seq := range stored {
@@ -476,10 +530,13 @@ func (s *sqlStore) advanceFeed(ctx context.Context, tx *sqlx.Tx, sink string, bl
 	const chunk = 1024
 walk:
 	for {
-		var next []int64
-		if err := tx.SelectContext(ctx, &next, s.q(`SELECT lazy_seq FROM snapshot
-			WHERE lazy_seq IS NOT NULL AND lazy_seq > ? AND lazy_seq <= ? ORDER BY lazy_seq LIMIT ?`),
-			progress, blk.Hi, chunk); err != nil {
+		next := make([]int64, 0, chunk)
+		if err := s.each(ctx, tx, feedSeqsQuery, []any{progress, blk.Hi, chunk}, func(r *sqlx.Rows) error {
+			var seq int64
+			err := r.Scan(&seq)
+			next = append(next, seq)
+			return err
+		}); err != nil {
 			return err
 		}
 		for _, seq := range next {
@@ -495,13 +552,11 @@ walk:
 		}
 	}
 	progress = min(progress, blk.Hi)
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE snapshot_feeds SET done = ?, delivered = delivered + ? WHERE sink = ? AND lo = ?`),
-		progress, delivered, sink, blk.Lo); err != nil {
+	if _, err := s.exec(ctx, tx, feedAdvanceQuery, progress, delivered, sink, blk.Lo); err != nil {
 		return err
 	}
 	if len(stored) > 0 && progress > blk.Done {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM snapshot_feed_done WHERE sink = ? AND seq > ? AND seq <= ?`),
-			sink, blk.Done, progress); err != nil {
+		if _, err := s.exec(ctx, tx, feedDoneDropQuery, sink, blk.Done, progress); err != nil {
 			return err
 		}
 	}

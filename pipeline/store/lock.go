@@ -137,12 +137,12 @@ func (s *sqlStore) checkFence(ctx context.Context, tx *sqlx.Tx, f *Fence) error 
 	if f == nil {
 		return nil
 	}
-	lock := ""
+	query := fenceQuery
 	if s.d == postgresDialect {
-		lock = " FOR SHARE"
+		query += " FOR SHARE"
 	}
 	var gen int64
-	err := tx.GetContext(ctx, &gen, s.q(`SELECT generation FROM leases WHERE name = ?`+lock), f.Name)
+	err := s.get(ctx, tx, &gen, query, f.Name)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("check lease %q: %w", f.Name, err)
 	}

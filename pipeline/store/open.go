@@ -62,6 +62,15 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 			s.db.Close()
 			return nil, err
 		}
+		if s.wstmts, err = prepareAll(ctx, s.db, preparedSQLite()); err == nil {
+			s.rstmts, err = prepareAll(ctx, s.rdb, preparedSQLite())
+		}
+		if err != nil {
+			s.wstmts.close()
+			s.rdb.Close()
+			s.db.Close()
+			return nil, err
+		}
 	}
 	s.locks.held = map[string]uint64{}
 	s.locks.files = map[string]*os.File{}

@@ -58,6 +58,16 @@ func (d dialect) skipCond(skip []int64) (string, any) {
 	return ` AND o.seq NOT IN (SELECT value FROM json_each(?))`, string(b)
 }
 
+// pendingQueryFor is pendingQuery with, when skip, the condition leaving rows
+// out (one more argument).
+func pendingQueryFor(d dialect, skip bool) string {
+	cond := ""
+	if skip {
+		cond, _ = d.skipCond(nil) // the text does not depend on the values
+	}
+	return strings.Replace(pendingQuery, skipMark, cond, 1)
+}
+
 // Pending returns the sink's due heads, oldest due first; limit <= 0 means all.
 //
 // Only a record's head is a candidate: its oldest row still waiting for the sink,
@@ -72,10 +82,10 @@ func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limi
 	if limit <= 0 {
 		limit = math.MaxInt32
 	}
-	query, args := pendingQuery, []any{sink, s.d.timeArg(now)}
+	query, args := pendingQueryFor(s.d, len(skip) > 0), []any{sink, s.d.timeArg(now)}
 	if len(skip) > 0 {
-		cond, arg := s.d.skipCond(skip)
-		query, args = strings.Replace(query, skipMark, cond, 1), append(args, arg)
+		_, arg := s.d.skipCond(skip)
+		args = append(args, arg)
 	}
 	// The feed first: a commit between the two reads moves a feed event into the
 	// outbox, where the second read finds it, rather than out of both.
@@ -83,9 +93,9 @@ func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limi
 	if err != nil {
 		return nil, fmt.Errorf("store: read snapshot feed of sink %q: %w", sink, err)
 	}
-	out, err := s.readPending(ctx, s.q(query), append(args, limit))
+	out, err := s.readPending(ctx, query, append(args, limit))
 	if errors.Is(err, errLazyMoved) {
-		out, err = s.readPending(ctx, s.q(query), append(args, limit))
+		out, err = s.readPending(ctx, query, append(args, limit))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read outbox of sink %q: %w", sink, err)
@@ -97,7 +107,7 @@ func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limi
 // driver's buffer: a poll reads up to thousands of rows, so it scans them by hand
 // rather than through reflection and copies of the payload.
 func (s *sqlStore) readPending(ctx context.Context, query string, args []any) ([]Pending, error) {
-	rows, err := s.reader().QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, s.reader(), query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -86,29 +86,40 @@ func (s *sqlStore) settle(ctx context.Context, tx *sqlx.Tx, sink string, outcome
 	if err := s.d.shareEvents(ctx, tx); err != nil {
 		return 0, err
 	}
-	seqs := make([]int64, len(valid))
-	for j, i := range valid {
-		seqs[j] = outcomes[i].Seq
-	}
-	found, err := s.lookUp(ctx, tx, sink, seqs)
+	// A first sync's events are feed events: sorted out first, they skip the
+	// outbox look-up, which finds none of them.
+	ff, err := s.feedFor(ctx, tx, sink, outcomes, valid)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("snapshot feed: %w", err)
+	}
+	var feed, other []int
+	for _, i := range valid {
+		if ff.waiting(outcomes[i].Seq) {
+			feed = append(feed, i)
+			errs[i] = ErrNotFound // until settleFeed records it
+		} else {
+			other = append(other, i)
+		}
 	}
 	var rows []settled
-	for _, i := range valid {
-		r, ok := found[outcomes[i].Seq]
-		if !ok {
-			errs[i] = ErrNotFound
-			continue
+	if len(other) > 0 {
+		seqs := make([]int64, len(other))
+		for j, i := range other {
+			seqs[j] = outcomes[i].Seq
 		}
-		delete(found, outcomes[i].Seq) // the same seq twice: the second is not found
-		r.Outcome, r.i = outcomes[i], i
-		rows = append(rows, r)
-	}
-	var feed []int
-	for _, i := range valid {
-		if errs[i] == ErrNotFound {
-			feed = append(feed, i)
+		found, err := s.lookUp(ctx, tx, sink, seqs)
+		if err != nil {
+			return 0, err
+		}
+		for _, i := range other {
+			r, ok := found[outcomes[i].Seq]
+			if !ok {
+				errs[i] = ErrNotFound
+				continue
+			}
+			delete(found, outcomes[i].Seq) // the same seq twice: the second is not found
+			r.Outcome, r.i = outcomes[i], i
+			rows = append(rows, r)
 		}
 	}
 	heads := 0
@@ -124,8 +135,7 @@ func (s *sqlStore) settle(ctx context.Context, tx *sqlx.Tx, sink string, outcome
 		}
 		heads += n
 	}
-	// Not in the outbox: a snapshot feed's event, or not found.
-	if err := s.settleFeed(ctx, tx, sink, outcomes, feed, errs); err != nil {
+	if err := s.settleFeed(ctx, tx, sink, ff, outcomes, feed, errs); err != nil {
 		return 0, fmt.Errorf("snapshot feed: %w", err)
 	}
 	return heads, nil
@@ -178,20 +188,10 @@ func (s *sqlStore) refresh(ctx context.Context, tx *sqlx.Tx, sink string, pass [
 // absent.
 func (s *sqlStore) lookUp(ctx context.Context, tx *sqlx.Tx, sink string, seqs []int64) (map[int64]settled, error) {
 	out := make(map[int64]settled, len(seqs))
-	from, arg := listFrom(s.d, "seq", seqs)
-	query := `WITH y AS MATERIALIZED (
-		SELECT x.seq, (SELECT o.record FROM outbox o WHERE o.sink = ? AND o.seq = x.seq) AS record,
-		       (SELECT e.id FROM events e WHERE e.seq = x.seq) AS id
-		FROM ` + from + `)
-	SELECT y.seq, y.record, y.id,
-		(SELECT n.seq FROM outbox n WHERE n.sink = ? AND n.record = y.record AND n.seq <> y.seq ORDER BY n.seq LIMIT 1),
-		EXISTS (SELECT 1 FROM dead_letters d WHERE d.sink = ? AND d.record = y.record AND d.seq < y.seq AND d.state IN (?, ?)),
-		(SELECT d.seq FROM dead_letters d WHERE d.sink = ? AND d.record = y.record AND d.state = ? ORDER BY d.seq LIMIT 1),
-		(SELECT d.seq FROM dead_letters d WHERE d.sink = ? AND d.record = y.record AND d.state = ? AND d.seq > y.seq ORDER BY d.seq LIMIT 1)
-	FROM y WHERE y.record IS NOT NULL`
+	_, arg := listFrom(s.d, "seq", seqs)
 	holding, open := string(DeadHolding), string(DeadOpen)
 	args := []any{sink, arg, sink, sink, holding, open, sink, holding, sink, holding}
-	err := queryEach(ctx, tx, s.q(query), args, func(r *sqlx.Rows) error {
+	err := s.each(ctx, tx, lookUpQuery(s.d), args, func(r *sqlx.Rows) error {
 		var row settled
 		var next, held, heldAfter sql.NullInt64
 		if err := r.Scan(&row.Seq, &row.record, &row.id, &next, &row.older, &held, &heldAfter); err != nil {
@@ -203,6 +203,21 @@ func (s *sqlStore) lookUp(ctx context.Context, tx *sqlx.Tx, sink string, seqs []
 		return nil
 	})
 	return out, err
+}
+
+// lookUpQuery is lookUp's statement; its one list argument is the seqs.
+func lookUpQuery(d dialect) string {
+	from, _ := listFrom(d, "seq", []int64(nil)) // the text does not depend on the values
+	return `WITH y AS MATERIALIZED (
+		SELECT x.seq, (SELECT o.record FROM outbox o WHERE o.sink = ? AND o.seq = x.seq) AS record,
+		       (SELECT e.id FROM events e WHERE e.seq = x.seq) AS id
+		FROM ` + from + `)
+	SELECT y.seq, y.record, y.id,
+		(SELECT n.seq FROM outbox n WHERE n.sink = ? AND n.record = y.record AND n.seq <> y.seq ORDER BY n.seq LIMIT 1),
+		EXISTS (SELECT 1 FROM dead_letters d WHERE d.sink = ? AND d.record = y.record AND d.seq < y.seq AND d.state IN (?, ?)),
+		(SELECT d.seq FROM dead_letters d WHERE d.sink = ? AND d.record = y.record AND d.state = ? ORDER BY d.seq LIMIT 1),
+		(SELECT d.seq FROM dead_letters d WHERE d.sink = ? AND d.record = y.record AND d.state = ? AND d.seq > y.seq ORDER BY d.seq LIMIT 1)
+	FROM y WHERE y.record IS NOT NULL`
 }
 
 // settlePass records outcomes of distinct records and returns how many rows

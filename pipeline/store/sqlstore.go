@@ -35,6 +35,9 @@ type sqlStore struct {
 	index lookupIndexes
 	// stats says when PostgreSQL's statistics are due (see pgstats.go).
 	stats pgStats
+	// wstmts and rstmts are the statements prepared on db and rdb (SQLite
+	// only; see stmts.go).
+	wstmts, rstmts prepared
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -48,6 +51,8 @@ func (s *sqlStore) q(query string) string { return sqlx.Rebind(s.d.bindType(), q
 
 func (s *sqlStore) Close() error {
 	s.locks.close()
+	s.wstmts.close()
+	s.rstmts.close()
 	if s.rdb != nil && s.rdb != s.db {
 		s.rdb.Close()
 	}
