@@ -32,6 +32,11 @@ type Event struct {
 	Changed    []string       `json:"changed,omitempty"`
 	Before     map[string]any `json:"before,omitempty"`
 	After      map[string]any `json:"after,omitempty"`
+	// AfterJSON, when not nil, is After as AppendFieldsJSON encodes it, made by
+	// the store from the stored row it read After from (a first sync's events,
+	// decision 0027), so AppendEventJSON copies it instead of encoding After
+	// again. Whoever changes After must set it to nil.
+	AfterJSON []byte `json:"-"`
 	Message    *Message       `json:"message,omitempty"`
 	DetectedAt time.Time      `json:"detected_at"`
 }

@@ -54,7 +54,10 @@ func AppendEventJSON(b []byte, ev *Event) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if len(ev.After) > 0 {
+	if ev.AfterJSON != nil && len(ev.After) > 0 {
+		b = append(b, `,"after":`...)
+		b = append(b, ev.AfterJSON...)
+	} else if len(ev.After) > 0 {
 		b = append(b, `,"after":`...)
 		if b, err = AppendFieldsJSON(b, ev.After, nil); err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,5 +42,27 @@ func TestAppendEventJSONDecodesLikeMarshal(t *testing.T) {
 	}
 	if _, err := AppendEventJSON(nil, &Event{After: map[string]any{"x": json.Number("1x")}}); err == nil {
 		t.Error("a malformed number was encoded")
+	}
+}
+
+// An event whose fields come with their JSON (AfterJSON, from the store) is
+// written with it, as it would be without; an event without fields gets no
+// "after" whatever AfterJSON holds.
+func TestAppendEventJSONCopiesAfterJSON(t *testing.T) {
+	ev := Event{ID: "e1", Type: EventCreated, Source: "s", Entity: "d", Key: "K", Version: 1, Snapshot: true,
+		After: map[string]any{"b": "x", "a": int64(1)}, DetectedAt: time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)}
+	want, err := AppendEventJSON(nil, &ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.AfterJSON = []byte(`{"a":1,"b":"x"}`)
+	got, err := AppendEventJSON(nil, &ev)
+	if err != nil || string(got) != string(want) {
+		t.Errorf("with AfterJSON: %s, %v; want %s", got, err, want)
+	}
+	ev.After = nil
+	got, _ = AppendEventJSON(nil, &ev)
+	if strings.Contains(string(got), `"after"`) {
+		t.Errorf("no fields, yet %s", got)
 	}
 }

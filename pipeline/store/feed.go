@@ -274,6 +274,9 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 		fields []byte
 	}
 	var later []unknown
+	var keys feedKeys
+	// The events' fields as JSON share one buffer per read.
+	arena := make([]byte, 0, 512*n)
 	err := s.each(ctx, s.reader(), feedRowsQuery, []any{from, run[len(run)-1].Hi, n}, func(r *sqlx.Rows) error {
 			var seq, version int64
 			var key string
@@ -290,14 +293,17 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 			blk := run[sort.Search(len(run), func(k int) bool { return run[k].Hi >= seq })]
 			p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
 				Event: feedEvent(blk, key, string(hash), version)}
-			after, ok, err := s.decodeCached(fields)
+			after, obj, ok, err := s.decodeFeedFields(fields, &keys, &arena)
+			if err == nil && !ok {
+				after, ok, err = s.decodeCached(fields)
+			}
 			if err != nil {
 				return fmt.Errorf("feed event seq %d: %w", seq, err)
 			}
 			if !ok {
 				later = append(later, unknown{len(*due), bytes.Clone(fields)})
 			}
-			p.Event.After = after
+			p.Event.After, p.Event.AfterJSON = after, obj
 			*due = append(*due, p)
 			return nil
 		})

@@ -210,3 +210,118 @@ func (s *sqlStore) objectJSON(ctx context.Context, q sqlx.QueryerContext, b []by
 	}
 	return pipeline.AppendFieldsJSON(nil, m, nil)
 }
+
+// feedKeys are a shape's names as JSON object keys ("name":), made once per
+// shape by a reader of feed rows.
+type feedKeys struct {
+	id    int64
+	names []string
+	keys  [][]byte
+}
+
+// decodeFeedFields decodes a positional row of a shape this process knows, as
+// decodeCached does, and also appends to arena the JSON object that
+// pipeline.AppendFieldsJSON makes of the decoded fields, returning it (nil when
+// the row has no fields or a value must be encoded anew: see appendStoredValue).
+// The object is built from the stored values' own text, which the store wrote
+// with the same encoder, so a feed event's fields are not encoded again for
+// every sink that writes JSON (decision 0027). ok is false, and nothing
+// decoded, when the row is not positional or its shape is not known yet.
+func (s *sqlStore) decodeFeedFields(b []byte, k *feedKeys, arena *[]byte) (m map[string]any, obj []byte, ok bool, err error) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return nil, nil, false, nil
+	}
+	v, j, ok := flatValue(b, skipSpace(b, i+1))
+	n, _ := v.(json.Number)
+	if !ok || n == "" {
+		return nil, nil, false, nil
+	}
+	id, perr := n.Int64()
+	if perr != nil {
+		return nil, nil, false, nil
+	}
+	if k.keys == nil || k.id != id {
+		s.shapes.mu.RLock()
+		names, known := s.shapes.names[id]
+		s.shapes.mu.RUnlock()
+		if !known {
+			return nil, nil, false, nil
+		}
+		*k = feedKeys{id: id, names: names, keys: make([][]byte, len(names))}
+		for x, name := range names {
+			k.keys[x], _ = pipeline.AppendFieldsJSONValue(nil, name) // strings always encode
+		}
+	}
+	m = make(map[string]any, len(k.names))
+	out := *arena
+	start := len(out)
+	out = append(out, '{')
+	exact := len(k.names) > 0
+	x := 0
+	for i = skipSpace(b, j); ; {
+		if i >= len(b) {
+			return nil, nil, false, nil
+		}
+		if b[i] == ']' {
+			if skipSpace(b, i+1) != len(b) {
+				return nil, nil, false, nil
+			}
+			break
+		}
+		if b[i] != ',' {
+			return nil, nil, false, nil
+		}
+		i = skipSpace(b, i+1)
+		v, j, ok := flatValue(b, i)
+		if !ok {
+			return nil, nil, false, nil
+		}
+		if x >= len(k.names) {
+			return nil, nil, false, fmt.Errorf("decode fields: more values than the %d fields of shape %d", len(k.names), id)
+		}
+		m[k.names[x]] = v
+		if exact {
+			if x > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, k.keys[x]...)
+			out = append(out, ':')
+			out, exact = appendStoredValue(out, b[i:j], v)
+		}
+		x++
+		i = skipSpace(b, j)
+	}
+	if x != len(k.names) {
+		return nil, nil, false, fmt.Errorf("decode fields: %d values for the %d fields of shape %d", x, len(k.names), id)
+	}
+	if !exact {
+		*arena = out[:start]
+		return m, nil, true, nil
+	}
+	out = append(out, '}')
+	*arena = out
+	return m, out[start:len(out):len(out)], true, nil
+}
+
+// appendStoredValue appends a stored value's text as pipeline's encoder writes
+// the value it decodes to, v. That is the text itself, except for strings with
+// escapes or U+2028/U+2029 (which the encoder escapes; their text is written
+// anew from v) and numbers the encoder would refuse (out of float64's range:
+// exact is false, and the caller encodes the fields the usual way, which fails
+// as before).
+func appendStoredValue(b, text []byte, v any) (_ []byte, exact bool) {
+	switch x := v.(type) {
+	case string:
+		if bytes.IndexByte(text, '\\') >= 0 || bytes.IndexByte(text, 0xE2) >= 0 {
+			out, err := pipeline.AppendFieldsJSONValue(b, x)
+			return out, err == nil
+		}
+	case json.Number:
+		if bytes.IndexAny(text, "eE") >= 0 || len(text) > 300 {
+			out, err := pipeline.AppendFieldsJSONValue(b, x)
+			return out, err == nil
+		}
+	}
+	return append(b, text...), true
+}
