@@ -27,18 +27,18 @@ type Event struct {
 	// Epoch is when the state store that detected the event was created. A store
 	// rebuilt from nothing restarts versions at 1 with a later epoch, so consumers
 	// order a record's versions by (epoch, version).
-	Epoch      int64          `json:"epoch,omitempty"`
-	Snapshot   bool           `json:"snapshot,omitempty"`
-	Changed    []string       `json:"changed,omitempty"`
-	Before     map[string]any `json:"before,omitempty"`
-	After      map[string]any `json:"after,omitempty"`
+	Epoch    int64          `json:"epoch,omitempty"`
+	Snapshot bool           `json:"snapshot,omitempty"`
+	Changed  []string       `json:"changed,omitempty"`
+	Before   map[string]any `json:"before,omitempty"`
+	After    map[string]any `json:"after,omitempty"`
 	// AfterJSON, when not nil, is After as AppendFieldsJSON encodes it, made by
 	// the store from the stored row it read After from (a first sync's events,
 	// decision 0027), so AppendEventJSON copies it instead of encoding After
 	// again. Whoever changes After must set it to nil.
-	AfterJSON []byte `json:"-"`
-	Message    *Message       `json:"message,omitempty"`
-	DetectedAt time.Time      `json:"detected_at"`
+	AfterJSON  []byte    `json:"-"`
+	Message    *Message  `json:"message,omitempty"`
+	DetectedAt time.Time `json:"detected_at"`
 }
 
 // Message is a rendered notification attached to a rule event.

@@ -276,37 +276,37 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 	var later []unknown
 	var keys feedKeys
 	// The events' fields as JSON share one buffer per read.
-	arena := make([]byte, 0, 512*n)
+	arena := make([]byte, 0, 512*min(n, int(run[len(run)-1].Hi-from), 2048))
 	err := s.each(ctx, s.reader(), feedRowsQuery, []any{from, run[len(run)-1].Hi, n}, func(r *sqlx.Rows) error {
-			var seq, version int64
-			var key string
-			var hash dbHash
-			var fields sql.RawBytes
-			if err := r.Scan(&seq, &key, &hash, &version, &fields); err != nil {
-				return err
-			}
-			read++
-			last = seq
-			if out[seq] {
-				return nil
-			}
-			blk := run[sort.Search(len(run), func(k int) bool { return run[k].Hi >= seq })]
-			p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
-				Event: feedEvent(blk, key, string(hash), version)}
-			after, obj, ok, err := s.decodeFeedFields(fields, &keys, &arena)
-			if err == nil && !ok {
-				after, ok, err = s.decodeCached(fields)
-			}
-			if err != nil {
-				return fmt.Errorf("feed event seq %d: %w", seq, err)
-			}
-			if !ok {
-				later = append(later, unknown{len(*due), bytes.Clone(fields)})
-			}
-			p.Event.After, p.Event.AfterJSON = after, obj
-			*due = append(*due, p)
+		var seq, version int64
+		var key string
+		var hash dbHash
+		var fields sql.RawBytes
+		if err := r.Scan(&seq, &key, &hash, &version, &fields); err != nil {
+			return err
+		}
+		read++
+		last = seq
+		if out[seq] {
 			return nil
-		})
+		}
+		blk := run[sort.Search(len(run), func(k int) bool { return run[k].Hi >= seq })]
+		p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
+			Event: feedEvent(blk, key, string(hash), version)}
+		after, obj, ok, err := s.decodeFeedFields(fields, &keys, &arena)
+		if err == nil && !ok {
+			after, ok, err = s.decodeCached(fields)
+		}
+		if err != nil {
+			return fmt.Errorf("feed event seq %d: %w", seq, err)
+		}
+		if !ok {
+			later = append(later, unknown{len(*due), bytes.Clone(fields)})
+		}
+		p.Event.After, p.Event.AfterJSON = after, obj
+		*due = append(*due, p)
+		return nil
+	})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -16,9 +16,9 @@ import (
 // its arguments in one round trip; a prepared statement would cost one more on
 // every connection it has not met, so there the text is sent as before.
 const (
-	feedDoneQuery     = `SELECT seq FROM snapshot_feed_done WHERE sink = ?`
-	feedDoneRangeQ    = `SELECT seq FROM snapshot_feed_done WHERE sink = ? AND seq > ? AND seq <= ?`
-	feedSeqsQuery     = `SELECT lazy_seq FROM snapshot
+	feedDoneQuery  = `SELECT seq FROM snapshot_feed_done WHERE sink = ?`
+	feedDoneRangeQ = `SELECT seq FROM snapshot_feed_done WHERE sink = ? AND seq > ? AND seq <= ?`
+	feedSeqsQuery  = `SELECT lazy_seq FROM snapshot
 			WHERE lazy_seq IS NOT NULL AND lazy_seq > ? AND lazy_seq <= ? ORDER BY lazy_seq LIMIT ?`
 	feedRowsQuery = `SELECT s.lazy_seq, s.key, s.hash, s.version, s.fields FROM snapshot s
 		WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > ? AND s.lazy_seq <= ? ORDER BY s.lazy_seq LIMIT ?`
