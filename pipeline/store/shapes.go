@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -254,6 +255,9 @@ func (s *sqlStore) decodeFeedFields(b []byte, k *feedKeys, arena *[]byte) (m map
 		}
 	}
 	m = make(map[string]any, len(k.names))
+	// The row's text values are substrings of one copy of the row: one
+	// allocation per row instead of one per value.
+	row := string(b)
 	out := *arena
 	start := len(out)
 	out = append(out, '{')
@@ -273,7 +277,7 @@ func (s *sqlStore) decodeFeedFields(b []byte, k *feedKeys, arena *[]byte) (m map
 			return nil, nil, false, nil
 		}
 		i = skipSpace(b, i+1)
-		v, j, ok := flatValue(b, i)
+		v, j, ok := rowValue(b, row, i)
 		if !ok {
 			return nil, nil, false, nil
 		}
@@ -324,4 +328,36 @@ func appendStoredValue(b, text []byte, v any) (_ []byte, exact bool) {
 		}
 	}
 	return append(b, text...), true
+}
+
+// rowValue reads the scalar JSON value at b[i] as flatValue does, taking
+// strings without escapes and numbers from row, the text of b.
+func rowValue(b []byte, row string, i int) (any, int, bool) {
+	if i >= len(b) {
+		return nil, 0, false
+	}
+	switch c := b[i]; {
+	case c == '"':
+		for j := i + 1; j < len(b); j++ {
+			switch c := b[j]; {
+			case c == '"':
+				if !utf8.Valid(b[i+1 : j]) {
+					return nil, 0, false
+				}
+				return row[i+1 : j], j + 1, true
+			case c == '\\':
+				return flatValue(b, i)
+			case c < 0x20:
+				return nil, 0, false
+			}
+		}
+		return nil, 0, false
+	case c == '-' || (c >= '0' && c <= '9'):
+		j, ok := numberEnd(b, i)
+		if !ok {
+			return nil, 0, false
+		}
+		return json.Number(row[i:j]), j, true
+	}
+	return flatValue(b, i)
 }
