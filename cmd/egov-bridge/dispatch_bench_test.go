@@ -101,9 +101,38 @@ func queue(b *testing.B, st store.Store, first, n int, at time.Time) {
 	}
 }
 
+// queueFirstSync commits n records new to the store with their snapshot's
+// created events, routed to sink "out", in groups of 10,000 as a first sync
+// does: the events are a snapshot feed's (decision 0014).
+func queueFirstSync(b *testing.B, st store.Store, first, n int, at time.Time) {
+	b.Helper()
+	for start := 0; start < n; start += 10000 {
+		batch := store.Batch{Source: "motcua", At: at}
+		for i := start; i < min(start+10000, n); i++ {
+			ev := benchEvent(first+i, at)
+			hash := fmt.Sprintf("h%d", first+i)
+			ev.Type, ev.Version, ev.Snapshot, ev.Changed, ev.Before = pipeline.EventCreated, 1, true, nil, nil
+			ev.ID = pipeline.EventID(ev.Source, ev.Entity, ev.Key, 1, pipeline.EventCreated, hash)
+			batch.Snapshot = append(batch.Snapshot, store.SnapshotEntry{Entity: ev.Entity, Key: ev.Key, Hash: hash, Version: 1,
+				Fields: ev.After, New: true})
+			batch.Events = append(batch.Events, store.OutboxEvent{Event: ev, Sinks: []string{"out"}})
+		}
+		if err := st.Commit(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // dispatch delivers a backlog of n events to sink per iteration and reports
 // events/s over the timed part (the delivery alone).
 func dispatch(b *testing.B, st store.Store, sink pipeline.Sink, cfg engine.DeliveryConfig, n int) {
+	b.Helper()
+	dispatchOf(b, st, sink, cfg, n, queue)
+}
+
+// dispatchOf is dispatch with the backlog committed by fill.
+func dispatchOf(b *testing.B, st store.Store, sink pipeline.Sink, cfg engine.DeliveryConfig, n int,
+	fill func(b *testing.B, st store.Store, first, n int, at time.Time)) {
 	b.Helper()
 	defer st.Close()
 	d := &engine.Dispatcher{
@@ -115,7 +144,7 @@ func dispatch(b *testing.B, st store.Store, sink pipeline.Sink, cfg engine.Deliv
 	var elapsed, cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		queue(b, st, iter*n, n, at)
+		fill(b, st, iter*n, n, at)
 		iter++
 		b.StartTimer()
 		start, cpu0 := time.Now(), cpuTime()
@@ -169,6 +198,16 @@ func BenchmarkDispatch(b *testing.B) {
 			}
 			defer sink.Close()
 			dispatch(b, st, sink, def, n)
+		})
+		// A first sync's backlog: its events are read from the snapshot rows.
+		b.Run("log-first-sync/"+bs.name, func(b *testing.B) {
+			st := bs.open(b)
+			sink, err := logsink.New(pipeline.Env{}, logsink.Options{Path: filepath.Join(b.TempDir(), "events.jsonl")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sink.Close()
+			dispatchOf(b, st, sink, def, n, queueFirstSync)
 		})
 	}
 

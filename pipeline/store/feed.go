@@ -275,8 +275,7 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 	}
 	var later []unknown
 	var keys feedKeys
-	// The events' fields as JSON share one buffer per read.
-	arena := make([]byte, 0, 512*min(n, int(run[len(run)-1].Hi-from), 2048))
+	var arena []byte // the events' fields as JSON, a buffer for many
 	err := s.each(ctx, s.reader(), feedRowsQuery, []any{from, run[len(run)-1].Hi, n}, func(r *sqlx.Rows) error {
 		var seq, version int64
 		var key string

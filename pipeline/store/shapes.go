@@ -215,10 +215,14 @@ func (s *sqlStore) objectJSON(ctx context.Context, q sqlx.QueryerContext, b []by
 // feedKeys are a shape's names as JSON object keys ("name":), made once per
 // shape by a reader of feed rows.
 type feedKeys struct {
-	id    int64
-	names []string
-	keys  [][]byte
+	id       int64
+	names    []string
+	keys     [][]byte
+	keyBytes int // the keys' length with their colons and commas
 }
+
+// arenaChunk is the size of the buffers feed events' fields as JSON share.
+const arenaChunk = 64 << 10
 
 // decodeFeedFields decodes a positional row of a shape this process knows, as
 // decodeCached does, and also appends to arena the JSON object that
@@ -252,6 +256,7 @@ func (s *sqlStore) decodeFeedFields(b []byte, k *feedKeys, arena *[]byte) (m map
 		*k = feedKeys{id: id, names: names, keys: make([][]byte, len(names))}
 		for x, name := range names {
 			k.keys[x], _ = pipeline.AppendFieldsJSONValue(nil, name) // strings always encode
+			k.keyBytes += len(k.keys[x]) + 2
 		}
 	}
 	m = make(map[string]any, len(k.names))
@@ -259,6 +264,11 @@ func (s *sqlStore) decodeFeedFields(b []byte, k *feedKeys, arena *[]byte) (m map
 	// allocation per row instead of one per value.
 	row := string(b)
 	out := *arena
+	if need := 2*len(b) + k.keyBytes; cap(out)-len(out) < need {
+		// A new chunk rather than a bigger copy: the objects already made
+		// keep the old one.
+		out = make([]byte, 0, max(arenaChunk, need))
+	}
 	start := len(out)
 	out = append(out, '{')
 	exact := len(k.names) > 0
