@@ -304,7 +304,7 @@ func (w *window) deliver(unit []*store.Pending) []error {
 
 // outcome decides what an attempt's answer means for the event's row.
 func (w *window) outcome(it *store.Pending, derr error, now time.Time) store.Outcome {
-	o := store.Outcome{Seq: it.Seq, Attempts: it.Attempts + 1, At: now}
+	o := store.Outcome{Seq: it.Seq, Attempts: it.Attempts + 1, At: now, Feed: it.Feed}
 	if derr == nil {
 		o.Kind = store.OutcomeDelivered
 		return o

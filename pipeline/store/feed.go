@@ -290,7 +290,7 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 			return nil
 		}
 		blk := run[sort.Search(len(run), func(k int) bool { return run[k].Hi >= seq })]
-		p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At,
+		p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At, Feed: true,
 			Event: feedEvent(blk, key, string(hash), version)}
 		after, obj, ok, err := s.decodeFeedFields(fields, &keys, &arena)
 		if err == nil && !ok {

@@ -86,15 +86,23 @@ func (s *sqlStore) settle(ctx context.Context, tx *sqlx.Tx, sink string, outcome
 	if err := s.d.shareEvents(ctx, tx); err != nil {
 		return 0, err
 	}
-	// A first sync's events are feed events: sorted out first, they skip the
-	// outbox look-up, which finds none of them.
-	ff, err := s.feedFor(ctx, tx, sink, outcomes, valid)
-	if err != nil {
-		return 0, fmt.Errorf("snapshot feed: %w", err)
-	}
+	// A feed event is not in the outbox. Outcomes of rows read from a feed are
+	// looked for there first and skip the outbox look-up, which would find none
+	// of them; the others are looked for in the outbox first, and those not
+	// found there in the feed, so settling ordinary events reads no feed.
+	var ff *feedState
+	var err error
 	var feed, other []int
 	for _, i := range valid {
-		if ff.waiting(outcomes[i].Seq) {
+		if outcomes[i].Feed {
+			if ff, err = s.feedFor(ctx, tx, sink, outcomes, valid); err != nil {
+				return 0, fmt.Errorf("snapshot feed: %w", err)
+			}
+			break
+		}
+	}
+	for _, i := range valid {
+		if ff != nil && ff.waiting(outcomes[i].Seq) {
 			feed = append(feed, i)
 			errs[i] = ErrNotFound // until settleFeed records it
 		} else {
@@ -102,6 +110,7 @@ func (s *sqlStore) settle(ctx context.Context, tx *sqlx.Tx, sink string, outcome
 		}
 	}
 	var rows []settled
+	var missing []int
 	if len(other) > 0 {
 		seqs := make([]int64, len(other))
 		for j, i := range other {
@@ -115,11 +124,22 @@ func (s *sqlStore) settle(ctx context.Context, tx *sqlx.Tx, sink string, outcome
 			r, ok := found[outcomes[i].Seq]
 			if !ok {
 				errs[i] = ErrNotFound
+				missing = append(missing, i)
 				continue
 			}
 			delete(found, outcomes[i].Seq) // the same seq twice: the second is not found
 			r.Outcome, r.i = outcomes[i], i
 			rows = append(rows, r)
+		}
+	}
+	if len(missing) > 0 && ff == nil {
+		if ff, err = s.feedFor(ctx, tx, sink, outcomes, missing); err != nil {
+			return 0, fmt.Errorf("snapshot feed: %w", err)
+		}
+		for _, i := range missing {
+			if ff.waiting(outcomes[i].Seq) {
+				feed = append(feed, i)
+			}
 		}
 	}
 	heads := 0

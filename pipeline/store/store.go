@@ -120,6 +120,9 @@ type Pending struct {
 	// replayed (zero if never): its age for max_age counts from the later of this
 	// and Event.DetectedAt.
 	ReplayedAt time.Time
+	// Feed says the row was read from a snapshot feed (decision 0014): its
+	// outcome says so too (Outcome.Feed).
+	Feed bool
 }
 
 // AgeFrom is the instant the row's age counts from: the later of its detection
@@ -176,6 +179,10 @@ type Outcome struct {
 	NextAt   time.Time // OutcomeRetry: when the row is due again
 	Err      string    // OutcomeRetry: the error; OutcomeDead: the reason
 	OnDead   OnDead    // OutcomeDead: what the dead letter does to its record's later events
+	// Feed is Pending.Feed of the row: Settle then looks for the row in the
+	// sink's feed before its outbox. Only the order of the look-ups depends on
+	// it; the row is found wherever it is.
+	Feed bool
 }
 
 // Settled is what Settle did with a batch of outcomes.

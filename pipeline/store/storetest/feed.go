@@ -307,3 +307,42 @@ func testSnapshotFeedAcrossBlocks(t *testing.T, s store.Store) {
 		t.Errorf("pending after HS1 to HS3 = %v, want HS4", keysOf(got))
 	}
 }
+
+// testSettleFeedHint: Pending marks the rows it read from a feed, and their
+// outcomes carry the mark so that Settle looks for them there first; the mark
+// only orders the look-ups. An outcome that says feed for an outbox row, or
+// not for a feed event, is recorded all the same, and a second outcome of
+// either is not found, whatever it says.
+func testSettleFeedHint(t *testing.T, s store.Store) {
+	firstSync(t, s, t0, []string{"a"}, "HS1", "HS2")
+	commit(t, s, store.Batch{Source: "src", Position: []byte("p2"), At: t0,
+		Events: []store.OutboxEvent{{Event: event("src", "dossier", "HS9", 2, map[string]any{"s": "2"}), Sinks: []string{"a"}}}})
+	p := pending(t, s, "a", t0)
+	if len(p) != 3 || !p[0].Feed || !p[1].Feed || p[2].Feed || p[2].Event.Key != "HS9" {
+		t.Fatalf("pending = %v, feed marks %v %v %v; want HS1, HS2 from the feed, then HS9 from the outbox",
+			keysOf(p), p[0].Feed, p[1].Feed, p[2].Feed)
+	}
+	outcomes := func(feed ...bool) []store.Outcome {
+		os := make([]store.Outcome, len(p))
+		for i, it := range p {
+			os[i] = store.Outcome{Seq: it.Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: t0, Feed: feed[i]}
+		}
+		return os
+	}
+	settle(t, s, "a", outcomes(false, true, true)...)
+	if got := pending(t, s, "a", t0); len(got) != 0 {
+		t.Fatalf("everything is delivered; pending %v", keysOf(got))
+	}
+	for _, feed := range [][]bool{{true, true, false}, {false, false, true}} {
+		res, err := s.Settle(t.Context(), "a", nil, outcomes(feed...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, err := range res.Errs {
+			wantNotFound(t, fmt.Sprintf("settling %s again (feed %v)", p[i].Event.Key, feed[i]), err)
+		}
+	}
+	if st := stats(t, s); st.Deliveries != 3 || st.Outbox["a"] != 0 {
+		t.Errorf("deliveries %d, outbox %v; want 3 and none", st.Deliveries, st.Outbox)
+	}
+}

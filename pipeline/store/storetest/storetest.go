@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"consecutive snapshot feed blocks are read as one", testSnapshotFeedAcrossBlocks},
 		{"snapshot feeds every sink has are purged with the events", testSnapshotFeedPurge},
 		{"records marked new are stored, fed and then changed like any", testNewRecordsThenChange},
+		{"outcomes are found in the feed and the outbox whatever their Feed says", testSettleFeedHint},
 
 		{"pending follows seq across commits and sinks", testPendingOrder},
 		{"pending returns only rows due now", testPendingDue},
