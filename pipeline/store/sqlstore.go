@@ -38,6 +38,8 @@ type sqlStore struct {
 	// wstmts and rstmts are the statements prepared on db and rdb (SQLite
 	// only; see stmts.go).
 	wstmts, rstmts prepared
+	// bulk says whether a bulk load may have left indexes out (see bulk.go).
+	bulk bulkState
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -178,6 +180,11 @@ type snapshotRow struct {
 func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]SnapshotEntry, error) {
 	if err := s.analyzeIfDue(ctx); err != nil {
 		return nil, fmt.Errorf("store: read snapshot of %s/%s: %w", source, entity, err)
+	}
+	if s.bulk.on.Load() {
+		if _, err := s.EndBulkLoad(ctx); err != nil {
+			return nil, err
+		}
 	}
 	out := make(map[string]SnapshotEntry, len(keys))
 	db := s.reader()

@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"snapshot feeds every sink has are purged with the events", testSnapshotFeedPurge},
 		{"records marked new are stored, fed and then changed like any", testNewRecordsThenChange},
 		{"outcomes are found in the feed and the outbox whatever their Feed says", testSettleFeedHint},
+		{"a bulk load stores, feeds and changes records as any commit does", testBulkLoad},
+		{"records bulk-loaded are found by key once the load ends", testBulkLoadEnded},
 
 		{"pending follows seq across commits and sinks", testPendingOrder},
 		{"pending returns only rows due now", testPendingDue},
