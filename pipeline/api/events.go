@@ -33,7 +33,7 @@ func (s *Server) show(p access.Principal, se store.StoredEvent) eventJSON {
 				msg.Text = m.MaskRecordText(m.MaskRecordText(msg.Text, ev.After), ev.Before)
 				ev.Message = &msg
 			}
-			ev.Before, ev.After = m.MaskRecord(ev.Before), m.MaskRecord(ev.After)
+			ev.Before, ev.After, ev.AfterJSON = m.MaskRecord(ev.Before), m.MaskRecord(ev.After), nil
 		}
 		if ev.Message != nil && ev.Message.Phone != "" {
 			msg := *ev.Message

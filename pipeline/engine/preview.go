@@ -147,7 +147,7 @@ func maskPreview(m *mapping.Mapping, r *PreviewRow, raw map[string]string) {
 	r.Record = &masked
 	for k, ev := range r.Events {
 		e := *ev
-		e.Before, e.After = m.MaskRecord(ev.Before), m.MaskRecord(ev.After)
+		e.Before, e.After, e.AfterJSON = m.MaskRecord(ev.Before), m.MaskRecord(ev.After), nil
 		if ev.Message != nil {
 			msg := *ev.Message
 			msg.Text = m.MaskRecordText(msg.Text, fields)

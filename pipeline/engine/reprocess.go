@@ -230,7 +230,7 @@ func (j *Job) reprocessNotices(ctx context.Context, chunk []store.QuarantineEntr
 		}
 		ev := *e.Event
 		ev.Before = j.Map.Typed(ev.Before)
-		ev.After = j.Map.Typed(ev.After)
+		ev.After, ev.AfterJSON = j.Map.Typed(ev.After), nil
 		fired, err := j.fireRule(&ev, e.Rule)
 		if err != nil {
 			res.StillBad++
