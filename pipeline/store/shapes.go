@@ -208,5 +208,5 @@ func (s *sqlStore) objectJSON(ctx context.Context, q sqlx.QueryerContext, b []by
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.AppendFieldsJSON(nil, m, nil)
+	return pipeline.AppendFieldsJSON(make([]byte, 0, fieldsRoom(m)), m, nil)
 }
