@@ -133,6 +133,22 @@ var statsLine = regexp.MustCompile(`(\d+) rows in (\d+) batches, (\d+) events, (
 
 var tookAttr = regexp.MustCompile(`msg=synced .*took=([0-9.]+[a-zµ]+)`)
 
+var bulkLine = regexp.MustCompile(`msg="snapshot indexes built after a bulk load" .*at="([^"]+)" took=([0-9.]+[a-zµ]+)`)
+
+// bulkNote says when and in how long the daemon built the indexes its bulk load
+// left out (decision 0026), from its log; "" when it did not bulk-load.
+func bulkNote(stderr string) string {
+	m := bulkLine.FindStringSubmatch(stderr)
+	if m == nil {
+		return ""
+	}
+	d, err := time.ParseDuration(m[2])
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("snapshot bulk-loaded, its indexes built at %s in %s s", m[1], secondsText(d))
+}
+
 // syncTook reads the run's duration from the daemon's "synced" log line.
 func syncTook(stderr string) (time.Duration, bool) {
 	m := tookAttr.FindStringSubmatch(stderr)

@@ -172,6 +172,7 @@ func (b *bench) addFirstSync(kind, sinkKind string, r daemonRun, sut sinkUnderTe
 		count: r.stats.rows, unit: "rows", dur: r.synced, cpu: r.cpuAtSync, done: synced,
 		note: fmt.Sprintf("process start to the daemon's \"synced\" line (took=%s from the run's start to its last commit); %s events delivered meanwhile, their CPU included",
 			secondsText(r.took), thousands(r.deliveredAtSync))}
+	sync.note = join(sync.note, bulkNote(r.stderr))
 	if !synced {
 		sync.dur, sync.cpu = r.wall, r.cpu
 		sync.note = fmt.Sprintf("did not finish in %s: %s rows read", b.o.timeout, thousands(r.stats.rows))

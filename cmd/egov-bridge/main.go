@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 	_ "time/tzdata" // Asia/Ho_Chi_Minh must resolve on machines without a zoneinfo database
 
 	"github.com/spf13/cobra"
@@ -50,6 +51,9 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 type app struct {
 	ctx            context.Context
 	stdout, stderr io.Writer
+	// now is the clock of commands whose outcome depends on the hour (a ZNS
+	// send waits out quiet hours); tests set it.
+	now func() time.Time
 }
 
 // action adapts a command body that returns an exit code to cobra.
@@ -64,9 +68,14 @@ func action(body func(args []string) int) func(*cobra.Command, []string) error {
 
 // run is main without the process: tests call it directly.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runAt(time.Now, args, stdout, stderr)
+}
+
+// runAt is run on the clock now.
+func runAt(now func() time.Time, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{ctx: ctx, stdout: stdout, stderr: stderr}
+	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, now: now}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)

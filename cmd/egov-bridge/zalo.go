@@ -74,7 +74,7 @@ func (a *app) zaloCmd() *cobra.Command {
 	}
 	_ = send.MarkFlagRequired("phone")
 	_ = send.MarkFlagRequired("text")
-	send.RunE = action(func([]string) int { return zaloSend(a.ctx, z, sf, a.stdout, a.stderr) })
+	send.RunE = action(func([]string) int { return zaloSend(a.ctx, a.now, z, sf, a.stdout, a.stderr) })
 
 	cmd.AddCommand(token, status, followers, send)
 	return cmd
@@ -430,7 +430,7 @@ func csvTime(s string, zone *time.Location) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("time %q: want 2006-01-02 15:04 or RFC 3339", s)
 }
 
-func zaloSend(ctx context.Context, zf *zaloFlags, f sendFlags, stdout, stderr io.Writer) int {
+func zaloSend(ctx context.Context, clock func() time.Time, zf *zaloFlags, f sendFlags, stdout, stderr io.Writer) int {
 	phone, text, rule, dry := f.phone, f.text, f.rule, f.dry
 	if *phone == "" || *text == "" {
 		fmt.Fprintln(stderr, "egov-bridge: --phone and --text must not be empty")
@@ -444,13 +444,13 @@ func zaloSend(ctx context.Context, zf *zaloFlags, f sendFlags, stdout, stderr io
 	opts := z.opts
 	opts.DryRun = opts.DryRun || *dry
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	sink, err := zalo.New(pipeline.Env{Name: z.sink, Logger: log, Clock: time.Now, Zone: z.cfg.Zone, State: z.store}, opts)
+	sink, err := zalo.New(pipeline.Env{Name: z.sink, Logger: log, Clock: clock, Zone: z.cfg.Zone, State: z.store}, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "egov-bridge:", err)
 		return 1
 	}
 	defer sink.Close()
-	now := time.Now()
+	now := clock()
 	id := "smoke-" + strconv.FormatInt(now.UnixNano(), 36)
 	ev := &pipeline.Event{ID: id, Type: *rule, Rule: *rule, Source: "operator", Entity: "smoke-test", Key: id,
 		Agency: "operator", Version: 1, DetectedAt: now, Message: &pipeline.Message{Phone: *phone, Text: *text}}

@@ -23,11 +23,32 @@ type spyStore struct {
 	commits int
 	hold    chan struct{} // when set, the first Commit waits for it
 	onLook  func(keys []string)
+	// calls lists the bulk load's steps and the look-ups, in order.
+	calls []string
+}
+
+func (s *spyStore) note(call string) {
+	s.mu.Lock()
+	s.calls = append(s.calls, call)
+	s.mu.Unlock()
+}
+
+func (s *spyStore) BeginBulkLoad(ctx context.Context, source string) (bool, error) {
+	began, err := s.Store.BeginBulkLoad(ctx, source)
+	s.note(fmt.Sprintf("begin %v", began))
+	return began, err
+}
+
+func (s *spyStore) EndBulkLoad(ctx context.Context) (bool, error) {
+	built, err := s.Store.EndBulkLoad(ctx)
+	s.note(fmt.Sprintf("end %v", built))
+	return built, err
 }
 
 func (s *spyStore) Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]store.SnapshotEntry, error) {
 	s.mu.Lock()
 	s.looked = append(s.looked, keys...)
+	s.calls = append(s.calls, "look "+strings.Join(keys, ","))
 	onLook := s.onLook
 	s.mu.Unlock()
 	snap, err := s.Store.Snapshot(ctx, source, entity, keys)
@@ -142,5 +163,36 @@ func TestResumedFirstSyncLooksUpEveryKey(t *testing.T) {
 	}
 	if snap["K00"].Version != 2 {
 		t.Fatalf("K00 version %d, want 2: the stored record was not compared", snap["K00"].Version)
+	}
+}
+
+// A fresh first sync bulk-loads the snapshot: it ends the load, so the store
+// builds its indexes, before it looks up a key read twice, or, with no key read
+// twice, when the sync ends; the records come out as from any first sync.
+func TestFreshFirstSyncBulkLoadsUntilItNeedsALookUp(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		touchAt int // 0: no key is read twice
+		want    string
+	}{
+		{"a key read twice", 2*firstSyncBatches + 1, "begin true | end true | look K00"},
+		{"no key read twice", 0, "begin true | end true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 2*firstSyncBatches + 5
+			f, spy := firstSyncFixture(t, n, tc.touchAt)
+			st := f.run(t)
+			if got := strings.Join(spy.calls, " | "); got != tc.want {
+				t.Errorf("calls %q, want %q", got, tc.want)
+			}
+			if tc.touchAt > 0 {
+				checkReadTwice(t, f, st, n)
+				return
+			}
+			snap, err := f.store.Snapshot(context.Background(), "motcua", "dossier", []string{"K00", "K14"})
+			if err != nil || len(snap) != 2 || st.Events != n {
+				t.Fatalf("after the sync: %d events, snapshot %v, %v; want %d events and K00, K14 stored", st.Events, snap, err, n)
+			}
+		})
 	}
 }

@@ -197,6 +197,11 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 		}
 		if !stored {
 			r.fresh = newKeyFilter(keyFilterStart)
+			if bl, ok := j.Store.(bulkLoader); ok {
+				if r.bulk, err = bl.BeginBulkLoad(work, j.Name); err != nil {
+					return st, fmt.Errorf("source %s: %w", j.Name, err)
+				}
+			}
 		}
 	}
 	st.Snapshot = !cur.InitialDone
@@ -305,6 +310,10 @@ type runState struct {
 	// not read is not in the store: it is not looked up, and Commit is told so
 	// (SnapshotEntry.New).
 	fresh *keyFilter
+	// bulk is set while this run bulk-loads the snapshot (bulkLoader): every
+	// row it commits is new, until a key read twice, or the first sync's end,
+	// ends the load (endBulk).
+	bulk bool
 }
 
 // A first sync commits up to firstSyncBatches source batches, and at most
@@ -337,6 +346,11 @@ type commitGroup struct {
 // first seen later but written before it is a snapshot record too. Only then is the
 // first sync done.
 func (j *Job) finishFirstSync(ctx context.Context, pos pipeline.Position, r *runState, st *RunStats) error {
+	if r.bulk {
+		if err := j.endBulk(ctx, r, "the first sync's end"); err != nil {
+			return err
+		}
+	}
 	b := store.Batch{Source: j.Name, InitialDone: true, At: j.Clock().UTC(), Fence: r.fence}
 	if h, ok := j.Source.(pipeline.Horizon); ok {
 		mark, err := h.Mark(ctx)
@@ -470,6 +484,12 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 			keys[i] = rec.Key
 			if r.fresh != nil && r.fresh.seen(rec.Key) {
 				look = append(look, rec.Key) // read before in this run, or a false positive
+			}
+		}
+		if r.bulk && len(look) > 0 {
+			// A key read before is looked up, through the key index.
+			if err := j.endBulk(ctx, r, "a key read twice"); err != nil {
+				return nil, false, err
 			}
 		}
 		snap := map[string]store.SnapshotEntry{}
@@ -731,6 +751,21 @@ func (j *Job) flush(ctx context.Context, r *runState) error {
 		}
 		r.committed <- err
 	}()
+	return nil
+}
+
+// endBulk ends this run's bulk load: the store builds the indexes the load left
+// out. Only then can a key be looked up. The groups in flight and being gathered
+// are all new rows still: whether their commits land before the indexes are
+// built or after, they are ordinary ones, and until they land overlay stands
+// for them.
+func (j *Job) endBulk(ctx context.Context, r *runState, why string) error {
+	start := time.Now()
+	if _, err := j.Store.(bulkLoader).EndBulkLoad(ctx); err != nil {
+		return err
+	}
+	r.bulk = false
+	j.Logger.Info("snapshot indexes built after a bulk load", "source", j.Name, "at", why, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -1,46 +1,68 @@
 package engine
 
-import "github.com/bits-and-blooms/bloom/v3"
+import "hash/maphash"
 
-// keyFilter remembers the keys a fresh first sync has read, in about 1.8 MB per
-// million keys: it may say a key was seen when it was not (about one in a
-// thousand), never the reverse. A key it has not seen is known to be absent from
-// the store (see runState.fresh); a key it may have seen is looked up.
+// keyFilter remembers the keys a fresh first sync has read, as 64-bit hashes in an
+// open-addressing table: 8 to 16 bytes a key (16 MB for a million). It says a key
+// was seen when it was, and otherwise only when two keys share a hash (about one
+// chance in 10^7 in a million-key sync). A key it has not seen is known to be
+// absent from the store (see runState.fresh); a key it has seen is looked up.
+//
+// Exactness matters more than size here: while a fresh first sync bulk-loads the
+// snapshot without its key index (see runState.bulk), the first key reported seen
+// ends the bulk load, so a filter that cried wolf once in a thousand keys (a Bloom
+// filter of the same 1.8 MB a million) would end it after a few thousand rows.
 type keyFilter struct {
-	full  []*bloom.BloomFilter // filled to their capacity, oldest first
-	cur   *bloom.BloomFilter
-	n     uint // keys added to cur
-	limit uint // cur's capacity
+	seed  maphash.Seed
+	slots []uint64 // 0: empty; a hash of 0 is stored as 1
+	n     int
 }
 
-const (
-	// keyFilterStart is the first filter's capacity: a million keys, so a source
-	// of up to that size costs one allocation.
-	keyFilterStart = 1 << 20
-	keyFilterFP    = 0.001
-)
+// keyFilterStart is the filter's first number of slots; it doubles when three
+// quarters are taken.
+const keyFilterStart = 1 << 16
 
-func newKeyFilter(capacity uint) *keyFilter {
-	return &keyFilter{cur: bloom.NewWithEstimates(capacity, keyFilterFP), limit: capacity}
+func newKeyFilter(slots int) *keyFilter {
+	size := 16
+	for size < slots {
+		size *= 2
+	}
+	return &keyFilter{seed: maphash.MakeSeed(), slots: make([]uint64, size)}
 }
 
-// seen reports whether key may have been added before, and adds it. Past its
-// capacity the filter adds one twice as large instead of letting the false
-// positives grow.
+// seen reports whether key was added before (or shares its hash with a key that
+// was), and adds it.
 func (f *keyFilter) seen(key string) bool {
-	for _, b := range f.full {
-		if b.TestString(key) {
+	if f.n >= len(f.slots)/4*3 {
+		f.grow()
+	}
+	return !f.add(maphash.String(f.seed, key))
+}
+
+// add stores hash h and reports whether it was absent.
+func (f *keyFilter) add(h uint64) bool {
+	if h == 0 {
+		h = 1
+	}
+	mask := uint64(len(f.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch f.slots[i] {
+		case 0:
+			f.slots[i] = h
+			f.n++
 			return true
+		case h:
+			return false
 		}
 	}
-	if f.cur.TestOrAddString(key) {
-		return true
+}
+
+func (f *keyFilter) grow() {
+	old := f.slots
+	f.slots, f.n = make([]uint64, 2*len(old)), 0
+	for _, h := range old {
+		if h != 0 {
+			f.add(h)
+		}
 	}
-	f.n++
-	if f.n >= f.limit {
-		f.full = append(f.full, f.cur)
-		f.limit *= 2
-		f.cur, f.n = bloom.NewWithEstimates(f.limit, keyFilterFP), 0
-	}
-	return false
 }

@@ -5,24 +5,26 @@ import (
 	"testing"
 )
 
-func TestKeyFilterNeverForgetsAKey(t *testing.T) {
-	for _, capacity := range []uint{16, 1000} { // 16: the filter grows several times
-		f := newKeyFilter(capacity)
-		const n = 5000
-		falsePositives := 0
+func TestKeyFilterKnowsExactlyTheKeysItWasGiven(t *testing.T) {
+	for _, slots := range []int{16, 1 << 16} { // 16: the filter grows many times
+		f := newKeyFilter(slots)
+		const n = 200_000
 		for i := range n {
 			if f.seen("HS" + strconv.Itoa(i)) {
-				falsePositives++
+				// 64-bit hashes: a collision among 200,000 keys is about one chance in 10^9.
+				t.Fatalf("slots %d: key %d reported seen before it was added", slots, i)
 			}
 		}
 		for i := range n {
 			if !f.seen("HS" + strconv.Itoa(i)) {
-				t.Fatalf("capacity %d: key %d added, then reported unseen", capacity, i)
+				t.Fatalf("slots %d: key %d added, then reported unseen", slots, i)
 			}
 		}
-		// About one in a thousand per filter; a few dozen would mean the sizing broke.
-		if falsePositives > n/100 {
-			t.Errorf("capacity %d: %d of %d new keys reported seen", capacity, falsePositives, n)
+		if f.n != n {
+			t.Errorf("slots %d: holds %d hashes, want %d", slots, f.n, n)
+		}
+		if load := float64(f.n) / float64(len(f.slots)); load > 0.75 {
+			t.Errorf("slots %d: load %.2f, above the 0.75 it grows at", slots, load)
 		}
 	}
 }

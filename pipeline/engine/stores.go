@@ -26,6 +26,14 @@ type snapshots interface {
 	Epoch() int64
 }
 
+// bulkLoader is a store that can take a fresh first sync without keeping up,
+// commit by commit, the snapshot indexes its keys reach in random order, and
+// build them once when the sync ends (see store's BeginBulkLoad).
+type bulkLoader interface {
+	BeginBulkLoad(ctx context.Context, source string) (bool, error)
+	EndBulkLoad(ctx context.Context) (bool, error)
+}
+
 // quarantine holds rows the mapping refused until they are reprocessed.
 type quarantine interface {
 	Quarantined(ctx context.Context, source string, limit int) ([]store.QuarantineEntry, error)

@@ -55,6 +55,11 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.checkFence(ctx, tx, b.Fence); err != nil {
 		return err
 	}
+	if !bulkEligible(b, snap) {
+		if err := s.needKeyIndex(ctx, tx); err != nil {
+			return err
+		}
+	}
 	if err := s.priorRows(ctx, tx, b.Source, snap); err != nil {
 		return fmt.Errorf("read the stored records: %w", err)
 	}
@@ -214,10 +219,18 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs 
 		return err
 	}
 	const head = `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq`
-	if err := s.insertRows(ctx, tx, head+`) VALUES `, snapshotConflict, plain, nil); err != nil {
+	// Rows all new have nothing to conflict with, and a bulk load may have left
+	// out the key index an ON CONFLICT clause names. A key stored after all (a
+	// writer that broke New's promise) fails the batch on the unique index, as
+	// PostgreSQL's COPY does.
+	conflict, factsConflict := snapshotConflict, snapshotConflict+`, `+factConflict
+	if rs.allNew() {
+		conflict, factsConflict = "", ""
+	}
+	if err := s.insertRows(ctx, tx, head+`) VALUES `, conflict, plain, nil); err != nil {
 		return err
 	}
-	return s.insertRows(ctx, tx, head+`, `+factColumnList+`) VALUES `, snapshotConflict+`, `+factConflict, withFacts, nil)
+	return s.insertRows(ctx, tx, head+`, `+factColumnList+`) VALUES `, factsConflict, withFacts, nil)
 }
 
 // upsertSnapshotPG stores the rows in one statement, one array per column: a

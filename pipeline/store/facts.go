@@ -377,6 +377,9 @@ func (s *sqlStore) SetFactsVersion(ctx context.Context, source, version string) 
 func (s *sqlStore) RebuildFacts(ctx context.Context, source, entity string, reset bool, facts []Fact, timers []TimerArm, at time.Time) error {
 	var w factWrite
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.needKeyIndex(ctx, tx); err != nil {
+			return err
+		}
 		if reset {
 			for _, q := range []string{
 				`UPDATE snapshot SET fact_group = NULL, fact_state = NULL, fact_flags = NULL,

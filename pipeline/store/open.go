@@ -57,6 +57,10 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		s.db.Close()
 		return nil, redactErr(err, cfg.DSN)
 	}
+	if err := s.noteBulk(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
 	if s.d == sqliteDialect {
 		if s.rdb, err = openSQLiteReader(ctx, cfg); err != nil {
 			s.db.Close()

@@ -35,6 +35,8 @@ type sqlStore struct {
 	index lookupIndexes
 	// stats says when PostgreSQL's statistics are due (see pgstats.go).
 	stats pgStats
+	// bulk says whether a bulk load may have left indexes out (see bulk.go).
+	bulk bulkState
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -173,6 +175,11 @@ type snapshotRow struct {
 func (s *sqlStore) Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]SnapshotEntry, error) {
 	if err := s.analyzeIfDue(ctx); err != nil {
 		return nil, fmt.Errorf("store: read snapshot of %s/%s: %w", source, entity, err)
+	}
+	if s.bulk.on.Load() {
+		if _, err := s.EndBulkLoad(ctx); err != nil {
+			return nil, err
+		}
 	}
 	out := make(map[string]SnapshotEntry, len(keys))
 	db := s.reader()

@@ -253,6 +253,15 @@ type Store interface {
 	Snapshot(ctx context.Context, source, entity string, keys []string) (map[string]SnapshotEntry, error)
 	// HasSnapshot reports whether the snapshot holds any record of the source.
 	HasSnapshot(ctx context.Context, source string) (bool, error)
+	// BeginBulkLoad readies an empty snapshot for a fresh first sync of source, to
+	// be committed in batches whose entries are all New: the indexes its keys
+	// would reach in random order are left out until EndBulkLoad, or until
+	// anything needs them. It reports false, and changes nothing, when the
+	// snapshot holds rows, another load is on, or the store does not bulk-load.
+	BeginBulkLoad(ctx context.Context, source string) (bool, error)
+	// EndBulkLoad builds what a bulk load left out, if one is on, and reports
+	// whether it did.
+	EndBulkLoad(ctx context.Context) (bool, error)
 
 	// Commit stores a batch in one transaction: snapshot upserts, events and their
 	// outbox rows, quarantine entries and the cursor. Events whose id already exists

@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"consecutive snapshot feed blocks are read as one", testSnapshotFeedAcrossBlocks},
 		{"snapshot feeds every sink has are purged with the events", testSnapshotFeedPurge},
 		{"records marked new are stored, fed and then changed like any", testNewRecordsThenChange},
+		{"a bulk load stores, feeds and changes records as any commit does", testBulkLoad},
+		{"records bulk-loaded are found by key once the load ends", testBulkLoadEnded},
 
 		{"pending follows seq across commits and sinks", testPendingOrder},
 		{"pending returns only rows due now", testPendingDue},

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// A fresh first sync inserts up to millions of snapshot rows whose keys, and
+// fact times, arrive in the source's cursor order: random for every index but
+// lazy_seq's. Kept up to date commit by commit, each such index takes a few
+// thousand random inserts per commit, so every commit rewrites most of its pages
+// into the WAL: for a million records that was about 4 GB of page writes, half
+// the first sync's CPU. Built once at the end, an index is one sort and one
+// sequential write. See docs/decisions/0026-bulk-load-first-sync.md.
+//
+// While a bulk load is on (a row in snapshot_bulk), the indexes below are absent.
+// Commits whose snapshot rows are all new (SnapshotEntry.New) and whose facts
+// ride on those rows need none of them; anything else builds them first: a
+// commit of a known record, in its own transaction (whichever process makes it),
+// and a look-up through Snapshot. Other reads stay correct, only slower, until
+// the load ends.
+var bulkIndexes = []struct{ name, create string }{
+	{"snapshot_key", `CREATE UNIQUE INDEX IF NOT EXISTS snapshot_key ON snapshot (source, entity, key)`},
+	{"snapshot_fact_received", `CREATE INDEX IF NOT EXISTS snapshot_fact_received ON snapshot (fact_received_at) WHERE fact_received_at IS NOT NULL`},
+	{"snapshot_fact_finished", `CREATE INDEX IF NOT EXISTS snapshot_fact_finished ON snapshot (fact_finished_at) WHERE fact_finished_at IS NOT NULL`},
+	{"snapshot_fact_supplement", `CREATE INDEX IF NOT EXISTS snapshot_fact_supplement ON snapshot (fact_supplement_at) WHERE fact_supplement_at IS NOT NULL`},
+	{"snapshot_fact_due", `CREATE INDEX IF NOT EXISTS snapshot_fact_due ON snapshot (fact_due_at) WHERE fact_state = 1`},
+}
+
+// bulkState is what this process knows of a bulk load: on means one may be on (this
+// process began it, or found its row when it opened the store), so a look-up
+// checks before it reads.
+type bulkState struct {
+	on atomic.Bool
+}
+
+// BeginBulkLoad starts a bulk load for source's fresh first sync when the
+// snapshot holds no row at all and no other load is on, and reports whether it
+// did. Only the SQLite store bulk-loads; PostgreSQL's COPY of new rows needs no
+// help of this kind (decision 0024).
+func (s *sqlStore) BeginBulkLoad(ctx context.Context, source string) (bool, error) {
+	if s.d != sqliteDialect {
+		return false, nil
+	}
+	began := false
+	err := inTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var busy bool
+		if err := tx.GetContext(ctx, &busy, `SELECT EXISTS (SELECT 1 FROM snapshot) OR EXISTS (SELECT 1 FROM snapshot_bulk)`); err != nil {
+			return err
+		}
+		if busy {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO snapshot_bulk (source, began_at) VALUES (?, ?)`, source, time.Now().Unix()); err != nil {
+			return err
+		}
+		for _, ix := range bulkIndexes {
+			if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+ix.name); err != nil {
+				return err
+			}
+		}
+		began = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: begin bulk load of source %q: %w", source, err)
+	}
+	if began {
+		s.bulk.on.Store(true)
+	}
+	return began, nil
+}
+
+// EndBulkLoad builds the indexes a bulk load left out, if one is on, and reports
+// whether it built them.
+func (s *sqlStore) EndBulkLoad(ctx context.Context) (bool, error) {
+	if s.d != sqliteDialect {
+		return false, nil
+	}
+	var built bool
+	err := inTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var err error
+		built, err = s.endBulkTx(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: build the snapshot's indexes after a bulk load: %w", err)
+	}
+	return built, nil
+}
+
+// endBulkTx builds the left-out indexes in tx when a bulk load is on.
+func (s *sqlStore) endBulkTx(ctx context.Context, tx *sqlx.Tx) (bool, error) {
+	var on bool
+	if err := tx.GetContext(ctx, &on, `SELECT EXISTS (SELECT 1 FROM snapshot_bulk)`); err != nil {
+		return false, err
+	}
+	if !on {
+		s.bulk.on.Store(false)
+		return false, nil
+	}
+	for _, ix := range bulkIndexes {
+		if _, err := tx.ExecContext(ctx, ix.create); err != nil {
+			if ix.name == "snapshot_key" && strings.Contains(err.Error(), "UNIQUE") {
+				// Only a writer that broke SnapshotEntry.New's promise gets here.
+				return false, fmt.Errorf("a key was stored twice while the snapshot was bulk-loaded: %w", err)
+			}
+			return false, fmt.Errorf("index %s: %w", ix.name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM snapshot_bulk`); err != nil {
+		return false, err
+	}
+	s.bulk.on.Store(false)
+	return true, nil
+}
+
+// noteBulk, when the store opens, remembers a bulk load left on by a process
+// that stopped before ending it, so the first look-up builds the indexes.
+func (s *sqlStore) noteBulk(ctx context.Context) error {
+	if s.d != sqliteDialect {
+		return nil
+	}
+	var on bool
+	if err := s.db.GetContext(ctx, &on, `SELECT EXISTS (SELECT 1 FROM snapshot_bulk)`); err != nil {
+		return fmt.Errorf("store: look for a bulk load: %w", err)
+	}
+	s.bulk.on.Store(on)
+	return nil
+}
+
+// bulkEligible reports whether a commit can go in while a bulk load is on: the
+// snapshot rows it stores, if any, are all new, and its facts ride on them.
+func bulkEligible(b Batch, snap snapshotRows) bool {
+	if !snap.allNew() {
+		return false
+	}
+	for _, f := range b.Facts {
+		if snap.byKey[[2]string{f.Entity, f.Key}] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// needKeyIndex builds, in tx, the indexes a bulk load left out, if one is on: tx
+// is about to look records up by key or upsert them.
+func (s *sqlStore) needKeyIndex(ctx context.Context, tx *sqlx.Tx) error {
+	if s.d != sqliteDialect {
+		return nil
+	}
+	if _, err := s.endBulkTx(ctx, tx); err != nil {
+		return fmt.Errorf("build the snapshot's indexes after a bulk load: %w", err)
+	}
+	return nil
+}
