@@ -483,7 +483,7 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 		for i, rec := range records {
 			keys[i] = rec.Key
 			if r.fresh != nil && r.fresh.seen(rec.Key) {
-				look = append(look, rec.Key) // read before in this run, or a false positive
+				look = append(look, rec.Key) // read before in this run (or a hash collision)
 			}
 		}
 		if r.bulk && len(look) > 0 {

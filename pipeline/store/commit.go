@@ -200,14 +200,23 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs 
 	updatedAt := s.d.rowTimeArg(b.At)
 	// Rows with facts and rows without (a mapping without figures) go in
 	// statements of their own: the latter leave the row's facts as they are.
+	// Rows the commit read (priorRows) are updated in place instead.
 	var plain, withFacts [][]any
+	var stored []*pendingSnapshot
 	for _, r := range rs.list {
+		if r.prior != nil {
+			stored = append(stored, r)
+			continue
+		}
 		row := []any{b.Source, r.Entity, r.Key, hashArg(r.Hash), r.Version, s.d.jsonArg(r.fields), r.Deleted, updatedAt, r.lazySeq}
 		if r.fact != nil {
 			withFacts = append(withFacts, r.fact.appendArgs(row))
 		} else {
 			plain = append(plain, row)
 		}
+	}
+	if err := s.updateSnapshot(ctx, tx, stored, updatedAt); err != nil {
+		return err
 	}
 	const head = `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq`
 	// Rows all new have nothing to conflict with, and a bulk load may have left

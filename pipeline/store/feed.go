@@ -577,6 +577,7 @@ walk:
 // priorRow is a batch's record as stored before the batch; fields only while it
 // holds a lazy event's fields.
 type priorRow struct {
+	ID      int64         `db:"id"` // SQLite's rowid, which updateSnapshot updates by; 0 on PostgreSQL
 	Key     string        `db:"key"`
 	Hash    dbHash        `db:"hash"`
 	Version int64         `db:"version"`
@@ -593,9 +594,13 @@ func (s *sqlStore) priorRows(ctx context.Context, tx *sqlx.Tx, source string, rs
 			byEntity[r.Entity] = append(byEntity[r.Entity], r.Key)
 		}
 	}
+	id := `0 AS id`
+	if s.d == sqliteDialect {
+		id = `id`
+	}
 	for entity, keys := range byEntity {
 		err := forEachIn(s.d, "key", keys, func(cond string, args []any) error {
-			return queryEach(ctx, tx, s.q(`SELECT key, hash, version, lazy_seq,
+			return queryEach(ctx, tx, s.q(`SELECT `+id+`, key, hash, version, lazy_seq,
 				CASE WHEN lazy_seq IS NOT NULL THEN fields END AS fields, `+factColumnList+`
 				FROM snapshot WHERE source = ? AND entity = ? AND `+cond), append([]any{source, entity}, args...),
 				func(r *sqlx.Rows) error {

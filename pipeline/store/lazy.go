@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jmoiron/sqlx"
 
@@ -32,7 +33,9 @@ func encodeEvent(ev *pipeline.Event, after []byte, lazy bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b = b[:len(b)-1] // reopen the object
+	// Reopen the object, with room for the fields that follow: appended to the
+	// head's exact-size slice, they made it grow (and copy) several times.
+	b = slices.Grow(b[:len(b)-1], fieldsRoom(ev.Before)+len(after)+fieldsRoom(ev.After)+32)
 	if ev.Before != nil {
 		b = append(b, `,"before":`...)
 		if b, err = pipeline.AppendFieldsJSON(b, ev.Before, nil); err != nil {
@@ -53,6 +56,10 @@ func encodeEvent(ev *pipeline.Event, after []byte, lazy bool) ([]byte, error) {
 	}
 	return append(b, '}'), nil
 }
+
+// fieldsRoom is about what a record's fields take as JSON: keys and values of
+// a few dozen bytes each.
+func fieldsRoom(fields map[string]any) int { return 64 * len(fields) }
 
 // storedEvent is an event as read back from the store.
 type storedEvent struct {

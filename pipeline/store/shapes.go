@@ -209,7 +209,7 @@ func (s *sqlStore) objectJSON(ctx context.Context, q sqlx.QueryerContext, b []by
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.AppendFieldsJSON(nil, m, nil)
+	return pipeline.AppendFieldsJSON(make([]byte, 0, fieldsRoom(m)), m, nil)
 }
 
 // feedKeys are a shape's names as JSON object keys ("name":), made once per
