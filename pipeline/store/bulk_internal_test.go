@@ -76,6 +76,10 @@ func TestBulkLoadRestoresTheMigratedIndexes(t *testing.T) {
 	if built, err := s.EndBulkLoad(ctx); err != nil || !built {
 		t.Fatalf("EndBulkLoad = %v, %v; want the indexes built", built, err)
 	}
+	var threads int
+	if err := s.db.GetContext(ctx, &threads, `PRAGMA threads`); err != nil || threads != 0 {
+		t.Errorf("PRAGMA threads after the build = %d, %v; want 0 again", threads, err)
+	}
 	if got := snapshotIndexes(t, s); len(got) != len(want) {
 		t.Errorf("indexes after the load %v, want %v", got, want)
 	} else {
