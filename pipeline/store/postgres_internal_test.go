@@ -9,18 +9,25 @@ import (
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
-// On PostgreSQL a seq is handed out at insert, not at commit. Commits that insert
-// events must therefore hold a lock from the insert to the commit, or a reader could
-// see seq 10 before seq 9 commits and never look back. This checks the lock is held
-// exactly that long.
-func TestPostgresEventInsertHoldsLockUntilCommit(t *testing.T) {
+// openPGStore opens a store in a fresh schema of the test server, closed when the
+// test ends.
+func openPGStore(t *testing.T) *sqlStore {
+	t.Helper()
 	dsn, _ := testpg.Schema(t)
 	st, err := Open(t.Context(), Config{Driver: DriverPostgres, DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	s := st.(*sqlStore)
+	t.Cleanup(func() { st.Close() })
+	return st.(*sqlStore)
+}
+
+// On PostgreSQL a seq is handed out at insert, not at commit. Commits that insert
+// events must therefore hold a lock from the insert to the commit, or a reader could
+// see seq 10 before seq 9 commits and never look back. This checks the lock is held
+// exactly that long.
+func TestPostgresEventInsertHoldsLockUntilCommit(t *testing.T) {
+	s := openPGStore(t)
 	ctx := t.Context()
 
 	tryLock := func() bool {
@@ -71,13 +78,7 @@ func TestPostgresEventInsertHoldsLockUntilCommit(t *testing.T) {
 // commit that ends the first sync, so that look-ups use its key index. The
 // store's connections do not JIT compile.
 func TestPostgresAnalyzesTheSnapshotBeforeLookUps(t *testing.T) {
-	dsn, _ := testpg.Schema(t)
-	st, err := Open(t.Context(), Config{Driver: DriverPostgres, DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := st.(*sqlStore)
+	s := openPGStore(t)
 	s.stats.floor = 10
 	ctx := t.Context()
 	tuples := func() float64 {
@@ -133,12 +134,7 @@ func TestPostgresAnalyzesTheSnapshotBeforeLookUps(t *testing.T) {
 // A batch whose writer marks a stored key new fails (COPY meets the primary key)
 // and leaves the stored row as it was.
 func TestPostgresNewEntryOfAStoredKeyFails(t *testing.T) {
-	dsn, _ := testpg.Schema(t)
-	st, err := Open(t.Context(), Config{Driver: DriverPostgres, DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openPGStore(t)
 	ctx := t.Context()
 	at := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	entry := SnapshotEntry{Entity: "d", Key: "K1", Hash: "h1", Version: 1, Fields: map[string]any{"n": int64(1)}, New: true}
