@@ -67,6 +67,18 @@ func versionsInOrder(t *testing.T, got []*pipeline.Event, want map[string]int64)
 	}
 }
 
+// putRecords puts n records into the fixture's source, keyed by format, and
+// returns the versions the sink must get of each: 1.
+func putRecords(f *jobFixture, n int, format string) map[string]int64 {
+	want := map[string]int64{}
+	for i := range n {
+		key := fmt.Sprintf(format, i)
+		f.src.put(key, pipeline.Row{"status": "2"})
+		want[key] = 1
+	}
+	return want
+}
+
 // run --once delivers while it syncs: after the first commit, the source reads
 // on only once the sink has had an event of it (a run that synced first would
 // fail here), and records that change while their snapshot events are being
@@ -74,12 +86,7 @@ func versionsInOrder(t *testing.T, got []*pipeline.Event, want map[string]int64)
 func TestRunOnceDeliversWhileItSyncs(t *testing.T) {
 	f := newJobFixture(t, 5)
 	f.disp.Default.Concurrency = 4
-	want := map[string]int64{}
-	for i := range 200 {
-		key := fmt.Sprintf("K%03d", i)
-		f.src.put(key, pipeline.Row{"status": "2"})
-		want[key] = 1
-	}
+	want := putRecords(f, 200, "K%03d")
 	var commits atomic.Int32
 	changed := false
 	src := &hookedSource{memSource: f.src, hook: func(read int) error {
@@ -123,12 +130,7 @@ func TestRunOnceDeliversWhileItSyncs(t *testing.T) {
 func TestRunOnceSyncFirstDeliversAfterTheSync(t *testing.T) {
 	f := newJobFixture(t, 10)
 	f.disp.Default.Concurrency = 4
-	want := map[string]int64{}
-	for i := range 30 {
-		key := fmt.Sprintf("K%02d", i)
-		f.src.put(key, pipeline.Row{"status": "2"})
-		want[key] = 1
-	}
+	want := putRecords(f, 30, "K%02d")
 	var early []string
 	f.job.Source = &hookedSource{memSource: f.src, hook: func(int) error {
 		early = append(early, f.sink.keys()...)
@@ -150,12 +152,7 @@ func TestRunOnceSyncFirstDeliversAfterTheSync(t *testing.T) {
 // rest, and nothing twice.
 func TestRunOnceStopsOnCancelAndRecordsDeliveriesInFlight(t *testing.T) {
 	f := newJobFixture(t, 5)
-	want := map[string]int64{}
-	for i := range 200 {
-		key := fmt.Sprintf("K%03d", i)
-		f.src.put(key, pipeline.Row{"status": "2"})
-		want[key] = 1
-	}
+	want := putRecords(f, 200, "K%03d")
 	var commits atomic.Int32
 	f.sink.gate = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
