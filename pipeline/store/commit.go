@@ -47,7 +47,20 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 			return err
 		}
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	// On SQLite the transaction runs on a connection of its own (the pool's
+	// only one), so the snapshot's new rows can be bound through the driver
+	// (snapshot_raw.go).
+	var rc rawConn
+	var tx *sqlx.Tx
+	if s.d == sqliteDialect {
+		if rc.conn, err = s.db.Connx(ctx); err != nil {
+			return err
+		}
+		defer rc.conn.Close() // after the Rollback below: closing waits for the transaction to end
+		tx, err = rc.conn.BeginTxx(ctx, nil)
+	} else {
+		tx, err = s.db.BeginTxx(ctx, nil)
+	}
 	if err != nil {
 		return err
 	}
@@ -88,7 +101,7 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err != nil {
 		return err
 	}
-	if err := s.upsertSnapshot(ctx, tx, b, snap); err != nil {
+	if err := s.upsertSnapshot(ctx, tx, rc, b, snap); err != nil {
 		return fmt.Errorf("store snapshot: %w", err)
 	}
 	if err := s.indexSnapshot(ctx, tx, b.Source, snap); err != nil {
@@ -193,11 +206,29 @@ func (s *sqlStore) snapshotRows(b Batch) (snapshotRows, error) {
 const snapshotConflict = ` ON CONFLICT (source, entity, key) DO UPDATE SET hash = excluded.hash, version = excluded.version,
 	fields = excluded.fields, deleted = excluded.deleted, updated_at = excluded.updated_at, lazy_seq = excluded.lazy_seq`
 
-func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, b Batch, rs snapshotRows) error {
+func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, rc rawConn, b Batch, rs snapshotRows) error {
 	if s.d == postgresDialect {
 		return s.upsertSnapshotPG(ctx, tx, b, rs)
 	}
 	updatedAt := s.d.rowTimeArg(b.At)
+	if rc.conn != nil && rs.allNew() {
+		var plain, withFacts []*pendingSnapshot
+		for _, r := range rs.list {
+			if r.fact != nil {
+				withFacts = append(withFacts, r)
+			} else {
+				plain = append(plain, r)
+			}
+		}
+		at := b.At.UnixNano() // rowTimeArg's value on SQLite
+		err := s.insertNewSnapshotRaw(ctx, rc, b.Source, at, plain, false)
+		if err == nil {
+			err = s.insertNewSnapshotRaw(ctx, rc, b.Source, at, withFacts, true)
+		}
+		if !errors.Is(err, errNoRawExec) {
+			return err
+		}
+	}
 	// Rows with facts and rows without (a mapping without figures) go in
 	// statements of their own: the latter leave the row's facts as they are.
 	// Rows the commit read (priorRows) are updated in place instead.

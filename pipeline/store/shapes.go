@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
@@ -31,6 +33,7 @@ type shapes struct {
 	mu        sync.RWMutex
 	names     map[int64][]string
 	committed map[int64]bool
+	last      atomic.Pointer[lastShape]
 }
 
 // shapeID derives a list's id: 48 bits of its SHA-256, exact in any JSON reader.
@@ -42,6 +45,19 @@ func shapeID(names []string) int64 {
 // encodeFields encodes a record's fields as a positional array and returns the
 // shape's id.
 func (s *sqlStore) encodeFields(fields map[string]any) ([]byte, int64, error) {
+	// A mapping's records nearly all share one shape: when the fields are the
+	// names of the last shape, the names need no listing, sorting or hashing
+	// (about 40 % of this function's CPU in a first sync). Equal counts and every
+	// name present mean equal sets.
+	if h := s.shapes.last.Load(); h != nil && len(h.names) == len(fields) {
+		b, ok, err := appendPositional(make([]byte, 0, h.size.Load()), h, fields)
+		if ok {
+			if err == nil && int64(len(b)) > h.size.Load() {
+				h.size.Store(int64(len(b)) + 64)
+			}
+			return b, h.id, err
+		}
+	}
 	names := make([]string, 0, len(fields))
 	for k := range fields {
 		names = append(names, k)
@@ -52,21 +68,42 @@ func (s *sqlStore) encodeFields(fields map[string]any) ([]byte, int64, error) {
 	if s.shapes.names == nil {
 		s.shapes.names, s.shapes.committed = map[int64][]string{}, map[int64]bool{}
 	}
-	if _, ok := s.shapes.names[id]; !ok {
+	if known, ok := s.shapes.names[id]; ok {
+		names = known
+	} else {
 		s.shapes.names[id] = names
 	}
 	s.shapes.mu.Unlock()
-	b := make([]byte, 0, 64+32*len(names))
+	h := &lastShape{id: id, names: names}
+	h.size.Store(int64(64 + 32*len(names)))
+	s.shapes.last.Store(h)
+	b, _, err := appendPositional(make([]byte, 0, h.size.Load()), h, fields)
+	return b, id, err
+}
+
+// lastShape is the shape encodeFields saw last, and the room its rows took.
+type lastShape struct {
+	id    int64
+	names []string
+	size  atomic.Int64
+}
+
+// appendPositional appends fields as the positional array of shape h; ok is
+// false when a name of h is not among the fields.
+func appendPositional(b []byte, h *lastShape, fields map[string]any) (_ []byte, ok bool, err error) {
 	b = append(b, '[')
-	b = fmt.Appendf(b, "%d", id)
-	for _, k := range names {
+	b = strconv.AppendInt(b, h.id, 10)
+	for _, k := range h.names {
+		v, ok := fields[k]
+		if !ok {
+			return nil, false, nil
+		}
 		b = append(b, ',')
-		var err error
-		if b, err = pipeline.AppendFieldsJSONValue(b, fields[k]); err != nil {
-			return nil, 0, fmt.Errorf("field %q: %w", k, err)
+		if b, err = pipeline.AppendFieldsJSONValue(b, v); err != nil {
+			return nil, true, fmt.Errorf("field %q: %w", k, err)
 		}
 	}
-	return append(b, ']'), id, nil
+	return append(b, ']'), true, nil
 }
 
 // storeShapes writes the lists of ids that are not known to be stored, in the
