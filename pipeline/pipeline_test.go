@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,34 @@ func TestRuleEventIDDerivesFromTheChangeID(t *testing.T) {
 	a, b := RuleEventID("change-1", "r"), RuleEventID("change-2", "r")
 	if a == b || len(a) != 32 || RuleEventID("change-1", "s") == a {
 		t.Fatalf("rule event ids do not follow the change id and rule name: %s %s", a, b)
+	}
+}
+
+// EventID hashes its values each followed by a zero byte: ids stored by earlier
+// versions must come out the same. IsEventID agrees with it.
+func TestEventIDIsStableAndChecked(t *testing.T) {
+	long := strings.Repeat("Nguyễn Văn Đức ", 40) // past the stack buffer
+	for _, c := range [][6]string{
+		{"motcua", "dossier", "A1", "1", string(EventCreated), "abc"},
+		{"", "", "", "0", "", ""},
+		{"src", "d", long, "-7", string(EventUpdated), long},
+	} {
+		v, _ := strconv.ParseInt(c[3], 10, 64)
+		h := sha256.New()
+		for _, s := range c {
+			h.Write([]byte(s))
+			h.Write([]byte{0})
+		}
+		want := hex.EncodeToString(h.Sum(nil)[:16])
+		got := EventID(c[0], c[1], c[2], v, c[4], c[5])
+		if got != want {
+			t.Errorf("EventID%q = %s, want %s", c, got, want)
+		}
+		if !IsEventID(want, c[0], c[1], c[2], v, c[4], c[5]) {
+			t.Errorf("IsEventID(%s, %q) = false", want, c)
+		}
+		if IsEventID(want, c[0], c[1], c[2], v+1, c[4], c[5]) || IsEventID(want[:31], c[0], c[1], c[2], v, c[4], c[5]) {
+			t.Errorf("IsEventID accepts %s for another version or a cut id", want)
+		}
 	}
 }

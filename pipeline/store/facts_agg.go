@@ -137,11 +137,20 @@ func (s *sqlStore) prepareFacts(ctx context.Context, tx *sqlx.Tx, source string,
 	for i, f := range facts {
 		last[id{f.Entity, f.Key}] = i
 	}
+	// Keys seen once (a first sync's facts) need no second look at last.
+	unique := len(last) == len(facts)
+	isLast := func(i int, f *Fact) bool { return unique || last[id{f.Entity, f.Key}] == i }
+	// rows[i] is the snapshot row of the batch that fact i rides on, if any.
+	rows := make([]*pendingSnapshot, len(facts))
 	// The facts of records not in the batch's snapshot rows, as stored now.
 	old := map[id]*factColumns{}
 	byEntity := map[string][]string{}
-	for i, f := range facts {
-		if last[id{f.Entity, f.Key}] == i && snap.byKey[[2]string{f.Entity, f.Key}] == nil {
+	for i := range facts {
+		f := &facts[i]
+		if !isLast(i, f) {
+			continue
+		}
+		if rows[i] = snap.byKey[[2]string{f.Entity, f.Key}]; rows[i] == nil {
 			byEntity[f.Entity] = append(byEntity[f.Entity], f.Key)
 		}
 	}
@@ -165,24 +174,24 @@ func (s *sqlStore) prepareFacts(ctx context.Context, tx *sqlx.Tx, source string,
 		}
 	}
 	updatedAt := s.d.rowTimeArg(at)
-	for i, f := range facts {
-		k := id{f.Entity, f.Key}
-		if last[k] != i {
+	for i := range facts {
+		f := &facts[i]
+		if !isLast(i, f) {
 			continue
 		}
-		row := snap.byKey[[2]string{f.Entity, f.Key}]
+		row := rows[i]
 		var prior *factColumns
 		if row != nil {
 			if row.prior != nil {
 				prior = &row.prior.factColumns
 			}
 		} else {
-			prior = old[k]
+			prior = old[id{f.Entity, f.Key}]
 		}
 		if err := s.resolveGroup(ctx, tx, prior, w.added); err != nil {
 			return w, err
 		}
-		next, err := storedFact(f, prior, at)
+		next, err := storedFact(*f, prior, at)
 		if err != nil {
 			return w, fmt.Errorf("%s %q: %w", f.Entity, f.Key, err)
 		}

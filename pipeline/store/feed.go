@@ -63,7 +63,7 @@ func feedable(b Batch, ev *pipeline.Event, r *pendingSnapshot, sinks []string) b
 	return ev.Snapshot && ev.Type == pipeline.EventCreated && ev.Version == 1 && ev.Rule == "" &&
 		ev.Message == nil && ev.Before == nil && len(ev.Changed) == 0 && ev.Source == b.Source &&
 		len(sinks) > 0 && !r.Deleted && r.prior == nil &&
-		ev.ID == pipeline.EventID(b.Source, ev.Entity, ev.Key, ev.Version, pipeline.EventCreated, r.Hash)
+		pipeline.IsEventID(ev.ID, b.Source, ev.Entity, ev.Key, ev.Version, pipeline.EventCreated, r.Hash)
 }
 
 // addFeed puts a feedable event into its block.
