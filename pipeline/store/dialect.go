@@ -156,17 +156,25 @@ func (h *dbHash) Scan(src any) error {
 // hashArg is a hash as the SQLite snapshot stores it: lowercase hex of even
 // length as its bytes (dbHash reads it back the same), anything else as it is.
 func hashArg(h string) any {
-	if h == "" || len(h)%2 != 0 || len(h) > 128 {
+	if !isHexHash(h) {
 		return h
-	}
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return h
-		}
 	}
 	b, err := hex.DecodeString(h)
 	if err != nil {
 		return h
 	}
 	return b
+}
+
+// isHexHash reports whether hashArg turns h into a blob.
+func isHexHash(h string) bool {
+	if h == "" || len(h)%2 != 0 || len(h) > 128 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

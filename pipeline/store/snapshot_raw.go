@@ -154,19 +154,6 @@ func (s *sqlStore) insertNewSnapshotRaw(ctx context.Context, rc rawConn, source 
 	})
 }
 
-// isHexHash reports whether hashArg turns h into a blob.
-func isHexHash(h string) bool {
-	if h == "" || len(h)%2 != 0 || len(h) > 128 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // unsafeString is b as a string without a copy, for a bind value: the driver
 // copies a text value into SQLite's memory when it binds it, and b (a snapshot
 // row's encoded fields) is never changed after it is encoded.
