@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/jmoiron/sqlx"
@@ -25,6 +26,74 @@ import (
 // prepares run inside that transaction.
 type rawConn struct {
 	conn *sqlx.Conn
+}
+
+// rawStmts keeps the full-size statements of insertNewSnapshotRaw, prepared on
+// the writing connection dc. Statements of a connection the pool has since
+// replaced are dropped, not closed: their connection is gone.
+type rawStmts struct {
+	mu    sync.Mutex
+	dc    any
+	rows  [2]int // by withFacts
+	stmts [2]driver.Stmt
+}
+
+func factsIndex(withFacts bool) int {
+	if withFacts {
+		return 1
+	}
+	return 0
+}
+
+// get returns the kept statement of n rows prepared on dc, if any.
+func (c *rawStmts) get(dc any, withFacts bool, n int) driver.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := factsIndex(withFacts)
+	if c.dc != dc || c.rows[i] != n {
+		return nil
+	}
+	return c.stmts[i]
+}
+
+// put keeps st, a statement of n rows prepared on dc.
+func (c *rawStmts) put(dc any, withFacts bool, n int, st driver.Stmt) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dc != dc {
+		c.dc, c.rows, c.stmts = dc, [2]int{}, [2]driver.Stmt{}
+	}
+	i := factsIndex(withFacts)
+	if c.stmts[i] != nil {
+		c.stmts[i].Close()
+	}
+	c.rows[i], c.stmts[i] = n, st
+}
+
+// close closes the kept statements; the store is closing.
+func (s *sqlStore) closeRawStmts() {
+	c := &s.raw
+	c.mu.Lock()
+	stmts := c.stmts
+	c.dc, c.rows, c.stmts = nil, [2]int{}, [2]driver.Stmt{}
+	c.mu.Unlock()
+	if stmts == ([2]driver.Stmt{}) {
+		return
+	}
+	// On the connection, so no commit is using it.
+	conn, err := s.db.Conn(context.Background())
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.Raw(func(any) error { //nolint:errcheck // closing
+		for _, st := range stmts {
+			if st != nil {
+				st.Close()
+			}
+		}
+		return nil
+	})
 }
 
 // errNoRawExec: the driver lacks what insertNewSnapshotRaw needs (never with
@@ -90,28 +159,29 @@ func (s *sqlStore) insertNewSnapshotRaw(ctx context.Context, rc rawConn, source 
 		if !ok {
 			return errNoRawExec
 		}
-		var stmt driver.Stmt
-		stmtRows := 0
+		// A statement of per rows is kept for the next commits (compiling one
+		// of thousands of parameters costs about as much as running it); a
+		// shorter one, for the batch's last rows, is made for this call.
+		var partial driver.Stmt
 		defer func() {
-			if stmt != nil {
-				stmt.Close()
+			if partial != nil {
+				partial.Close()
 			}
 		}()
 		for start := 0; start < len(rows); start += per {
 			chunk := rows[start:min(start+per, len(rows))]
-			if stmt == nil || stmtRows != len(chunk) {
-				if stmt != nil {
-					if err := stmt.Close(); err != nil {
-						stmt = nil
-						return err
-					}
-					stmt = nil
-				}
+			stmt := s.raw.get(dc, withFacts, len(chunk))
+			if stmt == nil {
 				st, err := prep.PrepareContext(ctx, text(len(chunk)))
 				if err != nil {
 					return err
 				}
-				stmt, stmtRows = st, len(chunk)
+				if len(chunk) == per {
+					s.raw.put(dc, withFacts, per, st)
+				} else {
+					partial = st
+				}
+				stmt = st
 			}
 			exec, ok := stmt.(driver.StmtExecContext)
 			if !ok {

@@ -40,6 +40,9 @@ type sqlStore struct {
 	wstmts, rstmts prepared
 	// bulk says whether a bulk load may have left indexes out (see bulk.go).
 	bulk bulkState
+	// raw keeps the statements new snapshot rows are inserted with (SQLite
+	// only; see snapshot_raw.go).
+	raw rawStmts
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -53,6 +56,7 @@ func (s *sqlStore) q(query string) string { return sqlx.Rebind(s.d.bindType(), q
 
 func (s *sqlStore) Close() error {
 	s.locks.close()
+	s.closeRawStmts()
 	s.wstmts.close()
 	s.rstmts.close()
 	if s.rdb != nil && s.rdb != s.db {
