@@ -13,12 +13,27 @@ import (
 // the two look the same but compare unequal, so every text value is brought to
 // the precomposed form before it is hashed, compared or sent.
 func NFC(s string) string {
+	// ASCII text is always NFC (no ASCII character decomposes or combines), and
+	// codes, numbers and dates are ASCII: a byte loop is much cheaper than the
+	// normaliser's table walk.
+	if isASCII(s) {
+		return s
+	}
 	// QuickSpanString answers the common case without allocating, which
 	// IsNormalString does not; when it stops short, String does the full work.
 	if norm.NFC.QuickSpanString(s) == len(s) {
 		return s
 	}
 	return norm.NFC.String(s)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // Upper upper-cases s by Unicode rules ("đường" -> "ĐƯỜNG").

@@ -16,11 +16,19 @@ func TestNFC(t *testing.T) {
 		{"Nguye\u0302\u0303n", "Nguyễn"}, // marks in canonical order
 		{"plain ascii", "plain ascii"},
 		{"", ""},
+		{"code-e\u0301", "code-é"}, // an ASCII base with a combining mark is not ASCII
 	}
 	for _, tt := range tests {
 		if got := NFC(tt.in); got != tt.want {
 			t.Errorf("NFC(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+	var ascii []byte
+	for c := range utf8.RuneSelf {
+		ascii = append(ascii, byte(c))
+	}
+	if got := NFC(string(ascii)); got != norm.NFC.String(string(ascii)) {
+		t.Errorf("NFC of the ASCII characters = %q, want what the normaliser gives", got)
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = NFC(composed) }); n != 0 {
 		t.Errorf("NFC on NFC text allocates %v times", n)
