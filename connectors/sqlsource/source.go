@@ -280,7 +280,8 @@ func hand(out pipeline.Emitter, row pipeline.Row, bad error) error {
 	return out.Emit(row)
 }
 
-// query runs st and calls fn with the result's layout and each row's values. An
+// query runs st and calls fn with the result's layout and each row's values,
+// which are read into the same slice row after row: fn must not keep it. An
 // error from fn is returned unchanged.
 func (s *Source) query(ctx context.Context, what string, st stmt, fn func(layout, []any) error) error {
 	rows, err := s.db.QueryxContext(ctx, st.SQL, st.Args...)
@@ -296,9 +297,16 @@ func (s *Source) query(ctx context.Context, what string, st stmt, fn func(layout
 	if err != nil {
 		return pipeline.Permanent(s.errorf("%w", err))
 	}
+	// One set of destinations for every row (sqlx's SliceScan allocated a slice,
+	// a column list and a pointer per column for each): fn keeps none of vals,
+	// and database/sql copies the driver's bytes into each value it scans.
+	vals := make([]any, len(types))
+	dest := make([]any, len(types))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
 	for rows.Next() {
-		vals, err := rows.SliceScan()
-		if err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return s.errorf("read row: %w", s.red.Err(err))
 		}
 		if err := fn(l, vals); err != nil {
