@@ -28,7 +28,8 @@ func (j *Job) factsOfSeen(rec pipeline.Record, prior *pipeline.Prior, snapshot b
 	if f, ok := j.fact(rec.Entity, rec.Key, rec.Agency, rec.Fields, seenDay); ok {
 		b.Facts = append(b.Facts, f)
 	}
-	arms := j.Map.Timers(rec.Fields)
+	var buf [4]mapping.TimerArm
+	arms := j.Map.AppendTimers(buf[:0], rec.Fields)
 	if len(arms) == 0 {
 		return
 	}
