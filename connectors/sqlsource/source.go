@@ -202,7 +202,12 @@ type batchStats struct{ rows, rejected int }
 // readKeyset streams one keyset query to out and moves next past every row read,
 // rejected ones included; only emitted rows raise the high-water mark.
 func (s *Source) readKeyset(ctx context.Context, st stmt, p position, next *position, out pipeline.Emitter, n *batchStats) error {
-	return s.query(ctx, "read batch", st, func(l layout, vals []any) error {
+	// The marks move in locals and land in next once the query has ended well
+	// (a failed batch's next is not used): a pointer per row cost an allocation.
+	high := newHighWater(next.High)
+	var last point
+	read := false
+	err := s.query(ctx, "read batch", st, func(l layout, vals []any) error {
 		at, bad, err := l.place(vals)
 		if err != nil {
 			return pipeline.Permanent(s.errorf("%w", err))
@@ -219,14 +224,22 @@ func (s *Source) readKeyset(ctx context.Context, st stmt, p position, next *posi
 			return err
 		}
 		if bad == nil {
-			next.High = higher(next.High, at)
+			high.add(at)
 		} else {
 			n.rejected++
 		}
-		next.After, next.From = &at, nil
+		last, read = at, true
 		n.rows++
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if read {
+		next.High = high.point()
+		next.After, next.From = &last, nil
+	}
+	return nil
 }
 
 // sweepUnreadable rejects up to limit rows whose cursor is NULL or unreadable, in
