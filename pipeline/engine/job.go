@@ -492,7 +492,7 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 				return nil, false, err
 			}
 		}
-		snap := map[string]store.SnapshotEntry{}
+		var snap map[string]store.SnapshotEntry
 		if early != nil {
 			wait := early
 			early = nil
@@ -503,6 +503,11 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 			if snap, err = j.Store.Snapshot(ctx, j.Name, j.Map.Entity, look); err != nil {
 				return nil, false, err
 			}
+		}
+		if snap == nil {
+			// Nothing looked up: detect adds every record it compares, so the map is
+			// sized for them rather than grown by doubling.
+			snap = make(map[string]store.SnapshotEntry, len(records))
 		}
 		r.overlay(keys, snap)
 		j.detect(records, snap, j.snapshotFor(snapshotMode, r.edge, recRows), now, &b)
