@@ -92,7 +92,8 @@ func IsEventID(id, source, entity, key string, version int64, typ, content strin
 }
 
 // eventIDSum is the first 16 bytes of the SHA-256 of the values, each followed by
-// a zero byte, hashed in one piece (a buffer on the stack for the usual sizes).
+// a zero byte, hashed at once: one buffer on the stack for the usual sizes
+// instead of a hash state and a conversion per part.
 func eventIDSum(source, entity, key string, version int64, typ, content string) [16]byte {
 	var buf [320]byte
 	b := buf[:0]
