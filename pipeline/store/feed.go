@@ -137,10 +137,14 @@ func (s *sqlStore) storeFeeds(ctx context.Context, tx *sqlx.Tx, b Batch, blocks 
 	return s.insertRows(ctx, tx, `INSERT INTO snapshot_feeds (sink, lo, hi, done) VALUES `, ``, feeds, nil)
 }
 
-// feedEvent is the event a feed row stands for.
-func feedEvent(blk blockInfo, key, hash string, version int64) pipeline.Event {
+// feedEvent is the event a feed row stands for; id is its id when known (the
+// commit that stored the row checked it: see feedable), "" to derive it.
+func feedEvent(blk blockInfo, key, hash string, version int64, id string) pipeline.Event {
+	if id == "" {
+		id = pipeline.EventID(blk.Source, blk.Entity, key, version, pipeline.EventCreated, hash)
+	}
 	return pipeline.Event{
-		ID: pipeline.EventID(blk.Source, blk.Entity, key, version, pipeline.EventCreated, hash), Type: pipeline.EventCreated,
+		ID: id, Type: pipeline.EventCreated,
 		Source: blk.Source, Entity: blk.Entity, Key: key, Agency: blk.Agency, Version: version, Epoch: blk.Epoch,
 		Snapshot: true, DetectedAt: blk.At,
 	}
@@ -263,9 +267,10 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 
 // readFeed reads up to n rows of a run of consecutive blocks after seq from,
 // appending those not left out to due; it returns how many rows it read and the
-// last one's seq.
+// last one's seq. Rows this process committed lately come from memory
+// (feedcache.go), the rest from SQL.
 func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, from int64, n int, out map[int64]bool, due *[]Pending) (int, int64, error) {
-	read, last := 0, from
+	read, last, hi := 0, from, run[len(run)-1].Hi
 	// Rows whose shape this process has not seen are decoded after the rows are
 	// closed: looking the shape up needs a connection of its own, and the reader
 	// pool may have no other one free.
@@ -276,14 +281,8 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 	var later []unknown
 	var keys feedKeys
 	var arena []byte // the events' fields as JSON, a buffer for many
-	err := s.each(ctx, s.reader(), feedRowsQuery, []any{from, run[len(run)-1].Hi, n}, func(r *sqlx.Rows) error {
-		var seq, version int64
-		var key string
-		var hash dbHash
-		var fields sql.RawBytes
-		if err := r.Scan(&seq, &key, &hash, &version, &fields); err != nil {
-			return err
-		}
+	// add appends the row's event; id is its event's id when known.
+	add := func(seq int64, key, hash string, version int64, fields []byte, id string) error {
 		read++
 		last = seq
 		if out[seq] {
@@ -291,7 +290,7 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 		}
 		blk := run[sort.Search(len(run), func(k int) bool { return run[k].Hi >= seq })]
 		p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At, Feed: true,
-			Event: feedEvent(blk, key, string(hash), version)}
+			Event: feedEvent(blk, key, hash, version, id)}
 		after, obj, ok, err := s.decodeFeedFields(fields, &keys, &arena)
 		if err == nil && !ok {
 			after, ok, err = s.decodeCached(fields)
@@ -305,9 +304,26 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 		p.Event.After, p.Event.AfterJSON = after, obj
 		*due = append(*due, p)
 		return nil
-	})
-	if err != nil {
-		return 0, 0, err
+	}
+	for i, c := range s.feeds.take(from, hi, n, nil) {
+		if err := add(from+1+int64(i), c.key, c.hash, c.version, c.fields, c.id); err != nil {
+			return 0, 0, err
+		}
+	}
+	if read < n && last < hi {
+		err := s.each(ctx, s.reader(), feedRowsQuery, []any{last, hi, n - read}, func(r *sqlx.Rows) error {
+			var seq, version int64
+			var key string
+			var hash dbHash
+			var fields sql.RawBytes
+			if err := r.Scan(&seq, &key, &hash, &version, &fields); err != nil {
+				return err
+			}
+			return add(seq, key, string(hash), version, fields, "")
+		})
+		if err != nil {
+			return 0, 0, err
+		}
 	}
 	for _, u := range later {
 		after, err := s.decodeStored(ctx, s.reader(), u.fields)
@@ -456,7 +472,7 @@ func (s *sqlStore) settleFeed(ctx context.Context, tx *sqlx.Tx, sink string, ff 
 			delivered[k]++
 			continue
 		}
-		ev := feedEvent(blocks[k], f.key, string(f.hash), f.version)
+		ev := feedEvent(blocks[k], f.key, string(f.hash), f.version, "")
 		row, err := s.feedEventRow(&ev, f.seq, nil)
 		if err != nil {
 			return err
@@ -557,6 +573,7 @@ walk:
 		}
 	}
 	progress = min(progress, blk.Hi)
+	s.feeds.advanced(sink, blk.Lo, progress)
 	if _, err := s.exec(ctx, tx, feedAdvanceQuery, progress, delivered, sink, blk.Lo); err != nil {
 		return err
 	}
@@ -689,7 +706,7 @@ func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, 
 		inBlock[seq] = k
 		los = append(los, blocks[k].Lo)
 		if !stored[seq] {
-			ev := feedEvent(blocks[k], r.Key, string(r.prior.Hash), r.prior.Version)
+			ev := feedEvent(blocks[k], r.Key, string(r.prior.Hash), r.prior.Version, "")
 			row, err := s.feedEventRow(&ev, seq, after)
 			if err != nil {
 				return err

@@ -40,6 +40,8 @@ type sqlStore struct {
 	wstmts, rstmts prepared
 	// bulk says whether a bulk load may have left indexes out (see bulk.go).
 	bulk bulkState
+	// feeds holds the feed rows this process committed lately (feedcache.go).
+	feeds feedCache
 }
 
 var _ Store = (*sqlStore)(nil)
