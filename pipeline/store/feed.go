@@ -166,13 +166,19 @@ const pendingBlocks = 64
 
 // sinkBlocksQuery reads the sink's unfinished blocks in seq order (arguments:
 // the sink, then, with upTo, the last seq of interest), at most limit (0: no
-// limit).
-func sinkBlocksQuery(upTo bool, limit int) string {
-	where := ``
+// limit). On SQLite it names the partial index of unfinished blocks: without
+// statistics (the store runs no ANALYZE there) the planner took the primary key
+// and read every block the sink ever had, finished or not, at each call, which
+// at a million records (5,000 blocks) was 8 % of the drain's CPU.
+func sinkBlocksQuery(d dialect, upTo bool, limit int) string {
+	where, indexed := ``, ``
 	if upTo {
 		where = ` AND f.lo <= ?`
 	}
-	return `SELECT ` + blockColumns + `, f.done FROM snapshot_feeds f JOIN snapshot_events b ON b.lo = f.lo
+	if d == sqliteDialect {
+		indexed = ` INDEXED BY snapshot_feeds_open`
+	}
+	return `SELECT ` + blockColumns + `, f.done FROM snapshot_feeds f` + indexed + ` JOIN snapshot_events b ON b.lo = f.lo
 		WHERE f.sink = ? AND f.done < f.hi` + where + ` ORDER BY f.lo` + limitClause(limit)
 }
 
@@ -184,7 +190,7 @@ func (s *sqlStore) sinkBlocks(ctx context.Context, q sqlx.QueryerContext, sink s
 		args = append(args, upTo)
 	}
 	var out []blockInfo
-	err := s.each(ctx, q, sinkBlocksQuery(upTo > 0, limit), args, func(r *sqlx.Rows) error {
+	err := s.each(ctx, q, sinkBlocksQuery(s.d, upTo > 0, limit), args, func(r *sqlx.Rows) error {
 		var blk blockInfo
 		if err := scanBlock(r, &blk, &blk.Done); err != nil {
 			return err

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/egov-bridge/egov-bridge/internal/testpg"
 	"github.com/egov-bridge/egov-bridge/pipeline"
@@ -171,4 +174,33 @@ func openPGAt(t *testing.T, dsn string) *sqlStore {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st.(*sqlStore)
+}
+
+// The sink's unfinished blocks are read through the partial index of unfinished
+// blocks, not by walking every block the sink ever had (SQLite keeps no
+// statistics that would tell its planner so).
+func TestSinkBlocksUseTheOpenIndex(t *testing.T) {
+	s := openSQLiteAt(t, filepath.Join(t.TempDir(), "state.db"))
+	for _, upTo := range []bool{false, true} {
+		args := []any{"a"}
+		if upTo {
+			args = append(args, 10)
+		}
+		var plan []string
+		err := queryEach(t.Context(), s.db, `EXPLAIN QUERY PLAN `+sinkBlocksQuery(s.d, upTo, 64), args, func(r *sqlx.Rows) error {
+			var id, parent, unused int
+			var detail string
+			if err := r.Scan(&id, &parent, &unused, &detail); err != nil {
+				return err
+			}
+			plan = append(plan, detail)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(plan, func(d string) bool { return strings.Contains(d, "snapshot_feeds_open") }) {
+			t.Errorf("sink blocks (upTo %v) are read by %q; want the index snapshot_feeds_open", upTo, plan)
+		}
+	}
 }

@@ -34,7 +34,7 @@ func preparedSQLite() []string {
 	return []string{
 		feedDoneQuery, feedDoneListQuery(sqliteDialect), feedDoneRangeQ, feedSeqsQuery, feedRowsQuery, feedAdvanceQuery,
 		feedDoneDropQuery, fenceQuery,
-		sinkBlocksQuery(false, pendingBlocks), sinkBlocksQuery(true, 0),
+		sinkBlocksQuery(sqliteDialect, false, pendingBlocks), sinkBlocksQuery(sqliteDialect, true, 0),
 		lookUpQuery(sqliteDialect), pendingQueryFor(sqliteDialect, false), pendingQueryFor(sqliteDialect, true),
 	}
 }
