@@ -295,8 +295,9 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 			return nil
 		}
 		blk := run[sort.Search(len(run), func(k int) bool { return run[k].Hi >= seq })]
-		p := Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At, Feed: true,
-			Event: feedEvent(blk, key, hash, version, id)}
+		*due = append(*due, Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At, Feed: true,
+			Event: feedEvent(blk, key, hash, version, id)})
+		p := &(*due)[len(*due)-1] // filled in place: a Pending is large
 		after, obj, ok, err := s.decodeFeedFields(fields, &keys, &arena)
 		if err == nil && !ok {
 			after, ok, err = s.decodeCached(fields)
@@ -305,10 +306,9 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 			return fmt.Errorf("feed event seq %d: %w", seq, err)
 		}
 		if !ok {
-			later = append(later, unknown{len(*due), bytes.Clone(fields)})
+			later = append(later, unknown{len(*due) - 1, bytes.Clone(fields)})
 		}
 		p.Event.After, p.Event.AfterJSON = after, obj
-		*due = append(*due, p)
 		return nil
 	}
 	for i, c := range s.feeds.take(from, hi, n, nil) {
@@ -347,11 +347,24 @@ func mergePending(heads, feed []Pending, limit int) []Pending {
 	if len(feed) == 0 {
 		return heads
 	}
+	less := func(a, b Pending) int { return cmp.Or(a.NextAt.Compare(b.NextAt), cmp.Compare(a.Seq, b.Seq)) }
+	if len(heads) == 0 && inDueOrder(feed) {
+		return feed[:min(len(feed), limit)] // the feed alone, in order already: no copy of thousands of rows
+	}
 	out := append(heads, feed...)
-	slices.SortStableFunc(out, func(a, b Pending) int {
-		return cmp.Or(a.NextAt.Compare(b.NextAt), cmp.Compare(a.Seq, b.Seq))
-	})
+	slices.SortStableFunc(out, less)
 	return out[:min(len(out), limit)]
+}
+
+// inDueOrder reports whether ps is sorted as mergePending sorts.
+func inDueOrder(ps []Pending) bool {
+	for i := 1; i < len(ps); i++ {
+		a, b := &ps[i-1], &ps[i]
+		if c := a.NextAt.Compare(b.NextAt); c > 0 || c == 0 && a.Seq > b.Seq {
+			return false
+		}
+	}
+	return true
 }
 
 // feedRow is a feed event found for a Settle.
@@ -403,26 +416,30 @@ func (s *sqlStore) feedFor(ctx context.Context, tx *sqlx.Tx, sink string, outcom
 	if f.blocks, err = s.sinkBlocks(ctx, tx, sink, seqs[len(seqs)-1], 0); err != nil || len(f.blocks) == 0 {
 		return f, err
 	}
-	// Only seqs inside the blocks can have been settled out of order.
-	inside := seqs[:0]
+	// Only seqs inside the blocks can have been settled out of order. They are
+	// read as one range of the sink's snapshot_feed_done, which holds few rows
+	// beyond the progress, rather than looked up one by one (a list of up to
+	// thousands of seqs per Settle).
+	lo, hi := int64(0), int64(0)
 	for _, seq := range seqs {
 		if k := f.block(seq); k >= 0 && f.blocks[k].Done < seq {
-			inside = append(inside, seq)
+			if lo == 0 {
+				lo = seq
+			}
+			hi = seq
 		}
 	}
-	if len(inside) == 0 {
+	if lo == 0 {
 		return f, nil
 	}
-	_, arg := in(s.d, "seq", inside)
-	err = s.each(ctx, tx, feedDoneListQuery(s.d), []any{sink, arg},
-		func(r *sqlx.Rows) error {
-			var seq int64
-			if err := r.Scan(&seq); err != nil {
-				return err
-			}
-			f.already[seq] = true
-			return nil
-		})
+	err = s.each(ctx, tx, feedDoneRangeQ, []any{sink, lo - 1, hi}, func(r *sqlx.Rows) error {
+		var seq int64
+		if err := r.Scan(&seq); err != nil {
+			return err
+		}
+		f.already[seq] = true
+		return nil
+	})
 	return f, err
 }
 
@@ -535,10 +552,6 @@ func (s *sqlStore) insertFeedEvents(ctx context.Context, tx *sqlx.Tx, rows [][]a
 // now and those settled before out of order, as far as they reach without a gap;
 // the rest is kept in snapshot_feed_done. It counts the block's deliveries.
 func (s *sqlStore) advanceFeed(ctx context.Context, tx *sqlx.Tx, sink string, blk blockInfo, settled []int64, delivered int) error {
-	done := map[int64]bool{}
-	for _, seq := range settled {
-		done[seq] = true
-	}
 	var stored []int64
 	if err := s.each(ctx, tx, feedDoneRangeQ, []any{sink, blk.Done, blk.Hi}, func(r *sqlx.Rows) error {
 		var seq int64
@@ -548,13 +561,17 @@ func (s *sqlStore) advanceFeed(ctx context.Context, tx *sqlx.Tx, sink string, bl
 	}); err != nil {
 		return err
 	}
-	for _, seq := range stored {
-		done[seq] = true
-	}
+	// The seqs settled, now or before, all after blk.Done: sorted, searched.
+	done := make([]int64, 0, len(settled)+len(stored))
+	done = append(append(done, settled...), stored...)
+	slices.Sort(done)
+	done = slices.Compact(done)
 	// Every seq up to progress is settled: delivered, failed into the outbox or
-	// dead letters, or moved on by a commit (its row left the index then).
+	// dead letters, or moved on by a commit (its row left the index then). The
+	// walk reads the block's seqs after the progress until one is not settled:
+	// at most one more than are settled, so one statement reads enough.
 	progress := blk.Done
-	const chunk = 1024
+	chunk := min(1024, len(done)+1)
 walk:
 	for {
 		next := make([]int64, 0, chunk)
@@ -567,7 +584,7 @@ walk:
 			return err
 		}
 		for _, seq := range next {
-			if !done[seq] {
+			if _, ok := slices.BinarySearch(done, seq); !ok {
 				progress = seq - 1
 				break walk
 			}
