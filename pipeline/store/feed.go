@@ -568,33 +568,60 @@ func (s *sqlStore) advanceFeed(ctx context.Context, tx *sqlx.Tx, sink string, bl
 	done = slices.Compact(done)
 	// Every seq up to progress is settled: delivered, failed into the outbox or
 	// dead letters, or moved on by a commit (its row left the index then). The
+	// first seq after the progress that is not settled is found in memory; when
+	// its row is in the index (always, but for a row that left it without being
+	// settled for the sink), the progress stops right before it. Otherwise the
 	// walk reads the block's seqs after the progress until one is not settled:
 	// at most one more than are settled, so one statement reads enough.
+	next := blk.Done + 1
+	for _, seq := range done {
+		if seq != next {
+			break
+		}
+		next++
+	}
+	if next > blk.Hi {
+		return s.storeProgress(ctx, tx, sink, blk, settled, stored, blk.Hi, delivered)
+	}
+	var present bool
+	if err := s.get(ctx, tx, &present, feedSeqPresentQuery, next); err != nil {
+		return err
+	}
+	if present {
+		return s.storeProgress(ctx, tx, sink, blk, settled, stored, next-1, delivered)
+	}
 	progress := blk.Done
 	chunk := min(1024, len(done)+1)
 walk:
 	for {
-		next := make([]int64, 0, chunk)
+		seqs := make([]int64, 0, chunk)
 		if err := s.each(ctx, tx, feedSeqsQuery, []any{progress, blk.Hi, chunk}, func(r *sqlx.Rows) error {
 			var seq int64
 			err := r.Scan(&seq)
-			next = append(next, seq)
+			seqs = append(seqs, seq)
 			return err
 		}); err != nil {
 			return err
 		}
-		for _, seq := range next {
+		for _, seq := range seqs {
 			if _, ok := slices.BinarySearch(done, seq); !ok {
 				progress = seq - 1
 				break walk
 			}
 			progress = seq
 		}
-		if len(next) < chunk {
+		if len(seqs) < chunk {
 			progress = blk.Hi
 			break
 		}
 	}
+	return s.storeProgress(ctx, tx, sink, blk, settled, stored, progress, delivered)
+}
+
+// storeProgress records the sink's progress through the block and counts its
+// deliveries; the seqs settled now beyond it go to snapshot_feed_done, those
+// stored there up to it leave.
+func (s *sqlStore) storeProgress(ctx context.Context, tx *sqlx.Tx, sink string, blk blockInfo, settled, stored []int64, progress int64, delivered int) error {
 	progress = min(progress, blk.Hi)
 	s.feeds.advanced(sink, blk.Lo, progress)
 	if _, err := s.exec(ctx, tx, feedAdvanceQuery, progress, delivered, sink, blk.Lo); err != nil {

@@ -204,3 +204,61 @@ func TestSinkBlocksUseTheOpenIndex(t *testing.T) {
 		}
 	}
 }
+
+// A sink's progress through a block stops before the first seq it has not
+// settled, and passes a seq whose row left the feed's index without being
+// settled for the sink (the walk through the index decides then), as it did
+// when every Settle walked the index.
+func TestFeedProgressPassesRowsThatLeftTheIndex(t *testing.T) {
+	at := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			var s *sqlStore
+			if backend == "sqlite" {
+				s = openSQLiteAt(t, filepath.Join(t.TempDir(), "state.db"))
+			} else {
+				s = openPGAt(t, pgSchema(t))
+			}
+			ctx := t.Context()
+			if err := s.Commit(ctx, cacheBatch(at, "K1", "K2", "K3", "K4", "K5")); err != nil {
+				t.Fatal(err)
+			}
+			p, err := s.Pending(ctx, "a", at, 0)
+			if err != nil || len(p) != 5 {
+				t.Fatalf("pending: %d rows, %v", len(p), err)
+			}
+			done := func() int64 {
+				t.Helper()
+				var d int64
+				if err := s.db.GetContext(ctx, &d, s.q(`SELECT done FROM snapshot_feeds WHERE sink = ? AND lo = ?`), "a", p[0].Seq); err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			deliver := func(i int) {
+				t.Helper()
+				res, err := s.Settle(ctx, "a", nil, []Outcome{{Seq: p[i].Seq, Kind: OutcomeDelivered, Attempts: 1, At: at, Feed: true}})
+				if err != nil || res.Errs[0] != nil {
+					t.Fatalf("settle %s: %v, %v", p[i].Event.Key, err, res.Errs)
+				}
+			}
+			deliver(0)
+			deliver(2)
+			if d := done(); d != p[0].Seq {
+				t.Fatalf("after K1 and K3: progress %d, want %d (K2 waits)", d, p[0].Seq)
+			}
+			// K2's row leaves the index with nothing settled for the sink.
+			if _, err := s.db.ExecContext(ctx, s.q(`UPDATE snapshot SET lazy_seq = NULL WHERE lazy_seq = ?`), p[1].Seq); err != nil {
+				t.Fatal(err)
+			}
+			deliver(3)
+			if d := done(); d != p[3].Seq {
+				t.Fatalf("after K4, with K2 out of the index: progress %d, want %d (K5 waits)", d, p[3].Seq)
+			}
+			deliver(4)
+			if d := done(); d != p[4].Seq {
+				t.Fatalf("after K5: progress %d, want the block's end %d", d, p[4].Seq)
+			}
+		})
+	}
+}
