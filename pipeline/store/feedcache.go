@@ -51,9 +51,10 @@ import (
 // oldest blocks go first, since the drain that is behind reads them from SQL
 // anyway while the one that keeps up reads the newest.
 
-// feedCacheBytes bounds the cache: about two first-sync commit groups of
-// 10,000 dossier rows, so a drain that follows the sync finds the group it
-// reads while the next one commits.
+// feedCacheBytes bounds the cache: about one first-sync commit group of
+// 10,000 dossier rows (about 700 bytes a row held: the encoded fields keep
+// their slices' capacity), so a drain that follows the sync finds the group it
+// reads; the drain drops what it settled as it goes.
 const feedCacheBytes = 8 << 20
 
 // feedRowOverhead is what a cached row costs beyond its bytes: the struct and

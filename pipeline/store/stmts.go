@@ -33,18 +33,11 @@ const (
 // and the outbox poll.
 func preparedSQLite() []string {
 	return []string{
-		feedDoneQuery, feedDoneListQuery(sqliteDialect), feedDoneRangeQ, feedSeqsQuery, feedSeqPresentQuery, feedRowsQuery, feedAdvanceQuery,
+		feedDoneQuery, feedDoneRangeQ, feedSeqsQuery, feedSeqPresentQuery, feedRowsQuery, feedAdvanceQuery,
 		feedDoneDropQuery, fenceQuery,
 		sinkBlocksQuery(sqliteDialect, false, pendingBlocks), sinkBlocksQuery(sqliteDialect, true, 0),
 		lookUpQuery(sqliteDialect), pendingQueryFor(sqliteDialect, false), pendingQueryFor(sqliteDialect, true),
 	}
-}
-
-// feedDoneListQuery reads which of a list of seqs (one argument) the sink
-// settled out of order.
-func feedDoneListQuery(d dialect) string {
-	cond, _ := in(d, "seq", []int64(nil)) // the text does not depend on the values
-	return `SELECT seq FROM snapshot_feed_done WHERE sink = ? AND ` + cond
 }
 
 // prepared holds a pool's prepared statements by their text.
