@@ -118,24 +118,26 @@ func (l layout) badKey(kv, cv any) string {
 // hold times and an integer cursor integers: SQLite stores whatever it is given.
 func (l layout) badCursor(kv, cv any) string {
 	c := l.cols[l.cursor]
-	row := "(row with key " + maskKey(kv) + ")"
+	// Written only for a bad row: masking the key cost more than the rest of a
+	// good row's place.
+	row := func() string { return "(row with key " + maskKey(kv) + ")" }
 	switch cv.(type) {
 	case nil:
-		return fmt.Sprintf("cursor column %q is NULL %s", c.name, row)
+		return fmt.Sprintf("cursor column %q is NULL %s", c.name, row())
 	case float64, float32, bool:
-		return fmt.Sprintf("cursor column %q holds a %s value %s, which cannot order rows exactly", c.name, goType(cv), row)
+		return fmt.Sprintf("cursor column %q holds a %s value %s, which cannot order rows exactly", c.name, goType(cv), row())
 	}
 	_, isTime := cv.(time.Time)
 	_, isInt := cv.(int64)
 	switch {
 	case c.kind.isTime() && !isTime:
-		r := fmt.Sprintf("cursor column %q holds %s, which is not a time %s", c.name, showCursor(cv), row)
+		r := fmt.Sprintf("cursor column %q holds %s, which is not a time %s", c.name, showCursor(cv), row())
 		if c.kind == kindTextTime {
 			r += `: SQLite time cursors must be text as "2006-01-02 15:04:05" with a fraction only when non-zero`
 		}
 		return r
 	case c.integer && !isInt:
-		return fmt.Sprintf("cursor column %q holds %s, which is not an integer %s", c.name, showCursor(cv), row)
+		return fmt.Sprintf("cursor column %q holds %s, which is not an integer %s", c.name, showCursor(cv), row())
 	}
 	return ""
 }

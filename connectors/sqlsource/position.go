@@ -205,11 +205,31 @@ func (v value) decode() (any, error) {
 // bytewise, which may differ from the database's collation; only the cursor half of
 // the high-water mark drives Rewind, and cursors are times.
 func compareValues(a, b value) (c int, ok bool) {
+	return compareDecoded(a, &decoded{}, b, &decoded{})
+}
+
+// decoded is a value's decode, done when first needed and then kept.
+type decoded struct {
+	v    any
+	err  error
+	done bool
+}
+
+func (d *decoded) of(v value) (any, error) {
+	if !d.done {
+		d.v, d.err = v.decode()
+		d.done = true
+	}
+	return d.v, d.err
+}
+
+// compareDecoded is compareValues with each side's decode kept in da and db.
+func compareDecoded(a value, da *decoded, b value, db *decoded) (c int, ok bool) {
 	if a.Type != b.Type {
 		return 0, false
 	}
-	x, err1 := a.decode()
-	y, err2 := b.decode()
+	x, err1 := da.of(a)
+	y, err2 := db.of(b)
 	if err1 != nil || err2 != nil {
 		return 0, false
 	}
@@ -229,17 +249,50 @@ func compareValues(a, b value) (c int, ok bool) {
 // higher returns the greater of the stored high-water mark and the last row read.
 // When they cannot be compared the row just read wins: it is the newest fact.
 func higher(high *point, last point) *point {
-	if high == nil {
-		return &last
+	h := newHighWater(high)
+	h.add(last)
+	return h.point()
+}
+
+// highWater raises a high-water mark row after row as higher does, keeping the
+// mark's decoded values: a batch decoded both sides of every comparison anew,
+// parsing each row's time twice.
+type highWater struct {
+	mark        point
+	has         bool
+	cursor, key decoded // the mark's, decoded when first compared
+}
+
+func newHighWater(p *point) highWater {
+	if p == nil {
+		return highWater{}
 	}
-	c, ok := compareValues(high.Cursor, last.Cursor)
-	if ok && c == 0 {
-		c, ok = compareValues(high.Key, last.Key)
+	return highWater{mark: *p, has: true}
+}
+
+// add makes last the mark unless the mark is greater.
+func (h *highWater) add(last point) {
+	var lc, lk decoded
+	if h.has {
+		c, ok := compareDecoded(h.mark.Cursor, &h.cursor, last.Cursor, &lc)
+		if ok && c == 0 {
+			c, ok = compareDecoded(h.mark.Key, &h.key, last.Key, &lk)
+		}
+		if ok && c > 0 {
+			return
+		}
 	}
-	if ok && c > 0 {
-		return high
+	h.mark, h.has = last, true
+	h.cursor, h.key = lc, lk
+}
+
+// point is the mark, nil when there is none.
+func (h *highWater) point() *point {
+	if !h.has {
+		return nil
 	}
-	return &last
+	p := h.mark
+	return &p
 }
 
 // rewind moves the read point back to the re-read window before the high-water

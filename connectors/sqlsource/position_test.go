@@ -206,6 +206,55 @@ func TestHigherKeepsTheGreatestPoint(t *testing.T) {
 	}
 }
 
+// A batch raises its mark with highWater, which keeps the mark's decoded values;
+// row after row it must end where comparing freshly decoded values ends, over
+// equal cursors, keys of another type, values that do not decode and older rows.
+func TestHighWaterKeepsWhatHigherKept(t *testing.T) {
+	reference := func(high *point, last point) *point {
+		if high == nil {
+			return &last
+		}
+		c, ok := compareValues(high.Cursor, last.Cursor)
+		if ok && c == 0 {
+			c, ok = compareValues(high.Key, last.Key)
+		}
+		if ok && c > 0 {
+			return high
+		}
+		return &last
+	}
+	rows := []point{
+		{tv("2025-03-10T08:58:00Z"), iv("9")},
+		{tv("2025-03-10T08:58:00Z"), iv("10")},
+		{tv("2025-03-10T08:57:00Z"), iv("99")},
+		{tv("2025-03-10T15:58:00+07:00"), iv("11")}, // the same instant written in another zone
+		{tv("2025-03-10T08:58:00Z"), value{"string", "10"}},
+		{tv("2025-03-10T08:59:00Z"), iv("1")},
+		{value{"time", "not a time"}, iv("2")},
+		{tv("2025-03-10T08:59:00Z"), iv("3")},
+		{value{"int", "7"}, iv("4")},
+		{tv("2025-03-10T08:59:00Z"), value{"int", "x"}},
+		{tv("2025-03-10T08:59:00Z"), iv("5")},
+		{tv("2025-03-10T09:00:00.5Z"), value{"bytes", "0a"}},
+		{tv("2025-03-10T09:00:00.5Z"), value{"bytes", "09"}},
+		{tv("2025-03-10T08:00:00Z"), iv("1")},
+	}
+	for _, start := range []*point{nil, {tv("2025-03-10T08:58:30Z"), iv("1")}} {
+		want := start
+		h := newHighWater(start)
+		for i, r := range rows {
+			want = reference(want, r)
+			h.add(r)
+			if got := h.point(); got == nil || *got != *want {
+				t.Fatalf("start %v, after row %d: mark %+v, want %+v", start, i, got, *want)
+			}
+		}
+	}
+	if h := newHighWater(nil); h.point() != nil {
+		t.Errorf("no mark and no rows: got %+v", *h.point())
+	}
+}
+
 func TestPositionJSONShape(t *testing.T) {
 	p := position{After: &point{tv("2025-03-10T08:59:00Z"), iv("42")}, High: &point{tv("2025-03-10T08:59:00Z"), iv("42")}}
 	b, err := p.encode()

@@ -202,7 +202,12 @@ type batchStats struct{ rows, rejected int }
 // readKeyset streams one keyset query to out and moves next past every row read,
 // rejected ones included; only emitted rows raise the high-water mark.
 func (s *Source) readKeyset(ctx context.Context, st stmt, p position, next *position, out pipeline.Emitter, n *batchStats) error {
-	return s.query(ctx, "read batch", st, func(l layout, vals []any) error {
+	// The marks move in locals and land in next once the query has ended well
+	// (a failed batch's next is not used): a pointer per row cost an allocation.
+	high := newHighWater(next.High)
+	var last point
+	read := false
+	err := s.query(ctx, "read batch", st, func(l layout, vals []any) error {
 		at, bad, err := l.place(vals)
 		if err != nil {
 			return pipeline.Permanent(s.errorf("%w", err))
@@ -219,14 +224,22 @@ func (s *Source) readKeyset(ctx context.Context, st stmt, p position, next *posi
 			return err
 		}
 		if bad == nil {
-			next.High = higher(next.High, at)
+			high.add(at)
 		} else {
 			n.rejected++
 		}
-		next.After, next.From = &at, nil
+		last, read = at, true
 		n.rows++
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if read {
+		next.High = high.point()
+		next.After, next.From = &last, nil
+	}
+	return nil
 }
 
 // sweepUnreadable rejects up to limit rows whose cursor is NULL or unreadable, in
@@ -280,7 +293,8 @@ func hand(out pipeline.Emitter, row pipeline.Row, bad error) error {
 	return out.Emit(row)
 }
 
-// query runs st and calls fn with the result's layout and each row's values. An
+// query runs st and calls fn with the result's layout and each row's values,
+// which are read into the same slice row after row: fn must not keep it. An
 // error from fn is returned unchanged.
 func (s *Source) query(ctx context.Context, what string, st stmt, fn func(layout, []any) error) error {
 	rows, err := s.db.QueryxContext(ctx, st.SQL, st.Args...)
@@ -296,9 +310,16 @@ func (s *Source) query(ctx context.Context, what string, st stmt, fn func(layout
 	if err != nil {
 		return pipeline.Permanent(s.errorf("%w", err))
 	}
+	// One set of destinations for every row (sqlx's SliceScan allocated a slice,
+	// a column list and a pointer per column for each): fn keeps none of vals,
+	// and database/sql copies the driver's bytes into each value it scans.
+	vals := make([]any, len(types))
+	dest := make([]any, len(types))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
 	for rows.Next() {
-		vals, err := rows.SliceScan()
-		if err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return s.errorf("read row: %w", s.red.Err(err))
 		}
 		if err := fn(l, vals); err != nil {

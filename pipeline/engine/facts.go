@@ -19,15 +19,23 @@ import (
 // per record and rule); one the change did not move is left as it is stored, or
 // as it is absent. A moved threshold is re-armed.
 func (j *Job) factsOf(rec pipeline.Record, prior *pipeline.Prior, snapshot bool, now time.Time, b *store.Batch) {
-	if f, ok := j.fact(rec.Entity, rec.Key, rec.Agency, rec.Fields, now); ok {
+	j.factsOfSeen(rec, prior, snapshot, now, j.factDay(now), b)
+}
+
+// factsOfSeen is factsOf with now's day already written (seenDay), as detect
+// writes it once for a whole batch.
+func (j *Job) factsOfSeen(rec pipeline.Record, prior *pipeline.Prior, snapshot bool, now time.Time, seenDay string, b *store.Batch) {
+	if f, ok := j.fact(rec.Entity, rec.Key, rec.Agency, rec.Fields, seenDay); ok {
 		b.Facts = append(b.Facts, f)
 	}
-	arms := j.Map.Timers(rec.Fields)
+	var buf [4]mapping.TimerArm
+	arms := j.Map.AppendTimers(buf[:0], rec.Fields)
 	if len(arms) == 0 {
 		return
 	}
-	before := map[string]time.Time{}
+	var before map[string]time.Time // a new record has no thresholds before
 	if prior != nil && !prior.Deleted {
+		before = map[string]time.Time{}
 		for _, arm := range j.Map.Timers(prior.Fields) {
 			before[arm.Rule] = arm.At
 		}
@@ -43,33 +51,46 @@ func (j *Job) factsOf(rec pipeline.Record, prior *pipeline.Prior, snapshot bool,
 	}
 }
 
-// fact extracts one record's facts; ok is false when its mapping declares no figures.
-func (j *Job) fact(entity, key, agency string, fields map[string]any, now time.Time) (store.Fact, bool) {
+// fact extracts one record's facts; ok is false when its mapping declares no
+// figures. seenDay is the day the record is seen (factDay of now).
+func (j *Job) fact(entity, key, agency string, fields map[string]any, seenDay string) (store.Fact, bool) {
 	mf, ok := j.Map.Facts(fields)
 	if !ok {
 		return store.Fact{}, false
+	}
+	f := store.Fact{
+		Entity: entity, Key: key, Kind: mf.Kind, Agency: agency, State: mf.State, Supplement: mf.Supplement,
+		ReceivedAt: mf.ReceivedAt, ReceivedDay: j.factDay(mf.ReceivedAt), DueAt: mf.DueAt, DueDay: j.factDay(mf.DueAt), SeenDay: seenDay,
+		FinishedAt: mf.FinishedAt, OnTime: mf.OnTime, Online: mf.Online, Digitised: mf.Digitised,
+	}
+	if mf.State == mapping.FactFinished {
+		f.FinishedDay = j.factDay(mf.FinishedAt)
+	}
+	return f, true
+}
+
+// factDay is t's calendar day in the job's zone as the facts keep it,
+// time.DateOnly ("" for no time). It writes the digits itself: Format parsed its
+// layout three times a row.
+func (j *Job) factDay(t time.Time) string {
+	if t.IsZero() {
+		return ""
 	}
 	zone := j.Zone
 	if zone == nil {
 		zone = time.UTC
 	}
-	day := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.In(zone).Format(time.DateOnly)
+	t = t.In(zone)
+	y, m, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.Format(time.DateOnly) // Format's own way with such years
 	}
-	return store.Fact{
-		Entity: entity, Key: key, Kind: mf.Kind, Agency: agency, State: mf.State, Supplement: mf.Supplement,
-		ReceivedAt: mf.ReceivedAt, ReceivedDay: day(mf.ReceivedAt), DueAt: mf.DueAt, DueDay: day(mf.DueAt), SeenDay: day(now),
-		FinishedAt: mf.FinishedAt, OnTime: mf.OnTime, Online: mf.Online, Digitised: mf.Digitised,
-		FinishedDay: func() string {
-			if mf.State != mapping.FactFinished {
-				return ""
-			}
-			return day(mf.FinishedAt)
-		}(),
-	}, true
+	b := [10]byte{
+		byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+		byte('0' + int(m)/10), byte('0' + int(m)%10), '-',
+		byte('0' + d/10), byte('0' + d%10),
+	}
+	return string(b[:])
 }
 
 // rebuildPage is how many snapshot entries a facts rebuild reads and writes at once.

@@ -492,7 +492,7 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 				return nil, false, err
 			}
 		}
-		snap := map[string]store.SnapshotEntry{}
+		var snap map[string]store.SnapshotEntry
 		if early != nil {
 			wait := early
 			early = nil
@@ -503,6 +503,11 @@ func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st 
 			if snap, err = j.Store.Snapshot(ctx, j.Name, j.Map.Entity, look); err != nil {
 				return nil, false, err
 			}
+		}
+		if snap == nil {
+			// Nothing looked up: detect adds every record it compares, so the map is
+			// sized for them rather than grown by doubling.
+			snap = make(map[string]store.SnapshotEntry, len(records))
 		}
 		r.overlay(keys, snap)
 		j.detect(records, snap, j.snapshotFor(snapshotMode, r.edge, recRows), now, &b)
@@ -834,6 +839,15 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 	if j.Store != nil { // nil in a preview without a store: nothing was ever stored
 		epoch = j.Store.Epoch()
 	}
+	// Every record read is new or changed in a first sync: one snapshot entry,
+	// one event and one fact each, so the lists are grown once.
+	b.Snapshot = slices.Grow(b.Snapshot, len(records))
+	b.Events = slices.Grow(b.Events, len(records))
+	if j.Map.HasFigures() {
+		b.Facts = slices.Grow(b.Facts, len(records))
+	}
+	routes := routeCache{router: j.Router}
+	seenDay := j.factDay(now)
 	for i, rec := range records {
 		hash := rec.Hash()
 		var prior *pipeline.Prior
@@ -853,13 +867,13 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 			New: !known || prev.New}
 		snap[rec.Key] = entry
 		b.Snapshot = append(b.Snapshot, entry)
-		j.factsOf(rec, prior, ev.Snapshot, now, b)
-		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: j.Router.Sinks(ev)})
+		j.factsOfSeen(rec, prior, ev.Snapshot, now, seenDay, b)
+		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: routes.sinks(ev)})
 		fired := j.Map.Fire(ev)
 		j.countTooOld(fired)
 		for _, re := range fired.Events {
 			re.Epoch = epoch
-			b.Events = append(b.Events, store.OutboxEvent{Event: re, Sinks: j.Router.Sinks(re)})
+			b.Events = append(b.Events, store.OutboxEvent{Event: re, Sinks: routes.sinks(re)})
 		}
 		for _, f := range fired.Failed {
 			// The record is stored; only the rule could not be evaluated. The operator

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"path"
+	"slices"
 
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
@@ -47,4 +48,26 @@ func matchAny(patterns []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// routeCache remembers a router's answers within one batch: which sinks an event
+// goes to depends only on its source, entity and type (or rule), and a batch's
+// events share a handful of those. The lists it returns are shared between
+// events and clipped, so appending to one copies it.
+type routeCache struct {
+	router *Router
+	known  map[[4]string][]string
+}
+
+func (c *routeCache) sinks(ev *pipeline.Event) []string {
+	k := [4]string{ev.Source, ev.Entity, ev.Type, ev.Rule}
+	if out, ok := c.known[k]; ok {
+		return out
+	}
+	out := slices.Clip(c.router.Sinks(ev))
+	if c.known == nil {
+		c.known = make(map[[4]string][]string, 4)
+	}
+	c.known[k] = out
+	return out
 }

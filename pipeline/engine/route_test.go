@@ -28,4 +28,14 @@ func TestRouterMatchesEventsSourcesAndEntities(t *testing.T) {
 			t.Errorf("Sinks(%s/%s/%s) = %q, want %q", tt.ev.Source, tt.ev.Entity, tt.ev.Type+tt.ev.Rule, got, tt.want)
 		}
 	}
+	// A batch's cache answers as the router does, asked in any order and again.
+	c := routeCache{router: r}
+	for range 2 {
+		for i := len(tests) - 1; i >= 0; i-- {
+			tt := tests[i]
+			if got := strings.Join(c.sinks(&tt.ev), " "); got != tt.want {
+				t.Errorf("cached sinks(%s/%s/%s) = %q, want %q", tt.ev.Source, tt.ev.Entity, tt.ev.Type+tt.ev.Rule, got, tt.want)
+			}
+		}
+	}
 }

@@ -274,31 +274,36 @@ func (f *field) mapped(raw any) any {
 // transformed applies the transform steps to text (step 3). Text is NFC; blank text
 // is no value. Values that are not text (times read from a database) pass as they are.
 func (f *field) transformed(v any) (any, error) {
+	var s string
 	switch x := v.(type) {
 	case nil:
 		return nil, nil
+	case string:
+		s = x
 	case []byte:
-		v = string(x)
+		s, v = string(x), nil
 	case int64, int, float64, bool:
-		if f.transform != nil {
-			v = toString(x) // a code read as a number still goes through its lookup
+		if f.transform == nil {
+			return v, nil
 		}
-	}
-	s, ok := v.(string)
-	if !ok {
+		s, v = toString(x), nil // a code read as a number still goes through its lookup
+	default:
 		return v, nil
 	}
-	s = transform.NFC(s)
+	out := transform.NFC(s)
 	if f.transform != nil {
 		var err error
-		if s, err = f.transform(s); err != nil {
+		if out, err = f.transform(out); err != nil {
 			return nil, err
 		}
 	}
-	if strings.TrimSpace(s) == "" {
+	if strings.TrimSpace(out) == "" {
 		return nil, nil
 	}
-	return s, nil
+	if v != nil && out == s {
+		return v, nil // the text as read: reusing its interface value saves an allocation per field
+	}
+	return out, nil
 }
 
 // checked applies required and in (steps 6 and 7) to a typed value.
@@ -338,6 +343,9 @@ func (f *field) literal(v any) (any, error) {
 func (f *field) typed(raw any) (any, error) {
 	switch f.typ {
 	case TypeString:
+		if _, ok := raw.(string); ok {
+			return raw, nil // already text: no new interface value
+		}
 		return toString(raw), nil
 	case TypeInt:
 		return toInt(raw)

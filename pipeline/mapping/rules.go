@@ -408,11 +408,27 @@ func (m *Mapping) Fire(ev *pipeline.Event) Firing {
 	if len(m.rules) == 0 {
 		return out
 	}
-	env := ruleEnv(ev)
+	// The environment is built only for a rule that runs: during a first sync
+	// most rules are skipped (timers, rules without on_snapshot), and building it
+	// for every row cost several allocations each.
+	var env map[string]any
 	for _, r := range m.rules {
+		if !r.firesOn(ev) {
+			continue
+		}
+		if env == nil {
+			env = ruleEnv(ev)
+		}
 		m.fireOne(r, ev, env, &out)
 	}
 	return out
+}
+
+// firesOn says whether a rule is evaluated on a change event at all: a timer rule
+// fires from the clock (FireTimer), and a first sync's change only reaches the
+// rules that ask for it.
+func (r *rule) firesOn(ev *pipeline.Event) bool {
+	return r.at == nil && (!ev.Snapshot || r.onSnapshot)
 }
 
 // FireRule evaluates one named rule against a change event, as Fire would (used to
@@ -462,10 +478,7 @@ func ruleEnv(ev *pipeline.Event) map[string]any {
 
 // fireOne evaluates one rule and records its outcome in out.
 func (m *Mapping) fireOne(r *rule, ev *pipeline.Event, env map[string]any, out *Firing) {
-	if r.at != nil {
-		return // a timer rule fires from the clock (FireTimer), not on changes
-	}
-	if ev.Snapshot && !r.onSnapshot {
+	if !r.firesOn(ev) {
 		return
 	}
 	v, err := r.when.run(env)

@@ -142,3 +142,37 @@ func TestRulesFireOnChangesAndStaySilentOnSnapshots(t *testing.T) {
 		t.Errorf("a result after its due date fired %v", got)
 	}
 }
+
+// A first sync's change reaches only the rules with on_snapshot; with none, Fire
+// evaluates nothing and builds no environment for the conditions.
+func TestFireOnASnapshotChangeWithoutSnapshotRulesDoesNothing(t *testing.T) {
+	src := `entity: dossier
+key: [code]
+fields:
+  code:   { from: MaHoSo, required: true }
+  status: { from: TrangThai, type: int }
+  due_at: { from: Han, type: time }
+rules:
+  - { name: dossier.ready, when: 'after.status == 9' }
+  - { name: deadline.overdue, at: due_at, when: 'after.status == 4' }
+  - { name: dossier.all, when: 'after.status == 9', on_snapshot: true }
+`
+	m, err := Compile("m.yaml", []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &pipeline.Event{ID: "x", Type: pipeline.EventCreated, Entity: "dossier", Key: "A1", Snapshot: true,
+		After: map[string]any{"code": "A1", "status": int64(9)}}
+	if got := m.Fire(ev); len(got.Events) != 1 || got.Events[0].Rule != "dossier.all" || len(got.Failed) > 0 {
+		t.Fatalf("Fire on a snapshot change = %+v, want dossier.all alone", got)
+	}
+	ev.Snapshot = false
+	if got := m.Fire(ev); len(got.Events) != 2 || got.Events[0].Rule != "dossier.ready" || got.Events[1].Rule != "dossier.all" {
+		t.Fatalf("Fire on a change = %+v, want dossier.ready and dossier.all", got)
+	}
+	m.rules = m.rules[:2] // no rule for the first sync is left
+	ev.Snapshot = true
+	if n := testing.AllocsPerRun(100, func() { _ = m.Fire(ev) }); n != 0 {
+		t.Errorf("Fire on a snapshot change that no rule asks for allocates %v times", n)
+	}
+}

@@ -108,7 +108,12 @@ func (m *Mapping) TimerRules() []string {
 // Timers returns, for each timer rule, when it fires for a record with these
 // (typed) fields.
 func (m *Mapping) Timers(fields map[string]any) []TimerArm {
-	var out []TimerArm
+	return m.AppendTimers(nil, fields)
+}
+
+// AppendTimers appends Timers(fields) to out: a caller with a buffer of its own
+// arms each record without allocating.
+func (m *Mapping) AppendTimers(out []TimerArm, fields map[string]any) []TimerArm {
 	for _, r := range m.rules {
 		if r.at == nil {
 			continue

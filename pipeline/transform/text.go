@@ -13,12 +13,73 @@ import (
 // the two look the same but compare unequal, so every text value is brought to
 // the precomposed form before it is hashed, compared or sent.
 func NFC(s string) string {
+	// ASCII text is always NFC (no ASCII character decomposes or combines), and
+	// codes, numbers and dates are ASCII: a byte loop is much cheaper than the
+	// normaliser's table walk.
+	if isASCII(s) {
+		return s
+	}
+	// Vietnamese written precomposed (Windows, most databases) is ASCII and
+	// precomposed Latin letters, each NFC and never combining with the letter
+	// before it: such text is NFC, which a table look-up per letter tells more
+	// cheaply than the normaliser's walk.
+	if isPrecomposedLatin(s) {
+		return s
+	}
 	// QuickSpanString answers the common case without allocating, which
 	// IsNormalString does not; when it stops short, String does the full work.
 	if norm.NFC.QuickSpanString(s) == len(s) {
 		return s
 	}
 	return norm.NFC.String(s)
+}
+
+// isPrecomposedLatin reports whether s holds only ASCII and the letters of
+// precomposedLatin.
+func isPrecomposedLatin(s string) bool {
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r >= latinEnd || !precomposedLatin[r] {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+// latinEnd is where the Latin blocks end (after Latin Extended Additional,
+// U+1E00–U+1EFF, which holds most of Vietnamese's letters).
+const latinEnd = 0x1F00
+
+// precomposedLatin marks the letters of the Latin blocks (Latin-1 Supplement to
+// Latin Extended-B, and Latin Extended Additional) that are their own NFC, are
+// starters and never combine with the rune before them: a string of such letters
+// and ASCII is NFC, since nothing in it decomposes or composes. The normaliser's
+// own tables decide, once, which letters they are.
+var precomposedLatin = func() []bool {
+	t := make([]bool, latinEnd)
+	for r := rune(0xC0); r < latinEnd; r++ {
+		if r >= 0x250 && r < 0x1E00 {
+			continue // IPA, modifiers, combining marks, Greek and the rest: not letters Vietnamese uses
+		}
+		s := string(r)
+		p := norm.NFC.PropertiesString(s)
+		t[r] = p.CCC() == 0 && p.BoundaryBefore() && norm.NFC.IsNormalString(s)
+	}
+	return t
+}()
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // Upper upper-cases s by Unicode rules ("đường" -> "ĐƯỜNG").

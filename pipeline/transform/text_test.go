@@ -16,11 +16,19 @@ func TestNFC(t *testing.T) {
 		{"Nguye\u0302\u0303n", "Nguyễn"}, // marks in canonical order
 		{"plain ascii", "plain ascii"},
 		{"", ""},
+		{"code-e\u0301", "code-é"}, // an ASCII base with a combining mark is not ASCII
 	}
 	for _, tt := range tests {
 		if got := NFC(tt.in); got != tt.want {
 			t.Errorf("NFC(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+	var ascii []byte
+	for c := range utf8.RuneSelf {
+		ascii = append(ascii, byte(c))
+	}
+	if got := NFC(string(ascii)); got != norm.NFC.String(string(ascii)) {
+		t.Errorf("NFC of the ASCII characters = %q, want what the normaliser gives", got)
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = NFC(composed) }); n != 0 {
 		t.Errorf("NFC on NFC text allocates %v times", n)
@@ -156,5 +164,38 @@ func BenchmarkFold(b *testing.B) {
 				_ = Fold(in)
 			}
 		})
+	}
+}
+
+// NFC's shortcut for precomposed Latin text holds for every pair of letters it
+// lets through (and ASCII): composition happens between neighbours, so if no
+// pair changes under normalisation, no string of them does.
+func TestPrecomposedLatinIsNFC(t *testing.T) {
+	var runes []rune
+	for r := rune(1); r < latinEnd; r++ {
+		if r < utf8.RuneSelf || precomposedLatin[r] {
+			runes = append(runes, r)
+		}
+	}
+	if n := len(runes) - (utf8.RuneSelf - 1); n < 400 {
+		t.Fatalf("only %d precomposed Latin letters: the table is wrong", n)
+	}
+	for _, a := range runes {
+		for _, b := range runes {
+			s := string([]rune{a, b})
+			if !isPrecomposedLatin(s) || norm.NFC.String(s) != s {
+				t.Fatalf("%q (U+%04X U+%04X): isPrecomposedLatin %v, NFC %q", s, a, b, isPrecomposedLatin(s), norm.NFC.String(s))
+			}
+		}
+	}
+	for _, s := range []string{"Nguyễn Văn Đức", "Đăng ký biến động quyền sử dụng đất", "ƯỚC ƠN"} {
+		if !isPrecomposedLatin(s) {
+			t.Errorf("%q is precomposed Vietnamese, which the shortcut should take", s)
+		}
+	}
+	for _, s := range []string{"Nguye\u0302\u0303n", "e\u0301", "Ā\u0301", "ㄱ", "Nguyễn\u00a0Văn"} {
+		if isPrecomposedLatin(s) && norm.NFC.String(s) != s {
+			t.Errorf("%q is not NFC, yet the shortcut takes it", s)
+		}
 	}
 }

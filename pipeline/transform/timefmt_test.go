@@ -1,6 +1,8 @@
 package transform
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +215,40 @@ func BenchmarkParseTime(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// parsePortal must read exactly what time.ParseInLocation reads with the portal's
+// layout, and leave everything else (which it refuses) to the general path.
+func TestParsePortalAgreesWithTimeParse(t *testing.T) {
+	zones := []*time.Location{DefaultZone(), time.UTC, time.FixedZone("odd", -(3*3600 + 30*60))}
+	if ny, err := time.LoadLocation("America/New_York"); err == nil {
+		zones = append(zones, ny) // wall clocks that do not exist or occur twice
+	}
+	values := []string{
+		"20241127083000", "20240229235959", "20230229000000", "21000229000000", "20000229000000",
+		"20241131000000", "20241301000000", "20240001000000", "20240100000000", "20241127240000",
+		"20241127236000", "20241127235960", "00000101000000", "99991231235959", "20240310023000",
+		"20241103013000", "2024112708300", "202411270830000", "2024-1127083000", "2024112708300x", "+2024112708300",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		b := make([]byte, 14)
+		for i := range b {
+			b[i] = byte('0' + rng.IntN(10))
+		}
+		if rng.IntN(2) == 0 { // mostly plausible dates, so that many are valid
+			copy(b[4:], fmt.Sprintf("%02d%02d%02d%02d%02d", 1+rng.IntN(13), rng.IntN(33), rng.IntN(25), rng.IntN(61), rng.IntN(61)))
+		}
+		values = append(values, string(b))
+	}
+	for _, zone := range zones {
+		for _, v := range values {
+			want, err := time.ParseInLocation(portalLayout, v, zone)
+			got, ok := parsePortal(v, zone)
+			if ok != (err == nil) || (ok && !got.Equal(want)) || (ok && got.Location() != time.UTC) {
+				t.Fatalf("zone %v: parsePortal(%q) = %v, %v; time.ParseInLocation = %v, %v", zone, v, got, ok, want, err)
+			}
+		}
 	}
 }

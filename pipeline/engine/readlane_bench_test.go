@@ -1,0 +1,79 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/egov-bridge/egov-bridge/pipeline"
+	"github.com/egov-bridge/egov-bridge/pipeline/mapping"
+	"github.com/egov-bridge/egov-bridge/pipeline/store"
+)
+
+// BenchmarkFirstSyncMapAndDetect measures a first sync's read lane after the
+// source: a 1000-row batch of DVCQG dossiers (as the bench seeds them) mapped
+// through the shipped mapping and compared (hash, event, facts, timers, snapshot
+// entries) against an empty store. Run it with -cpu 1: apply maps on two
+// goroutines, and with one core ns/op is the CPU a batch costs.
+func BenchmarkFirstSyncMapAndDetect(b *testing.B) {
+	data, err := os.ReadFile("../../mappings/dossier-dvcqg.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := mapping.Compile("dossier-dvcqg.yaml", data, mapping.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
+	j := &Job{
+		Name: "motcua", Map: m, Agency: "UBND-HUYEN-CANGIUOC", Metrics: NewMetrics(), Zone: time.FixedZone("ICT", 7*3600),
+		Router: NewRouter([]Route{{Events: []string{"*"}, To: []string{"log"}}}),
+	}
+	rows := benchDossierRows(1000, now)
+	inSnapshot := func(int, bool) bool { return true }
+	b.ReportAllocs()
+	for b.Loop() {
+		mapped := j.apply(rows)
+		records := make([]pipeline.Record, 0, len(rows))
+		for _, mr := range mapped {
+			if mr.err != nil {
+				b.Fatal(mr.err)
+			}
+			records = append(records, mr.rec)
+		}
+		var batch store.Batch
+		j.detect(records, make(map[string]store.SnapshotEntry, len(records)), inSnapshot, now, &batch) // as batch makes it
+		if len(batch.Events) != len(rows) {
+			b.Fatalf("%d events from %d rows", len(batch.Events), len(rows))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+}
+
+// benchDossierRows makes n rows the way lib/pq hands the bench's table over:
+// text as string, integers as int64, the portal's times as yyyyMMddHHmmss text.
+func benchDossierRows(n int, now time.Time) []pipeline.Row {
+	names := []string{"Nguyễn Văn An", "Trần Thị Thanh Mai", "Lê Hữu Phúc", "Đặng Quốc Hùng"}
+	procs := [][2]string{{"1.000656", "Đăng ký khai sinh"}, {"1.004227", "Đăng ký biến động quyền sử dụng đất, quyền sở hữu tài sản gắn liền với đất"}}
+	phones := []any{"0912345678", "+84 912 345 678", "84912345678", "0912.345.678", "912345678", nil, "không có"}
+	units := []string{"UBND-XA-PHUOCLAI", "UBND-XA-LONGHAU", "UBND-HUYEN-CANGIUOC"}
+	rows := make([]pipeline.Row, n)
+	for i := range rows {
+		received := now.Add(-time.Duration(i) * 97 * time.Minute)
+		status := int64(1 + i%10)
+		var finished any
+		if status >= 9 {
+			finished = received.Add(72 * time.Hour).Format("20060102150405")
+		}
+		p := procs[i%len(procs)]
+		rows[i] = pipeline.Row{
+			"MaHoSo": fmt.Sprintf("000.00.12.H45-%s-%07d", received.Format("060102"), i+1), "MaTTHC": p[0], "TenTTHC": p[1],
+			"ChuHoSo": names[i%len(names)], "SoDienThoai": phones[i%len(phones)], "DonViXuLy": units[i%len(units)],
+			"KenhThucHien": int64(1 + i%3), "TrangThaiHoSo": status,
+			"NgayTiepNhan": received.Format("20060102150405"), "NgayHenTra": received.Add(10 * 24 * time.Hour).Format("20060102150405"),
+			"NgayKetThucXuLy": finished, "NgayCapNhat": received.Add(time.Hour),
+		}
+	}
+	return rows
+}
