@@ -76,6 +76,7 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 	if err := s.priorRows(ctx, tx, b.Source, snap); err != nil {
 		return fmt.Errorf("read the stored records: %w", err)
 	}
+	s.feeds.drop(snap.priorLazySeqs())
 	facts, err := s.prepareFacts(ctx, tx, b.Source, b.Facts, snap, b.At)
 	if err != nil {
 		return fmt.Errorf("facts: %w", err)
@@ -126,6 +127,7 @@ func (s *sqlStore) commit(ctx context.Context, b Batch) error {
 		return err
 	}
 	shapesStored()
+	s.cacheFeeds(feeds)
 	s.rememberGroups(facts.added)
 	s.countInserted(snap.inserted())
 	return nil

@@ -27,6 +27,13 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
+func TestPostgresHandles(t *testing.T) {
+	storetest.RunHandles(t, func(t *testing.T) (store.Store, storetest.Reopen) {
+		dsn, _ := testpg.Schema(t)
+		return openPostgres(t, dsn), func(t *testing.T) store.Store { return openPostgres(t, dsn) }
+	})
+}
+
 func TestPostgresMigrationsAreIdempotent(t *testing.T) {
 	dsn, _ := testpg.Schema(t)
 	s := openPostgres(t, dsn)

@@ -24,6 +24,13 @@ func TestSQLite(t *testing.T) {
 	})
 }
 
+func TestSQLiteHandles(t *testing.T) {
+	storetest.RunHandles(t, func(t *testing.T) (store.Store, storetest.Reopen) {
+		path := filepath.Join(t.TempDir(), "egov-bridge.db")
+		return openSQLite(t, path), func(t *testing.T) store.Store { return openSQLite(t, path) }
+	})
+}
+
 func TestSQLiteMigrationsAreIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "egov-bridge.db")
 	s := openSQLite(t, path)

@@ -43,6 +43,8 @@ type sqlStore struct {
 	// raw keeps the statements new snapshot rows are inserted with (SQLite
 	// only; see snapshot_raw.go).
 	raw rawStmts
+	// feeds holds the feed rows this process committed lately (feedcache.go).
+	feeds feedCache
 }
 
 var _ Store = (*sqlStore)(nil)

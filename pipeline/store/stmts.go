@@ -20,7 +20,8 @@ const (
 	feedDoneRangeQ = `SELECT seq FROM snapshot_feed_done WHERE sink = ? AND seq > ? AND seq <= ?`
 	feedSeqsQuery  = `SELECT lazy_seq FROM snapshot
 			WHERE lazy_seq IS NOT NULL AND lazy_seq > ? AND lazy_seq <= ? ORDER BY lazy_seq LIMIT ?`
-	feedRowsQuery = `SELECT s.lazy_seq, s.key, s.hash, s.version, s.fields FROM snapshot s
+	feedSeqPresentQuery = `SELECT EXISTS (SELECT 1 FROM snapshot WHERE lazy_seq IS NOT NULL AND lazy_seq = ?)`
+	feedRowsQuery       = `SELECT s.lazy_seq, s.key, s.hash, s.version, s.fields FROM snapshot s
 		WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > ? AND s.lazy_seq <= ? ORDER BY s.lazy_seq LIMIT ?`
 	feedAdvanceQuery  = `UPDATE snapshot_feeds SET done = ?, delivered = delivered + ? WHERE sink = ? AND lo = ?`
 	feedDoneDropQuery = `DELETE FROM snapshot_feed_done WHERE sink = ? AND seq > ? AND seq <= ?`
@@ -32,18 +33,11 @@ const (
 // and the outbox poll.
 func preparedSQLite() []string {
 	return []string{
-		feedDoneQuery, feedDoneListQuery(sqliteDialect), feedDoneRangeQ, feedSeqsQuery, feedRowsQuery, feedAdvanceQuery,
+		feedDoneQuery, feedDoneRangeQ, feedSeqsQuery, feedSeqPresentQuery, feedRowsQuery, feedAdvanceQuery,
 		feedDoneDropQuery, fenceQuery,
-		sinkBlocksQuery(false, pendingBlocks), sinkBlocksQuery(true, 0),
+		sinkBlocksQuery(sqliteDialect, false, pendingBlocks), sinkBlocksQuery(sqliteDialect, true, 0),
 		lookUpQuery(sqliteDialect), pendingQueryFor(sqliteDialect, false), pendingQueryFor(sqliteDialect, true),
 	}
-}
-
-// feedDoneListQuery reads which of a list of seqs (one argument) the sink
-// settled out of order.
-func feedDoneListQuery(d dialect) string {
-	cond, _ := in(d, "seq", []int64(nil)) // the text does not depend on the values
-	return `SELECT seq FROM snapshot_feed_done WHERE sink = ? AND ` + cond
 }
 
 // prepared holds a pool's prepared statements by their text.
