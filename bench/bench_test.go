@@ -149,6 +149,10 @@ func TestSyncTookReadsTheDaemonsLogLine(t *testing.T) {
 	if _, ok := syncTook("level=INFO msg=other took=1s\n"); ok {
 		t.Error("syncTook read a line that is not the sync's")
 	}
+	// A sync of over a minute: slog writes the duration as Go prints it.
+	if d, ok := syncTook("level=INFO msg=synced source=hoso took=1m3.984s\n"); !ok || d != 63984*time.Millisecond {
+		t.Errorf("syncTook = %v, %v; want 1m3.984s", d, ok)
+	}
 }
 
 // TestSyncWatcherNotesTheLastSyncedLineAcrossWrites: the daemon's log arrives in

@@ -131,9 +131,9 @@ type runStats struct {
 
 var statsLine = regexp.MustCompile(`(\d+) rows in (\d+) batches, (\d+) events, (\d+) quarantined`)
 
-var tookAttr = regexp.MustCompile(`msg=synced .*took=([0-9.]+[a-zµ]+)`)
+var tookAttr = regexp.MustCompile(`msg=synced .*took=((?:[0-9.]+[a-zµ]+)+)`)
 
-var bulkLine = regexp.MustCompile(`msg="snapshot indexes built after a bulk load" .*at="([^"]+)" took=([0-9.]+[a-zµ]+)`)
+var bulkLine = regexp.MustCompile(`msg="snapshot indexes built after a bulk load" .*at="([^"]+)" took=((?:[0-9.]+[a-zµ]+)+)`)
 
 // bulkNote says when and in how long the daemon built the indexes its bulk load
 // left out (decision 0026), from its log; "" when it did not bulk-load.
