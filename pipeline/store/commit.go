@@ -214,14 +214,7 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, rc rawConn, 
 	}
 	updatedAt := s.d.rowTimeArg(b.At)
 	if rc.conn != nil && rs.allNew() {
-		var plain, withFacts []*pendingSnapshot
-		for _, r := range rs.list {
-			if r.fact != nil {
-				withFacts = append(withFacts, r)
-			} else {
-				plain = append(plain, r)
-			}
-		}
+		plain, withFacts := splitByFacts(rs.list)
 		at := b.At.UnixNano() // rowTimeArg's value on SQLite
 		err := s.insertNewSnapshotRaw(ctx, rc, b.Source, at, plain, false)
 		if err == nil {
@@ -266,6 +259,19 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, rc rawConn, 
 	return s.insertRows(ctx, tx, head+`, `+factColumnList+`) VALUES `, factsConflict, withFacts, nil)
 }
 
+// splitByFacts parts rows into those without facts and those with: each kind
+// goes in statements of its own, the former leaving a row's facts as they are.
+func splitByFacts(rows []*pendingSnapshot) (plain, withFacts []*pendingSnapshot) {
+	for _, r := range rows {
+		if r.fact != nil {
+			withFacts = append(withFacts, r)
+		} else {
+			plain = append(plain, r)
+		}
+	}
+	return plain, withFacts
+}
+
 // upsertSnapshotPG stores the rows in one statement, one array per column: a
 // VALUES list of thousands of parameters costs PostgreSQL more to parse and plan
 // than to execute. Rows with facts and rows without go in statements of their
@@ -277,14 +283,7 @@ func (s *sqlStore) upsertSnapshotPG(ctx context.Context, tx *sqlx.Tx, b Batch, r
 	if rs.allNew() {
 		return s.copySnapshot(ctx, tx, b, rs)
 	}
-	var plain, withFacts []*pendingSnapshot
-	for _, r := range rs.list {
-		if r.fact != nil {
-			withFacts = append(withFacts, r)
-		} else {
-			plain = append(plain, r)
-		}
-	}
+	plain, withFacts := splitByFacts(rs.list)
 	for _, list := range [][]*pendingSnapshot{plain, withFacts} {
 		if err := s.upsertSnapshotRowsPG(ctx, tx, b, list); err != nil {
 			return err
