@@ -26,18 +26,24 @@ func firstSyncNew(t *testing.T, s store.Store, at time.Time, sinks []string, isN
 	evs := map[string]*pipeline.Event{}
 	for _, k := range keys {
 		fields := map[string]any{"code": k, "status": int64(2), "citizen": "Nguyễn Văn \"An\""}
-		hash := "h-" + k
-		ev := &pipeline.Event{
-			ID: pipeline.EventID("src", "dossier", k, 1, pipeline.EventCreated, hash), Type: pipeline.EventCreated,
-			Source: "src", Entity: "dossier", Key: k, Agency: "UBND-CG", Version: 1, Epoch: s.Epoch(), Snapshot: true,
-			After: fields, DetectedAt: at,
-		}
-		b.Snapshot = append(b.Snapshot, store.SnapshotEntry{Entity: "dossier", Key: k, Hash: hash, Version: 1, Fields: fields, New: isNew})
-		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: sinks})
-		evs[k] = ev
+		evs[k] = addCreated(&b, s, at, sinks, k, fields, isNew)
 	}
 	commit(t, s, b)
 	return evs
+}
+
+// addCreated adds to b record k's first-sync snapshot entry (New set to isNew)
+// and its created event, with the id its content gives, routed to sinks.
+func addCreated(b *store.Batch, s store.Store, at time.Time, sinks []string, k string, fields map[string]any, isNew bool) *pipeline.Event {
+	hash := "h-" + k
+	ev := &pipeline.Event{
+		ID: pipeline.EventID("src", "dossier", k, 1, pipeline.EventCreated, hash), Type: pipeline.EventCreated,
+		Source: "src", Entity: "dossier", Key: k, Agency: "UBND-CG", Version: 1, Epoch: s.Epoch(), Snapshot: true,
+		After: fields, DetectedAt: at,
+	}
+	b.Snapshot = append(b.Snapshot, store.SnapshotEntry{Entity: "dossier", Key: k, Hash: hash, Version: 1, Fields: fields, New: isNew})
+	b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: sinks})
+	return ev
 }
 
 // wantWhole is ev as a sink receives it from the store: numbers decoded as JSON

@@ -51,14 +51,7 @@ func feedBatch(s store.Store, at time.Time, sinks []string, keys ...string) stor
 	for i, k := range keys {
 		fields := map[string]any{"code": k, "status": int64(i), "citizen": "Nguyễn Văn \"An\"\n\u2028",
 			"note": "a\x00b\\u0000", "paid": i%2 == 0, "fee": 1.5e3, "closed": nil}
-		hash := "h-" + k
-		ev := &pipeline.Event{
-			ID: pipeline.EventID("src", "dossier", k, 1, pipeline.EventCreated, hash), Type: pipeline.EventCreated,
-			Source: "src", Entity: "dossier", Key: k, Agency: "UBND-CG", Version: 1, Epoch: s.Epoch(), Snapshot: true,
-			After: fields, DetectedAt: at,
-		}
-		b.Snapshot = append(b.Snapshot, store.SnapshotEntry{Entity: "dossier", Key: k, Hash: hash, Version: 1, Fields: fields, New: true})
-		b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: sinks})
+		addCreated(&b, s, at, sinks, k, fields, true)
 	}
 	return b
 }
