@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/egov-bridge/egov-bridge/internal/testpg"
 	"github.com/egov-bridge/egov-bridge/pipeline"
 )
 
@@ -13,13 +12,7 @@ import (
 // test ends.
 func openPGStore(t *testing.T) *sqlStore {
 	t.Helper()
-	dsn, _ := testpg.Schema(t)
-	st, err := Open(t.Context(), Config{Driver: DriverPostgres, DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st.(*sqlStore)
+	return openPGAt(t, pgSchema(t))
 }
 
 // On PostgreSQL a seq is handed out at insert, not at commit. Commits that insert
