@@ -35,7 +35,9 @@ type Event struct {
 	// AfterJSON, when not nil, is After as AppendFieldsJSON encodes it, made by
 	// the store from the stored row it read After from (a first sync's events,
 	// decision 0027), so AppendEventJSON copies it instead of encoding After
-	// again. Whoever changes After must set it to nil.
+	// again. Whoever changes After must set it to nil. A sink that implements
+	// FieldsJSON may get events whose After is nil and AfterJSON set: the record
+	// is then only in AfterJSON.
 	AfterJSON  []byte    `json:"-"`
 	Message    *Message  `json:"message,omitempty"`
 	DetectedAt time.Time `json:"detected_at"`

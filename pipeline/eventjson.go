@@ -54,7 +54,7 @@ func AppendEventJSON(b []byte, ev *Event) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if ev.AfterJSON != nil && len(ev.After) > 0 {
+	if ev.AfterJSON != nil && (len(ev.After) > 0 || ev.After == nil && !emptyObject(ev.AfterJSON)) {
 		b = append(b, `,"after":`...)
 		b = append(b, ev.AfterJSON...)
 	} else if len(ev.After) > 0 {
@@ -75,3 +75,7 @@ func AppendEventJSON(b []byte, ev *Event) ([]byte, error) {
 	b = ev.DetectedAt.AppendFormat(b, time.RFC3339Nano)
 	return append(b, `"}`...), nil
 }
+
+// emptyObject reports whether b, JSON that AppendFieldsJSON wrote, is {}: an
+// empty After is left out, as json.Marshal leaves it out.
+func emptyObject(b []byte) bool { return len(b) == 2 && b[0] == '{' && b[1] == '}' }

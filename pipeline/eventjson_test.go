@@ -46,8 +46,8 @@ func TestAppendEventJSONDecodesLikeMarshal(t *testing.T) {
 }
 
 // An event whose fields come with their JSON (AfterJSON, from the store) is
-// written with it, as it would be without; an event without fields gets no
-// "after" whatever AfterJSON holds.
+// written with it, as it would be without; so is one whose fields come only as
+// JSON (a pipeline.FieldsJSON sink's). An event without fields gets no "after".
 func TestAppendEventJSONCopiesAfterJSON(t *testing.T) {
 	ev := Event{ID: "e1", Type: EventCreated, Source: "s", Entity: "d", Key: "K", Version: 1, Snapshot: true,
 		After: map[string]any{"b": "x", "a": int64(1)}, DetectedAt: time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)}
@@ -61,8 +61,14 @@ func TestAppendEventJSONCopiesAfterJSON(t *testing.T) {
 		t.Errorf("with AfterJSON: %s, %v; want %s", got, err, want)
 	}
 	ev.After = nil
-	got, _ = AppendEventJSON(nil, &ev)
-	if strings.Contains(string(got), `"after"`) {
-		t.Errorf("no fields, yet %s", got)
+	got, err = AppendEventJSON(nil, &ev)
+	if err != nil || string(got) != string(want) {
+		t.Errorf("with AfterJSON alone: %s, %v; want %s", got, err, want)
+	}
+	for _, none := range []Event{{AfterJSON: []byte(`{}`)}, {After: map[string]any{}, AfterJSON: []byte(`{}`)}, {}} {
+		got, _ = AppendEventJSON(nil, &none)
+		if strings.Contains(string(got), `"after"`) {
+			t.Errorf("no fields (After %v, AfterJSON %s), yet %s", none.After, none.AfterJSON, got)
+		}
 	}
 }

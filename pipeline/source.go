@@ -130,6 +130,16 @@ type BatchSink interface {
 	DeliverBatch(ctx context.Context, evs []*Event) []error
 }
 
+// FieldsJSON is implemented by sinks that read an event's record only through
+// its JSON (AppendEventJSON, or Event.AfterJSON when After is nil). The
+// dispatcher then asks the store for events in that form: a first sync's
+// events, read from the snapshot, come with AfterJSON and without the map of
+// fields that nothing would read.
+type FieldsJSON interface {
+	Sink
+	ReadsFieldsAsJSON()
+}
+
 // DeliverEach delivers evs one by one through s, for a sink whose batch path
 // must fall back to single deliveries (for example to find which event of a
 // batch a destination refuses).

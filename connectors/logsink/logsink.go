@@ -62,6 +62,10 @@ func New(env pipeline.Env, o Options) (*Sink, error) {
 	return s, nil
 }
 
+// ReadsFieldsAsJSON marks the sink as one that writes events only as JSON
+// (pipeline.FieldsJSON): a first sync's events reach it without a map of fields.
+func (*Sink) ReadsFieldsAsJSON() {}
+
 // Deliver writes one line; the line is handed to the OS before Deliver returns.
 func (s *Sink) Deliver(_ context.Context, ev *pipeline.Event) error {
 	line, err := pipeline.AppendEventJSON(nil, ev)

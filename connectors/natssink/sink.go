@@ -2,7 +2,6 @@ package natssink
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -163,9 +162,14 @@ func (s *Sink) precheck(ctx context.Context, ev *pipeline.Event) error {
 	return s.ensureStream(ctx) // transient: a stream an operator fixes lets delivery resume by itself
 }
 
-// message encodes ev with its subject and headers.
+// ReadsFieldsAsJSON marks the sink as one that publishes events only as JSON
+// (pipeline.FieldsJSON): a first sync's events reach it without a map of fields.
+func (*Sink) ReadsFieldsAsJSON() {}
+
+// message encodes ev with its subject and headers. The body is json.Marshal's
+// JSON, written without reflection (pipeline.AppendEventJSON).
 func (s *Sink) message(ev *pipeline.Event) (*nats.Msg, error) {
-	body, err := json.Marshal(ev)
+	body, err := pipeline.AppendEventJSON(nil, ev)
 	if err != nil {
 		return nil, pipeline.Permanent(s.errorf("encode event %s: %w", ev.ID, err))
 	}

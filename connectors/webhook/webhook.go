@@ -186,6 +186,10 @@ func transport(env pipeline.Env, caFile string) (*http.Transport, error) {
 	}, nil
 }
 
+// ReadsFieldsAsJSON marks the sink as one that posts events only as JSON
+// (pipeline.FieldsJSON): a first sync's events reach it without a map of fields.
+func (*Sink) ReadsFieldsAsJSON() {}
+
 // Deliver posts one event and classifies the outcome (see the package doc):
 // nil for 2xx; a permanent error when the receiver refuses this event (400, 409,
 // 413, 422); a transient error for anything time can fix (408, 425, 429, 5xx,

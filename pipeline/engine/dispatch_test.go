@@ -472,3 +472,49 @@ func metricValue(t *testing.T, f *jobFixture, name, reason string) float64 {
 	}
 	return 0
 }
+
+// jsonSink is a recSink that reads records only as JSON (pipeline.FieldsJSON).
+type jsonSink struct{ recSink }
+
+func (*jsonSink) ReadsFieldsAsJSON() {}
+
+// A sink that reads records only as JSON gets a first sync's events with their
+// fields as JSON and no map; another sink gets the map. Both write the same line.
+func TestFieldsJSONSinkGetsFirstSyncFieldsAsJSON(t *testing.T) {
+	f := newJobFixture(t, 10)
+	js := &jsonSink{}
+	f.job.Router = NewRouter([]Route{{Events: []string{"*"}, To: []string{"audit", "json"}}})
+	f.disp.Sinks["json"] = js
+	for _, k := range []string{"A", "B", "C"} {
+		f.src.put(k, pipeline.Row{"status": "2", "name": "Nguyễn Văn " + k})
+	}
+	f.run(t)
+	for _, sink := range []string{"audit", "json"} {
+		if _, err := f.disp.deliverDue(context.Background(), sink); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(js.got) != 3 || len(f.sink.got) != 3 {
+		t.Fatalf("delivered %d events to the JSON sink and %d to the other; want 3 each", len(js.got), len(f.sink.got))
+	}
+	for i, ev := range js.got {
+		if ev.After != nil || ev.AfterJSON == nil {
+			t.Errorf("JSON sink's %s: After %v, AfterJSON %s; want the JSON alone", ev.Key, ev.After, ev.AfterJSON)
+		}
+		other := f.sink.got[i]
+		if other.After == nil {
+			t.Errorf("other sink's %s has no After", other.Key)
+		}
+		got, err := pipeline.AppendEventJSON(nil, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := pipeline.AppendEventJSON(nil, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("the JSON sink writes\n%s\nthe other\n%s", got, want)
+		}
+	}
+}

@@ -44,6 +44,7 @@ type quarantine interface {
 // Stats tells a draining run how many events were left behind.
 type outbox interface {
 	Pending(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]store.Pending, error)
+	PendingJSON(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]store.Pending, error)
 	Settle(ctx context.Context, sink string, fence *store.Fence, outcomes []store.Outcome) (store.Settled, error)
 	Stats(ctx context.Context) (store.Stats, error)
 }

@@ -192,7 +192,11 @@ func (w *window) poll() (due []store.Pending, full bool, err error) {
 		skip = append(skip, seq)
 	}
 	w.mu.Unlock()
-	due, err = w.d.Store.Pending(w.work, w.sink, w.d.Clock(), limit, skip...)
+	pending := w.d.Store.Pending
+	if _, ok := w.plain.(pipeline.FieldsJSON); ok {
+		pending = w.d.Store.PendingJSON
+	}
+	due, err = pending(w.work, w.sink, w.d.Clock(), limit, skip...)
 	return due, len(due) == limit, err
 }
 

@@ -206,8 +206,9 @@ func (s *sqlStore) sinkBlocks(ctx context.Context, q sqlx.QueryerContext, sink s
 var betweenFeedReads func()
 
 // pendingFeed returns up to limit of the sink's feed events that are due, in seq
-// order, leaving out those in skip.
-func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, limit int, skip []int64) ([]Pending, error) {
+// order, leaving out those in skip; without withMap their fields come as
+// AfterJSON alone where the stored rows allow (see decodeFeedFields).
+func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, limit int, skip []int64, withMap bool) ([]Pending, error) {
 	// Left out: what is in flight and what was settled out of order. Both sit
 	// mostly in one run of seqs right after the sink's progress, which the read
 	// jumps over instead of reading it row by row.
@@ -258,7 +259,7 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 				from++
 			}
 			want := limit - len(due)
-			got, last, err := s.readFeed(ctx, sink, run, from, want, out, &due)
+			got, last, err := s.readFeed(ctx, sink, run, from, want, out, &due, withMap)
 			if err != nil {
 				return nil, err
 			}
@@ -275,7 +276,7 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 // appending those not left out to due; it returns how many rows it read and the
 // last one's seq. Rows this process committed lately come from memory
 // (feedcache.go), the rest from SQL.
-func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, from int64, n int, out map[int64]bool, due *[]Pending) (int, int64, error) {
+func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, from int64, n int, out map[int64]bool, due *[]Pending, withMap bool) (int, int64, error) {
 	read, last, hi := 0, from, run[len(run)-1].Hi
 	// Rows whose shape this process has not seen are decoded after the rows are
 	// closed: looking the shape up needs a connection of its own, and the reader
@@ -298,7 +299,7 @@ func (s *sqlStore) readFeed(ctx context.Context, sink string, run []blockInfo, f
 		*due = append(*due, Pending{Seq: seq, Sink: sink, Record: RecordID(blk.Source, blk.Entity, key), NextAt: blk.At, Feed: true,
 			Event: feedEvent(blk, key, hash, version, id)})
 		p := &(*due)[len(*due)-1] // filled in place: a Pending is large
-		after, obj, ok, err := s.decodeFeedFields(fields, &keys, &arena)
+		after, obj, ok, err := s.decodeFeedFields(fields, &keys, &arena, withMap)
 		if err == nil && !ok {
 			after, ok, err = s.decodeCached(fields)
 		}

@@ -37,18 +37,24 @@ func BenchmarkFeedEventJSON(b *testing.B) {
 			}
 		}
 	})
-	b.Run("copied", func(b *testing.B) {
-		var keys feedKeys
-		var arena []byte
-		for b.Loop() {
-			m, obj, _, err := s.decodeFeedFields(stored, &keys, &arena)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ev.After, ev.AfterJSON = m, obj
-			if buf, err = pipeline.AppendEventJSON(buf[:0], &ev); err != nil {
-				b.Fatal(err)
-			}
+	for _, withMap := range []bool{true, false} {
+		name := "copied"
+		if !withMap {
+			name = "copied-json-only"
 		}
-	})
+		b.Run(name, func(b *testing.B) {
+			var keys feedKeys
+			var arena []byte
+			for b.Loop() {
+				m, obj, _, err := s.decodeFeedFields(stored, &keys, &arena, withMap)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ev.After, ev.AfterJSON = m, obj
+				if buf, err = pipeline.AppendEventJSON(buf[:0], &ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -36,7 +36,7 @@ func TestFeedFieldsJSONIsTheEncodingOfTheDecodedFields(t *testing.T) {
 			t.Fatalf("decodeCached(%s) = %v, %v", stored, ok, err)
 		}
 		var arena []byte
-		got, obj, ok, err := s.decodeFeedFields(stored, &keys, &arena)
+		got, obj, ok, err := s.decodeFeedFields(stored, &keys, &arena, true)
 		if err != nil || !ok {
 			t.Fatalf("decodeFeedFields(%s) = %v, %v", stored, ok, err)
 		}
@@ -49,6 +49,14 @@ func TestFeedFieldsJSONIsTheEncodingOfTheDecodedFields(t *testing.T) {
 		}
 		if string(obj) != string(enc) {
 			t.Errorf("fields of %s as JSON:\n got  %s\n want %s", stored, obj, enc)
+		}
+		// For a sink that reads JSON only: the same object, and no map.
+		m, only, ok, err := s.decodeFeedFields(stored, &keys, &arena, false)
+		if err != nil || !ok || m != nil {
+			t.Fatalf("decodeFeedFields(%s) without the map = %v, %v, %v", stored, m, ok, err)
+		}
+		if string(only) != string(enc) {
+			t.Errorf("fields of %s as JSON alone:\n got  %s\n want %s", stored, only, enc)
 		}
 	}
 }
@@ -65,25 +73,32 @@ func TestFeedFieldsJSONLeavesOutWhatItCannotCopy(t *testing.T) {
 	var keys feedKeys
 	var arena []byte
 	huge := []byte(`[` + jsonInt(id) + `,"x",1e999]`)
-	m, obj, ok, err := s.decodeFeedFields(huge, &keys, &arena)
+	m, obj, ok, err := s.decodeFeedFields(huge, &keys, &arena, true)
 	if err != nil || !ok || obj != nil || m["b"] != json.Number("1e999") {
 		t.Errorf("huge number: %v %q %v %v", m, obj, ok, err)
+	}
+	if m, obj, ok, err := s.decodeFeedFields(huge, &keys, &arena, false); err != nil || ok || obj != nil || m != nil {
+		t.Errorf("huge number without the map: %v %q %v %v; want left to the map's decoders", m, obj, ok, err)
 	}
 	if _, err := pipeline.AppendFieldsJSON(nil, m, nil); err == nil {
 		t.Errorf("the encoder accepts 1e999: the copy would change what sinks get")
 	}
-	for _, b := range []string{`{"a":"x"}`, `[12345,"x",1]`, `[` + jsonInt(id) + `,"x"`, `[` + jsonInt(id) + `,"x",{"n":1}]`, `[` + jsonInt(id) + `,"x",1]x`} {
-		if _, _, ok, err := s.decodeFeedFields([]byte(b), &keys, &arena); ok || err != nil {
-			t.Errorf("decodeFeedFields(%s) = %v, %v; want left to the other decoders", b, ok, err)
+	for _, withMap := range []bool{true, false} {
+		for _, b := range []string{`{"a":"x"}`, `[12345,"x",1]`, `[` + jsonInt(id) + `,"x"`, `[` + jsonInt(id) + `,"x",{"n":1}]`,
+			`[` + jsonInt(id) + `,"x",1]x`, "[" + jsonInt(id) + ",\"x\x01\",1]", "[" + jsonInt(id) + ",\"\xff\",1]", `[` + jsonInt(id) + `,"x",01]`,
+			`[` + jsonInt(id) + `,"x",tru]`, `[` + jsonInt(id) + `,"x\q",1]`} {
+			if _, _, ok, err := s.decodeFeedFields([]byte(b), &keys, &arena, withMap); ok || err != nil {
+				t.Errorf("decodeFeedFields(%s, map %v) = %v, %v; want left to the other decoders", b, withMap, ok, err)
+			}
+		}
+		if _, _, _, err := s.decodeFeedFields([]byte(`[`+jsonInt(id)+`,"x",1,2]`), &keys, &arena, withMap); err == nil {
+			t.Errorf("more values than names (map %v): no error", withMap)
+		}
+		if _, _, _, err := s.decodeFeedFields([]byte(`[`+jsonInt(id)+`,"x"]`), &keys, &arena, withMap); err == nil {
+			t.Errorf("fewer values than names (map %v): no error", withMap)
 		}
 	}
-	if _, _, _, err := s.decodeFeedFields([]byte(`[`+jsonInt(id)+`,"x",1,2]`), &keys, &arena); err == nil {
-		t.Errorf("more values than names: no error")
-	}
-	if _, _, _, err := s.decodeFeedFields([]byte(`[`+jsonInt(id)+`,"x"]`), &keys, &arena); err == nil {
-		t.Errorf("fewer values than names: no error")
-	}
-	if m, obj, ok, err := s.decodeFeedFields(stored, &keys, &arena); !ok || err != nil || string(obj) != `{"a":"x","b":1}` || len(m) != 2 {
+	if m, obj, ok, err := s.decodeFeedFields(stored, &keys, &arena, true); !ok || err != nil || string(obj) != `{"a":"x","b":1}` || len(m) != 2 {
 		t.Errorf("decodeFeedFields(%s) = %v %s %v %v", stored, m, obj, ok, err)
 	}
 }

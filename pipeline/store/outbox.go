@@ -79,6 +79,17 @@ func pendingQueryFor(d dialect, skip bool) string {
 // outbox_heads (sink, next_at, seq) WHERE head, so it touches the due heads it
 // returns and nothing else, however many rows wait behind them.
 func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]Pending, error) {
+	return s.pending(ctx, sink, now, limit, skip, true)
+}
+
+// PendingJSON is Pending for a sink that reads records only as JSON
+// (pipeline.FieldsJSON): a first sync's event comes with Event.AfterJSON and
+// After nil, unless its stored row needs decoding to be written as JSON.
+func (s *sqlStore) PendingJSON(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]Pending, error) {
+	return s.pending(ctx, sink, now, limit, skip, false)
+}
+
+func (s *sqlStore) pending(ctx context.Context, sink string, now time.Time, limit int, skip []int64, withMap bool) ([]Pending, error) {
 	if limit <= 0 {
 		limit = math.MaxInt32
 	}
@@ -89,7 +100,7 @@ func (s *sqlStore) Pending(ctx context.Context, sink string, now time.Time, limi
 	}
 	// The feed first: a commit between the two reads moves a feed event into the
 	// outbox, where the second read finds it, rather than out of both.
-	feed, err := s.pendingFeed(ctx, sink, now, limit, skip)
+	feed, err := s.pendingFeed(ctx, sink, now, limit, skip, withMap)
 	if err != nil {
 		return nil, fmt.Errorf("store: read snapshot feed of sink %q: %w", sink, err)
 	}

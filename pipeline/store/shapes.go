@@ -269,7 +269,11 @@ const arenaChunk = 64 << 10
 // with the same encoder, so a feed event's fields are not encoded again for
 // every sink that writes JSON (decision 0027). ok is false, and nothing
 // decoded, when the row is not positional or its shape is not known yet.
-func (s *sqlStore) decodeFeedFields(b []byte, k *feedKeys, arena *[]byte) (m map[string]any, obj []byte, ok bool, err error) {
+//
+// Without withMap only the object is made, for a sink that reads nothing else
+// (pipeline.FieldsJSON): m is nil, and ok is false when the object cannot be
+// made from the stored text (the caller decodes the map the usual way).
+func (s *sqlStore) decodeFeedFields(b []byte, k *feedKeys, arena *[]byte, withMap bool) (m map[string]any, obj []byte, ok bool, err error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '[' {
 		return nil, nil, false, nil
@@ -296,10 +300,13 @@ func (s *sqlStore) decodeFeedFields(b []byte, k *feedKeys, arena *[]byte) (m map
 			k.keyBytes += len(k.keys[x]) + 2
 		}
 	}
-	m = make(map[string]any, len(k.names))
-	// The row's text values are substrings of one copy of the row: one
-	// allocation per row instead of one per value.
-	row := string(b)
+	var row string
+	if withMap {
+		m = make(map[string]any, len(k.names))
+		// The row's text values are substrings of one copy of the row: one
+		// allocation per row instead of one per value.
+		row = string(b)
+	}
 	out := *arena
 	if need := 2*len(b) + k.keyBytes; cap(out)-len(out) < need {
 		// A new chunk rather than a bigger copy: the objects already made
@@ -324,21 +331,34 @@ func (s *sqlStore) decodeFeedFields(b []byte, k *feedKeys, arena *[]byte) (m map
 			return nil, nil, false, nil
 		}
 		i = skipSpace(b, i+1)
-		v, j, ok := rowValue(b, row, i)
+		var v any
+		var j int
+		verbatim := false
+		if withMap {
+			v, j, ok = rowValue(b, row, i)
+		} else if j, verbatim, ok = storedSpan(b, i); ok && !verbatim {
+			v, _, ok = flatValue(b, i)
+		}
 		if !ok {
 			return nil, nil, false, nil
 		}
 		if x >= len(k.names) {
 			return nil, nil, false, fmt.Errorf("decode fields: more values than the %d fields of shape %d", len(k.names), id)
 		}
-		m[k.names[x]] = v
+		if withMap {
+			m[k.names[x]] = v
+		}
 		if exact {
 			if x > 0 {
 				out = append(out, ',')
 			}
 			out = append(out, k.keys[x]...)
 			out = append(out, ':')
-			out, exact = appendStoredValue(out, b[i:j], v)
+			if verbatim {
+				out = append(out, b[i:j]...)
+			} else {
+				out, exact = appendStoredValue(out, b[i:j], v)
+			}
 		}
 		x++
 		i = skipSpace(b, j)
@@ -348,7 +368,7 @@ func (s *sqlStore) decodeFeedFields(b []byte, k *feedKeys, arena *[]byte) (m map
 	}
 	if !exact {
 		*arena = out[:start]
-		return m, nil, true, nil
+		return m, nil, withMap, nil
 	}
 	out = append(out, '}')
 	*arena = out
@@ -375,6 +395,40 @@ func appendStoredValue(b, text []byte, v any) (_ []byte, exact bool) {
 		}
 	}
 	return append(b, text...), true
+}
+
+// storedSpan finds the end of the scalar JSON value at b[i] without decoding
+// it, and says whether appendStoredValue would copy its text as it is: a string
+// without escapes or U+2028/U+2029, a number it would not write anew, a
+// literal. It accepts exactly what rowValue accepts.
+func storedSpan(b []byte, i int) (j int, verbatim, ok bool) {
+	if i >= len(b) {
+		return 0, false, false
+	}
+	switch c := b[i]; {
+	case c == '"':
+		for j := i + 1; j < len(b); j++ {
+			switch c := b[j]; {
+			case c == '"':
+				text := b[i+1 : j]
+				if !utf8.Valid(text) {
+					return 0, false, false
+				}
+				return j + 1, bytes.IndexByte(text, 0xE2) < 0, true
+			case c == '\\':
+				_, j, ok := flatString(b, i)
+				return j, false, ok
+			case c < 0x20:
+				return 0, false, false
+			}
+		}
+		return 0, false, false
+	case c == '-' || (c >= '0' && c <= '9'):
+		j, ok := numberEnd(b, i)
+		return j, ok && bytes.IndexAny(b[i:j], "eE") < 0 && j-i <= 300, ok
+	}
+	_, j, ok = flatValue(b, i)
+	return j, true, ok
 }
 
 // rowValue reads the scalar JSON value at b[i] as flatValue does, taking

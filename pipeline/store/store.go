@@ -284,6 +284,10 @@ type Store interface {
 	// a poll costs what is due, not what is pending. Rows whose Seq is in skip are
 	// left out: a dispatcher passes those it has in flight.
 	Pending(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]Pending, error)
+	// PendingJSON is Pending for a sink that reads records only as JSON
+	// (pipeline.FieldsJSON): an event may come with Event.AfterJSON and a nil
+	// After. The events, their order and what is left out are Pending's.
+	PendingJSON(ctx context.Context, sink string, now time.Time, limit int, skip ...int64) ([]Pending, error)
 	// Settle records the outcomes of delivery attempts to the sink in one
 	// transaction, each as Delivered, Retry or Dead would, and says what it did
 	// (see Settled). When err is set nothing was recorded. Outcomes of one record

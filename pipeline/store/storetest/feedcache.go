@@ -90,6 +90,22 @@ func samePending(t *testing.T, what string, a, b store.Store, sink string, now t
 				t.Fatalf("%s: seq %d: After %#v, another handle's %#v", what, got[i].Seq, got[i].Event.After, want[i].Event.After)
 			}
 		}
+		// A sink that reads records only as JSON gets the same events and lines
+		// from either handle, feed events without the map of fields.
+		for _, h := range []store.Store{a, b} {
+			only, err := h.PendingJSON(t.Context(), sink, now, c.limit, c.skip...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, w := describe(t, only), describe(t, want); !slices.Equal(g, w) {
+				t.Fatalf("%s: sink %s, limit %d, skip %v: PendingJSON reads\n%v\nPending reads\n%v", what, sink, c.limit, c.skip, g, w)
+			}
+			for _, p := range only {
+				if p.Feed && (p.Event.After != nil || p.Event.AfterJSON == nil) {
+					t.Fatalf("%s: PendingJSON's feed event seq %d has After %v and AfterJSON %s; want the JSON alone", what, p.Seq, p.Event.After, p.Event.AfterJSON)
+				}
+			}
+		}
 	}
 	return all
 }
