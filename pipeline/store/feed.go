@@ -6,8 +6,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -641,6 +643,17 @@ func (s *sqlStore) storeProgress(ctx context.Context, tx *sqlx.Tx, sink string, 
 	return s.insertRows(ctx, tx, `INSERT INTO snapshot_feed_done (sink, seq) VALUES `, ` ON CONFLICT DO NOTHING`, rest, nil)
 }
 
+// leavesLazy reports whether the commit rewrites a row that holds a lazy
+// event's fields without keeping that event: the record moves to another
+// version or content. Only a replay of the very event (eventRows found the row
+// at the event's version and hash, and kept its seq) keeps it.
+func (r *pendingSnapshot) leavesLazy() bool {
+	if r.prior == nil || !r.prior.LazySeq.Valid {
+		return false
+	}
+	return r.lazySeq == nil || *r.lazySeq != r.prior.LazySeq.Int64
+}
+
 // priorRow is a batch's record as stored before the batch; fields only while it
 // holds a lazy event's fields.
 type priorRow struct {
@@ -694,11 +707,16 @@ func (s *sqlStore) priorRows(ctx context.Context, tx *sqlx.Tx, source string, rs
 // with an outbox row for each sink still waiting for it, so the record's later
 // events queue behind it. Only first-sync records are lazy, and only until their
 // first change.
+//
+// A commit that carries a lazy created event of its own for such a record (the
+// record was deleted and is created again in the same commit, as a first sync's
+// commit group can read it) moves it on all the same: the row's new lazy event
+// is another event, at another seq.
 func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, snap snapshotRows) error {
 	var moved []*pendingSnapshot
 	var seqs []int64
 	for _, r := range snap.list {
-		if r.prior != nil && r.prior.LazySeq.Valid && r.lazyID == "" {
+		if r.leavesLazy() {
 			moved = append(moved, r)
 			seqs = append(seqs, r.prior.LazySeq.Int64)
 		}
@@ -811,7 +829,13 @@ func (s *sqlStore) queueWaitingFeeds(ctx context.Context, tx *sqlx.Tx, moved []*
 	}); err != nil {
 		return err
 	}
-	var rows, done [][]any
+	type sinkBlock struct {
+		sink string
+		k    int // block index
+	}
+	var rows [][]any
+	done := map[sinkBlock][]int64{} // the seqs each sink's feed hands to its outbox now
+	progress := map[sinkBlock]int64{}
 	for _, r := range moved {
 		seq := r.prior.LazySeq.Int64
 		k, ok := inBlock[seq]
@@ -824,14 +848,31 @@ func (s *sqlStore) queueWaitingFeeds(ctx context.Context, tx *sqlx.Tx, moved []*
 				continue
 			}
 			rows = append(rows, []any{f.sink, seq, s.d.timeArg(blk.At), RecordID(blk.Source, blk.Entity, r.Key), true})
-			done = append(done, []any{f.sink, seq})
+			sb := sinkBlock{f.sink, k}
+			done[sb] = append(done[sb], seq)
+			progress[sb] = f.done
 		}
 	}
 	if err := s.insertMany(ctx, tx, `outbox`, outboxColumns, ``, rows, nil); err != nil {
 		return err
 	}
-	// The events are the outbox's now: settled for the feeds.
-	return s.insertRows(ctx, tx, `INSERT INTO snapshot_feed_done (sink, seq) VALUES `, ` ON CONFLICT DO NOTHING`, done, nil)
+	// The events are the outbox's now: settled for the feeds. They are settled
+	// as a delivery would settle them, moving the sink's progress past them when
+	// nothing before them waits: no later outcome of the feed may come to do it
+	// (the sink may have settled every other event of the block already), and a
+	// block whose progress stops short of its end stays open for ever (never
+	// purged, and one of the bounded number of open blocks Pending reads).
+	order := slices.SortedFunc(maps.Keys(done), func(a, b sinkBlock) int {
+		return cmp.Or(strings.Compare(a.sink, b.sink), cmp.Compare(a.k, b.k))
+	})
+	for _, sb := range order {
+		blk := blocks[sb.k]
+		blk.Done = progress[sb]
+		if err := s.advanceFeed(ctx, tx, sb.sink, blk, done[sb], 0); err != nil {
+			return fmt.Errorf("feed progress of sink %q: %w", sb.sink, err)
+		}
+	}
+	return nil
 }
 
 type sinkSeq struct {
