@@ -193,3 +193,34 @@ func testSnapshotFeedDeletedAndCreatedAgain(t *testing.T, s store.Store) {
 		})
 	}
 }
+
+// testNewBrokenInMixedBatch: a writer that marks New (SnapshotEntry.New) a
+// record the store holds, in a batch that also changes a known record, has its
+// commit refused, as an all-new batch is: stored over, the record's created
+// event would be fed again under a new seq, and a sink that had it would get it
+// twice.
+func testNewBrokenInMixedBatch(t *testing.T, s store.Store) {
+	sinks := []string{"a"}
+	firstSync(t, s, t0, sinks, "HS1", "HS2")
+	if got := drainFeed(t, s, "a", t0); !slices.Equal(got, []string{"HS1@1", "HS2@1"}) {
+		t.Fatalf("delivered %v, want HS1@1 HS2@1", got)
+	}
+	before := stats(t, s)
+	var b store.Batch
+	b.Source, b.At = "src", t0
+	addCreated(&b, s, t0, sinks, "HS1", map[string]any{"code": "HS1", "status": int64(2), "citizen": "Nguyễn Văn \"An\""}, true)
+	v2 := map[string]any{"code": "HS2", "status": int64(9)}
+	b.Snapshot = append(b.Snapshot, store.SnapshotEntry{Entity: "dossier", Key: "HS2", Hash: "h2-HS2", Version: 2, Fields: v2})
+	b.Events = append(b.Events, store.OutboxEvent{Event: &pipeline.Event{
+		ID: pipeline.EventID("src", "dossier", "HS2", 2, pipeline.EventUpdated, "h2-HS2"), Type: pipeline.EventUpdated,
+		Source: "src", Entity: "dossier", Key: "HS2", Version: 2, After: v2, DetectedAt: t0}, Sinks: sinks})
+	if err := s.Commit(t.Context(), b); err == nil {
+		t.Error("a batch marking New a stored record was committed; want it refused")
+	}
+	if got := drainFeed(t, s, "a", t0); len(got) != 0 {
+		t.Errorf("after the refused commit the sink got %v; want nothing (HS1@1 again would be a duplicate)", got)
+	}
+	if after := stats(t, s); after.Events != before.Events {
+		t.Errorf("events %d after the refused commit, %d before", after.Events, before.Events)
+	}
+}

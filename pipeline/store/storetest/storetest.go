@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a feed block whose last waiting record moved on completes", testSnapshotFeedMovedTailCompletes},
 		{"blocks whose last waiting records moved on do not hide later feeds", testSnapshotFeedManyMovedTails},
 		{"a record deleted and created again in one commit keeps its waiting feed event", testSnapshotFeedDeletedAndCreatedAgain},
+		{"a record marked new that the store holds fails a mixed batch", testNewBrokenInMixedBatch},
 		{"records marked new are stored, fed and then changed like any", testNewRecordsThenChange},
 		{"outcomes are found in the feed and the outbox whatever their Feed says", testSettleFeedHint},
 		{"a bulk load stores, feeds and changes records as any commit does", testBulkLoad},
