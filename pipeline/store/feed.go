@@ -35,7 +35,8 @@ import (
 // event like any other. A commit that moves a record on while its feed event is
 // still pending for a sink writes the event (with its fields) and an outbox row
 // for that sink first, so the record's later events queue behind it: per-record
-// order and at-least-once hold as for every other event.
+// order and at-least-once hold as for every other event. For the feed, that
+// hand-over settles the event as a delivery would, so the block still completes.
 
 // feedBlock is a block of a batch's feed events: same entity, agency, epoch,
 // detection time and sinks.
@@ -911,11 +912,54 @@ func (s *sqlStore) feedEventCount(ctx context.Context) (events, deliveries int64
 	return n.Int64, d.Int64, err
 }
 
+// settledBlocksQuery finds the sinks' unfinished blocks in which no event
+// waits any more: every row after the progress is settled out of order, or has
+// left the feed. Commits of earlier versions left such blocks behind when the
+// last event a sink waited for in a block moved on (it went to the sink's
+// outbox without the progress moving past it), or when a record was deleted
+// and created again in one commit (its feed event left the feed unsettled).
+// The subquery stops at the first event still waiting, which in a block being
+// delivered is the first row after the progress.
+const settledBlocksQuery = `SELECT f.sink, f.lo, f.hi, f.done FROM snapshot_feeds f WHERE f.done < f.hi AND NOT EXISTS (
+	SELECT 1 FROM snapshot s WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > f.done AND s.lazy_seq <= f.hi
+	AND NOT EXISTS (SELECT 1 FROM snapshot_feed_done d WHERE d.sink = f.sink AND d.seq = s.lazy_seq))`
+
+// completeSettledBlocks moves the sink's progress to the end of each block
+// settledBlocksQuery finds, so that it is purged in time and no longer takes
+// one of the open blocks Pending reads. It holds the events lock: no Settle or
+// commit changes a feed meanwhile.
+func (s *sqlStore) completeSettledBlocks(ctx context.Context, tx *sqlx.Tx) error {
+	if err := s.d.lockEvents(ctx, tx); err != nil {
+		return err
+	}
+	var done []struct {
+		Sink         string
+		Lo, Hi, Done int64
+	}
+	if err := tx.SelectContext(ctx, &done, settledBlocksQuery); err != nil {
+		return err
+	}
+	for _, f := range done {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE snapshot_feeds SET done = hi WHERE sink = ? AND lo = ?`), f.Sink, f.Lo); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(feedDoneDropQuery), f.Sink, f.Done, f.Hi); err != nil {
+			return err
+		}
+		s.feeds.advanced(f.Sink, f.Lo, f.Hi)
+	}
+	return nil
+}
+
 // purgeFeedBlocks removes blocks every sink is done with that were detected
 // before cutoff, with the sinks' progress through them; their events are then
-// as gone as purged events.
+// as gone as purged events. Blocks left unfinished with nothing to deliver are
+// finished first (completeSettledBlocks).
 func (s *sqlStore) purgeFeedBlocks(ctx context.Context, cutoff time.Time) error {
 	return inTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if err := s.completeSettledBlocks(ctx, tx); err != nil {
+			return fmt.Errorf("finish settled blocks: %w", err)
+		}
 		var los []int64
 		if err := tx.SelectContext(ctx, &los, s.q(`SELECT b.lo FROM snapshot_events b WHERE b.detected_at < ?
 			AND NOT EXISTS (SELECT 1 FROM snapshot_feeds f WHERE f.lo = b.lo AND f.done < f.hi)`), s.d.timeArg(cutoff)); err != nil {
