@@ -224,3 +224,30 @@ func testNewBrokenInMixedBatch(t *testing.T, s store.Store) {
 		t.Errorf("events %d after the refused commit, %d before", after.Events, before.Events)
 	}
 }
+
+// testSnapshotFeedMovedInFlight: the record of the last feed event of a block
+// moves on while the event is in flight to the sink. The delivery, reported as
+// a feed outcome, settles the event's outbox row; the sink is not handed it
+// again, gets the change next, and the block completes.
+func testSnapshotFeedMovedInFlight(t *testing.T, s store.Store) {
+	sinks := []string{"a"}
+	firstSync(t, s, t0, sinks, "HS1", "HS2")
+	p := pending(t, s, "a", t0)
+	settle(t, s, "a", store.Outcome{Seq: p[0].Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: t0, Feed: true})
+	at := t0.Add(time.Second)
+	moveOn(t, s, at, "HS2", sinks) // HS2@1 is in flight
+	got, err := s.Pending(t.Context(), "a", at, 0, p[1].Seq)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("pending with HS2@1 in flight = %v, %v; want nothing (HS2@2 waits behind it)", keysOf(got), err)
+	}
+	settle(t, s, "a", store.Outcome{Seq: p[1].Seq, Kind: store.OutcomeDelivered, Attempts: 1, At: at, Feed: true})
+	if got := drainFeed(t, s, "a", at); !slices.Equal(got, []string{"HS2@2"}) {
+		t.Fatalf("after HS2@1's delivery the sink got %v, want HS2@2 only", got)
+	}
+	if _, err := s.Purge(t.Context(), store.Retention{Events: time.Hour}, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if st := stats(t, s); st.Events != 0 || st.Deliveries != 0 {
+		t.Errorf("after every event was delivered and purged: events %d, deliveries %d; want none left", st.Events, st.Deliveries)
+	}
+}

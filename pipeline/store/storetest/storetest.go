@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"snapshot feeds every sink has are purged with the events", testSnapshotFeedPurge},
 		{"a feed block whose last waiting record moved on completes", testSnapshotFeedMovedTailCompletes},
 		{"blocks whose last waiting records moved on do not hide later feeds", testSnapshotFeedManyMovedTails},
+		{"a feed event whose record moves on while in flight is settled once", testSnapshotFeedMovedInFlight},
 		{"a record deleted and created again in one commit keeps its waiting feed event", testSnapshotFeedDeletedAndCreatedAgain},
 		{"a record marked new that the store holds fails a mixed batch", testNewBrokenInMixedBatch},
 		{"records marked new are stored, fed and then changed like any", testNewRecordsThenChange},
