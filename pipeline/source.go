@@ -40,6 +40,12 @@ type Source interface {
 	// and returns the position after them and whether the source has nothing more
 	// for now. Memory stays bounded by the batch size, not the table. Rejected rows
 	// count towards the batch.
+	//
+	// The engine reads the next batch while it maps and commits the one before, on
+	// a goroutine of its own: calls of ReadBatch never overlap one another, but one
+	// may run while the engine calls the source's other methods (Horizon.Before).
+	// A batch read ahead is discarded, its context cancelled, when the run stops
+	// before it: reading must have no effect beyond the rows it hands over.
 	ReadBatch(ctx context.Context, pos Position, out Emitter) (next Position, done bool, err error)
 	io.Closer
 }

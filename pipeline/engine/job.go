@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -206,6 +207,9 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 	}
 	st.Snapshot = !cur.InitialDone
 	complete := false
+	var ahead *readAhead
+	// A read ahead never outlives the run: the source may be closed after it.
+	defer func() { ahead.stop() }()
 	for {
 		if ctx.Err() != nil {
 			err := j.flush(work, r)
@@ -221,7 +225,18 @@ func (j *Job) run(ctx context.Context) (RunStats, error) {
 		if !lock.Held(work) {
 			return st, fmt.Errorf("source %s: %w", j.Name, ErrLockLost)
 		}
-		next, done, err := j.batch(work, pos, r, &st)
+		rb := ahead.take(pos)
+		ahead = nil
+		if rb == nil {
+			b := j.read(work, pos, nil)
+			rb = &b
+		}
+		if rb.err == nil && !rb.done {
+			// The source's next batch is read while this one is mapped, compared
+			// and committed: the database answers on its own core meanwhile.
+			ahead = j.readAhead(work, rb.next)
+		}
+		next, done, err := j.process(work, *rb, r, &st)
 		if err == nil && done && !r.initialDone {
 			err = j.finishFirstSync(work, next, r, &st)
 		}
@@ -377,15 +392,31 @@ func (j *Job) finishFirstSync(ctx context.Context, pos pipeline.Position, r *run
 // or, while the first sync finishes (r.until set), up to that mark without moving
 // the cursor.
 func (j *Job) batch(ctx context.Context, pos pipeline.Position, r *runState, st *RunStats) (pipeline.Position, bool, error) {
-	var got collected
-	var next pipeline.Position
-	var done bool
-	var err error
-	if r.until != nil {
-		next, done, err = j.Source.(pipeline.Horizon).ReadUntil(ctx, pos, r.until, &got)
+	return j.process(ctx, j.read(ctx, pos, r.until), r, st)
+}
+
+// sourceBatch is what one read of the source returned.
+type sourceBatch struct {
+	got  collected
+	next pipeline.Position
+	done bool
+	err  error
+}
+
+// read reads one batch after pos: under the source's own bound, or up to until.
+func (j *Job) read(ctx context.Context, pos, until pipeline.Position) sourceBatch {
+	var rb sourceBatch
+	if until != nil {
+		rb.next, rb.done, rb.err = j.Source.(pipeline.Horizon).ReadUntil(ctx, pos, until, &rb.got)
 	} else {
-		next, done, err = j.Source.ReadBatch(ctx, pos, &got)
+		rb.next, rb.done, rb.err = j.Source.ReadBatch(ctx, pos, &rb.got)
 	}
+	return rb
+}
+
+// process maps, compares and commits (or gathers) one batch the source returned.
+func (j *Job) process(ctx context.Context, rb sourceBatch, r *runState, st *RunStats) (pipeline.Position, bool, error) {
+	got, next, done, err := rb.got, rb.next, rb.done, rb.err
 	if err != nil {
 		return nil, false, err
 	}
@@ -953,4 +984,43 @@ func (j *Job) countTooOld(f mapping.Firing) {
 	for _, rule := range f.TooOld {
 		j.Metrics.noticesSkipped.WithLabelValues(j.Name, rule, "too_old").Inc()
 	}
+}
+
+// readAhead is the source's next batch, being read in a goroutine of its own.
+type readAhead struct {
+	pos    pipeline.Position
+	cancel context.CancelFunc
+	done   chan sourceBatch
+}
+
+// readAhead starts reading the batch after pos. The source reads one batch at a
+// time as before; only the engine's work on the previous batch overlaps it.
+func (j *Job) readAhead(ctx context.Context, pos pipeline.Position) *readAhead {
+	ctx, cancel := context.WithCancel(ctx)
+	a := &readAhead{pos: pos, cancel: cancel, done: make(chan sourceBatch, 1)}
+	go func() { a.done <- j.read(ctx, pos, nil) }()
+	return a
+}
+
+// take returns the batch read ahead when it starts at pos, after it has been
+// read; nil when there is none (or it was read from elsewhere).
+func (a *readAhead) take(pos pipeline.Position) *sourceBatch {
+	if a == nil {
+		return nil
+	}
+	rb := <-a.done
+	a.cancel()
+	if !bytes.Equal(a.pos, pos) {
+		return nil
+	}
+	return &rb
+}
+
+// stop abandons a read ahead and waits for it to end.
+func (a *readAhead) stop() {
+	if a == nil {
+		return
+	}
+	a.cancel()
+	<-a.done
 }

@@ -3,6 +3,7 @@ package sourcetest
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -35,6 +36,7 @@ func Run(t *testing.T, h Harness) {
 		{"RewindWithoutLookbackKeepsPosition", rewindWithoutLookback},
 		{"RowsNewerThanLagWaitForIt", lag},
 		{"EmptyReadIsDoneAndKeepsPosition", emptyRead},
+		{"ADiscardedReadChangesNothing", discardedRead},
 		{"PoisonRowsAreRejectedAndReadingGoesOn", poisonRows},
 		{"RefetchReturnsTheCurrentVersionOfRows", refetch},
 		{"HorizonMarksWhatWasWrittenBeforeIt", horizon},
@@ -100,6 +102,28 @@ func insertsAndUpdates(t *testing.T, h Harness) {
 	fx.Put(t, updated, inserted)
 	got, _ := drain(t, fx.Source, pos, 10, 3)
 	assertItems(t, got, []Item{updated, inserted})
+}
+
+// discardedRead: the engine reads the next batch while it commits the last one,
+// and drops that read when the run stops first (cancelled as it starts, or after
+// it returned); the next run reads the same batch from the same position.
+func discardedRead(t *testing.T, h Harness) {
+	clock := NewClock(start)
+	fx := h.Open(t, settings(clock))
+	items := series(1, 25, start.Add(-time.Hour), time.Second)
+	fx.Put(t, items...)
+	first := readBatch(t, fx.Source, nil, 10)
+	assertItems(t, first.items, items[:10])
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var dropped recorder
+	fx.Source.ReadBatch(ctx, bytes.Clone(first.next), &dropped) //nolint:errcheck // a cancelled read may fail or not; either way it is dropped
+	ahead := readBatch(t, fx.Source, bytes.Clone(first.next), 10)
+	assertItems(t, ahead.items, items[10:20])
+
+	got, _ := drain(t, fx.Source, bytes.Clone(first.next), 10, 3)
+	assertItems(t, got, items[10:])
 }
 
 func sharedCursorValue(t *testing.T, h Harness) {
