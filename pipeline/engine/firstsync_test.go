@@ -196,3 +196,58 @@ func TestFreshFirstSyncBulkLoadsUntilItNeedsALookUp(t *testing.T) {
 		})
 	}
 }
+
+// scriptedSource is a memSource that runs touches[n] before its read number n.
+type scriptedSource struct {
+	*memSource
+	reads   int
+	touches map[int]func()
+}
+
+func (s *scriptedSource) ReadBatch(ctx context.Context, pos pipeline.Position, out pipeline.Emitter) (pipeline.Position, bool, error) {
+	s.reads++
+	if touch := s.touches[s.reads]; touch != nil {
+		touch()
+	}
+	return s.memSource.ReadBatch(ctx, pos, out)
+}
+
+// A record whose created event was committed in a first sync's first group,
+// and not yet delivered, is read deleted (soft-delete column) and then live
+// again within the second group: one commit holds its deletion and its new
+// creation. The sink gets its first creation, whole, then the deletion, then the
+// new creation: each once, in order.
+func TestFirstSyncRecordDeletedAndCreatedAgainInOneGroup(t *testing.T) {
+	f := newJobFixture(t, 1)
+	f.job.Deletes = DeletesConfig{Column: "DaXoa"}
+	for i := range firstSyncBatches + 2 {
+		f.src.put(fmt.Sprintf("K%02d", i), pipeline.Row{"status": "2", "DaXoa": "0"})
+	}
+	// Reads 1-5 are the first group (K00-K04); K00 is read deleted by read 8
+	// and live again by read 9, both in the second group.
+	f.job.Source = &scriptedSource{memSource: f.src, touches: map[int]func(){
+		firstSyncBatches + 1: func() { f.src.put("K00", pipeline.Row{"status": "2", "DaXoa": "1"}) },
+		firstSyncBatches + 4: func() { f.src.put("K00", pipeline.Row{"status": "5", "DaXoa": "0"}) },
+	}}
+	st := f.run(t)
+	if want := firstSyncBatches + 2 + 2; st.Events != want || st.Deleted != 1 {
+		t.Fatalf("first sync %+v: want %d events (one deletion, one creation again)", st, want)
+	}
+	snap, err := f.store.Snapshot(context.Background(), "motcua", "dossier", []string{"K00"})
+	if err != nil || snap["K00"].Version != 3 || snap["K00"].Deleted {
+		t.Fatalf("K00 in the snapshot = %+v, %v; want live at version 3", snap["K00"], err)
+	}
+	f.rounds(t, 5, time.Second)
+	var k00 []string
+	for _, k := range f.sink.keys() {
+		if strings.HasPrefix(k, "K00@") {
+			k00 = append(k00, k)
+		}
+	}
+	if !slices.Equal(k00, []string{"K00@1", "K00@2", "K00@3"}) {
+		t.Fatalf("K00's events delivered: %v, want K00@1 K00@2 K00@3 (all: %v)", k00, f.sink.keys())
+	}
+	if n := len(f.sink.keys()); n != st.Events {
+		t.Errorf("the sink got %d events, want the %d the sync detected", n, st.Events)
+	}
+}

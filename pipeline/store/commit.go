@@ -226,8 +226,14 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, rc rawConn, 
 	}
 	// Rows with facts and rows without (a mapping without figures) go in
 	// statements of their own: the latter leave the row's facts as they are.
-	// Rows the commit read (priorRows) are updated in place instead.
-	var plain, withFacts [][]any
+	// Rows the commit read (priorRows) are updated in place instead. Rows the
+	// writer says are new (New) have nothing to conflict with, and a bulk load
+	// may have left out the key index an ON CONFLICT clause names: a key stored
+	// after all (a writer that broke New's promise) fails the batch on the
+	// unique index, as PostgreSQL's COPY does, all new or not. Stored over, its
+	// row would take a new lazy event, and the record's created event would be
+	// fed again under a new seq.
+	var plain, withFacts [2][][]any // [1]: rows marked New
 	var stored []*pendingSnapshot
 	for _, r := range rs.list {
 		if r.prior != nil {
@@ -235,28 +241,33 @@ func (s *sqlStore) upsertSnapshot(ctx context.Context, tx *sqlx.Tx, rc rawConn, 
 			continue
 		}
 		row := []any{b.Source, r.Entity, r.Key, hashArg(r.Hash), r.Version, s.d.jsonArg(r.fields), r.Deleted, updatedAt, r.lazySeq}
+		n := 0
+		if r.New {
+			n = 1
+		}
 		if r.fact != nil {
-			withFacts = append(withFacts, r.fact.appendArgs(row))
+			withFacts[n] = append(withFacts[n], r.fact.appendArgs(row))
 		} else {
-			plain = append(plain, row)
+			plain[n] = append(plain[n], row)
 		}
 	}
 	if err := s.updateSnapshot(ctx, tx, stored, updatedAt); err != nil {
 		return err
 	}
 	const head = `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq`
-	// Rows all new have nothing to conflict with, and a bulk load may have left
-	// out the key index an ON CONFLICT clause names. A key stored after all (a
-	// writer that broke New's promise) fails the batch on the unique index, as
-	// PostgreSQL's COPY does.
-	conflict, factsConflict := snapshotConflict, snapshotConflict+`, `+factConflict
-	if rs.allNew() {
-		conflict, factsConflict = "", ""
+	for n, conflict := range [2]string{snapshotConflict, ``} {
+		factsConflict := conflict
+		if conflict != `` {
+			factsConflict += `, ` + factConflict
+		}
+		if err := s.insertRows(ctx, tx, head+`) VALUES `, conflict, plain[n], nil); err != nil {
+			return err
+		}
+		if err := s.insertRows(ctx, tx, head+`, `+factColumnList+`) VALUES `, factsConflict, withFacts[n], nil); err != nil {
+			return err
+		}
 	}
-	if err := s.insertRows(ctx, tx, head+`) VALUES `, conflict, plain, nil); err != nil {
-		return err
-	}
-	return s.insertRows(ctx, tx, head+`, `+factColumnList+`) VALUES `, factsConflict, withFacts, nil)
+	return nil
 }
 
 // splitByFacts parts rows into those without facts and those with: each kind
@@ -283,16 +294,29 @@ func (s *sqlStore) upsertSnapshotPG(ctx context.Context, tx *sqlx.Tx, b Batch, r
 	if rs.allNew() {
 		return s.copySnapshot(ctx, tx, b, rs)
 	}
-	plain, withFacts := splitByFacts(rs.list)
-	for _, list := range [][]*pendingSnapshot{plain, withFacts} {
-		if err := s.upsertSnapshotRowsPG(ctx, tx, b, list); err != nil {
-			return err
+	// Rows marked New go without ON CONFLICT: see upsertSnapshot.
+	var known, marked []*pendingSnapshot
+	for _, r := range rs.list {
+		if r.New {
+			marked = append(marked, r)
+		} else {
+			known = append(known, r)
+		}
+	}
+	for n, rows := range [2][]*pendingSnapshot{known, marked} {
+		plain, withFacts := splitByFacts(rows)
+		for _, list := range [][]*pendingSnapshot{plain, withFacts} {
+			if err := s.upsertSnapshotRowsPG(ctx, tx, b, list, n == 0); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func (s *sqlStore) upsertSnapshotRowsPG(ctx context.Context, tx *sqlx.Tx, b Batch, list []*pendingSnapshot) error {
+// upsertSnapshotRowsPG stores list, rows all with facts or all without; upsert
+// false inserts them without an ON CONFLICT clause (rows marked New).
+func (s *sqlStore) upsertSnapshotRowsPG(ctx context.Context, tx *sqlx.Tx, b Batch, list []*pendingSnapshot, upsert bool) error {
 	if len(list) == 0 {
 		return nil
 	}
@@ -330,6 +354,9 @@ func (s *sqlStore) upsertSnapshotRowsPG(ctx context.Context, tx *sqlx.Tx, b Batc
 			CAST($14 AS bigint[]), CAST($15 AS bigint[]), CAST($16 AS bigint[]), CAST($17 AS integer[]), CAST($18 AS integer[]),
 			CAST($19 AS integer[]), CAST($20 AS integer[])`
 		conflict += `, ` + factConflict
+	}
+	if !upsert {
+		conflict = ``
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO snapshot (source, entity, key, hash, version, fields, deleted, updated_at, lazy_seq`+cols+`)
 		SELECT $1, x.entity, x.key, x.hash, x.version, CAST(x.fields AS json), x.deleted, $2, CAST(NULLIF(x.lazy, '') AS bigint)`+sel+`

@@ -6,8 +6,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -33,7 +35,8 @@ import (
 // event like any other. A commit that moves a record on while its feed event is
 // still pending for a sink writes the event (with its fields) and an outbox row
 // for that sink first, so the record's later events queue behind it: per-record
-// order and at-least-once hold as for every other event.
+// order and at-least-once hold as for every other event. For the feed, that
+// hand-over settles the event as a delivery would, so the block still completes.
 
 // feedBlock is a block of a batch's feed events: same entity, agency, epoch,
 // detection time and sinks.
@@ -642,6 +645,17 @@ func (s *sqlStore) storeProgress(ctx context.Context, tx *sqlx.Tx, sink string, 
 	return s.insertRows(ctx, tx, `INSERT INTO snapshot_feed_done (sink, seq) VALUES `, ` ON CONFLICT DO NOTHING`, rest, nil)
 }
 
+// leavesLazy reports whether the commit rewrites a row that holds a lazy
+// event's fields without keeping that event: the record moves to another
+// version or content. Only a replay of the very event (eventRows found the row
+// at the event's version and hash, and kept its seq) keeps it.
+func (r *pendingSnapshot) leavesLazy() bool {
+	if r.prior == nil || !r.prior.LazySeq.Valid {
+		return false
+	}
+	return r.lazySeq == nil || *r.lazySeq != r.prior.LazySeq.Int64
+}
+
 // priorRow is a batch's record as stored before the batch; fields only while it
 // holds a lazy event's fields.
 type priorRow struct {
@@ -695,11 +709,16 @@ func (s *sqlStore) priorRows(ctx context.Context, tx *sqlx.Tx, source string, rs
 // with an outbox row for each sink still waiting for it, so the record's later
 // events queue behind it. Only first-sync records are lazy, and only until their
 // first change.
+//
+// A commit that carries a lazy created event of its own for such a record (the
+// record was deleted and is created again in the same commit, as a first sync's
+// commit group can read it) moves it on all the same: the row's new lazy event
+// is another event, at another seq.
 func (s *sqlStore) materialize(ctx context.Context, tx *sqlx.Tx, source string, snap snapshotRows) error {
 	var moved []*pendingSnapshot
 	var seqs []int64
 	for _, r := range snap.list {
-		if r.prior != nil && r.prior.LazySeq.Valid && r.lazyID == "" {
+		if r.leavesLazy() {
 			moved = append(moved, r)
 			seqs = append(seqs, r.prior.LazySeq.Int64)
 		}
@@ -812,7 +831,13 @@ func (s *sqlStore) queueWaitingFeeds(ctx context.Context, tx *sqlx.Tx, moved []*
 	}); err != nil {
 		return err
 	}
-	var rows, done [][]any
+	type sinkBlock struct {
+		sink string
+		k    int // block index
+	}
+	var rows [][]any
+	done := map[sinkBlock][]int64{} // the seqs each sink's feed hands to its outbox now
+	progress := map[sinkBlock]int64{}
 	for _, r := range moved {
 		seq := r.prior.LazySeq.Int64
 		k, ok := inBlock[seq]
@@ -825,14 +850,31 @@ func (s *sqlStore) queueWaitingFeeds(ctx context.Context, tx *sqlx.Tx, moved []*
 				continue
 			}
 			rows = append(rows, []any{f.sink, seq, s.d.timeArg(blk.At), RecordID(blk.Source, blk.Entity, r.Key), true})
-			done = append(done, []any{f.sink, seq})
+			sb := sinkBlock{f.sink, k}
+			done[sb] = append(done[sb], seq)
+			progress[sb] = f.done
 		}
 	}
 	if err := s.insertMany(ctx, tx, `outbox`, outboxColumns, ``, rows, nil); err != nil {
 		return err
 	}
-	// The events are the outbox's now: settled for the feeds.
-	return s.insertRows(ctx, tx, `INSERT INTO snapshot_feed_done (sink, seq) VALUES `, ` ON CONFLICT DO NOTHING`, done, nil)
+	// The events are the outbox's now: settled for the feeds. They are settled
+	// as a delivery would settle them, moving the sink's progress past them when
+	// nothing before them waits: no later outcome of the feed may come to do it
+	// (the sink may have settled every other event of the block already), and a
+	// block whose progress stops short of its end stays open for ever (never
+	// purged, and one of the bounded number of open blocks Pending reads).
+	order := slices.SortedFunc(maps.Keys(done), func(a, b sinkBlock) int {
+		return cmp.Or(strings.Compare(a.sink, b.sink), cmp.Compare(a.k, b.k))
+	})
+	for _, sb := range order {
+		blk := blocks[sb.k]
+		blk.Done = progress[sb]
+		if err := s.advanceFeed(ctx, tx, sb.sink, blk, done[sb], 0); err != nil {
+			return fmt.Errorf("feed progress of sink %q: %w", sb.sink, err)
+		}
+	}
+	return nil
 }
 
 type sinkSeq struct {
@@ -871,11 +913,54 @@ func (s *sqlStore) feedEventCount(ctx context.Context) (events, deliveries int64
 	return n.Int64, d.Int64, err
 }
 
+// settledBlocksQuery finds the sinks' unfinished blocks in which no event
+// waits any more: every row after the progress is settled out of order, or has
+// left the feed. Commits of earlier versions left such blocks behind when the
+// last event a sink waited for in a block moved on (it went to the sink's
+// outbox without the progress moving past it), or when a record was deleted
+// and created again in one commit (its feed event left the feed unsettled).
+// The subquery stops at the first event still waiting, which in a block being
+// delivered is the first row after the progress.
+const settledBlocksQuery = `SELECT f.sink, f.lo, f.hi, f.done FROM snapshot_feeds f WHERE f.done < f.hi AND NOT EXISTS (
+	SELECT 1 FROM snapshot s WHERE s.lazy_seq IS NOT NULL AND s.lazy_seq > f.done AND s.lazy_seq <= f.hi
+	AND NOT EXISTS (SELECT 1 FROM snapshot_feed_done d WHERE d.sink = f.sink AND d.seq = s.lazy_seq))`
+
+// completeSettledBlocks moves the sink's progress to the end of each block
+// settledBlocksQuery finds, so that it is purged in time and no longer takes
+// one of the open blocks Pending reads. It holds the events lock: no Settle or
+// commit changes a feed meanwhile.
+func (s *sqlStore) completeSettledBlocks(ctx context.Context, tx *sqlx.Tx) error {
+	if err := s.d.lockEvents(ctx, tx); err != nil {
+		return err
+	}
+	var done []struct {
+		Sink         string
+		Lo, Hi, Done int64
+	}
+	if err := tx.SelectContext(ctx, &done, settledBlocksQuery); err != nil {
+		return err
+	}
+	for _, f := range done {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE snapshot_feeds SET done = hi WHERE sink = ? AND lo = ?`), f.Sink, f.Lo); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(feedDoneDropQuery), f.Sink, f.Done, f.Hi); err != nil {
+			return err
+		}
+		s.feeds.advanced(f.Sink, f.Lo, f.Hi)
+	}
+	return nil
+}
+
 // purgeFeedBlocks removes blocks every sink is done with that were detected
 // before cutoff, with the sinks' progress through them; their events are then
-// as gone as purged events.
+// as gone as purged events. Blocks left unfinished with nothing to deliver are
+// finished first (completeSettledBlocks).
 func (s *sqlStore) purgeFeedBlocks(ctx context.Context, cutoff time.Time) error {
 	return inTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if err := s.completeSettledBlocks(ctx, tx); err != nil {
+			return fmt.Errorf("finish settled blocks: %w", err)
+		}
 		var los []int64
 		if err := tx.SelectContext(ctx, &los, s.q(`SELECT b.lo FROM snapshot_events b WHERE b.detected_at < ?
 			AND NOT EXISTS (SELECT 1 FROM snapshot_feeds f WHERE f.lo = b.lo AND f.done < f.hi)`), s.d.timeArg(cutoff)); err != nil {

@@ -32,10 +32,11 @@ import (
 // index: a commit (of this process or another) moved its record on. Every such
 // commit, in the same transaction, either finds the feed event settled already
 // for each of its block's sinks (done past it, or in snapshot_feed_done), or
-// gives that sink an outbox row of it and puts it in snapshot_feed_done
-// (materialize, queueWaitingFeeds): so a seq that left the index while a sink
-// waits for it is in that sink's snapshot_feed_done, which pendingFeed reads
-// before the rows, and is left out. A commit racing that read is the race the
+// gives that sink an outbox row of it and settles it for the sink's feed as a
+// delivery would (materialize, queueWaitingFeeds): the progress moves past it,
+// or it goes to snapshot_feed_done. So a seq that left the index while a sink
+// waited for it is behind that sink's progress or in its snapshot_feed_done,
+// which pendingFeed reads before the rows, and is left out. A commit racing that read is the race the
 // SQL read has too (it can read the row just before the commit): the event
 // comes out of the feed and of the outbox under the same seq, the window hands
 // out one, and its Settle finds it in the outbox (settle.go). No other path
@@ -239,7 +240,8 @@ func (s *sqlStore) cacheFeeds(blocks []*feedBlock) {
 }
 
 // priorLazySeqs lists the seqs of lazy events whose snapshot rows the commit
-// rewrites: its records move on (or a replay writes them again).
+// rewrites: its records move on (or a replay writes them again, keeping the
+// seq; see pendingSnapshot.leavesLazy).
 func (rs snapshotRows) priorLazySeqs() []int64 {
 	var seqs []int64
 	for _, r := range rs.list {
