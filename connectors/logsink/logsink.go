@@ -35,7 +35,15 @@ type Sink struct {
 	w    *bufio.Writer
 	f    *os.File // nil for stdout
 	sync bool
+	// bufs keeps batch buffers between calls: a batch's lines are most of a
+	// megabyte, and made anew for every call they were the sink's largest cost
+	// in allocation and collection.
+	bufs sync.Pool
 }
+
+// maxPooledBuf is the largest batch buffer kept for the next call; a rare huge
+// batch is left to the collector.
+const maxPooledBuf = 4 << 20
 
 var _ pipeline.BatchSink = (*Sink)(nil)
 
@@ -84,7 +92,17 @@ func (s *Sink) Deliver(_ context.Context, ev *pipeline.Event) error {
 // by id.
 func (s *Sink) DeliverBatch(_ context.Context, evs []*pipeline.Event) []error {
 	errs := make([]error, len(evs))
-	buf := make([]byte, 0, 640*len(evs))
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= maxPooledBuf {
+			*bp = buf
+			s.bufs.Put(bp)
+		}
+	}()
 	for i, ev := range evs {
 		line, err := pipeline.AppendEventJSON(buf, ev)
 		if err != nil {

@@ -93,7 +93,7 @@ func (s *Sink) prepare(ev *pipeline.Event) (item, error) {
 	if err != nil {
 		return item{}, pipeline.Permanent(s.errorf("deliver event %s: %w", ev.ID, err))
 	}
-	return item{ev: ev, row: row, table: table, state: ev.Type == pipeline.EventDeleted || ev.After != nil}, nil
+	return item{ev: ev, row: row, table: table, state: ev.Type == pipeline.EventDeleted || row.after != nil}, nil
 }
 
 func (s *Sink) ensureTables(ctx context.Context, items []item) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
+	"reflect"
 	"testing"
 	"time"
 
@@ -144,4 +146,49 @@ func TestBatchStoresEveryColumn(t *testing.T) {
 	if err := f.db.QueryRow(`SELECT epoch FROM `+quote(f.schema)+`.events WHERE event_id = $1`, rule.ID).Scan(&epoch); err != nil || epoch != rule.Epoch {
 		t.Errorf("epoch %d, %v; want %d", epoch, err, rule.Epoch)
 	}
+}
+
+// An event whose record comes only as JSON (pipeline.FieldsJSON: a first sync's
+// events from the store) is stored as the same event with its fields would be,
+// event row and state row, one at a time and in batches.
+func TestRecordOnlyAsJSONIsStoredAsItsFields(t *testing.T) {
+	f := newFixture(t)
+	asMap := event("dossier", "HS-1", 1)
+	asMap.After["citizen"] = "Nguyễn Văn An <a&b>\x00"
+	asJSON := event("dossier", "HS-2", 1)
+	asJSON.After["citizen"] = asMap.After["citizen"]
+	b, err := pipeline.AppendFieldsJSON(nil, asJSON.After, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asJSON.After, asJSON.AfterJSON = nil, b
+	alone := event("dossier", "HS-3", 1)
+	alone.After, alone.AfterJSON = nil, b
+	noErrors(t, f.deliverBatch(t, asMap, asJSON))
+	if err := f.sink.Deliver(t.Context(), alone); err != nil {
+		t.Fatal(err)
+	}
+	got := f.received(t)
+	if len(got) != 3 {
+		t.Fatalf("%d events, want 3", len(got))
+	}
+	for _, g := range got[1:] {
+		if !reflect.DeepEqual(withCode(g.After, "HS-1"), got[0].After) {
+			t.Errorf("%s's after came back as %v; the same record as a map: %v", g.Key, g.After, got[0].After)
+		}
+	}
+	want, _ := f.state(t, "dossier", "HS-1")
+	for _, k := range []string{"HS-2", "HS-3"} {
+		st, ok := f.state(t, "dossier", k)
+		if !ok || !reflect.DeepEqual(withCode(st.Fields, "HS-1"), want.Fields) || st.Version != 1 {
+			t.Errorf("state of %s = %+v (%v); want the fields of HS-1's %+v", k, st, ok, want)
+		}
+	}
+}
+
+// withCode is fields with code set to key, to compare records of other keys.
+func withCode(fields map[string]any, key string) map[string]any {
+	out := maps.Clone(fields)
+	out["code"] = key
+	return out
 }

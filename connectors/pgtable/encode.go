@@ -39,7 +39,9 @@ func encodeEvent(ev *pipeline.Event) (eventRow, error) {
 	if r.before, err = jsonArg("before", ev.Before); err != nil {
 		return r, err
 	}
-	if r.after, err = jsonArg("after", ev.After); err != nil {
+	if ev.After == nil && ev.AfterJSON != nil {
+		r.after = string(pgtext.JSON(ev.AfterJSON)) // the record as the store made it (pipeline.FieldsJSON)
+	} else if r.after, err = jsonArg("after", ev.After); err != nil {
 		return r, err
 	}
 	if ev.Message != nil {
@@ -50,7 +52,7 @@ func encodeEvent(ev *pipeline.Event) (eventRow, error) {
 	// The state keeps the record as it is now; a delete usually carries only the
 	// record as it was, which is kept as its last known state.
 	switch {
-	case ev.After != nil:
+	case r.after != nil:
 		r.fields = r.after
 	case ev.Type == pipeline.EventDeleted && ev.Before != nil:
 		r.fields = r.before

@@ -91,6 +91,10 @@ ON CONFLICT (event_id) DO NOTHING`
 	return s, nil
 }
 
+// ReadsFieldsAsJSON marks the sink as one that stores records only as JSON
+// (pipeline.FieldsJSON): a first sync's events reach it without a map of fields.
+func (*Sink) ReadsFieldsAsJSON() {}
+
 // Deliver stores ev in one transaction: the event row, unless its id is already
 // there, and the entity's state row, unless the stored version is as new or newer.
 // A redelivered or stale event therefore changes nothing, and state never rolls
@@ -113,7 +117,7 @@ func (s *Sink) Deliver(ctx context.Context, ev *pipeline.Event) error {
 	if err := s.ensureEvents(ctx); err != nil {
 		return err
 	}
-	state := ev.Type == pipeline.EventDeleted || ev.After != nil
+	state := ev.Type == pipeline.EventDeleted || row.after != nil
 	if state {
 		if err := s.ensure(ctx, table, stateDDL(s.opts.Schema, table)); err != nil {
 			return err
