@@ -183,15 +183,17 @@ func ended(fields map[string]any, field string, now time.Time) bool {
 
 // queueDeletion appends the deleted event of a stored record to b, with the rule
 // events it fires, and marks its snapshot entry deleted (the fields are kept:
-// they are the record as last known).
-func (j *Job) queueDeletion(prev store.SnapshotEntry, fields map[string]any, snapshot bool, now time.Time, b *store.Batch) {
+// they are the record as last known), which it returns. A record this run has not
+// committed yet (New) is still not in the store.
+func (j *Job) queueDeletion(prev store.SnapshotEntry, fields map[string]any, snapshot bool, now time.Time, b *store.Batch) store.SnapshotEntry {
 	prior := pipeline.Prior{Hash: prev.Hash, Version: prev.Version, Fields: fields}
 	ev := pipeline.Deletion(j.Name, j.Map.Entity, prev.Key, j.Map.Agency(fields, j.Agency), prior, now)
 	ev.Snapshot = snapshot
 	ev.Epoch = j.Store.Epoch()
-	b.Snapshot = append(b.Snapshot, store.SnapshotEntry{
-		Entity: j.Map.Entity, Key: prev.Key, Hash: prev.Hash, Version: ev.Version, Fields: fields, Deleted: true,
-	})
+	entry := store.SnapshotEntry{
+		Entity: j.Map.Entity, Key: prev.Key, Hash: prev.Hash, Version: ev.Version, Fields: fields, Deleted: true, New: prev.New,
+	}
+	b.Snapshot = append(b.Snapshot, entry)
 	b.Facts = append(b.Facts, store.Fact{Entity: j.Map.Entity, Key: prev.Key, Deleted: true}) // out of the figures
 	b.Events = append(b.Events, store.OutboxEvent{Event: ev, Sinks: j.Router.Sinks(ev)})
 	fired := j.Map.Fire(ev)
@@ -203,6 +205,7 @@ func (j *Job) queueDeletion(prev store.SnapshotEntry, fields map[string]any, sna
 	for _, f := range fired.Failed {
 		b.Quarantine = append(b.Quarantine, j.failedNotice(ev, f.Rule, f, now, now))
 	}
+	return entry
 }
 
 func (j *Job) commitDeletions(ctx context.Context, b store.Batch, st *RunStats) error {
@@ -225,21 +228,39 @@ func (j *Job) commitDeletions(ctx context.Context, b store.Batch, st *RunStats) 
 	return nil
 }
 
-// softDeletes takes the rows whose soft-delete column says deleted out of rows and
-// queues a deleted event for each one's record that is live in the store. A row
-// deleted before its record was ever read says nothing.
-func (j *Job) softDeletes(ctx context.Context, rows []pipeline.Row, r *runState, snapshot bool, now time.Time, b *store.Batch) ([]pipeline.Row, error) {
-	p := r.pass
-	cfg := j.deletes()
+// softDelete is a row whose soft-delete column says deleted, in its place among
+// the rows read: before the at-th of the batch's other rows (process turns this
+// into the at-th record). A key's rows are compared in the order read, each with
+// the state the row before it left, so a batch, or a first sync's commit group,
+// may hold a record's deleted row and its live rows in any order.
+type softDelete struct {
+	at  int
+	key string
+	// snapshot: the deletion is part of the snapshot (a first sync's). The
+	// record deleted is a known one, so it is news once the first sync is done.
+	snapshot bool
+}
+
+// softDeletes takes the rows whose soft-delete column says deleted out of rows,
+// each noted with its place among the rows kept. Nothing is looked up here:
+// detect deletes each one's record, if live, in its turn.
+func (j *Job) softDeletes(rows []pipeline.Row, r *runState, snapshot bool) ([]pipeline.Row, []softDelete) {
+	cfg := &j.Deletes
 	if cfg.Column == "" {
 		return rows, nil
 	}
-	kept := rows[:0:0]
-	var keys []string
-	for _, row := range rows {
+	p := r.pass
+	var kept []pipeline.Row
+	var dels []softDelete
+	for i, row := range rows {
 		if !cfg.softDeleted(row) {
-			kept = append(kept, row)
+			if kept != nil {
+				kept = append(kept, row)
+			}
 			continue
+		}
+		if kept == nil {
+			kept = append(make([]pipeline.Row, 0, len(rows)-1), rows[:i]...)
 		}
 		key, ok := j.Map.Key(row)
 		if !ok {
@@ -251,27 +272,23 @@ func (j *Job) softDeletes(ctx context.Context, rows []pipeline.Row, r *runState,
 		if p != nil {
 			p.see(key)
 		}
-		keys = append(keys, key)
+		dels = append(dels, softDelete{at: len(kept), key: key, snapshot: snapshot})
 	}
-	if len(keys) == 0 {
+	if kept == nil {
 		return rows, nil
 	}
-	snap, err := j.Store.Snapshot(ctx, j.Name, j.Map.Entity, keys)
-	if err != nil {
-		return nil, err
+	return kept, dels
+}
+
+// softDeleteIn queues the deleted event of a soft-deleted row's record when snap,
+// the state the rows before it left, holds the record live. A row deleted before
+// its record was ever read says nothing.
+func (j *Job) softDeleteIn(d softDelete, snap map[string]store.SnapshotEntry, now time.Time, b *store.Batch) {
+	prev, ok := snap[d.key]
+	if !ok || prev.Deleted {
+		return
 	}
-	// A record read earlier in this run and not yet seen committed is live too.
-	r.overlay(keys, snap)
-	done := map[string]bool{}
-	for _, key := range keys {
-		prev, ok := snap[key]
-		if !ok || prev.Deleted || done[key] {
-			continue
-		}
-		done[key] = true
-		j.queueDeletion(prev, j.Map.Typed(prev.Fields), snapshot, now, b)
-	}
-	return kept, nil
+	snap[d.key] = j.queueDeletion(prev, j.Map.Typed(prev.Fields), d.snapshot, now, b)
 }
 
 // checkDeleteColumn stops a source whose soft-delete column it does not return:

@@ -445,9 +445,7 @@ func (j *Job) process(ctx context.Context, rb sourceBatch, r *runState, st *RunS
 	if r.until != nil || r.full {
 		b.Position = nil // read again by the next run (under the lag bound, or whole)
 	}
-	if rows, err = j.softDeletes(ctx, rows, r, snapshotMode, now, &b); err != nil {
-		return nil, false, err
-	}
+	rows, dels := j.softDeletes(rows, r, snapshotMode)
 	for _, rj := range got.rejected {
 		j.seeRow(r.pass, rj.row)
 		b.Quarantine = append(b.Quarantine, store.QuarantineEntry{
@@ -460,8 +458,8 @@ func (j *Job) process(ctx context.Context, rb sourceBatch, r *runState, st *RunS
 	// the store reading pages, runs while the rows are mapped, on their keys as
 	// Apply will compute them.
 	var early chan lookedUp
-	if r.fresh == nil && len(rows) > 0 {
-		early = j.lookUpEarly(ctx, rows)
+	if r.fresh == nil && (len(rows) > 0 || len(dels) > 0) {
+		early = j.lookUpEarly(ctx, rows, dels)
 		// Not left running past the batch (all rows rejected, or a failure).
 		defer func() {
 			if early != nil {
@@ -473,7 +471,11 @@ func (j *Job) process(ctx context.Context, rb sourceBatch, r *runState, st *RunS
 	var recRows []pipeline.Row
 	var badFields []string
 	mapped := j.apply(rows)
+	di := 0 // the soft deletes placed among the records so far
 	for i, row := range rows {
+		for ; di < len(dels) && dels[di].at == i; di++ {
+			dels[di].at = len(records)
+		}
 		rec, err := mapped[i].rec, mapped[i].err
 		if err != nil {
 			var re *mapping.RowError
@@ -504,18 +506,32 @@ func (j *Job) process(ctx context.Context, rb sourceBatch, r *runState, st *RunS
 		records = append(records, rec)
 		recRows = append(recRows, row)
 	}
+	for ; di < len(dels); di++ {
+		dels[di].at = len(records)
+	}
 
-	if len(records) > 0 {
-		keys := make([]string, len(records))
+	if len(records) > 0 || len(dels) > 0 {
+		keys := make([]string, len(records), len(records)+len(dels))
 		look := keys
 		if r.fresh != nil {
 			look = nil
+			// A deleted row's record is live only if a row of it was read before:
+			// earlier in this run (the filter is asked before this batch's keys
+			// join it), or earlier in this batch (detect keeps that state).
+			for _, d := range dels {
+				if r.fresh.has(d.key) {
+					look = append(look, d.key)
+				}
+			}
 		}
 		for i, rec := range records {
 			keys[i] = rec.Key
 			if r.fresh != nil && r.fresh.seen(rec.Key) {
 				look = append(look, rec.Key) // read before in this run (or a hash collision)
 			}
+		}
+		for _, d := range dels {
+			keys = append(keys, d.key)
 		}
 		if r.bulk && len(look) > 0 {
 			// A key read before is looked up, through the key index.
@@ -541,7 +557,7 @@ func (j *Job) process(ctx context.Context, rb sourceBatch, r *runState, st *RunS
 			snap = make(map[string]store.SnapshotEntry, len(records))
 		}
 		r.overlay(keys, snap)
-		j.detect(records, snap, j.snapshotFor(snapshotMode, r.edge, recRows), now, &b)
+		j.detect(records, dels, snap, j.snapshotFor(snapshotMode, r.edge, recRows), now, &b)
 	}
 
 	// A full-set pass counts misses per commit; it keeps its own commits.
@@ -644,17 +660,24 @@ type lookedUp struct {
 	err   error
 }
 
-// lookUpEarly starts the snapshot look-up of the rows' keys (mapping.Key) and
+// lookUpEarly starts the snapshot look-up of the rows' keys (mapping.Key), and
+// of the soft-deleted rows' (taken out of rows), and
 // delivers it on the returned channel. Every batch that starts one waits for it
 // (lookedUp), or drains it when mapping fails.
-func (j *Job) lookUpEarly(ctx context.Context, rows []pipeline.Row) chan lookedUp {
+func (j *Job) lookUpEarly(ctx context.Context, rows []pipeline.Row, dels []softDelete) chan lookedUp {
 	out := make(chan lookedUp, 1)
-	keys := make([]string, 0, len(rows))
-	asked := make(map[string]bool, len(rows))
+	keys := make([]string, 0, len(rows)+len(dels))
+	asked := make(map[string]bool, len(rows)+len(dels))
 	for _, row := range rows {
 		if k, ok := j.Map.Key(row); ok && !asked[k] {
 			asked[k] = true
 			keys = append(keys, k)
+		}
+	}
+	for _, d := range dels {
+		if !asked[d.key] {
+			asked[d.key] = true
+			keys = append(keys, d.key)
 		}
 	}
 	go func() {
@@ -864,8 +887,12 @@ func (j *Job) stored(ctx context.Context, records []pipeline.Record) (map[string
 
 // detect compares records with their snapshot entries and appends events and
 // snapshot updates to b. A key seen twice in one batch is compared with its own
-// earlier version, so the second occurrence is not lost or doubled.
-func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEntry, inSnapshot func(i int, known bool) bool, now time.Time, b *store.Batch) {
+// earlier version, so the second occurrence is not lost or doubled. dels, the
+// batch's soft-deleted rows, are taken in their place among the records (in
+// order of at), so each row of a key is compared with the state the row read
+// before it left: a deletion and a live row of one record give events one
+// version apart, in the order read.
+func (j *Job) detect(records []pipeline.Record, dels []softDelete, snap map[string]store.SnapshotEntry, inSnapshot func(i int, known bool) bool, now time.Time, b *store.Batch) {
 	var epoch int64
 	if j.Store != nil { // nil in a preview without a store: nothing was ever stored
 		epoch = j.Store.Epoch()
@@ -879,7 +906,11 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 	}
 	routes := routeCache{router: j.Router}
 	seenDay := j.factDay(now)
+	di := 0
 	for i, rec := range records {
+		for ; di < len(dels) && dels[di].at == i; di++ {
+			j.softDeleteIn(dels[di], snap, now, b)
+		}
 		hash := rec.Hash()
 		var prior *pipeline.Prior
 		prev, known := snap[rec.Key]
@@ -911,6 +942,9 @@ func (j *Job) detect(records []pipeline.Record, snap map[string]store.SnapshotEn
 			// sees the failed notice in quarantine and retries it after the fix.
 			b.Quarantine = append(b.Quarantine, j.failedNotice(ev, f.Rule, f, now, now))
 		}
+	}
+	for ; di < len(dels); di++ {
+		j.softDeleteIn(dels[di], snap, now, b)
 	}
 	// A key updated twice in one batch leaves two snapshot rows; keep the last.
 	b.Snapshot = lastPerKey(b.Snapshot)

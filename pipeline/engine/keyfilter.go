@@ -39,6 +39,24 @@ func (f *keyFilter) seen(key string) bool {
 	return !f.add(maphash.String(f.seed, key))
 }
 
+// has reports whether key was added before (or shares its hash with a key that
+// was), without adding it.
+func (f *keyFilter) has(key string) bool {
+	h := maphash.String(f.seed, key)
+	if h == 0 {
+		h = 1
+	}
+	mask := uint64(len(f.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch f.slots[i] {
+		case 0:
+			return false
+		case h:
+			return true
+		}
+	}
+}
+
 // add stores hash h and reports whether it was absent.
 func (f *keyFilter) add(h uint64) bool {
 	if h == 0 {

@@ -110,7 +110,7 @@ func Preview(ctx context.Context, cfg *Config, source string, limit int, st stor
 		}
 	}
 	var b store.Batch
-	j.detect(records, snap, func(int, bool) bool { return snapshotMode }, now, &b)
+	j.detect(records, nil, snap, func(int, bool) bool { return snapshotMode }, now, &b)
 	byKey := map[string]int{}
 	for i, rec := range records {
 		byKey[rec.Key] = recordRow[i] // a key read twice: its events belong to its last row

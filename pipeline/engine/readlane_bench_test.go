@@ -43,7 +43,7 @@ func BenchmarkFirstSyncMapAndDetect(b *testing.B) {
 			records = append(records, mr.rec)
 		}
 		var batch store.Batch
-		j.detect(records, make(map[string]store.SnapshotEntry, len(records)), inSnapshot, now, &batch) // as batch makes it
+		j.detect(records, nil, make(map[string]store.SnapshotEntry, len(records)), inSnapshot, now, &batch) // as batch makes it
 		if len(batch.Events) != len(rows) {
 			b.Fatalf("%d events from %d rows", len(batch.Events), len(rows))
 		}

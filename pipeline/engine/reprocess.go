@@ -208,7 +208,7 @@ func (j *Job) reprocessRows(ctx context.Context, chunk []store.QuarantineEntry, 
 			}
 			fresh, freshOrigin = append(fresh, r), append(freshOrigin, origin[i])
 		}
-		j.detect(fresh, snap, func(i int, known bool) bool {
+		j.detect(fresh, nil, snap, func(i int, known bool) bool {
 			// Rows rejected during the first sync would have been snapshot records.
 			return !cur.InitialDone || (!known && snapshotOf(freshOrigin[i]))
 		}, now, &b)
