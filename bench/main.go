@@ -57,7 +57,8 @@ type options struct {
 	seed        uint64
 	bin         string
 	bento       string
-	command     string // as typed, for the report
+	sourceRTT   time.Duration // added to every round trip of the agency table's readers
+	command     string        // as typed, for the report
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -80,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated data")
 	fs.StringVar(&o.bin, "bin", "", "an egov-bridge binary to measure instead of building ./cmd/egov-bridge")
 	fs.StringVar(&o.bento, "bento", "", "a Bento (or Benthos) binary: also measure sql_select → Bloblang → file on the same table")
+	fs.DurationVar(&o.sourceRTT, "source-rtt", 0, "round trip added between the agency table's readers (COPY floor, plain loop, Bento, the daemon's source) and PostgreSQL by a proxy: an agency database across a WAN")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -109,6 +111,9 @@ func (o options) validate() error {
 	}
 	if o.slow < 0 || o.slow > 1 {
 		errs = append(errs, errors.New("-slow is a share between 0 and 1"))
+	}
+	if o.sourceRTT < 0 {
+		errs = append(errs, errors.New("-source-rtt cannot be negative"))
 	}
 	if o.changes < 0 || o.batch < 1 || o.timeout <= 0 {
 		errs = append(errs, errors.New("-changes, -batch and -timeout must be positive"))
@@ -183,6 +188,7 @@ type bench struct {
 	table     string
 	zone      *time.Location
 	recv      *receiver
+	proxy     *delayProxy // with -source-rtt
 	rep       *report
 }
 
@@ -206,6 +212,11 @@ func run(ctx context.Context, o options, log io.Writer) (*report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(b.tmp)
+	defer func() {
+		if b.proxy != nil {
+			b.proxy.close()
+		}
+	}()
 	if err := b.prepare(ctx); err != nil {
 		return nil, err
 	}
@@ -256,6 +267,9 @@ func (b *bench) prepare(ctx context.Context) error {
 	if b.srcSchema, b.srcDSN, err = b.pg.newSchema(ctx, "bench_src"); err != nil {
 		return err
 	}
+	if b.srcDSN, err = b.sourceDSN(b.srcDSN); err != nil {
+		return err
+	}
 	b.table = b.srcSchema + ".ho_so"
 	b.logf("seeding %s dossiers", thousands(b.o.n))
 	start := time.Now()
@@ -274,6 +288,9 @@ func (b *bench) prepare(ctx context.Context) error {
 		"- load average at start (1, 5, 15 min): " + loadAvg() + " — this machine is shared, so wall times are noisy; the daemon's CPU seconds (user + system, from its rusage; PostgreSQL's work is not in them) are steadier",
 		fmt.Sprintf("- daemon: batch_size %d, delivery concurrency %s, %s, webhook receiver answers %.0f%% of requests after %s, per-run timeout %s",
 			b.o.batch, concurrencyText(b.o.concurrency), orderText(b.o.syncFirst), b.o.slow*100, b.o.slowDelay, b.o.timeout),
+	}
+	if b.o.sourceRTT > 0 {
+		b.rep.header = append(b.rep.header, fmt.Sprintf("- the agency table's readers (COPY floor, plain loop, Bento, the daemon's source) reach PostgreSQL through a proxy that adds %s to every round trip (`-source-rtt`)", b.o.sourceRTT))
 	}
 	return nil
 }
@@ -296,7 +313,11 @@ func concurrencyText(c int) string {
 func (b *bench) references(ctx context.Context) error {
 	b.logf("COPY floor")
 	// Best of three: the floor is what PostgreSQL can do, not a noisy sample.
-	best, bytes, err := copyFloor(ctx, b.pg.base, b.table, 3)
+	floorDSN, err := b.sourceDSN(b.pg.base)
+	if err != nil {
+		return err
+	}
+	best, bytes, err := copyFloor(ctx, floorDSN, b.table, 3)
 	if err != nil {
 		return err
 	}
