@@ -1,6 +1,7 @@
 package sqlsource
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -198,5 +199,71 @@ func TestPostgresIntegerCursor(t *testing.T) {
 	rows, _ = readAll(t, src, pos)
 	if got := ids(rows, "id"); !reflect.DeepEqual(got, []any{int64(11)}) {
 		t.Fatalf("resume read %v, want [11]", got)
+	}
+}
+
+// Keys of every kind PostgreSQL has bind back exactly in the keyset query, which
+// goes out in one round trip (lib/pq's binary_parameters, []byte as the bytes
+// themselves): rows sharing one cursor value are each read once, in key order,
+// two to a batch, whatever the key's type.
+func TestPostgresKeysOfEveryTypeBindBack(t *testing.T) {
+	dsn, schema := testpg.Schema(t)
+	db := testpg.Open(t, dsn)
+	keys := []struct{ typ, a, b, c string }{
+		{"bytea", `'\x00ff'`, `'\x01'`, `'\x0100'`},
+		{"uuid", `'0f8fad5b-d9cb-469f-a165-70867728950e'`, `'7c9e6679-7425-40de-944b-e07fc1f90ae7'`, `'f47ac10b-58cc-4372-a567-0e02b2c3d479'`},
+		{"numeric(12,2)", `1.50`, `2`, `10.25`},
+		{"text", `'HS-1'`, `'HS-10'`, `'HS-2'`},
+		{"bigint", `-5`, `7`, `1000000000000`},
+	}
+	for i, k := range keys {
+		t.Run(k.typ, func(t *testing.T) {
+			table := fmt.Sprintf("ho_so_%d", i)
+			mustExec(t, db, `CREATE TABLE `+table+` (ma `+k.typ+` PRIMARY KEY, ngay timestamptz NOT NULL)`)
+			mustExec(t, db, `INSERT INTO `+table+` VALUES (`+k.a+`, '2025-03-10T01:00:00Z'), (`+k.b+`, '2025-03-10T01:00:00Z'), (`+k.c+`, '2025-03-10T01:00:00Z')`)
+			o := NewOptions()
+			o.Driver, o.Table, o.BatchSize = "postgres", schema+"."+table, 2
+			o.DSN = testpg.WithSearchPath(dsn, schema)
+			o.Cursor = CursorOptions{Column: "ngay", Key: "ma"}
+			src := openSource(t, pipeline.Env{}, o)
+			rows, _ := readAll(t, src, nil)
+			if len(rows) != 3 {
+				t.Fatalf("read %d rows (%v), want the 3 sharing one cursor value, each once", len(rows), ids(rows, "ma"))
+			}
+			seen := map[string]bool{}
+			for _, r := range rows {
+				seen[fmt.Sprint(r["ma"])] = true
+			}
+			if len(seen) != 3 {
+				t.Fatalf("keys read %v: one was read twice", ids(rows, "ma"))
+			}
+		})
+	}
+}
+
+// The database's clock is read once and carried forward by the local clock for
+// dbClockFor, then read again.
+func TestPostgresClockIsCarriedForwardBetweenReads(t *testing.T) {
+	dsn, schema := testpg.Schema(t)
+	o := NewOptions()
+	o.Driver, o.Table, o.DSN = "postgres", schema+".ho_so", testpg.WithSearchPath(dsn, schema)
+	o.Cursor = CursorOptions{Column: "ngay", Key: "ma"}
+	local := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
+	src := openSource(t, pipeline.Env{Clock: func() time.Time { return local }}, o)
+	first, err := src.now(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	local = local.Add(time.Second)
+	if carried, err := src.now(t.Context()); err != nil || !carried.Equal(first.Add(time.Second)) {
+		t.Fatalf("a second later: %v, %v; want the first reading carried forward, %v", carried, err, first.Add(time.Second))
+	}
+	local = local.Add(dbClockFor)
+	again, err := src.now(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Sub(first) > dbClockFor/2 {
+		t.Fatalf("after %s: %v, %s after the first reading; want the database asked again (its clock moved by far less)", dbClockFor, again, again.Sub(first))
 	}
 }
