@@ -32,7 +32,7 @@ const (
 // example dsn: "${DSN}" with DSN set to "") is caught too, with one message.
 type Options struct {
 	Driver string `yaml:"driver" enum:"postgres,sqlserver,sqlite,mysql" doc:"The database: postgres, sqlserver, sqlite or mysql (MySQL and MariaDB). Required."`
-	DSN    string `yaml:"dsn" secret:"true" doc:"The connection string, never logged. For sqlite a file path (relative to the config file, and it must exist) or a file: URI; for mysql user:password@tcp(host:3306)/db or mysql://user:password@host:3306/db. Required." example:"postgres://reader@db.agency.gov.vn:5432/motcua"`
+	DSN    string `yaml:"dsn" secret:"true" doc:"The connection string, never logged. For sqlite a file path (relative to the config file, and it must exist) or a file: URI; for mysql user:password@tcp(host:3306)/db or mysql://user:password@host:3306/db; for postgres lib/pq's URL or key=value form, where binary_parameters is on unless the DSN sets it (a query with arguments then takes one round trip). Required." example:"postgres://reader@db.agency.gov.vn:5432/motcua"`
 	Table  string `yaml:"table" doc:"The table read whole, as table or schema.table (validated, and quoted in the database's dialect). Give table or query." example:"motcua.hs_hoso"`
 	Query  string `yaml:"query" doc:"A custom SELECT, read as a subquery; no ORDER BY (SQL Server: no WITH). Give table or query."`
 	// The cursor and key columns are always read, whatever columns says.
