@@ -68,3 +68,16 @@ func TestDelayProxyAddsItsRoundTripAndKeepsTheBytes(t *testing.T) {
 		t.Fatalf("%d bytes came back, not the %d sent in order", len(back), len(want))
 	}
 }
+
+// A failed run's note quotes the line of its log that says why.
+func TestFailureLineIsTheLastError(t *testing.T) {
+	for _, c := range []struct{ log, want string }{
+		{"level=INFO msg=start\nlevel=ERROR msg=a\nlevel=ERROR msg=b\nlevel=INFO msg=end\n", "level=ERROR msg=b"},
+		{"level=INFO msg=start\negov-bridge: some deliveries failed\n", "egov-bridge: some deliveries failed"},
+		{"one line", "one line"},
+	} {
+		if got := failureLine(c.log); got != c.want {
+			t.Errorf("failureLine(%q) = %q, want %q", c.log, got, c.want)
+		}
+	}
+}

@@ -266,18 +266,21 @@ func exitNote(r daemonRun) string {
 	case r.timedOut:
 		return "stopped by -timeout"
 	case r.exitErr != nil:
-		return fmt.Sprintf("exit: %v: %s", r.exitErr, firstLine(r.stderr))
+		return fmt.Sprintf("exit: %v: %s", r.exitErr, failureLine(r.stderr))
 	}
 	return ""
 }
 
-func firstLine(s string) string {
-	for i, c := range s {
-		if c == '\n' {
-			return s[:i]
+// failureLine is the line of a failed run's log that says why: the last error,
+// else its last line (the first is usually the daemon starting up).
+func failureLine(log string) string {
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "level=ERROR") {
+			return lines[i]
 		}
 	}
-	return s
+	return lines[len(lines)-1]
 }
 
 func join(a, b string) string {

@@ -164,19 +164,28 @@ func scanBlock(r interface{ Scan(...any) error }, blk *blockInfo, extra ...any) 
 	return nil
 }
 
-// pendingBlocks is how many of the sink's blocks a Pending reads at most.
+// pendingBlocks is how many of the sink's blocks a Pending reads at once; it
+// reads the next ones only while it has room for more events.
 const pendingBlocks = 64
 
+// blockRange says which of a sink's unfinished blocks a read wants.
+type blockRange int
+
+const (
+	blocksUpTo  blockRange = iota // those starting at or before a seq
+	blocksAfter                   // those starting after a seq
+)
+
 // sinkBlocksQuery reads the sink's unfinished blocks in seq order (arguments:
-// the sink, then, with upTo, the last seq of interest), at most limit (0: no
-// limit). On SQLite it names the partial index of unfinished blocks: without
-// statistics (the store runs no ANALYZE there) the planner took the primary key
-// and read every block the sink ever had, finished or not, at each call, which
-// at a million records (5,000 blocks) was 8 % of the drain's CPU.
-func sinkBlocksQuery(d dialect, upTo bool, limit int) string {
-	where, indexed := ``, ``
-	if upTo {
-		where = ` AND f.lo <= ?`
+// the sink, then the seq of rng), at most limit (0: no limit). On SQLite it
+// names the partial index of unfinished blocks: without statistics (the store
+// runs no ANALYZE there) the planner took the primary key and read every block
+// the sink ever had, finished or not, at each call, which at a million records
+// (5,000 blocks) was 8 % of the drain's CPU.
+func sinkBlocksQuery(d dialect, rng blockRange, limit int) string {
+	where, indexed := ` AND f.lo <= ?`, ``
+	if rng == blocksAfter {
+		where = ` AND f.lo > ?`
 	}
 	if d == sqliteDialect {
 		indexed = ` INDEXED BY snapshot_feeds_open`
@@ -185,15 +194,11 @@ func sinkBlocksQuery(d dialect, upTo bool, limit int) string {
 		WHERE f.sink = ? AND f.done < f.hi` + where + ` ORDER BY f.lo` + limitClause(limit)
 }
 
-// sinkBlocks reads the sink's unfinished blocks in seq order, those starting
-// after upTo left out (0: all), at most limit (0: no limit).
-func (s *sqlStore) sinkBlocks(ctx context.Context, q sqlx.QueryerContext, sink string, upTo int64, limit int) ([]blockInfo, error) {
-	args := []any{sink}
-	if upTo > 0 {
-		args = append(args, upTo)
-	}
+// sinkBlocks reads the sink's unfinished blocks in seq order, those that rng
+// of seq takes, at most limit (0: no limit).
+func (s *sqlStore) sinkBlocks(ctx context.Context, q sqlx.QueryerContext, sink string, rng blockRange, seq int64, limit int) ([]blockInfo, error) {
 	var out []blockInfo
-	err := s.each(ctx, q, sinkBlocksQuery(s.d, upTo > 0, limit), args, func(r *sqlx.Rows) error {
+	err := s.each(ctx, q, sinkBlocksQuery(s.d, rng, limit), []any{sink, seq}, func(r *sqlx.Rows) error {
 		var blk blockInfo
 		if err := scanBlock(r, &blk, &blk.Done); err != nil {
 			return err
@@ -237,14 +242,41 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 	if betweenFeedReads != nil {
 		betweenFeedReads()
 	}
-	blocks, err := s.sinkBlocks(ctx, s.reader(), sink, 0, pendingBlocks)
-	if err != nil || len(blocks) == 0 {
-		return nil, err
-	}
-	due := make([]Pending, 0, min(limit, 4096)) // a Pending is large: grow it once
-	for i := 0; i < len(blocks) && len(due) < limit; {
-		if blocks[i].At.After(now) {
+	var due []Pending
+	// The blocks come a page at a time, the next page only while there is room:
+	// a sink far behind has thousands, and a Pending that returned fewer events
+	// than it may while more are due would tell its caller nothing more is due
+	// (a run --once then stopped with events undelivered).
+	for after := int64(0); len(due) < limit; {
+		blocks, err := s.sinkBlocks(ctx, s.reader(), sink, blocksAfter, after, pendingBlocks)
+		if err != nil {
+			return nil, err
+		}
+		if len(blocks) == 0 {
 			break
+		}
+		if due == nil {
+			due = make([]Pending, 0, min(limit, 4096)) // a Pending is large: grow it once
+		}
+		more, err := s.feedFromBlocks(ctx, sink, now, limit, blocks, out, &due, withMap)
+		if err != nil {
+			return nil, err
+		}
+		if !more || len(blocks) < pendingBlocks {
+			break
+		}
+		after = blocks[len(blocks)-1].Lo
+	}
+	return due, nil
+}
+
+// feedFromBlocks appends to due the events of blocks (in seq order) not left
+// out, up to limit; more is false when a block is not due yet, so neither are
+// the ones after it.
+func (s *sqlStore) feedFromBlocks(ctx context.Context, sink string, now time.Time, limit int, blocks []blockInfo, out map[int64]bool, due *[]Pending, withMap bool) (more bool, err error) {
+	for i := 0; i < len(blocks) && len(*due) < limit; {
+		if blocks[i].At.After(now) {
+			return false, nil
 		}
 		// The blocks of a first sync's commits follow each other in seq order:
 		// a run of them that the sink has not started on is read as one range,
@@ -257,14 +289,14 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 		run := blocks[i : j+1]
 		i = j + 1
 		from, hi := run[0].Done, run[len(run)-1].Hi
-		for len(due) < limit && from < hi {
+		for len(*due) < limit && from < hi {
 			for out[from+1] && from < hi {
 				from++
 			}
-			want := limit - len(due)
-			got, last, err := s.readFeed(ctx, sink, run, from, want, out, &due, withMap)
+			want := limit - len(*due)
+			got, last, err := s.readFeed(ctx, sink, run, from, want, out, due, withMap)
 			if err != nil {
-				return nil, err
+				return false, err
 			}
 			if got < want {
 				break // the run has no more
@@ -272,7 +304,7 @@ func (s *sqlStore) pendingFeed(ctx context.Context, sink string, now time.Time, 
 			from = last
 		}
 	}
-	return due, nil
+	return true, nil
 }
 
 // readFeed reads up to n rows of a run of consecutive blocks after seq from,
@@ -417,7 +449,7 @@ func (s *sqlStore) feedFor(ctx context.Context, tx *sqlx.Tx, sink string, outcom
 	slices.Sort(seqs)
 	seqs = slices.Compact(seqs)
 	var err error
-	if f.blocks, err = s.sinkBlocks(ctx, tx, sink, seqs[len(seqs)-1], 0); err != nil || len(f.blocks) == 0 {
+	if f.blocks, err = s.sinkBlocks(ctx, tx, sink, blocksUpTo, seqs[len(seqs)-1], 0); err != nil || len(f.blocks) == 0 {
 		return f, err
 	}
 	// Only seqs inside the blocks can have been settled out of order. They are

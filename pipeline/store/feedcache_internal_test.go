@@ -181,13 +181,10 @@ func openPGAt(t *testing.T, dsn string) *sqlStore {
 // statistics that would tell its planner so).
 func TestSinkBlocksUseTheOpenIndex(t *testing.T) {
 	s := openSQLiteAt(t, filepath.Join(t.TempDir(), "state.db"))
-	for _, upTo := range []bool{false, true} {
-		args := []any{"a"}
-		if upTo {
-			args = append(args, 10)
-		}
+	for _, rng := range []blockRange{blocksAfter, blocksUpTo} {
+		args := []any{"a", 10}
 		var plan []string
-		err := queryEach(t.Context(), s.db, `EXPLAIN QUERY PLAN `+sinkBlocksQuery(s.d, upTo, 64), args, func(r *sqlx.Rows) error {
+		err := queryEach(t.Context(), s.db, `EXPLAIN QUERY PLAN `+sinkBlocksQuery(s.d, rng, 64), args, func(r *sqlx.Rows) error {
 			var id, parent, unused int
 			var detail string
 			if err := r.Scan(&id, &parent, &unused, &detail); err != nil {
@@ -200,7 +197,7 @@ func TestSinkBlocksUseTheOpenIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !slices.ContainsFunc(plan, func(d string) bool { return strings.Contains(d, "snapshot_feeds_open") }) {
-			t.Errorf("sink blocks (upTo %v) are read by %q; want the index snapshot_feeds_open", upTo, plan)
+			t.Errorf("sink blocks (range %d) are read by %q; want the index snapshot_feeds_open", rng, plan)
 		}
 	}
 }

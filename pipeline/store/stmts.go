@@ -35,7 +35,7 @@ func preparedSQLite() []string {
 	return []string{
 		feedDoneQuery, feedDoneRangeQ, feedSeqsQuery, feedSeqPresentQuery, feedRowsQuery, feedAdvanceQuery,
 		feedDoneDropQuery, fenceQuery,
-		sinkBlocksQuery(sqliteDialect, false, pendingBlocks), sinkBlocksQuery(sqliteDialect, true, 0),
+		sinkBlocksQuery(sqliteDialect, blocksAfter, pendingBlocks), sinkBlocksQuery(sqliteDialect, blocksUpTo, 0),
 		lookUpQuery(sqliteDialect), pendingQueryFor(sqliteDialect, false), pendingQueryFor(sqliteDialect, true),
 	}
 }

@@ -314,6 +314,33 @@ func testSnapshotFeedAcrossBlocks(t *testing.T, s store.Store) {
 	}
 }
 
+// testSnapshotFeedBeyondOnePageOfBlocks: a sink with more unfinished blocks than
+// Pending reads at once (64) is handed the events of the later blocks while it
+// has room, whether the earlier ones are in flight or not: a Pending that
+// returned fewer events than its limit while more were due told run --once's
+// drain that nothing more was due, and it stopped with events undelivered.
+func testSnapshotFeedBeyondOnePageOfBlocks(t *testing.T, s store.Store) {
+	const blocks = 70
+	for i := range blocks {
+		firstSync(t, s, t0, []string{"a"}, fmt.Sprintf("B%02dK1", i), fmt.Sprintf("B%02dK2", i))
+	}
+	all := pending(t, s, "a", t0)
+	if len(all) != 2*blocks || !slices.IsSorted(seqs(all)) {
+		t.Fatalf("pending = %d events (sorted %v), want all %d of %d blocks in seq order", len(all), slices.IsSorted(seqs(all)), 2*blocks, blocks)
+	}
+	inFlight := seqs(all[:2*(blocks-3)])
+	rest, err := s.Pending(t.Context(), "a", t0, 0, inFlight...)
+	if err != nil || !slices.Equal(keysOf(rest), keysOf(all[2*(blocks-3):])) {
+		t.Fatalf("pending with all but the last 3 blocks in flight = %v, %v; want the last 3 blocks' %v", keysOf(rest), err, keysOf(all[2*(blocks-3):]))
+	}
+	for _, limit := range []int{1, 2*blocks - 1, 2 * blocks} {
+		got, err := s.PendingJSON(t.Context(), "a", t0, limit)
+		if err != nil || len(got) != limit || got[0].Seq != all[0].Seq {
+			t.Fatalf("pending with limit %d = %d events, %v; want the first %d", limit, len(got), err, limit)
+		}
+	}
+}
+
 // testSettleFeedHint: Pending marks the rows it read from a feed, and their
 // outcomes carry the mark so that Settle looks for them there first; the mark
 // only orders the look-ups. An outcome that says feed for an outbox row, or

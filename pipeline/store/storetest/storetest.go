@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a first sync's events are fed to sinks from the snapshot", testSnapshotFeed},
 		{"a record's later events wait for its snapshot feed event", testSnapshotFeedRecordOrder},
 		{"consecutive snapshot feed blocks are read as one", testSnapshotFeedAcrossBlocks},
+		{"a sink behind by more blocks than one read gets the later ones", testSnapshotFeedBeyondOnePageOfBlocks},
 		{"snapshot feeds every sink has are purged with the events", testSnapshotFeedPurge},
 		{"a feed block whose last waiting record moved on completes", testSnapshotFeedMovedTailCompletes},
 		{"blocks whose last waiting records moved on do not hide later feeds", testSnapshotFeedManyMovedTails},
