@@ -172,6 +172,9 @@ func emit(o options, rep *report) error {
 		return err
 	}
 	key := fmt.Sprintf("n=%d store=%s sinks=%s", o.n, strings.Join(o.stores, ","), strings.Join(o.sinks, ","))
+	if o.sourceRTT > 0 {
+		key += " source-rtt=" + o.sourceRTT.String() // a table of its own, not the one without the proxy
+	}
 	return writeOut(o.out, key, body)
 }
 
