@@ -42,37 +42,42 @@ func (f *keyFilter) seen(key string) bool {
 // has reports whether key was added before (or shares its hash with a key that
 // was), without adding it.
 func (f *keyFilter) has(key string) bool {
-	h := maphash.String(f.seed, key)
-	if h == 0 {
-		h = 1
-	}
-	mask := uint64(len(f.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		switch f.slots[i] {
-		case 0:
-			return false
-		case h:
-			return true
-		}
-	}
+	_, ok := f.slot(maphash.String(f.seed, key))
+	return ok
 }
 
 // add stores hash h and reports whether it was absent.
 func (f *keyFilter) add(h uint64) bool {
-	if h == 0 {
-		h = 1
+	i, ok := f.slot(h)
+	if ok {
+		return false
 	}
+	f.slots[i] = stored(h)
+	f.n++
+	return true
+}
+
+// slot returns where hash h is stored and true, or the empty slot it would take
+// and false.
+func (f *keyFilter) slot(h uint64) (int, bool) {
+	h = stored(h)
 	mask := uint64(len(f.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch f.slots[i] {
 		case 0:
-			f.slots[i] = h
-			f.n++
-			return true
+			return int(i), false
 		case h:
-			return false
+			return int(i), true
 		}
 	}
+}
+
+// stored is hash h as the table holds it: 0 marks an empty slot.
+func stored(h uint64) uint64 {
+	if h == 0 {
+		return 1
+	}
+	return h
 }
 
 func (f *keyFilter) grow() {
