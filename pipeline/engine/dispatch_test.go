@@ -518,3 +518,26 @@ func TestFieldsJSONSinkGetsFirstSyncFieldsAsJSON(t *testing.T) {
 		}
 	}
 }
+
+// run --once's drain delivers a first sync whose feed blocks outnumber what one
+// read of the store takes (64 blocks) even when a poll's room is larger than
+// those blocks hold: the drain stopped with the later blocks undelivered, as if
+// nothing more were due, when Pending returned fewer events than its limit.
+func TestDrainDeliversMoreFeedBlocksThanOneReadTakes(t *testing.T) {
+	const records = 700 // two per batch, five batches per commit: 70 blocks of 10
+	f := newJobFixture(t, 2)
+	for i := range records {
+		f.src.put(fmt.Sprintf("K%04d", i), pipeline.Row{"status": "2"})
+	}
+	f.run(t)
+	sink := &batchSink{}
+	f.disp.Sinks["audit"] = sink
+	f.disp.Default.Batch, f.disp.Default.Concurrency = 1000, 1
+	waiting, err := f.disp.Drain(context.Background())
+	if err != nil || waiting != 0 {
+		t.Fatalf("drain: %d events left waiting, %v; want every one delivered", waiting, err)
+	}
+	if got := len(sink.keys()); got != records {
+		t.Fatalf("delivered %d events, want %d", got, records)
+	}
+}
