@@ -248,8 +248,12 @@ func TestPostgresClockIsCarriedForwardBetweenReads(t *testing.T) {
 	o := NewOptions()
 	o.Driver, o.Table, o.DSN = "postgres", schema+".ho_so", testpg.WithSearchPath(dsn, schema)
 	o.Cursor = CursorOptions{Column: "ngay", Key: "ma"}
-	local := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
-	src := openSource(t, pipeline.Env{Clock: func() time.Time { return local }}, o)
+	// The application's clock stands still (an injected one may); the local
+	// clock that carries the reading forward is the one that moves.
+	frozen := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
+	src := openSource(t, pipeline.Env{Clock: func() time.Time { return frozen }}, o)
+	local := frozen
+	src.local = func() time.Time { return local }
 	first, err := src.now(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -44,8 +44,11 @@ type Source struct {
 	mu   sync.Mutex
 	info *cursorInfo // learned from the first describe
 	// dbAt is the database's clock as last read, and readAt the local clock
-	// (monotonic) just after: see dbNow.
+	// (monotonic) just after: see dbNow. local is that clock: time.Now, not
+	// Env.Clock, since it measures real time passing on the database too; tests
+	// replace it.
 	dbAt, readAt time.Time
+	local        func() time.Time
 }
 
 // dbClockFor is how long a reading of the database's clock is carried forward by
@@ -87,6 +90,7 @@ func Open(_ context.Context, env pipeline.Env, o *Options) (*Source, error) {
 		zone:  env.Zone,
 		log:   env.Logger,
 		clock: env.Clock,
+		local: time.Now,
 	}
 	if s.what == "" {
 		s.what = "query"
@@ -556,7 +560,7 @@ func (s *Source) window(ctx context.Context, p position, info cursorInfo) (windo
 func (s *Source) dbNow(ctx context.Context) (time.Time, error) {
 	s.mu.Lock()
 	if !s.readAt.IsZero() {
-		if d := s.clock().Sub(s.readAt); d >= 0 && d < dbClockFor {
+		if d := s.local().Sub(s.readAt); d >= 0 && d < dbClockFor {
 			t := s.dbAt.Add(d)
 			s.mu.Unlock()
 			return t, nil
@@ -568,7 +572,7 @@ func (s *Source) dbNow(ctx context.Context) (time.Time, error) {
 		return time.Time{}, s.errorf("read the database clock: %w", s.red.Err(err))
 	}
 	s.mu.Lock()
-	s.dbAt, s.readAt = t, s.clock()
+	s.dbAt, s.readAt = t, s.local()
 	s.mu.Unlock()
 	return t, nil
 }
