@@ -383,20 +383,23 @@ func mergePending(heads, feed []Pending, limit int) []Pending {
 	if len(feed) == 0 {
 		return heads
 	}
-	less := func(a, b Pending) int { return cmp.Or(a.NextAt.Compare(b.NextAt), cmp.Compare(a.Seq, b.Seq)) }
 	if len(heads) == 0 && inDueOrder(feed) {
 		return feed[:min(len(feed), limit)] // the feed alone, in order already: no copy of thousands of rows
 	}
 	out := append(heads, feed...)
-	slices.SortStableFunc(out, less)
+	slices.SortStableFunc(out, func(a, b Pending) int { return dueOrder(&a, &b) })
 	return out[:min(len(out), limit)]
 }
 
-// inDueOrder reports whether ps is sorted as mergePending sorts.
+// dueOrder orders pending rows as a sink gets them: by due time, then by seq.
+func dueOrder(a, b *Pending) int {
+	return cmp.Or(a.NextAt.Compare(b.NextAt), cmp.Compare(a.Seq, b.Seq))
+}
+
+// inDueOrder reports whether ps is sorted by dueOrder.
 func inDueOrder(ps []Pending) bool {
 	for i := 1; i < len(ps); i++ {
-		a, b := &ps[i-1], &ps[i]
-		if c := a.NextAt.Compare(b.NextAt); c > 0 || c == 0 && a.Seq > b.Seq {
+		if dueOrder(&ps[i-1], &ps[i]) > 0 {
 			return false
 		}
 	}
@@ -973,10 +976,10 @@ func (s *sqlStore) completeSettledBlocks(ctx context.Context, tx *sqlx.Tx) error
 		return err
 	}
 	for _, f := range done {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE snapshot_feeds SET done = hi WHERE sink = ? AND lo = ?`), f.Sink, f.Lo); err != nil {
+		if _, err := s.exec(ctx, tx, feedAdvanceQuery, f.Hi, 0, f.Sink, f.Lo); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(feedDoneDropQuery), f.Sink, f.Done, f.Hi); err != nil {
+		if _, err := s.exec(ctx, tx, feedDoneDropQuery, f.Sink, f.Done, f.Hi); err != nil {
 			return err
 		}
 		s.feeds.advanced(f.Sink, f.Lo, f.Hi)
