@@ -75,9 +75,7 @@ type Official struct {
 // deduplicating sink has already seen. 32 hex characters fit Zalo's 48-character
 // tracking_id.
 func EventID(source, entity, key string, version int64, typ, content string) string {
-	var id [32]byte
-	sum := eventIDSum(source, entity, key, version, typ, content)
-	hex.Encode(id[:], sum[:])
+	id := eventIDHex(source, entity, key, version, typ, content)
 	return string(id[:])
 }
 
@@ -87,16 +85,15 @@ func IsEventID(id, source, entity, key string, version int64, typ, content strin
 	if len(id) != 32 {
 		return false
 	}
-	var want [32]byte
-	sum := eventIDSum(source, entity, key, version, typ, content)
-	hex.Encode(want[:], sum[:])
+	want := eventIDHex(source, entity, key, version, typ, content)
 	return string(want[:]) == id
 }
 
-// eventIDSum is the first 16 bytes of the SHA-256 of the values, each followed by
-// a zero byte, hashed at once: one buffer on the stack for the usual sizes
-// instead of a hash state and a conversion per part.
-func eventIDSum(source, entity, key string, version int64, typ, content string) [16]byte {
+// eventIDHex is an event id's text: the first 16 bytes of the SHA-256 of the
+// values, each followed by a zero byte, in hex. The values are hashed at once:
+// one buffer on the stack for the usual sizes instead of a hash state and a
+// conversion per part.
+func eventIDHex(source, entity, key string, version int64, typ, content string) (id [32]byte) {
 	var buf [320]byte
 	b := buf[:0]
 	for _, s := range [...]string{source, entity, key} {
@@ -110,7 +107,8 @@ func eventIDSum(source, entity, key string, version int64, typ, content string) 
 	b = append(b, content...)
 	b = append(b, 0)
 	sum := sha256.Sum256(b)
-	return [16]byte(sum[:16])
+	hex.Encode(id[:], sum[:16])
+	return id
 }
 
 // RuleEventID is the id of the event a rule fires on a change: derived from the
