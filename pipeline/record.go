@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Row is one raw row as a source read it: column name to driver value.
@@ -124,9 +125,31 @@ func ChangedFields(before, after map[string]any) []string {
 }
 
 func sameValue(a, b any) bool {
-	if ta, ok := a.(time.Time); ok {
-		if tb, ok := b.(time.Time); ok {
-			return ta.Equal(tb)
+	// The types a mapping produces compare directly; anything else, and the
+	// cases where == and canonical JSON could disagree (invalid UTF-8, which JSON
+	// replaces; floats, where it tells -0 from 0), compare as JSON. A poll compares
+	// every field of every changed record, and two encodings per field were most
+	// of that.
+	switch x := a.(type) {
+	case nil:
+		if b == nil {
+			return true
+		}
+	case string:
+		if y, ok := b.(string); ok && (x == y || utf8.ValidString(x) && utf8.ValidString(y)) {
+			return x == y
+		}
+	case int64:
+		if y, ok := b.(int64); ok {
+			return x == y
+		}
+	case bool:
+		if y, ok := b.(bool); ok {
+			return x == y
+		}
+	case time.Time:
+		if y, ok := b.(time.Time); ok {
+			return x.Equal(y)
 		}
 	}
 	// Values coming back from the store are JSON-decoded, so compare canonical JSON.
