@@ -20,7 +20,7 @@ func TestHarnessEndToEnd(t *testing.T) {
 	const n, changes = 2000, 100
 	o := options{
 		n: n, stores: []string{"sqlite"}, sinks: []string{"log"}, dsn: dsn,
-		timeout: time.Minute, changes: changes, batch: 500, seed: 1, command: "go test ./bench",
+		timeout: time.Minute, changes: changes, polls: 3, batch: 500, seed: 1, command: "go test ./bench",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -63,6 +63,10 @@ func TestHarnessEndToEnd(t *testing.T) {
 	}
 	if first, total := got["first sync (read + map + diff + commit)"], got["run --once total"]; first.dur >= total.dur || first.cpu > total.cpu {
 		t.Errorf("first sync %s (%s CPU) not within the run's %s (%s CPU)", first.dur, first.cpu, total.dur, total.cpu)
+	}
+	// Three polls of other rows each: the median is reported, with the spread.
+	if r := got["incremental poll, the daemon's own measure"]; !strings.HasPrefix(r.note, "median of 3 polls; the daemon's own measure ") {
+		t.Errorf("the poll's own measure says %q, want the median of 3 polls and their spread", r.note)
 	}
 	if r := got["run --once total"]; r.rss <= 0 || r.cpu <= 0 {
 		t.Errorf("run --once total: peak RSS %d, CPU %s; want both measured", r.rss, r.cpu)
@@ -176,5 +180,38 @@ func TestSyncWatcherNotesTheLastSyncedLineAcrossWrites(t *testing.T) {
 		if at <= 0 || took != 250*time.Millisecond || delivered != 2 {
 			t.Errorf("pieces of %d: at %s, took %s, delivered %d; want the second synced line (250ms, 2)", size, at, took, delivered)
 		}
+	}
+}
+
+func TestMedianPollIsTheMiddleOwnMeasure(t *testing.T) {
+	poll := func(took time.Duration, synced bool) pollRun {
+		p := pollRun{changed: 1000}
+		p.took = took
+		if synced {
+			p.synced = took + 50*time.Millisecond
+		}
+		return p
+	}
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		polls  []pollRun
+		want   time.Duration
+		spread string
+	}{
+		{"one", []pollRun{poll(210*ms, true)}, 210 * ms, ""},
+		{"odd", []pollRun{poll(330*ms, true), poll(205*ms, true), poll(250*ms, true)}, 250 * ms,
+			"median of 3 polls; the daemon's own measure 0.205–0.330 s"},
+		{"even takes the lower middle", []pollRun{poll(300*ms, true), poll(200*ms, true), poll(260*ms, true), poll(240*ms, true)}, 240 * ms,
+			"median of 4 polls; the daemon's own measure 0.200–0.300 s"},
+		{"unfinished counts as slowest", []pollRun{poll(0, false), poll(220*ms, true), poll(230*ms, true)}, 230 * ms,
+			"median of 3 polls; fastest 0.220 s, at least one did not end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, spread := medianPoll(tc.polls)
+			if got.took != tc.want || spread != tc.spread {
+				t.Errorf("medianPoll = %s, %q; want %s, %q", got.took, spread, tc.want, tc.spread)
+			}
+		})
 	}
 }

@@ -51,6 +51,7 @@ type options struct {
 	profile     string
 	timeout     time.Duration
 	changes     int
+	polls       int // incremental polls per store; the median is reported
 	batch       int
 	concurrency int
 	syncFirst   bool // run --once --sync-first: the phases one after the other
@@ -75,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.profile, "profile", "", "folder for CPU and heap profiles of an in-process first sync and drain to the log sink")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "longest one daemon run may take; it is then stopped (SIGTERM) and reported as not finished")
 	fs.IntVar(&o.changes, "changes", 1000, "rows changed for the incremental poll")
+	fs.IntVar(&o.polls, "polls", 1, "incremental polls per store, each of -changes other rows; the median is reported with the spread (the store grows a little with each)")
 	fs.IntVar(&o.batch, "batch", 1000, "the source's batch_size")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "delivery concurrency per sink (0: the daemon's default)")
 	fs.BoolVar(&o.syncFirst, "sync-first", false, "run the daemon with --sync-first: it delivers only after the sync, so the drain has the machine to itself (binaries from before decision 0025 do so anyway and do not know the flag)")
@@ -117,6 +119,9 @@ func (o options) validate() error {
 	}
 	if o.changes < 0 || o.batch < 1 || o.timeout <= 0 {
 		errs = append(errs, errors.New("-changes, -batch and -timeout must be positive"))
+	}
+	if o.polls < 1 {
+		errs = append(errs, errors.New("-polls must be at least 1"))
 	}
 	return errors.Join(errs...)
 }

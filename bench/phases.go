@@ -1,12 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 )
 
 // storeRef is one fresh state store.
@@ -199,10 +203,10 @@ func (b *bench) addFirstSync(kind, sinkKind string, r daemonRun, sut sinkUnderTe
 	return synced, drained
 }
 
-// incremental measures an idle run and a poll of o.changes changed rows on a
-// store that has finished its first sync. Both deliver to a log sink of their own,
+// incremental measures an idle run and o.polls polls of o.changes changed rows
+// each on a store that has finished its first sync (reported: the median poll). Both deliver to a log sink of their own,
 // so a backlog the timeout left for the sink under test does not count here.
-func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) (err error) {
+func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) error {
 	idle, err := b.sink(ctx, "log", "idle", dir)
 	if err != nil {
 		return err
@@ -219,46 +223,103 @@ func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) 
 	b.rep.add(result{what: "idle run --once (start, poll, nothing new, exit)", store: kind, sink: "log",
 		count: r.stats.rows, unit: "rows", dur: r.wall, cpu: r.cpu, rss: r.maxRSS, done: !r.timedOut, note: exitNote(r)})
 
-	changed, err := b.pg.touchDossiers(ctx, b.srcSchema, b.o.changes, sourceZone, b.o.seed)
+	polls, err := b.polls(ctx, kind, dir, st)
 	if err != nil {
 		return err
 	}
-	// The next store's first sync and poll start from the same table.
-	defer func() {
+	p, spread := medianPoll(polls)
+	what := fmt.Sprintf("incremental poll of %s changed rows", thousands(p.changed))
+	note := fmt.Sprintf("process start to the daemon's \"synced\" line; %s events, the first delivered at %s s", thousands(p.stats.events), secondsText(p.firstDelivery))
+	poll := result{what: what, store: kind, sink: "log",
+		count: p.stats.rows, unit: "rows", dur: p.synced, cpu: p.cpuAtSync, done: p.synced > 0, note: join(spread, note)}
+	if p.synced == 0 {
+		poll.dur, poll.cpu, poll.note = p.wall, p.cpu, "the sync did not end: "+exitNote(p.daemonRun)
+	}
+	b.rep.add(poll)
+	if p.synced > 0 {
+		b.rep.add(result{what: "incremental poll, the daemon's own measure", store: kind, sink: "log", count: p.stats.rows, unit: "rows",
+			dur: p.took, done: true, note: join(spread, "from the source's run start to its last commit (the daemon's \"synced … took\" log line): no process start, no delivery")})
+	}
+	b.rep.add(result{what: "incremental run --once total", store: kind, sink: "log", count: p.delivered, unit: "events",
+		dur: p.wall, cpu: p.cpu, rss: p.maxRSS, done: !p.timedOut, note: join(join(spread, "with the delivery"), exitNote(p.daemonRun))})
+	return nil
+}
+
+// pollRun is one incremental poll: the daemon's run, how many rows were
+// changed for it and how many events its sink got.
+type pollRun struct {
+	daemonRun
+	changed, delivered int
+}
+
+// polls runs -polls incremental polls on the store, each on -changes rows of
+// its own (picked with the seed plus the poll's number), put back as they were
+// after the poll: every poll sees the same kind of change (first-sync records
+// changed for the first time), on a store a little fuller each time.
+func (b *bench) polls(ctx context.Context, kind, dir string, st storeRef) ([]pollRun, error) {
+	var out []pollRun
+	for k := range b.o.polls {
+		changed, err := b.pg.touchDossiers(ctx, b.srcSchema, b.o.changes, sourceZone, b.o.seed+uint64(k))
+		if err != nil {
+			return nil, err
+		}
+		r, err := b.poll(ctx, kind, dir, st, k, changed)
+		// The next poll, and the next store's first sync, start from the same table.
 		if uerr := b.pg.untouchDossiers(context.WithoutCancel(ctx), b.srcSchema); uerr != nil {
 			err = errors.Join(err, uerr)
 		}
-	}()
-	incr, err := b.sink(ctx, "log", "incr", dir)
-	if err != nil {
-		return err
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
-	if cfg, err = b.config(dir, st, incr.spec); err != nil {
-		return err
+	return out, nil
+}
+
+// poll runs the k-th incremental poll after changed rows were touched.
+func (b *bench) poll(ctx context.Context, kind, dir string, st storeRef, k, changed int) (pollRun, error) {
+	name := "incr"
+	if k > 0 {
+		name = fmt.Sprintf("incr%d", k+1)
+	}
+	incr, err := b.sink(ctx, "log", name, dir)
+	if err != nil {
+		return pollRun{}, err
+	}
+	cfg, err := b.config(dir, st, incr.spec)
+	if err != nil {
+		return pollRun{}, err
 	}
 	if cerr := b.pg.checkpoint(ctx); cerr != nil {
 		b.logf("%v (the poll is measured without it)", cerr)
 	}
-	b.logf("%s store: incremental poll of %d changed rows", kind, changed)
-	r, err = runDaemon(ctx, b.bin, cfg, b.o.timeout, incr.watch(), b.o.syncFirst)
+	b.logf("%s store: incremental poll %d of %d: %d changed rows", kind, k+1, b.o.polls, changed)
+	r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, incr.watch(), b.o.syncFirst)
 	if err != nil {
-		return err
+		return pollRun{}, err
 	}
-	delivered := incr.delivered()
-	poll := result{what: fmt.Sprintf("incremental poll of %s changed rows", thousands(changed)), store: kind, sink: "log",
-		count: r.stats.rows, unit: "rows", dur: r.synced, cpu: r.cpuAtSync, done: r.synced > 0,
-		note: fmt.Sprintf("process start to the daemon's \"synced\" line; %s events, the first delivered at %s s", thousands(r.stats.events), secondsText(r.firstDelivery))}
-	if r.synced == 0 {
-		poll.dur, poll.cpu, poll.note = r.wall, r.cpu, "the sync did not end: "+exitNote(r)
+	return pollRun{daemonRun: r, changed: changed, delivered: incr.delivered()}, nil
+}
+
+// medianPoll picks the poll whose own measure (took) is the median, a poll
+// that did not finish counting as the slowest, and says how the others spread.
+func medianPoll(polls []pollRun) (pollRun, string) {
+	if len(polls) == 1 {
+		return polls[0], ""
 	}
-	b.rep.add(poll)
-	if r.synced > 0 {
-		b.rep.add(result{what: "incremental poll, the daemon's own measure", store: kind, sink: "log", count: r.stats.rows, unit: "rows",
-			dur: r.took, done: true, note: "from the source's run start to its last commit (the daemon's \"synced … took\" log line): no process start, no delivery"})
+	order := slices.Clone(polls)
+	slowest := func(p pollRun) time.Duration {
+		if p.synced == 0 {
+			return math.MaxInt64
+		}
+		return p.took
 	}
-	b.rep.add(result{what: "incremental run --once total", store: kind, sink: "log", count: delivered, unit: "events",
-		dur: r.wall, cpu: r.cpu, rss: r.maxRSS, done: !r.timedOut, note: join("with the delivery", exitNote(r))})
-	return nil
+	slices.SortStableFunc(order, func(a, b pollRun) int { return cmp.Compare(slowest(a), slowest(b)) })
+	spread := fmt.Sprintf("median of %d polls; the daemon's own measure %s–%s s", len(order), secondsText(order[0].took), secondsText(order[len(order)-1].took))
+	if order[len(order)-1].synced == 0 {
+		spread = fmt.Sprintf("median of %d polls; fastest %s s, at least one did not end", len(order), secondsText(order[0].took))
+	}
+	return order[(len(order)-1)/2], spread
 }
 
 func exitNote(r daemonRun) string {
