@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"testing"
@@ -76,4 +78,68 @@ func benchDossierRows(n int, now time.Time) []pipeline.Row {
 		}
 	}
 	return rows
+}
+
+// BenchmarkPollMapAndDetect is an incremental poll's read lane: a batch of 1000
+// known dossiers, each moved to its next status, mapped and compared with the
+// stored state (fields as the store returns them, JSON-decoded), so every row
+// makes an update event and the mapping's rules run on it. Run it with -cpu 1.
+func BenchmarkPollMapAndDetect(b *testing.B) {
+	data, err := os.ReadFile("../../mappings/dossier-dvcqg.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := mapping.Compile("dossier-dvcqg.yaml", data, mapping.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
+	j := &Job{
+		Name: "motcua", Map: m, Agency: "UBND-HUYEN-CANGIUOC", Metrics: NewMetrics(), Zone: time.FixedZone("ICT", 7*3600),
+		Router: NewRouter([]Route{{Events: []string{"*"}, To: []string{"log"}}}),
+	}
+	rows := benchDossierRows(1000, now)
+	stored := make(map[string]store.SnapshotEntry, len(rows))
+	for _, mr := range j.apply(rows) {
+		if mr.err != nil {
+			b.Fatal(mr.err)
+		}
+		raw, err := json.Marshal(mr.rec.Fields)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		var fields map[string]any
+		if err := d.Decode(&fields); err != nil {
+			b.Fatal(err)
+		}
+		stored[mr.rec.Key] = store.SnapshotEntry{Entity: mr.rec.Entity, Key: mr.rec.Key, Hash: mr.rec.Hash(), Version: 1, Fields: fields}
+	}
+	for _, r := range rows {
+		r["TrangThaiHoSo"] = r["TrangThaiHoSo"].(int64)%10 + 1
+		r["NgayCapNhat"] = now
+	}
+	inSnapshot := func(int, bool) bool { return false }
+	b.ReportAllocs()
+	for b.Loop() {
+		mapped := j.apply(rows)
+		records := make([]pipeline.Record, 0, len(rows))
+		for _, mr := range mapped {
+			if mr.err != nil {
+				b.Fatal(mr.err)
+			}
+			records = append(records, mr.rec)
+		}
+		snap := make(map[string]store.SnapshotEntry, len(stored))
+		for k, v := range stored {
+			snap[k] = v
+		}
+		var batch store.Batch
+		j.detect(records, nil, snap, inSnapshot, now, &batch)
+		if len(batch.Events) < len(rows) {
+			b.Fatalf("%d events from %d changed rows", len(batch.Events), len(rows))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
 }
