@@ -59,6 +59,24 @@ func (s *sqlStore) analyzeIfDue(ctx context.Context) error {
 	if !st.due && float64(st.inserted) < max(float64(floor), st.base) {
 		return nil
 	}
+	return s.analyzeLocked(ctx)
+}
+
+// analyzeNow analyzes the look-up columns whatever the growth: after a bulk
+// load, whose index builds leave the table's size in the catalogue but no
+// statistics of its columns.
+func (s *sqlStore) analyzeNow(ctx context.Context) error {
+	if s.d != postgresDialect {
+		return nil
+	}
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	return s.analyzeLocked(ctx)
+}
+
+// analyzeLocked runs the analysis and reads its result; s.stats.mu is held.
+func (s *sqlStore) analyzeLocked(ctx context.Context) error {
+	st := &s.stats
 	for _, t := range analyzeTables {
 		if _, err := s.db.ExecContext(ctx, `ANALYZE `+t); err != nil {
 			return fmt.Errorf("analyze %s: %w", t, err)
