@@ -68,6 +68,14 @@ func TestHarnessEndToEnd(t *testing.T) {
 	if r := got["incremental poll, the daemon's own measure"]; !strings.HasPrefix(r.note, "median of 3 polls; the daemon's own measure ") {
 		t.Errorf("the poll's own measure says %q, want the median of 3 polls and their spread", r.note)
 	}
+	// The server is this machine's, in CI and here: what the run cost it is measured too.
+	if pg, err := openPG(ctx, dsn); err == nil {
+		local := pg.postmaster != 0
+		pg.close()
+		if r := got["run --once total"]; local && !strings.Contains(r.note, "PostgreSQL server CPU ") {
+			t.Errorf("run --once total's note %q lacks the PostgreSQL server's CPU, with the server on this machine", r.note)
+		}
+	}
 	if r := got["run --once total"]; r.rss <= 0 || r.cpu <= 0 {
 		t.Errorf("run --once total: peak RSS %d, CPU %s; want both measured", r.rss, r.cpu)
 	}
@@ -213,5 +221,52 @@ func TestMedianPollIsTheMiddleOwnMeasure(t *testing.T) {
 				t.Errorf("medianPoll = %s, %q; want %s, %q", got.took, spread, tc.want, tc.spread)
 			}
 		})
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		line string
+		want procStat
+	}{
+		{"postgres backend", "4242 (postgres) S 900 4242 4242 0 -1 4194560 600 0 0 0 250 31 7 2 20 0 1 0 123 0 0",
+			procStat{comm: "postgres", ppid: 900, utime: 250, stime: 31, cutime: 7, cstime: 2, parsed: true}},
+		{"a name with spaces and parentheses", "77 (a (b) c) R 1 77 77 0 -1 0 0 0 0 0 5 6 0 0 20 0 1 0 9 0 0",
+			procStat{comm: "a (b) c", ppid: 1, utime: 5, stime: 6, parsed: true}},
+		{"cut short", "77 (x) R 1 77", procStat{}},
+		{"not a stat line", "hello", procStat{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := parseProcStat([]byte(tc.line)); got != tc.want {
+				t.Errorf("parseProcStat = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// The harness's own server is found, and its CPU grows with work.
+func TestServerCPUGrowsWithWork(t *testing.T) {
+	dsn := testpg.BaseDSN(t)
+	ctx := t.Context()
+	pg, err := openPG(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.close()
+	if pg.postmaster == 0 {
+		t.Skip("the PostgreSQL server is not a process of this machine")
+	}
+	before, ok := pg.serverCPU()
+	if !ok {
+		t.Fatal("serverCPU: not readable although the postmaster was found")
+	}
+	// Enough work for a few clock ticks of the backend's CPU.
+	if _, err := pg.db.ExecContext(ctx, `SELECT count(*) FROM generate_series(1, 500000) g WHERE md5(g::text) LIKE 'ab%'`); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := pg.serverCPU()
+	if after <= before {
+		t.Errorf("server CPU %s before and %s after a query that worked the server", before, after)
 	}
 }

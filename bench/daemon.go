@@ -118,10 +118,13 @@ type daemonRun struct {
 	cpuAtFirst, cpuAtSync time.Duration
 	cpu                   time.Duration
 	maxRSS                int64 // bytes
-	timedOut              bool
-	exitErr               error
-	stats                 runStats // what run --once printed
-	stderr                string
+	// serverCPU is the PostgreSQL server's CPU from the daemon's start to its
+	// exit, when the harness can read it (0 otherwise).
+	serverCPU time.Duration
+	timedOut  bool
+	exitErr   error
+	stats     runStats // what run --once printed
+	stderr    string
 }
 
 type runStats struct {
@@ -172,6 +175,9 @@ func parseStats(stdout string) runStats {
 type watch struct {
 	probe     func() bool // has it seen an event?
 	delivered func() int  // events it holds
+	// serverCPU, when set, reads the PostgreSQL server's CPU so far; ok is
+	// false when it cannot.
+	serverCPU func() (cpu time.Duration, ok bool)
 }
 
 // runDaemon runs `bin run --once -c cfg`, watching the sink (when did it see its
@@ -186,6 +192,11 @@ func runDaemon(ctx context.Context, bin, cfg string, timeout time.Duration, sink
 	}
 	cmd := exec.Command(bin, args...)
 	var stdout, stderr bytes.Buffer
+	var serverBefore time.Duration
+	serverOK := sink.serverCPU != nil
+	if serverOK {
+		serverBefore, serverOK = sink.serverCPU()
+	}
 	start := time.Now()
 	synced := &syncWatcher{start: start, delivered: sink.delivered}
 	cmd.Stdout, cmd.Stderr = &stdout, io.MultiWriter(&limitedBuffer{max: 64 << 10, buf: &stderr}, synced)
@@ -220,6 +231,11 @@ func runDaemon(ctx context.Context, bin, cfg string, timeout time.Duration, sink
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.maxRSS = int64(ru.Maxrss) * 1024 // KiB on Linux
 		r.cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+	}
+	if serverOK {
+		if after, ok := sink.serverCPU(); ok {
+			r.serverCPU = after - serverBefore
+		}
 	}
 	r.stats = parseStats(stdout.String())
 	r.stderr = stderr.String()
@@ -299,27 +315,13 @@ func watchFirst(probe func() bool, start time.Time, pid int, stop <-chan struct{
 }
 
 // procCPU reads a live process's user+system CPU time from /proc (Linux; 0
-// elsewhere). The fields are in clock ticks, 100 per second on Linux.
+// elsewhere).
 func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	st := readProcStat(pid)
+	if !st.parsed {
 		return 0
 	}
-	// The command name (field 2) may hold spaces; the fields after it are plain.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(utime+stime) * (time.Second / 100)
+	return time.Duration(st.utime+st.stime) * ticks
 }
 
 // stopDaemon asks the daemon to stop as an operator would, and kills it if it

@@ -19,6 +19,9 @@ type pgServer struct {
 	base    string
 	db      *sql.DB
 	schemas []string
+	// postmaster is the server's main process when it runs on this machine
+	// (see serverCPU), else 0.
+	postmaster int
 }
 
 func openPG(ctx context.Context, dsn string) (*pgServer, error) {
@@ -32,7 +35,9 @@ func openPG(ctx context.Context, dsn string) (*pgServer, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres unreachable at %s: %w", redactDSN(dsn), err)
 	}
-	return &pgServer{base: dsn, db: db}, nil
+	p := &pgServer{base: dsn, db: db}
+	p.postmaster = p.findPostmaster(pctx)
+	return p, nil
 }
 
 // newSchema creates a uniquely named schema and returns its name and a DSN whose

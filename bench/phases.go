@@ -68,7 +68,19 @@ type sinkUnderTest struct {
 	note      func() string
 }
 
-func (s sinkUnderTest) watch() watch { return watch{probe: s.probe, delivered: s.delivered} }
+// watching is what a daemon run with the sink watches: the sink, and the
+// server's CPU.
+func (b *bench) watching(s sinkUnderTest) watch {
+	return watch{probe: s.probe, delivered: s.delivered, serverCPU: b.pg.serverCPU}
+}
+
+// serverNote says what the run cost the PostgreSQL server, when it was measured.
+func serverNote(r daemonRun) string {
+	if r.serverCPU <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("PostgreSQL server CPU %s s over the run", secondsText(r.serverCPU))
+}
 
 func (b *bench) sink(ctx context.Context, kind, name, dir string) (sinkUnderTest, error) {
 	switch kind {
@@ -140,7 +152,7 @@ func (b *bench) storeRuns(ctx context.Context, kind string) error {
 			return err
 		}
 		b.logf("%s store: first sync and drain to %s", kind, sinkKind)
-		r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, sut.watch(), b.o.syncFirst)
+		r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, b.watching(sut), b.o.syncFirst)
 		if err != nil {
 			return err
 		}
@@ -198,7 +210,7 @@ func (b *bench) addFirstSync(kind, sinkKind string, r daemonRun, sut sinkUnderTe
 		}
 	}
 	total := result{what: "run --once total", store: kind, sink: sinkKind, count: r.stats.rows, unit: "rows",
-		dur: r.wall, cpu: r.cpu, rss: r.maxRSS, done: !r.timedOut, note: join("end to end: sync and delivery", exitNote(r))}
+		dur: r.wall, cpu: r.cpu, rss: r.maxRSS, done: !r.timedOut, note: join(join("end to end: sync and delivery", serverNote(r)), exitNote(r))}
 	b.rep.add(total)
 	return synced, drained
 }
@@ -216,7 +228,7 @@ func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) 
 		return err
 	}
 	b.logf("%s store: idle run", kind)
-	r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, idle.watch(), b.o.syncFirst)
+	r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, b.watching(idle), b.o.syncFirst)
 	if err != nil {
 		return err
 	}
@@ -241,7 +253,7 @@ func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) 
 			dur: p.took, done: true, note: join(spread, "from the source's run start to its last commit (the daemon's \"synced … took\" log line): no process start, no delivery")})
 	}
 	b.rep.add(result{what: "incremental run --once total", store: kind, sink: "log", count: p.delivered, unit: "events",
-		dur: p.wall, cpu: p.cpu, rss: p.maxRSS, done: !p.timedOut, note: join(join(spread, "with the delivery"), exitNote(p.daemonRun))})
+		dur: p.wall, cpu: p.cpu, rss: p.maxRSS, done: !p.timedOut, note: join(join(join(spread, "with the delivery"), serverNote(p.daemonRun)), exitNote(p.daemonRun))})
 	return nil
 }
 
@@ -294,7 +306,7 @@ func (b *bench) poll(ctx context.Context, kind, dir string, st storeRef, k, chan
 		b.logf("%v (the poll is measured without it)", cerr)
 	}
 	b.logf("%s store: incremental poll %d of %d: %d changed rows", kind, k+1, b.o.polls, changed)
-	r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, incr.watch(), b.o.syncFirst)
+	r, err := runDaemon(ctx, b.bin, cfg, b.o.timeout, b.watching(incr), b.o.syncFirst)
 	if err != nil {
 		return pollRun{}, err
 	}
