@@ -19,6 +19,24 @@ import (
 // entries) against an empty store. Run it with -cpu 1: apply maps on two
 // goroutines, and with one core ns/op is the CPU a batch costs.
 func BenchmarkFirstSyncMapAndDetect(b *testing.B) {
+	now := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
+	j := benchDossierJob(b)
+	rows := benchDossierRows(1000, now)
+	inSnapshot := func(int, bool) bool { return true }
+	b.ReportAllocs()
+	for b.Loop() {
+		records := benchApply(b, j, rows)
+		var batch store.Batch
+		j.detect(records, nil, make(map[string]store.SnapshotEntry, len(records)), inSnapshot, now, &batch) // as batch makes it
+		if len(batch.Events) != len(rows) {
+			b.Fatalf("%d events from %d rows", len(batch.Events), len(rows))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+}
+
+// benchDossierJob is a job of the shipped DVCQG mapping, every event routed to one sink.
+func benchDossierJob(b *testing.B) *Job {
 	data, err := os.ReadFile("../../mappings/dossier-dvcqg.yaml")
 	if err != nil {
 		b.Fatal(err)
@@ -27,30 +45,22 @@ func BenchmarkFirstSyncMapAndDetect(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	now := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
-	j := &Job{
+	return &Job{
 		Name: "motcua", Map: m, Agency: "UBND-HUYEN-CANGIUOC", Metrics: NewMetrics(), Zone: time.FixedZone("ICT", 7*3600),
 		Router: NewRouter([]Route{{Events: []string{"*"}, To: []string{"log"}}}),
 	}
-	rows := benchDossierRows(1000, now)
-	inSnapshot := func(int, bool) bool { return true }
-	b.ReportAllocs()
-	for b.Loop() {
-		mapped := j.apply(rows)
-		records := make([]pipeline.Record, 0, len(rows))
-		for _, mr := range mapped {
-			if mr.err != nil {
-				b.Fatal(mr.err)
-			}
-			records = append(records, mr.rec)
+}
+
+// benchApply maps the rows as a batch does; a row that fails fails the benchmark.
+func benchApply(b *testing.B, j *Job, rows []pipeline.Row) []pipeline.Record {
+	records := make([]pipeline.Record, 0, len(rows))
+	for _, mr := range j.apply(rows) {
+		if mr.err != nil {
+			b.Fatal(mr.err)
 		}
-		var batch store.Batch
-		j.detect(records, nil, make(map[string]store.SnapshotEntry, len(records)), inSnapshot, now, &batch) // as batch makes it
-		if len(batch.Events) != len(rows) {
-			b.Fatalf("%d events from %d rows", len(batch.Events), len(rows))
-		}
+		records = append(records, mr.rec)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+	return records
 }
 
 // benchDossierRows makes n rows the way lib/pq hands the bench's table over:
@@ -85,26 +95,12 @@ func benchDossierRows(n int, now time.Time) []pipeline.Row {
 // stored state (fields as the store returns them, JSON-decoded), so every row
 // makes an update event and the mapping's rules run on it. Run it with -cpu 1.
 func BenchmarkPollMapAndDetect(b *testing.B) {
-	data, err := os.ReadFile("../../mappings/dossier-dvcqg.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := mapping.Compile("dossier-dvcqg.yaml", data, mapping.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	now := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
-	j := &Job{
-		Name: "motcua", Map: m, Agency: "UBND-HUYEN-CANGIUOC", Metrics: NewMetrics(), Zone: time.FixedZone("ICT", 7*3600),
-		Router: NewRouter([]Route{{Events: []string{"*"}, To: []string{"log"}}}),
-	}
+	j := benchDossierJob(b)
 	rows := benchDossierRows(1000, now)
 	stored := make(map[string]store.SnapshotEntry, len(rows))
-	for _, mr := range j.apply(rows) {
-		if mr.err != nil {
-			b.Fatal(mr.err)
-		}
-		raw, err := json.Marshal(mr.rec.Fields)
+	for _, rec := range benchApply(b, j, rows) {
+		raw, err := json.Marshal(rec.Fields)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -114,7 +110,7 @@ func BenchmarkPollMapAndDetect(b *testing.B) {
 		if err := d.Decode(&fields); err != nil {
 			b.Fatal(err)
 		}
-		stored[mr.rec.Key] = store.SnapshotEntry{Entity: mr.rec.Entity, Key: mr.rec.Key, Hash: mr.rec.Hash(), Version: 1, Fields: fields}
+		stored[rec.Key] = store.SnapshotEntry{Entity: rec.Entity, Key: rec.Key, Hash: rec.Hash(), Version: 1, Fields: fields}
 	}
 	for _, r := range rows {
 		r["TrangThaiHoSo"] = r["TrangThaiHoSo"].(int64)%10 + 1
@@ -123,14 +119,7 @@ func BenchmarkPollMapAndDetect(b *testing.B) {
 	inSnapshot := func(int, bool) bool { return false }
 	b.ReportAllocs()
 	for b.Loop() {
-		mapped := j.apply(rows)
-		records := make([]pipeline.Record, 0, len(rows))
-		for _, mr := range mapped {
-			if mr.err != nil {
-				b.Fatal(mr.err)
-			}
-			records = append(records, mr.rec)
-		}
+		records := benchApply(b, j, rows)
 		snap := make(map[string]store.SnapshotEntry, len(stored))
 		for k, v := range stored {
 			snap[k] = v
