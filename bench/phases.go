@@ -216,8 +216,9 @@ func (b *bench) addFirstSync(kind, sinkKind string, r daemonRun, sut sinkUnderTe
 }
 
 // incremental measures an idle run and o.polls polls of o.changes changed rows
-// each on a store that has finished its first sync (reported: the median poll). Both deliver to a log sink of their own,
-// so a backlog the timeout left for the sink under test does not count here.
+// each (the median poll is reported) on a store that has finished its first
+// sync. They deliver to log sinks of their own, so a backlog the timeout left
+// for the sink under test does not count here.
 func (b *bench) incremental(ctx context.Context, kind, dir string, st storeRef) error {
 	idle, err := b.sink(ctx, "log", "idle", dir)
 	if err != nil {
