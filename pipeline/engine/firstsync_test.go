@@ -83,7 +83,12 @@ func (s *spyStore) lookedUp() []string {
 // number touchAt, K00 is written again (status 9), so it is read once more last.
 func firstSyncFixture(t *testing.T, n, touchAt int) (*jobFixture, *spyStore) {
 	t.Helper()
-	f := newJobFixture(t, 1)
+	return firstSyncFixtureOn(t, newJobFixture(t, 1), n, touchAt)
+}
+
+// firstSyncFixtureOn is firstSyncFixture on f's store.
+func firstSyncFixtureOn(t *testing.T, f *jobFixture, n, touchAt int) (*jobFixture, *spyStore) {
+	t.Helper()
 	spy := &spyStore{Store: f.store}
 	f.job.Store = spy
 	for i := range n {
@@ -166,9 +171,10 @@ func TestResumedFirstSyncLooksUpEveryKey(t *testing.T) {
 	}
 }
 
-// A fresh first sync bulk-loads the snapshot: it ends the load, so the store
-// builds its indexes, before it looks up a key read twice, or, with no key read
-// twice, when the sync ends; the records come out as from any first sync.
+// A fresh first sync bulk-loads the snapshot, on either store: it ends the
+// load, so the store builds its indexes, before it looks up a key read twice,
+// or, with no key read twice, when the sync ends; the records come out as from
+// any first sync.
 func TestFreshFirstSyncBulkLoadsUntilItNeedsALookUp(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -179,20 +185,22 @@ func TestFreshFirstSyncBulkLoadsUntilItNeedsALookUp(t *testing.T) {
 		{"no key read twice", 0, "begin true | end true"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			const n = 2*firstSyncBatches + 5
-			f, spy := firstSyncFixture(t, n, tc.touchAt)
-			st := f.run(t)
-			if got := strings.Join(spy.calls, " | "); got != tc.want {
-				t.Errorf("calls %q, want %q", got, tc.want)
-			}
-			if tc.touchAt > 0 {
-				checkReadTwice(t, f, st, n)
-				return
-			}
-			snap, err := f.store.Snapshot(context.Background(), "motcua", "dossier", []string{"K00", "K14"})
-			if err != nil || len(snap) != 2 || st.Events != n {
-				t.Fatalf("after the sync: %d events, snapshot %v, %v; want %d events and K00, K14 stored", st.Events, snap, err, n)
-			}
+			storeBackends(t, func(t *testing.T, st store.Store) {
+				const n = 2*firstSyncBatches + 5
+				f, spy := firstSyncFixtureOn(t, newJobFixtureOn(t, 1, st), n, tc.touchAt)
+				stats := f.run(t)
+				if got := strings.Join(spy.calls, " | "); got != tc.want {
+					t.Errorf("calls %q, want %q", got, tc.want)
+				}
+				if tc.touchAt > 0 {
+					checkReadTwice(t, f, stats, n)
+					return
+				}
+				snap, err := f.store.Snapshot(context.Background(), "motcua", "dossier", []string{"K00", "K14"})
+				if err != nil || len(snap) != 2 || stats.Events != n {
+					t.Fatalf("after the sync: %d events, snapshot %v, %v; want %d events and K00, K14 stored", stats.Events, snap, err, n)
+				}
+			})
 		})
 	}
 }

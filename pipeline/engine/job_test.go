@@ -40,6 +40,12 @@ func newJobFixture(t *testing.T, batch int) *jobFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newJobFixtureOn(t, batch, st)
+}
+
+// newJobFixtureOn is newJobFixture on a store of the test's choosing.
+func newJobFixtureOn(t *testing.T, batch int, st store.Store) *jobFixture {
+	t.Helper()
 	m, err := mapping.Compile("test.yaml", []byte(testMapping), mapping.Options{})
 	if err != nil {
 		t.Fatal(err)
