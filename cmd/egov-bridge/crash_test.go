@@ -67,6 +67,11 @@ func TestKilledMidSyncThenRestartedLosesAndDuplicatesNothing(t *testing.T) {
 	if atKill >= rows {
 		t.Fatalf("the sync had finished (%d events) before the kill; make the table larger", atKill)
 	}
+	// The kill came in the middle of a bulk load: the snapshot's primary key and
+	// fact indexes were not there (decision 0032).
+	if on := e.count(`SELECT count(*) FROM snapshot_bulk`); on != 1 {
+		t.Fatalf("bulk loads on at the kill: %d, want the first sync's one", on)
+	}
 
 	// Changes made while the daemon was down, to records it had already synced, must
 	// arrive after the restart as updates.
@@ -100,6 +105,14 @@ func TestKilledMidSyncThenRestartedLosesAndDuplicatesNothing(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("daemon did not exit within 30s of SIGTERM")
+	}
+
+	// The restarted daemon built what the load had left out.
+	if on := e.count(`SELECT count(*) FROM snapshot_bulk`); on != 0 {
+		t.Errorf("bulk loads still on after the restart: %d", on)
+	}
+	if pk := e.count(`SELECT count(*) FROM pg_constraint WHERE conrelid = 'snapshot'::regclass AND contype = 'p'`); pk != 1 {
+		t.Errorf("the snapshot has %d primary keys after the restart, want 1", pk)
 	}
 
 	stored = e.storedEvents()
