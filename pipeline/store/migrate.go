@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,7 +102,18 @@ func migrate(ctx context.Context, db *sqlx.DB, d dialect) error {
 	}); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
+	// Applied versions stay applied, so one read tells which are missing; only
+	// those take the lock, and look again under it. Every start of an up-to-date
+	// store (every run --once) thus costs one query instead of a locked
+	// transaction per migration.
+	var applied []int
+	if err := db.SelectContext(ctx, &applied, `SELECT version FROM schema_migrations`); err != nil {
+		return fmt.Errorf("store: read schema_migrations: %w", err)
+	}
 	for _, m := range ms {
+		if slices.Contains(applied, m.version) {
+			continue
+		}
 		if err := inTx(ctx, db, func(tx *sqlx.Tx) error {
 			if err := d.lockMigrations(ctx, tx); err != nil {
 				return err
