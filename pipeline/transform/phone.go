@@ -25,7 +25,7 @@ import (
 // toll-free or a short number is an error, as are letters, a foreign country code
 // and a wrong number of digits. Numbers the metadata calls FIXED_LINE_OR_MOBILE
 // would be accepted, since they may reach a phone; Vietnam's metadata has none.
-// The library's verdict is cached per number prefix (see numberType): asking it
+// The library's verdict is kept per number prefix (see numberType): asking it
 // for every number would cost more than the mapping's budget for a whole row.
 //
 // PhoneVN(PhoneVN(s)) == PhoneVN(s) for every s it accepts.
