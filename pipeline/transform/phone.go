@@ -194,24 +194,19 @@ func libraryType(nsn string) phonenumbers.PhoneNumberType {
 // Vietnamese number ranges are decided by the first three digits of the national
 // number and its length (mobiles 032…039, 0896…0899, … with 9 digits; landlines
 // 0272…, 028… with 10), so the library's verdict is asked once per prefix and
-// length, on a few probe numbers, when knownVerdicts (phone_verdicts.go) is
-// generated. A prefix whose probes the library does not judge alike (today 121,
-// where only 1210–1213 are mobile) is marked mixed, and every number under it is
-// asked in full. Tests compare the table with the library's probes on every
-// prefix, and PhoneVN with the library on every four-digit start and on random
-// numbers, so a library update that changes a verdict or breaks the three-digit
-// rule fails until the table is generated again. (Asking the probes at run time,
-// as before, cost about 90 µs a prefix: 15 ms of the first thousand numbers a
-// fresh process mapped.)
+// length, on a few probe numbers (probes, in the table's test), when
+// knownVerdicts (phone_verdicts.go) is generated. A prefix whose probes the
+// library does not judge alike (today 121, where only 1210–1213 are mobile) is
+// marked mixed, and every number under it is asked in full. Tests compare the
+// table with the library's probes on every prefix, and PhoneVN with the library
+// on every four-digit start and on random numbers, so a library update that
+// changes a verdict or breaks the three-digit rule fails until the table is
+// generated again. (Asking the probes at run time, as before, cost about 107 µs
+// a prefix: some 23 ms of the first thousand numbers a fresh process mapped.)
 //
 // knownVerdicts[0] is for 9-digit numbers, [1] for 10-digit ones; an entry is
 // mixed or the phonenumbers type plus one.
 const mixed = 1 << 16
-
-// probes are the digits after the prefix tried for each prefix: every position
-// sees 0, 9, an odd and an even digit, so a range boundary in the fourth digit
-// or later makes the probes disagree.
-var probes = [...]string{"0000000", "9999999", "1357924", "8642086"}
 
 // numberType is phonenumbers' type for a Vietnamese national number, from
 // knownVerdicts for 9- and 10-digit numbers.
@@ -224,18 +219,6 @@ func numberType(nsn []byte) phonenumbers.PhoneNumberType {
 		return libraryType(string(nsn))
 	}
 	return phonenumbers.PhoneNumberType(verdict - 1)
-}
-
-// probe is the library's verdict on a prefix followed by rest digits: the type
-// plus one when every probe number gets the same, else mixed.
-func probe(prefix string, rest int) uint32 {
-	first := libraryType(prefix + probes[0][:rest])
-	for _, p := range probes[1:] {
-		if libraryType(prefix+p[:rest]) != first {
-			return mixed
-		}
-	}
-	return uint32(first) + 1
 }
 
 // isMobile reports whether phonenumbers considers the 9-digit national number a

@@ -8,6 +8,23 @@ import (
 	"testing"
 )
 
+// probes are the digits after the prefix tried for each prefix: every position
+// sees 0, 9, an odd and an even digit, so a range boundary in the fourth digit
+// or later makes the probes disagree.
+var probes = [...]string{"0000000", "9999999", "1357924", "8642086"}
+
+// probe is the library's verdict on a prefix followed by rest digits: the type
+// plus one when every probe number gets the same, else mixed.
+func probe(prefix string, rest int) uint32 {
+	first := libraryType(prefix + probes[0][:rest])
+	for _, p := range probes[1:] {
+		if libraryType(prefix+p[:rest]) != first {
+			return mixed
+		}
+	}
+	return uint32(first) + 1
+}
+
 // libraryVerdicts asks the library's probes about every prefix, as the table
 // was generated.
 func libraryVerdicts() (out [2][1000]uint32) {
